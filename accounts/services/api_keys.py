@@ -1,0 +1,101 @@
+"""API keys: created with a secret shown once, stored as a keyed hash, revoked at once."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ApiKey, User
+from common.errors import InvalidRequest
+
+SECRET_PREFIX = "sk-"
+SECRET_RANDOM_BYTES = 32  # 43 URL-safe characters after "sk-"
+PREFIX_LENGTH = 11  # "sk-" and 8 characters: enough to tell keys apart, useless to guess with
+ALL_SCOPES = frozenset(ApiKey.Scope.values)
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    key: ApiKey
+    secret: str  # shown once to its owner, never stored
+
+
+def api_key_hash(secret: str) -> str:
+    """A keyed hash: fast is right for 256-bit random secrets, the key stops offline guessing."""
+    pepper = settings.API_KEY_HASH_KEY.encode()
+    return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def _validated_scopes(scopes: list[str] | None) -> list[str]:
+    if scopes is None:
+        return sorted(ALL_SCOPES)
+    unknown = sorted(set(scopes) - ALL_SCOPES)
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown scope {unknown[0]!r}; choose from {', '.join(sorted(ALL_SCOPES))}.",
+            param="scopes",
+        )
+    if not scopes:
+        raise InvalidRequest("A key needs at least one scope.", param="scopes")
+    return sorted(set(scopes))
+
+
+def api_key_create(
+    *,
+    user: User,
+    name: str,
+    scopes: list[str] | None = None,
+    monthly_credit_cap: int | None = None,
+) -> CreatedApiKey:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidRequest("A key's name must be 1 to 100 characters.", param="name")
+    if monthly_credit_cap is not None and monthly_credit_cap < 0:
+        raise InvalidRequest("The monthly credit cap cannot be negative.", param="monthly_credit_cap")
+    secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_RANDOM_BYTES)
+    key = ApiKey.objects.create(
+        user=user,
+        name=name,
+        prefix=secret[:PREFIX_LENGTH],
+        secret_hash=api_key_hash(secret),
+        scopes=_validated_scopes(scopes),
+        monthly_credit_cap=monthly_credit_cap,
+    )
+    return CreatedApiKey(key=key, secret=secret)
+
+
+def api_key_authenticate(*, secret: str) -> ApiKey | None:
+    """The active key this secret belongs to, or None. Compares hashes in constant time."""
+    if not secret.startswith(SECRET_PREFIX) or len(secret) < PREFIX_LENGTH + 24:
+        return None
+    key = (
+        ApiKey.objects.select_related("user", "user__tier")
+        .filter(prefix=secret[:PREFIX_LENGTH], revoked_at__isnull=True)
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key.secret_hash, api_key_hash(secret)):
+        return None
+    if not key.user.is_active:
+        return None
+    _touch_last_used(key)
+    return key
+
+
+def _touch_last_used(key: ApiKey) -> None:
+    """Writes at most once a minute per key, so a busy key does not turn every call into a write."""
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    """Idempotent: revoking a revoked key keeps its first revocation time."""
+    with transaction.atomic():
+        ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db(fields=["revoked_at"])
+    return key

@@ -1,0 +1,3 @@
+"""Non-API routes of billing: the Stripe webhook endpoint."""
+
+urlpatterns: list = []

@@ -1,0 +1,89 @@
+"""Errors that services raise and both APIs render in OpenAI's error shape.
+
+`{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}` (see DESIGN.md, "Contracts").
+Services raise these; views never build error bodies by hand.
+"""
+
+from typing import Any
+
+
+class ApiError(Exception):
+    status_code = 400
+    error_type = "invalid_request_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers = headers or {}
+
+    def as_body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(ApiError):
+    status_code = 400
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+class PermissionDenied(ApiError):
+    status_code = 403
+    error_type = "permission_error"
+    code = "permission_denied"
+
+
+class AuthenticationError(ApiError):
+    status_code = 401
+    code = "invalid_api_key"
+
+
+class ContentPolicyViolation(ApiError):
+    status_code = 400
+    code = "content_policy_violation"
+
+
+class InsufficientQuota(ApiError):
+    status_code = 429
+    error_type = "insufficient_quota"
+    code = "insufficient_quota"
+
+
+class RateLimitExceeded(ApiError):
+    status_code = 429
+    error_type = "requests"
+    code = "rate_limit_exceeded"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    error_type = "server_error"
+    code = "service_unavailable"

@@ -1,0 +1,12 @@
+"""The test suite: PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set, else embedded."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+SECRET_KEY = "test-secret-key-not-for-production-use-0123456789abcdef"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+CELERY_TASK_EAGER_PROPAGATES = True
+WEBHOOKS_ALLOW_LOOPBACK = True
+ALLOWED_HOSTS = ["*"]

@@ -1,0 +1,3 @@
+"""The web app and the staff console."""
+
+urlpatterns: list = []

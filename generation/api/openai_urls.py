@@ -1,0 +1,3 @@
+"""The OpenAI-compatible API, mounted under /v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,119 @@
+"""A generation request and the images it produced."""
+
+from django.conf import settings
+from django.db import models
+
+from common.models import TimeStampedModel, UUIDModel
+
+
+class Generation(UUIDModel):
+    """One request for `n` images. States: queued -> running -> succeeded|failed|blocked|canceled."""
+
+    class Operation(models.TextChoices):
+        GENERATE = "generate", "Text to image"
+        EDIT = "edit", "Edit (inpainting)"
+        VARIATION = "variation", "Variation"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        BLOCKED = "blocked"
+        CANCELED = "canceled"
+
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.BLOCKED, Status.CANCELED)
+
+    class Source(models.TextChoices):
+        WEB = "web"
+        OPENAI_API = "openai_api"
+        NATIVE_API = "native_api"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="generations"
+    )
+    # The integrator's own end-user id (OpenAI's `user` parameter), for per-end-user strikes.
+    end_user = models.CharField(max_length=256, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    operation = models.CharField(max_length=16, choices=Operation.choices)
+    model = models.CharField(max_length=128)
+    prompt = models.TextField(blank=True)
+    n = models.PositiveSmallIntegerField()
+    size = models.PositiveSmallIntegerField()
+    steps = models.PositiveSmallIntegerField()
+    guidance_scale = models.FloatField()
+    seed = models.BigIntegerField(help_text="Image i uses seed + i.")
+    # Storage keys of the uploaded image and mask (edits, variations); deleted when settled.
+    input_image_key = models.CharField(max_length=255, blank=True)
+    input_mask_key = models.CharField(max_length=255, blank=True)
+    credits_reserved = models.PositiveIntegerField(default=0)
+    credits_captured = models.PositiveIntegerField(default=0)
+    queue_lane = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    progress_step = models.PositiveSmallIntegerField(default=0)
+    progress_total = models.PositiveSmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    withheld_count = models.PositiveSmallIntegerField(default=0)
+    # Plain words for the customer: why it failed, or why images were withheld.
+    status_message = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["status", "queue_lane", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+class Image(UUIDModel):
+    """One output image. Withheld images have no storage key: nothing a URL can reach."""
+
+    class Status(models.TextChoices):
+        DELIVERED = "delivered"
+        WITHHELD = "withheld"  # stopped by output screening; never stored where a URL reaches
+        REMOVED = "removed"  # taken down by staff after delivery
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField()
+    seed = models.BigIntegerField()
+    width = models.PositiveSmallIntegerField()
+    height = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices)
+    storage_key = models.CharField(max_length=255, blank=True)
+    # Set by moderation when the image waits for a reviewer: it cannot be shared until cleared.
+    under_review = models.BooleanField(default=False)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["generation", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "index"], name="image_unique_index_per_generation")
+        ]
+
+    def __str__(self) -> str:
+        return f"image {self.id}"
+
+
+class IdempotencyRecord(TimeStampedModel):
+    """`Idempotency-Key` on the APIs: the first answer to a key is the answer for 24 hours."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    request_fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path, body.")
+    generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.CASCADE)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]

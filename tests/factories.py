@@ -1,0 +1,25 @@
+"""factory_boy factories shared by every app's tests."""
+
+import factory
+from allauth.account.models import EmailAddress
+
+from accounts.models import DEFAULT_TIER_NAME, Tier, User
+
+TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    tier = factory.LazyFunction(lambda: Tier.objects.get(name=DEFAULT_TIER_NAME))
+    password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
+
+    @factory.post_generation
+    def verified(self, create: bool, extracted: bool | None, **kwargs: object) -> None:
+        """Users are verified unless a test asks for `verified=False`."""
+        self.save()
+        if create and extracted is not False:
+            EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
