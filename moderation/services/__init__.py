@@ -1,0 +1,1 @@
+"""Writes of the moderation app, one module per area."""

@@ -1,0 +1,49 @@
+"""What a screening stage answers: the decision, and words a person understands."""
+
+from dataclasses import dataclass, field
+
+from common.errors import ContentPolicyViolation
+from moderation.models import Category, Outcome
+
+# What the user reads for each category: the rule in plain words, never the words that fired
+# and never the name of a public figure.
+USER_MESSAGES: dict[str, str] = {
+    Category.SEXUAL: "Easel does not make sexual or explicit images.",
+    Category.SEXUAL_MINORS: "Easel never makes sexual content involving minors.",
+    Category.VIOLENCE: "Easel does not make graphic violence or gore.",
+    Category.SELF_HARM: "Easel does not make images that depict or encourage self-harm.",
+    Category.HATE: "Easel does not make hateful imagery or symbols aimed at people or groups.",
+    Category.HARASSMENT: "Easel does not make images meant to harass, bully or demean someone.",
+    Category.ILLEGAL: "Easel does not make images that promote illegal activity.",
+    Category.DECEPTION: "Easel does not make images meant to deceive, such as fake documents.",
+    Category.SENSITIVE_EVENTS: "Realistic images of sensitive events are checked by a person first.",
+    Category.PUBLIC_FIGURE: "Easel does not make images of real public figures. "
+    "Faces of people who do not exist are fine.",
+    Category.REALISTIC_FACE_UPLOAD: "This image shows a real person's face. Confirm that you have "
+    "their consent to edit it (and that your plan allows it).",
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: str  # an Outcome value: "allow", "review" or "block"
+    categories: list[str] = field(default_factory=list)
+    message: str = ""
+    decision_id: int | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return self.decision == Outcome.BLOCK
+
+    def as_error(self) -> ContentPolicyViolation:
+        return ContentPolicyViolation(
+            "Your request was rejected by Easel's content policy. " + self.message, param="prompt"
+        )
+
+
+def message_for(categories: list[str]) -> str:
+    """The plain-words rule for the first category that fired."""
+    for category in categories:
+        if category in USER_MESSAGES:
+            return USER_MESSAGES[category]
+    return "This request is not allowed by Easel's content policy."
