@@ -9,6 +9,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 app = Celery("easel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Webhook delivery to API customers lives beside generation's GPU tasks, in its own module.
+app.autodiscover_tasks(related_name="webhook_tasks")
 
 
 @app.on_after_configure.connect

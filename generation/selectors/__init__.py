@@ -1,0 +1,1 @@
+"""Reads of the generation app, one module per area."""

@@ -1,0 +1,1 @@
+"""Writes of the generation app, one module per area."""

@@ -1,0 +1,1 @@
+"""Reads of the moderation app, one module per area."""
