@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q -e ".[gpu,dev]"
+	$(PY) -m pip install -q --no-deps "mediapipe==0.10.21" "face_recognition==1.3.0"
+	$(PY) -m pip install -q -e ".[gpu,moderation,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,7 +23,7 @@ migrate: install
 run: migrate
 	$(PY) manage.py ensure_local_admin
 	$(PY) manage.py collectstatic --noinput -v 0
-	$(VENV)/bin/honcho -f platform/Procfile -e /dev/null start web worker beat
+	EASEL_WEB_PORT=$${PORT:-8000} $(VENV)/bin/honcho -f platform/Procfile -d . -e /dev/null start web worker beat
 
 # pytest exits 5 when it collected no test: that must fail, not pass quietly.
 test: install
