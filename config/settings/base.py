@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.StaffTwoFactorMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -148,6 +149,8 @@ ACCOUNT_RATE_LIMITS = {
 API_KEY_HASH_KEY = env("API_KEY_HASH_KEY", default=f"api-keys:{SECRET_KEY}")
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Easel"
+# Web pages only staff with two-factor authentication reach (accounts.middleware).
+STAFF_TWO_FACTOR_PATHS = ["/admin/", "/console/"]
 
 # --- E-mail --------------------------------------------------------------------------------
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
@@ -226,7 +229,75 @@ LOGGING = {
 }
 
 # --- Models (generation) -------------------------------------------------------------------
+# The model registry (docs/generation.md). `source` is a Hugging Face hub id or a local folder
+# (`builtin:tiny` is the tiny random pipeline built from configs, no download); `native_size`
+# is the side it was trained at (smaller requests render there and are downscaled);
+# `operations` says which of generate / edit / variation it serves.
+EASEL_MODELS = {
+    "easel/tiny": {
+        "source": "builtin:tiny",
+        "native_size": 256,
+        "default_steps": 2,
+        "guidance_scale": 0.0,
+        "scheduler": "EulerAncestralDiscreteScheduler",
+        "operations": ["generate", "edit", "variation"],
+    },
+    "stabilityai/sd-turbo": {
+        "source": env("EASEL_SD_TURBO_SOURCE", default="stabilityai/sd-turbo"),
+        "native_size": 512,
+        "default_steps": 1,
+        "guidance_scale": 0.0,
+        "scheduler": "EulerAncestralDiscreteScheduler",
+        "operations": ["generate", "edit", "variation"],
+    },
+    "stabilityai/sdxl-turbo": {
+        "source": env("EASEL_SDXL_TURBO_SOURCE", default="stabilityai/sdxl-turbo"),
+        "native_size": 512,
+        "default_steps": 1,
+        "guidance_scale": 0.0,
+        "scheduler": "EulerAncestralDiscreteScheduler",
+        "operations": ["generate", "edit", "variation"],
+    },
+}
 EASEL_MODEL = env("EASEL_MODEL", default="easel/tiny")
+# Worker: compile the UNet with torch.compile on a GPU (slower first call, faster after).
+EASEL_TORCH_COMPILE = env.bool("EASEL_TORCH_COMPILE", default=False)
+# Compatible queued jobs (same model, operation, size, steps) run in one pipeline call, up to
+# this many images; 1 turns batching off (bench/batching.py measures it).
+EASEL_BATCH_MAX_IMAGES = env.int("EASEL_BATCH_MAX_IMAGES", default=8)
+# The GPU task's limits: past the soft limit the job fails and its credits are released.
+EASEL_GENERATION_SOFT_TIME_LIMIT = env.int("EASEL_GENERATION_SOFT_TIME_LIMIT", default=300)
+EASEL_GENERATION_HARD_TIME_LIMIT = env.int("EASEL_GENERATION_HARD_TIME_LIMIT", default=360)
+# A claim is abandoned (re-claimable by another delivery) after this long without a heartbeat.
+EASEL_GENERATION_LEASE_SECONDS = env.int("EASEL_GENERATION_LEASE_SECONDS", default=600)
+EASEL_GENERATION_MAX_ATTEMPTS = env.int("EASEL_GENERATION_MAX_ATTEMPTS", default=3)
+# A low-lane job queued longer than this is re-sent at normal priority, so Free still progresses.
+EASEL_LANE_PROMOTE_AFTER_SECONDS = env.int("EASEL_LANE_PROMOTE_AFTER_SECONDS", default=120)
+# Signed image URLs (local storage's signed view, S3 presigned) expire after this many seconds.
+EASEL_IMAGE_URL_EXPIRES = env.int("EASEL_IMAGE_URL_EXPIRES", default=3600)
+# Keys the invisible watermark's pattern; changing it makes older images unreadable.
+EASEL_WATERMARK_KEY = env("EASEL_WATERMARK_KEY", default=f"watermark:{SECRET_KEY}")
+CELERY_BEAT_SCHEDULE["generation-lanes-promote"] = {
+    "task": "generation.lanes_promote",
+    "schedule": 30.0,
+}
+CELERY_BEAT_SCHEDULE["generation-stale-sweep"] = {
+    "task": "generation.stale_sweep",
+    "schedule": 60.0,
+}
+# Generation APIs (docs/api.md). How long an OpenAI-style request is held waiting for its
+# images (below the openai client's 600 s default), and the no-Redis fallback's poll interval.
+EASEL_API_WAIT_TIMEOUT = env.float("EASEL_API_WAIT_TIMEOUT", default=540.0)
+EASEL_API_POLL_INTERVAL = env.float("EASEL_API_POLL_INTERVAL", default=0.5)
+# Webhooks: production never calls loopback/private/link-local/metadata addresses (local and
+# test settings allow loopback); a delivery is retried with backoff for WEBHOOK_RETRY_WINDOW.
+WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=False)
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_RETRY_WINDOW = env.int("WEBHOOK_RETRY_WINDOW", default=24 * 3600)
+CELERY_BEAT_SCHEDULE["generation-idempotency-purge"] = {
+    "task": "generation.idempotency_records_purge",
+    "schedule": 3600.0,
+}
 
 # --- Billing -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
@@ -234,5 +305,45 @@ STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 # Points the Stripe SDK elsewhere (tests use a local server); empty means Stripe itself.
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+# Every Stripe request and the webhook payload shapes Easel reads follow this API version.
+STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="2025-03-31.basil")
+# Webhook signatures older than this many seconds are refused (replay protection).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Credits per image by size. DALL-E 2 charged $0.016/$0.018/$0.020 (256/512/1024): one credit
+# buys a 256 or 512 image and 1024 costs more; whole credits make that 2 (docs/billing.md).
+BILLING_IMAGE_PRICES = {256: 1, 512: 1, 1024: 2}
+# Credit packs sold through Stripe Checkout: id -> credits, price in cents, currency.
+BILLING_CREDIT_PACKS = {
+    "115": {"credits": 115, "price_cents": 1500, "currency": "usd"},
+}
+BILLING_DEFAULT_PACK = "115"
+# Free credits: the first month's sign-up grant, then each active user's monthly grant.
+# Both expire at the end of their calendar month (UTC): free credits do not roll over.
+BILLING_SIGNUP_GRANT = env.int("BILLING_SIGNUP_GRANT", default=50)
+BILLING_MONTHLY_FREE_GRANT = env.int("BILLING_MONTHLY_FREE_GRANT", default=15)
+BILLING_PURCHASE_EXPIRY_MONTHS = env.int("BILLING_PURCHASE_EXPIRY_MONTHS", default=12)
+# Reservations not settled after this many seconds are released by the sweep.
+BILLING_RESERVATION_TIMEOUT = env.int("BILLING_RESERVATION_TIMEOUT", default=6 * 3600)
+# Where Stripe sends the customer back after Checkout or the Portal (paths under SITE_URL).
+BILLING_CHECKOUT_SUCCESS_PATH = env("BILLING_CHECKOUT_SUCCESS_PATH", default="/billing/?checkout=success")
+BILLING_CHECKOUT_CANCEL_PATH = env("BILLING_CHECKOUT_CANCEL_PATH", default="/billing/?checkout=canceled")
+BILLING_PORTAL_RETURN_PATH = env("BILLING_PORTAL_RETURN_PATH", default="/billing/")
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "billing-expire-lots": {"task": "billing.lots_expire", "schedule": 15 * 60},
+        "billing-monthly-grants": {"task": "billing.monthly_grants_issue", "schedule": 3600},
+        "billing-sweep-reservations": {"task": "billing.reservations_sweep", "schedule": 10 * 60},
+    }
+)
 
 # --- Moderation ----------------------------------------------------------------------------
+# People and process (docs/moderation-process.md). Strikes are blocked attempts counted in a
+# sliding window: per account (its own attempts), per integrator end user (OpenAI's `user`),
+# and across the whole account (so rotating end-user ids does not dodge the count).
+MODERATION_STRIKE_WINDOW_SECONDS = env.int("MODERATION_STRIKE_WINDOW_SECONDS", default=24 * 3600)
+MODERATION_STRIKES_PER_USER = env.int("MODERATION_STRIKES_PER_USER", default=5)
+MODERATION_STRIKES_PER_END_USER = env.int("MODERATION_STRIKES_PER_END_USER", default=5)
+MODERATION_STRIKES_PER_ACCOUNT = env.int("MODERATION_STRIKES_PER_ACCOUNT", default=50)
+MODERATION_STRIKE_SUSPENSION_SECONDS = env.int("MODERATION_STRIKE_SUSPENSION_SECONDS", default=24 * 3600)
+# Anonymous reports of shared images allowed per IP address per hour.
+MODERATION_ANONYMOUS_REPORTS_PER_HOUR = env.int("MODERATION_ANONYMOUS_REPORTS_PER_HOUR", default=20)

@@ -1,1 +1,44 @@
-"""Reads of the moderation app, one module per area."""
+"""Reads of the moderation app that other apps call; larger areas have their own modules."""
+
+import uuid
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import User
+from moderation.models import Case, Decision, Outcome, Suspension
+
+
+def suspension_active(*, user: User, end_user: str = "") -> Suspension | None:
+    """The suspension that stops this account (or this end user of it) now, if any.
+
+    A ban (no end) wins over a suspension; among suspensions, the one that ends last.
+    """
+    now = timezone.now()
+    scope = Q(end_user="") | Q(end_user=end_user) if end_user else Q(end_user="")
+    active = Suspension.objects.filter(scope, user=user, lifted_at__isnull=True).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+    )
+    # NULL (a ban) first, then the latest end.
+    return active.order_by(F("ends_at").desc(nulls_first=True), "-created_at").first()
+
+
+def image_shareable(*, image_id: uuid.UUID) -> bool:
+    """False while a case that is not resolved, or a review decision not yet cleared by a
+    reviewer, concerns the image (its own output decision or its generation's prompt)."""
+    if Case.objects.filter(image_id=image_id).exclude(state=Case.State.RESOLVED).exists():
+        return False
+    concerns_image = Q(image_id=image_id)
+    generation_id = _generation_id_of(image_id=image_id)
+    if generation_id is not None:
+        # A prompt or upload decision covers every image of its generation.
+        concerns_image |= Q(generation_id=generation_id, image_id__isnull=True)
+    return not Decision.objects.filter(
+        concerns_image, outcome=Outcome.REVIEW, overturned=False
+    ).exists()
+
+
+def _generation_id_of(*, image_id: uuid.UUID) -> uuid.UUID | None:
+    from generation.models import Image  # a read across apps; generation owns the row
+
+    return Image.objects.filter(pk=image_id).values_list("generation_id", flat=True).first()

@@ -1,0 +1,119 @@
+"""Strikes: blocked attempts, counted in a sliding window per account and per integrator end
+user. Past a threshold the account (or only that end user) is suspended and a case opens."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from moderation.models import Case, Decision, Strike, Suspension
+from moderation.services import enforcement
+from moderation.services.cases import case_open
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Whose strikes are counted, and who is suspended when there are too many."""
+
+    end_user: str  # "" : the account
+    only_own: bool  # count only the attempts made without an end user id
+    threshold: int
+    label: str
+
+
+def strike_record(*, user: User, end_user: str = "", decision: Decision | None = None) -> Strike:
+    """Count one blocked attempt; suspend and open a case when a threshold is passed.
+
+    Idempotent on `decision` (a retried request records one strike). Safe under concurrency:
+    the account row is locked, so two blocked attempts at once cannot both see the count below
+    the threshold, nor both suspend.
+    """
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        if decision is not None:
+            existing = Strike.objects.filter(decision=decision).first()
+            if existing is not None:
+                return existing
+        category = decision.categories[0] if decision is not None and decision.categories else ""
+        strike = Strike.objects.create(
+            user=user, end_user=end_user, decision=decision, category=category
+        )
+        for scope in _scopes(end_user=end_user):
+            _suspend_if_over(user=user, scope=scope, strike=strike)
+    return strike
+
+
+def _scopes(*, end_user: str) -> list[_Scope]:
+    account_wide = _Scope(
+        end_user="",
+        only_own=False,
+        threshold=settings.MODERATION_STRIKES_PER_ACCOUNT,
+        label="across all of the account's end users",
+    )
+    if end_user:
+        # One bad end user is suspended alone; the account only when many of them misbehave
+        # (or the integrator rotates end-user ids to dodge the count).
+        own = _Scope(
+            end_user=end_user,
+            only_own=True,
+            threshold=settings.MODERATION_STRIKES_PER_END_USER,
+            label=f"by end user '{end_user}'",
+        )
+    else:
+        own = _Scope(
+            end_user="", only_own=True, threshold=settings.MODERATION_STRIKES_PER_USER, label=""
+        )
+    return [own, account_wide]
+
+
+def strikes_in_window(*, user: User, end_user: str = "", only_own: bool = True) -> QuerySet[Strike]:
+    """The strikes that count now: inside the window, after the scope's last suspension (a
+    suspension uses up the strikes that caused it), not overturned on appeal."""
+    window = datetime.timedelta(seconds=settings.MODERATION_STRIKE_WINDOW_SECONDS)
+    since = timezone.now() - window
+    last_suspension = (
+        Suspension.objects.filter(user=user, end_user=end_user)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last_suspension is not None and last_suspension > since:
+        since = last_suspension
+    strikes = Strike.objects.filter(user=user, created_at__gt=since).exclude(
+        decision__overturned=True
+    )
+    if only_own:
+        strikes = strikes.filter(end_user=end_user)
+    return strikes
+
+
+def _suspend_if_over(*, user: User, scope: _Scope, strike: Strike) -> Suspension | None:
+    count = strikes_in_window(user=user, end_user=scope.end_user, only_own=scope.only_own).count()
+    if count < scope.threshold:
+        return None
+    already = Suspension.objects.filter(user=user, end_user=scope.end_user, lifted_at__isnull=True)
+    if (
+        already.filter(ends_at__isnull=True).exists()
+        or already.filter(ends_at__gt=timezone.now()).exists()
+    ):
+        return None
+    hours = settings.MODERATION_STRIKE_WINDOW_SECONDS / 3600
+    who = scope.label or "by the account"
+    summary = f"{count} blocked attempts in {hours:g} hours {who}: suspended automatically."
+    case = case_open(
+        source=Case.Source.STRIKES,
+        category=strike.category,
+        decision=strike.decision,
+        subject_user=user,
+        summary=summary,
+    )
+    ends_at = timezone.now() + datetime.timedelta(
+        seconds=settings.MODERATION_STRIKE_SUSPENSION_SECONDS
+    )
+    return enforcement.suspension_create(
+        user=user, reason=summary, ends_at=ends_at, actor=None, end_user=scope.end_user, case=case
+    )

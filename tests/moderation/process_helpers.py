@@ -1,0 +1,71 @@
+"""Shared helpers for the people-and-process tests (cases, strikes, appeals, staff APIs)."""
+
+import threading
+import uuid
+from collections.abc import Callable
+
+from allauth.mfa.models import Authenticator
+from django.db import connection
+
+from accounts.models import User
+from moderation.models import Decision, Outcome
+from moderation.policy import policy_current
+from moderation.services.decisions import decision_record
+from tests.factories import UserFactory
+
+
+def make_decision(
+    *,
+    user: User | None,
+    stage: str = Decision.Stage.PROMPT,
+    outcome: str = Outcome.BLOCK,
+    categories: list[str] | None = None,
+    end_user: str = "",
+    generation_id: uuid.UUID | None = None,
+    image_id: uuid.UUID | None = None,
+) -> Decision:
+    return decision_record(
+        stage=stage,
+        outcome=outcome,
+        policy=policy_current(),
+        categories=categories if categories is not None else ["violence"],
+        scores={"violence": 0.9},
+        model_versions={"lexicon": "test"},
+        user=user,
+        end_user=end_user,
+        prompt="a prompt" if stage == Decision.Stage.PROMPT else "",
+        generation_id=generation_id,
+        image_id=image_id,
+    )
+
+
+def make_staff(*, two_factor: bool = True, **fields: object) -> User:
+    staff = UserFactory(is_staff=True, **fields)
+    if two_factor:
+        Authenticator.objects.create(
+            user=staff, type=Authenticator.Type.TOTP, data={"secret": "JBSWY3DPEHPK3PXP"}
+        )
+    return staff
+
+
+def run_concurrently(functions: list[Callable[[], object]]) -> list[object]:
+    """Run each function in its own thread (so its own database connection), all released at
+    once by a barrier; return each result or the exception it raised, in order."""
+    barrier = threading.Barrier(len(functions))
+    results: list[object] = [None] * len(functions)
+
+    def worker(index: int, function: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            results[index] = function()
+        except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, f)) for i, f in enumerate(functions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
