@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from common.models import TimeStampedModel
 
-
 DEFAULT_TIER_NAME = "free"
 
 
@@ -16,7 +15,7 @@ class Tier(TimeStampedModel):
     """A usage tier: what a plan gives and what it allows. Seeded by a migration, staff-editable."""
 
     class Lane(models.IntegerChoices):
-        # Higher runs first on the GPU queue; lower still progresses when the higher lanes are empty.
+        # Higher runs first on the GPU queue; lower still progresses when higher lanes are empty.
         LOW = 0, "low"
         NORMAL = 1, "normal"
         HIGH = 2, "high"

@@ -4,7 +4,8 @@ from allauth.mfa.utils import is_mfa_enabled
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from accounts.models import User
+from accounts.models import ApiKey, User
+from common.errors import PermissionDenied
 
 
 def is_staff_with_two_factor(user: User) -> bool:
@@ -18,3 +19,40 @@ class IsStaffWithTwoFactor(BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         return is_staff_with_two_factor(request.user)
+
+
+def request_scopes(request: Request) -> frozenset[str]:
+    """The scopes this request carries: its key's, or every scope for a signed-in web session."""
+    if isinstance(request.auth, ApiKey):
+        return frozenset(request.auth.scopes)
+    if request.user and request.user.is_authenticated:
+        return frozenset(ApiKey.Scope.values)
+    return frozenset()
+
+
+def HasScope(*scopes: str) -> type[BasePermission]:  # noqa: N802 - reads as a class in views
+    """A DRF permission class requiring every one of `scopes`:
+
+    permission_classes = [IsAuthenticated, HasScope(ApiKey.Scope.GENERATE)]
+    """
+    unknown = set(scopes) - set(ApiKey.Scope.values)
+    if unknown or not scopes:
+        raise ValueError(f"Unknown scopes: {sorted(unknown)}")  # a programming error
+
+    class _HasScope(BasePermission):
+        required = frozenset(scopes)
+
+        def has_permission(self, request: Request, view: object) -> bool:
+            if not (request.user and request.user.is_authenticated):
+                return False  # IsAuthenticated answers 401 first when it is listed
+            missing = sorted(self.required - request_scopes(request))
+            if missing:
+                raise PermissionDenied(
+                    "This API key lacks the scope needed for this operation. Missing scopes: "
+                    f"{', '.join(missing)}. Create a key with them in your account.",
+                    code="missing_scope",
+                )
+            return True
+
+    _HasScope.__name__ = f"HasScope({', '.join(scopes)})"
+    return _HasScope

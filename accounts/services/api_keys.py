@@ -55,7 +55,9 @@ def api_key_create(
     if not name or len(name) > 100:
         raise InvalidRequest("A key's name must be 1 to 100 characters.", param="name")
     if monthly_credit_cap is not None and monthly_credit_cap < 0:
-        raise InvalidRequest("The monthly credit cap cannot be negative.", param="monthly_credit_cap")
+        raise InvalidRequest(
+            "The monthly credit cap cannot be negative.", param="monthly_credit_cap"
+        )
     secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_RANDOM_BYTES)
     key = ApiKey.objects.create(
         user=user,
