@@ -1,0 +1,228 @@
+"""Reads of the billing app: prices, balances, lots, history and usage."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from billing.models import CreditLot, LedgerEntry, Payment, Reservation, Wallet
+from common.errors import InvalidRequest
+
+
+def image_price(*, size: int) -> int:
+    """Credits for one image of `size` pixels (square). Prices live in settings.BILLING_IMAGE_PRICES."""
+    prices: dict[int, int] = settings.BILLING_IMAGE_PRICES
+    try:
+        return prices[int(size)]
+    except (KeyError, TypeError, ValueError):
+        sizes = ", ".join(f"{s}x{s}" for s in sorted(prices))
+        raise InvalidRequest(f"'{size}' is not a supported size. Choose one of {sizes}.", param="size") from None
+
+
+def generation_cost(*, size: int, n: int) -> int:
+    """Credits a generation of `n` images reserves up front."""
+    return image_price(size=size) * n
+
+
+def price_table() -> list[dict[str, int]]:
+    return [{"size": size, "credits": credits} for size, credits in sorted(settings.BILLING_IMAGE_PRICES.items())]
+
+
+def wallet_for_user(*, user: Any) -> Wallet | None:
+    return Wallet.objects.filter(user=user).first()
+
+
+def open_lots(*, wallet: Wallet) -> QuerySet[CreditLot]:
+    """Lots with credits left, in the order spending takes them: soonest expiry first."""
+    return wallet.lots.filter(remaining__gt=0).order_by(F("expires_at").asc(nulls_last=True), "id")
+
+
+@dataclass(frozen=True)
+class BalanceSummary:
+    balance: int
+    reserved: int
+    debt: int
+    frozen: bool
+    lots: list[CreditLot]
+
+
+def balance_summary(*, user: Any) -> BalanceSummary:
+    wallet = wallet_for_user(user=user)
+    if wallet is None:
+        return BalanceSummary(balance=0, reserved=0, debt=0, frozen=False, lots=[])
+    reserved = (
+        wallet.reservations.filter(status=Reservation.Status.RESERVED).aggregate(total=Sum("amount"))["total"] or 0
+    )
+    return BalanceSummary(
+        balance=wallet.balance,
+        reserved=reserved,
+        debt=wallet.debt,
+        frozen=wallet.is_frozen,
+        lots=list(open_lots(wallet=wallet)),
+    )
+
+
+def ledger_entries(
+    *,
+    user: Any,
+    kinds: list[str] | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> QuerySet[LedgerEntry]:
+    """A user's ledger, newest first, optionally filtered by kind and by date (inclusive, UTC)."""
+    entries = LedgerEntry.objects.filter(wallet__user=user).select_related("lot", "actor")
+    if kinds:
+        entries = entries.filter(kind__in=kinds)
+    if since:
+        entries = entries.filter(created_at__date__gte=since)
+    if until:
+        entries = entries.filter(created_at__date__lte=until)
+    return entries.order_by("-created_at", "-id")
+
+
+def entry_description(*, entry: LedgerEntry) -> str:
+    """What a person reads in their history for one entry."""
+    kind = LedgerEntry.Kind(entry.kind)
+    if entry.kind in (LedgerEntry.Kind.RESERVE, LedgerEntry.Kind.CAPTURE, LedgerEntry.Kind.RELEASE):
+        text = f"{kind.label} {entry.generation_id}"
+        if entry.kind == LedgerEntry.Kind.CAPTURE:
+            text = f"{entry.credits} credits spent on generation {entry.generation_id}"
+        return text
+    if entry.kind == LedgerEntry.Kind.ADJUSTMENT:
+        return f"Adjustment by staff: {entry.reason}"
+    if entry.reason:
+        return f"{kind.label}: {entry.reason}"
+    return str(kind.label)
+
+
+def receipt_url_for_entry(*, entry: LedgerEntry) -> str:
+    if not entry.stripe_object_id:
+        return ""
+    payment = Payment.objects.filter(
+        Q(checkout_session_id=entry.stripe_object_id) | Q(invoice_id=entry.stripe_object_id)
+    ).first()
+    return payment.receipt_url if payment else ""
+
+
+def month_start(moment: dt.datetime) -> dt.datetime:
+    moment = timezone.localtime(moment, dt.UTC)
+    return moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def api_key_month_spending(*, api_key_id: int, now: dt.datetime | None = None) -> int:
+    """Credits spent or held through one key since the start of this month (UTC)."""
+    start = month_start(now or timezone.now())
+    totals = Reservation.objects.filter(api_key_id=api_key_id, created_at__gte=start).aggregate(
+        held=Sum("amount", filter=Q(status=Reservation.Status.RESERVED)),
+        spent=Sum(F("captured") - F("refunded"), filter=Q(status=Reservation.Status.CAPTURED)),
+    )
+    return (totals["held"] or 0) + (totals["spent"] or 0)
+
+
+def usage_summary(*, user: Any, since: dt.date, until: dt.date) -> dict[str, Any]:
+    """Credits spent and images paid for, per day, per API key and per size: ready for a chart.
+
+    Counts settled spending (captured less refunded) of generations started in the range.
+    Every day of the range is present, with zeros, so a chart needs no gap filling.
+    """
+    if until < since:
+        raise InvalidRequest("'until' is before 'since'.", param="until")
+    if (until - since).days > 366:
+        raise InvalidRequest("Ask for at most 366 days at a time.", param="since")
+    settled = Reservation.objects.filter(
+        wallet__user=user,
+        status=Reservation.Status.CAPTURED,
+        created_at__date__gte=since,
+        created_at__date__lte=until,
+    ).annotate(spent_credits=F("captured") - F("refunded"))
+    by_day_rows = {
+        row["day"]: row
+        for row in settled.annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
+        .values("day")
+        .annotate(credits=Sum("spent_credits"), generations=Count("id"))
+    }
+    days = []
+    day = since
+    while day <= until:
+        row = by_day_rows.get(day)
+        days.append(
+            {
+                "date": day.isoformat(),
+                "credits": row["credits"] if row else 0,
+                "generations": row["generations"] if row else 0,
+            }
+        )
+        day += dt.timedelta(days=1)
+    by_key = [
+        {
+            "api_key": row["api_key__prefix"] or None,
+            "name": row["api_key__name"] or ("web" if row["api_key__prefix"] is None else ""),
+            "credits": row["credits"],
+            "generations": row["generations"],
+        }
+        for row in settled.values("api_key__prefix", "api_key__name")
+        .annotate(credits=Sum("spent_credits"), generations=Count("id"))
+        .order_by("-credits")
+    ]
+    by_size = [
+        {"size": row["size"], "credits": row["credits"], "generations": row["generations"]}
+        for row in settled.values("size").annotate(credits=Sum("spent_credits"), generations=Count("id")).order_by("size")
+    ]
+    return {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "total_credits": sum(d["credits"] for d in days),
+        "by_day": days,
+        "by_api_key": by_key,
+        "by_size": by_size,
+    }
+
+
+@dataclass(frozen=True)
+class WalletMismatch:
+    wallet_id: int
+    user_id: int
+    balance: int
+    entries_total: int
+    lots_total: int
+
+
+def wallet_mismatches() -> list[WalletMismatch]:
+    """Wallets whose cached balance differs from the sum of their entries or of their lots."""
+    entry_totals = dict(LedgerEntry.objects.values("wallet_id").annotate(t=Sum("amount")).values_list("wallet_id", "t"))
+    lot_totals = dict(CreditLot.objects.values("wallet_id").annotate(t=Sum("remaining")).values_list("wallet_id", "t"))
+    found = []
+    for wallet_id, user_id, balance in Wallet.objects.values_list("id", "user_id", "balance").order_by("id"):
+        entries_total = entry_totals.get(wallet_id) or 0
+        lots_total = lot_totals.get(wallet_id) or 0
+        if balance != entries_total or balance != lots_total:
+            found.append(WalletMismatch(wallet_id, user_id, balance, entries_total, lots_total))
+    return found
+
+
+def payment_mismatches() -> list[str]:
+    """Paid Stripe payments without exactly their grant, and grants without a paid payment."""
+    problems = []
+    granted = {
+        key: total
+        for key, total in LedgerEntry.objects.filter(
+            kind__in=[LedgerEntry.Kind.PURCHASE, LedgerEntry.Kind.SUBSCRIPTION]
+        )
+        .values("stripe_object_id")
+        .annotate(total=Sum("amount"))
+        .values_list("stripe_object_id", "total")
+    }
+    for payment in Payment.objects.filter(status__in=[Payment.Status.PAID, Payment.Status.REFUNDED]):
+        key = payment.checkout_session_id if payment.kind == Payment.Kind.PACK else payment.invoice_id
+        got = granted.pop(key or "", None)
+        if got != payment.credits:
+            problems.append(f"payment {key}: paid for {payment.credits} credits, granted {got or 0}")
+    for key, total in granted.items():
+        problems.append(f"grant {key}: {total} credits with no paid payment")
+    return problems

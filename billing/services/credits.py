@@ -1,0 +1,567 @@
+"""The credit ledger: the only code that changes a balance.
+
+Every change locks the wallet row (`select_for_update`), moves the cached balance with `F()`
+arithmetic and appends one `LedgerEntry` under a unique idempotency key, in one transaction.
+Public services that stand alone run in `transaction.atomic(durable=True)`: a caller cannot
+wrap them in a bigger transaction and hold the wallet lock longer than the ledger needs.
+Functions starting with `_` expect the wallet to be locked by their caller.
+
+Lock order, everywhere: the Stripe event row (webhooks only), then the wallet, then the
+reservation. No code locks two wallets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.models import CreditLot, LedgerEntry, Payment, Reservation, ReservationPart, Wallet
+from billing.selectors import api_key_month_spending, month_start
+from common.errors import InsufficientQuota, InvalidRequest, NotFound, PermissionDenied
+
+logger = logging.getLogger(__name__)
+
+QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
+
+
+# --- time helpers -----------------------------------------------------------------------------
+
+
+def next_month_start(moment: dt.datetime) -> dt.datetime:
+    """The first instant of the month after `moment` (UTC): when a free grant expires."""
+    start = month_start(moment)
+    return (start + dt.timedelta(days=32)).replace(day=1)
+
+
+def add_months(moment: dt.datetime, months: int) -> dt.datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    # 31 March + 1 month is 30 April, not an error.
+    for day in (moment.day, 30, 29, 28):
+        try:
+            return moment.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def free_grant_key(*, user_id: int, moment: dt.datetime) -> str:
+    """One free grant per user and month: the sign-up grant and the monthly grant share it."""
+    return f"free:{user_id}:{month_start(moment):%Y-%m}"
+
+
+# --- low-level ledger moves (the wallet is locked by the caller) ---------------------------
+
+
+def _lock_wallet(*, user_id: int) -> Wallet:
+    return Wallet.objects.select_for_update().get(user_id=user_id)
+
+
+def _append(
+    *,
+    wallet: Wallet,
+    amount: int,
+    kind: str,
+    key: str,
+    now: dt.datetime,
+    **references: Any,
+) -> LedgerEntry:
+    """Move the balance and append its entry. The database constraint refuses a negative balance."""
+    if amount:
+        Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount, updated_at=now)
+    # Safe to compute here: the row is locked, nobody else moved it since we read it.
+    wallet.balance += amount
+    return LedgerEntry.objects.create(
+        wallet=wallet,
+        amount=amount,
+        kind=kind,
+        idempotency_key=key,
+        balance_after=wallet.balance,
+        created_at=now,
+        **references,
+    )
+
+
+def _spendable_lots(*, wallet: Wallet, now: dt.datetime) -> list[CreditLot]:
+    """Lots with credits left, soonest expiry first, after expiring those already due."""
+    lots = list(
+        CreditLot.objects.filter(wallet=wallet, remaining__gt=0).order_by(
+            F("expires_at").asc(nulls_last=True), "id"
+        )
+    )
+    live = []
+    for lot in lots:
+        if lot.expires_at is not None and lot.expires_at <= now:
+            _expire_lot(wallet=wallet, lot=lot, now=now)
+        else:
+            live.append(lot)
+    return live
+
+
+def _expire_lot(*, wallet: Wallet, lot: CreditLot, now: dt.datetime, reason: str = "") -> None:
+    amount = lot.remaining
+    if amount <= 0:
+        return
+    # A lot can expire more than once (credits released back into it after it expired): the
+    # running total of what it expired keeps each key unique.
+    key = f"expiry:{lot.pk}:{lot.expired + amount}"
+    CreditLot.objects.filter(pk=lot.pk).update(
+        remaining=F("remaining") - amount, expired=F("expired") + amount, updated_at=now
+    )
+    lot.remaining -= amount
+    lot.expired += amount
+    _append(wallet=wallet, amount=-amount, kind=LedgerEntry.Kind.EXPIRY, key=key, now=now, lot=lot, reason=reason)
+
+
+def _take_from_lots(*, lots: list[CreditLot], amount: int, now: dt.datetime) -> list[tuple[CreditLot, int]]:
+    """Take `amount` from `lots` in their order; returns (lot, taken) pairs. Caller checked the total."""
+    taken = []
+    left = amount
+    for lot in lots:
+        if left == 0:
+            break
+        part = min(lot.remaining, left)
+        if part <= 0:
+            continue
+        CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - part, updated_at=now)
+        lot.remaining -= part
+        taken.append((lot, part))
+        left -= part
+    if left:
+        raise AssertionError(f"lots held {amount - left} of {amount} credits")  # caller checked the balance
+    return taken
+
+
+def _return_to_lot(*, lot_id: int, amount: int, now: dt.datetime) -> None:
+    CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + amount, updated_at=now)
+
+
+def _grant(
+    *,
+    wallet: Wallet,
+    amount: int,
+    kind: str,
+    source: str,
+    key: str,
+    now: dt.datetime,
+    expires_at: dt.datetime | None,
+    payment: Payment | None = None,
+    **references: Any,
+) -> CreditLot | None:
+    """Add a lot and its entry; None when `key` was granted before. New credits pay debt first."""
+    if amount <= 0:
+        raise InvalidRequest("A grant must be a positive number of credits.", param="amount")
+    if LedgerEntry.objects.filter(idempotency_key=key).exists():
+        return None
+    lot = CreditLot.objects.create(
+        wallet=wallet, source=source, granted=amount, remaining=amount, expires_at=expires_at, payment=payment
+    )
+    _append(wallet=wallet, amount=amount, kind=kind, key=key, now=now, lot=lot, **references)
+    if wallet.debt > 0:
+        _pay_debt(wallet=wallet, lot=lot, key=key, now=now)
+    return lot
+
+
+def _pay_debt(*, wallet: Wallet, lot: CreditLot, key: str, now: dt.datetime) -> None:
+    paid = min(wallet.debt, lot.remaining)
+    CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - paid)
+    lot.remaining -= paid
+    Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") - paid)
+    wallet.debt -= paid
+    _append(
+        wallet=wallet,
+        amount=-paid,
+        kind=LedgerEntry.Kind.DEBT,
+        key=f"{key}:debt",
+        now=now,
+        lot=lot,
+        reason=f"{paid} credits owed after a payment dispute",
+    )
+
+
+# --- wallets and free grants -------------------------------------------------------------------
+
+
+def wallet_get_or_create(*, user: Any) -> Wallet:
+    """The user's wallet; a new one comes with the sign-up grant (the first month's free credits).
+
+    Called by the post_save receiver when a user is created (billing/signals.py) and, for users
+    that existed before billing did, lazily by `credits_reserve`. Safe to race: the wallet's
+    unique user and the grant's idempotency key make the loser a no-op.
+    """
+    wallet = Wallet.objects.filter(user=user).first()
+    if wallet is not None:
+        return wallet
+    with transaction.atomic():
+        wallet, created = Wallet.objects.get_or_create(user=user)
+        if created and settings.BILLING_SIGNUP_GRANT > 0:
+            wallet = _lock_wallet(user_id=user.pk)
+            now = timezone.now()
+            _grant(
+                wallet=wallet,
+                amount=settings.BILLING_SIGNUP_GRANT,
+                kind=LedgerEntry.Kind.GRANT,
+                source=CreditLot.Source.FREE,
+                key=free_grant_key(user_id=user.pk, moment=now),
+                now=now,
+                expires_at=next_month_start(now),
+                reason="Sign-up credits",
+            )
+    return wallet
+
+
+def monthly_grant_issue(*, user: Any, now: dt.datetime | None = None) -> bool:
+    """This month's free credits for one user; False when they already have them (idempotent)."""
+    now = now or timezone.now()
+    wallet = wallet_get_or_create(user=user)
+    key = free_grant_key(user_id=user.pk, moment=now)
+    if LedgerEntry.objects.filter(idempotency_key=key).exists():
+        return False
+    with transaction.atomic(durable=True):
+        wallet = _lock_wallet(user_id=user.pk)
+        lot = _grant(
+            wallet=wallet,
+            amount=settings.BILLING_MONTHLY_FREE_GRANT,
+            kind=LedgerEntry.Kind.GRANT,
+            source=CreditLot.Source.FREE,
+            key=key,
+            now=now,
+            expires_at=next_month_start(now),
+            reason=f"Free credits for {month_start(now):%B %Y}",
+        )
+    return lot is not None
+
+
+def monthly_grants_issue(*, now: dt.datetime | None = None) -> int:
+    """Free credits for every active user who has none for this month yet. Run by Celery beat."""
+    from accounts.models import User
+
+    now = now or timezone.now()
+    if settings.BILLING_MONTHLY_FREE_GRANT <= 0:
+        return 0
+    start = month_start(now)
+    granted_ids = LedgerEntry.objects.filter(idempotency_key__startswith="free:", idempotency_key__endswith=f":{start:%Y-%m}")
+    users = (
+        User.objects.filter(is_active=True, deleted_at__isnull=True, date_joined__lte=now)
+        .exclude(wallet__entries__in=granted_ids)
+        .order_by("pk")
+    )
+    issued = 0
+    for user in users.iterator(chunk_size=500):
+        issued += monthly_grant_issue(user=user, now=now)
+    return issued
+
+
+# --- reservations ------------------------------------------------------------------------------
+
+
+def credits_reserve(
+    *,
+    user: Any,
+    generation_id: uuid.UUID | str,
+    amount: int,
+    api_key: Any = None,
+    size: int | None = None,
+) -> Reservation:
+    """Hold `amount` credits for one generation before it is queued. Idempotent on `generation_id`.
+
+    Raises InsufficientQuota (429 `insufficient_quota`) when the balance is short, the account is
+    frozen by a dispute or owes credits, or the key's monthly credit cap would be passed.
+    """
+    if not isinstance(amount, int) or amount <= 0:
+        raise InvalidRequest("A reservation must be a positive number of credits.", param="amount")
+    generation_id = uuid.UUID(str(generation_id))
+    wallet_get_or_create(user=user)
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        wallet = _lock_wallet(user_id=user.pk)
+        existing = Reservation.objects.filter(generation_id=generation_id).first()
+        if existing is not None:
+            if existing.wallet_id != wallet.pk:
+                raise InvalidRequest("This generation id belongs to another account.", param="generation_id")
+            return existing
+        _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
+        lots = _spendable_lots(wallet=wallet, now=now)
+        if wallet.balance < amount:
+            raise InsufficientQuota(
+                f"{QUOTA_MESSAGE} This request needs {amount} credits and your balance is {wallet.balance}."
+            )
+        reservation = Reservation.objects.create(
+            wallet=wallet, generation_id=generation_id, api_key=api_key, size=size, amount=amount
+        )
+        ReservationPart.objects.bulk_create(
+            ReservationPart(reservation=reservation, lot=lot, amount=part)
+            for lot, part in _take_from_lots(lots=lots, amount=amount, now=now)
+        )
+        _append(
+            wallet=wallet,
+            amount=-amount,
+            kind=LedgerEntry.Kind.RESERVE,
+            key=f"reserve:{generation_id}",
+            now=now,
+            generation_id=generation_id,
+        )
+    return reservation
+
+
+def _check_spending_allowed(*, wallet: Wallet, amount: int, api_key: Any, now: dt.datetime) -> None:
+    if wallet.is_frozen:
+        raise InsufficientQuota(
+            f"{QUOTA_MESSAGE} Spending is paused while a payment dispute on your account is open."
+        )
+    if wallet.debt > 0:
+        raise InsufficientQuota(
+            f"{QUOTA_MESSAGE} Your account owes {wallet.debt} credits from a reversed payment; "
+            "buy credits to settle it."
+        )
+    cap = getattr(api_key, "monthly_credit_cap", None)
+    if cap is not None:
+        # The wallet lock serialises every reservation of this key's owner, so the sum is exact.
+        spent = api_key_month_spending(api_key_id=api_key.pk, now=now)
+        if spent + amount > cap:
+            raise InsufficientQuota(
+                f"{QUOTA_MESSAGE} This API key's monthly cap is {cap} credits and {spent} are used this month."
+            )
+
+
+def _locked_reservation(*, generation_id: uuid.UUID | str) -> tuple[Wallet, Reservation] | None:
+    found = Reservation.objects.filter(generation_id=generation_id).values_list("wallet__user_id", flat=True).first()
+    if found is None:
+        return None
+    wallet = _lock_wallet(user_id=found)
+    reservation = Reservation.objects.select_for_update().get(generation_id=generation_id)
+    return wallet, reservation
+
+
+def _return_parts(*, reservation: Reservation, amount: int, now: dt.datetime) -> None:
+    """Give `amount` held (or spent) credits back to the lots they came from, latest expiry first."""
+    left = amount
+    parts = reservation.parts.select_related("lot").order_by(
+        F("lot__expires_at").desc(nulls_first=True), "-lot_id"
+    )
+    for part in parts:
+        if left == 0:
+            break
+        back = min(part.amount - part.returned, left)
+        if back <= 0:
+            continue
+        _return_to_lot(lot_id=part.lot_id, amount=back, now=now)
+        ReservationPart.objects.filter(pk=part.pk).update(returned=F("returned") + back)
+        left -= back
+
+
+def _release_locked(*, wallet: Wallet, reservation: Reservation, now: dt.datetime) -> None:
+    _return_parts(reservation=reservation, amount=reservation.amount, now=now)
+    _append(
+        wallet=wallet,
+        amount=reservation.amount,
+        kind=LedgerEntry.Kind.RELEASE,
+        key=f"release:{reservation.generation_id}",
+        now=now,
+        generation_id=reservation.generation_id,
+    )
+    reservation.status = Reservation.Status.RELEASED
+    reservation.settled_at = now
+    reservation.save(update_fields=["status", "settled_at", "updated_at"])
+
+
+def credits_capture(*, generation_id: uuid.UUID | str, amount: int) -> Reservation:
+    """Spend `amount` of the reservation (images delivered) and release the rest. Idempotent.
+
+    A capture after a release (or a second capture) changes nothing and returns the reservation.
+    """
+    if not isinstance(amount, int) or amount < 0:
+        raise InvalidRequest("A capture must be zero or more credits.", param="amount")
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        locked = _locked_reservation(generation_id=generation_id)
+        if locked is None:
+            raise NotFound(f"No credits are reserved for generation {generation_id}.")
+        wallet, reservation = locked
+        if reservation.status != Reservation.Status.RESERVED:
+            return reservation
+        if amount > reservation.amount:
+            raise InvalidRequest(
+                f"Cannot capture {amount} credits: {reservation.amount} are reserved.", param="amount"
+            )
+        if amount == 0:
+            _release_locked(wallet=wallet, reservation=reservation, now=now)
+            return reservation
+        _append(
+            wallet=wallet,
+            amount=0,
+            kind=LedgerEntry.Kind.CAPTURE,
+            key=f"capture:{reservation.generation_id}",
+            now=now,
+            generation_id=reservation.generation_id,
+            credits=amount,
+        )
+        rest = reservation.amount - amount
+        if rest:
+            _return_parts(reservation=reservation, amount=rest, now=now)
+            _append(
+                wallet=wallet,
+                amount=rest,
+                kind=LedgerEntry.Kind.RELEASE,
+                key=f"release:{reservation.generation_id}",
+                now=now,
+                generation_id=reservation.generation_id,
+            )
+        reservation.status = Reservation.Status.CAPTURED
+        reservation.captured = amount
+        reservation.settled_at = now
+        reservation.save(update_fields=["status", "captured", "settled_at", "updated_at"])
+    return reservation
+
+
+def credits_release(*, generation_id: uuid.UUID | str) -> Reservation | None:
+    """Release everything not captured (failed, withheld, canceled). Idempotent; None if never reserved."""
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        locked = _locked_reservation(generation_id=generation_id)
+        if locked is None:
+            return None
+        wallet, reservation = locked
+        if reservation.status == Reservation.Status.RESERVED:
+            _release_locked(wallet=wallet, reservation=reservation, now=now)
+    return reservation
+
+
+def credits_refund_capture(*, generation_id: uuid.UUID | str, reason: str) -> Reservation | None:
+    """Give back what a generation captured (e.g. a moderation decision overturned). Idempotent."""
+    if not reason.strip():
+        raise InvalidRequest("A refund needs a reason.", param="reason")
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        locked = _locked_reservation(generation_id=generation_id)
+        if locked is None:
+            return None
+        wallet, reservation = locked
+        back = reservation.captured - reservation.refunded
+        if reservation.status != Reservation.Status.CAPTURED or back <= 0:
+            return reservation
+        _return_parts(reservation=reservation, amount=back, now=now)
+        _append(
+            wallet=wallet,
+            amount=back,
+            kind=LedgerEntry.Kind.REFUND,
+            key=f"refund-capture:{reservation.generation_id}",
+            now=now,
+            generation_id=reservation.generation_id,
+            reason=reason.strip()[:500],
+        )
+        reservation.refunded = reservation.captured
+        reservation.save(update_fields=["refunded", "updated_at"])
+    return reservation
+
+
+def reservations_sweep(*, now: dt.datetime | None = None) -> int:
+    """Release reservations older than BILLING_RESERVATION_TIMEOUT (a worker died, a task was lost)."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(seconds=settings.BILLING_RESERVATION_TIMEOUT)
+    stale = Reservation.objects.filter(status=Reservation.Status.RESERVED, created_at__lt=cutoff)
+    released = 0
+    for generation_id in stale.values_list("generation_id", flat=True).iterator():
+        reservation = credits_release(generation_id=generation_id)
+        if reservation is not None and reservation.settled_at is not None and reservation.settled_at >= now:
+            released += 1
+    if released:
+        logger.warning("released %s stale credit reservations", released)
+    return released
+
+
+# --- expiry, staff adjustments, account deletion ---------------------------------------------
+
+
+def lots_expire(*, now: dt.datetime | None = None) -> int:
+    """Write an expiry entry for every lot past its date with credits left. Run by Celery beat."""
+    now = now or timezone.now()
+    user_ids = (
+        CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        .values_list("wallet__user_id", flat=True)
+        .distinct()
+    )
+    expired = 0
+    for user_id in list(user_ids):
+        with transaction.atomic(durable=True):
+            wallet = _lock_wallet(user_id=user_id)
+            for lot in CreditLot.objects.filter(wallet=wallet, remaining__gt=0, expires_at__lte=now):
+                _expire_lot(wallet=wallet, lot=lot, now=now)
+                expired += 1
+    return expired
+
+
+def credits_adjust(
+    *,
+    user: Any,
+    amount: int,
+    actor: Any,
+    reason: str,
+    expires_at: dt.datetime | None = None,
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """A staff grant (positive) or debit (negative), naming the staff member and why."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidRequest("An adjustment needs a reason.", param="reason")
+    if not getattr(actor, "is_staff", False):
+        raise PermissionDenied("Only staff can adjust credits.")
+    if not isinstance(amount, int) or amount == 0:
+        raise InvalidRequest("An adjustment must be a non-zero whole number of credits.", param="amount")
+    wallet_get_or_create(user=user)
+    key = idempotency_key or f"adjustment:{uuid.uuid4()}"
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        wallet = _lock_wallet(user_id=user.pk)
+        existing = LedgerEntry.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing
+        references = {"actor": actor, "reason": reason[:500]}
+        if amount > 0:
+            lot = _grant(
+                wallet=wallet,
+                amount=amount,
+                kind=LedgerEntry.Kind.ADJUSTMENT,
+                source=CreditLot.Source.ADJUSTMENT,
+                key=key,
+                now=now,
+                expires_at=expires_at,
+                **references,
+            )
+            assert lot is not None
+            return LedgerEntry.objects.get(idempotency_key=key)
+        lots = _spendable_lots(wallet=wallet, now=now)
+        if wallet.balance < -amount:
+            raise InvalidRequest(
+                f"Cannot take {-amount} credits: the balance is {wallet.balance}.", param="amount"
+            )
+        _take_from_lots(lots=lots, amount=-amount, now=now)
+        return _append(wallet=wallet, amount=amount, kind=LedgerEntry.Kind.ADJUSTMENT, key=key, now=now, **references)
+
+
+def wallet_close_for_deleted_user(*, user: Any) -> None:
+    """Account deletion: release held credits and expire the rest. Ledger rows stay.
+
+    Runs inside accounts' deletion transaction (hence not durable). Entries hold no personal
+    data (ids, Stripe object ids, staff reasons), so nothing in them needs rewriting.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        wallet = Wallet.objects.select_for_update().filter(user=user).first()
+        if wallet is None:
+            return
+        for reservation in Reservation.objects.select_for_update().filter(
+            wallet=wallet, status=Reservation.Status.RESERVED
+        ):
+            _release_locked(wallet=wallet, reservation=reservation, now=now)
+        for lot in CreditLot.objects.filter(wallet=wallet, remaining__gt=0):
+            _expire_lot(wallet=wallet, lot=lot, now=now, reason="Account deleted")
+        wallet.subscription_status = wallet.subscription_status and "canceled"
+        wallet.save(update_fields=["subscription_status", "updated_at"])

@@ -1,0 +1,174 @@
+"""The ledger services: reserve, capture, release, refund, adjust, free grants."""
+
+import uuid
+
+import pytest
+
+from billing.models import CreditLot, LedgerEntry, Reservation, Wallet
+from billing.selectors import generation_cost, image_price
+from billing.services.credits import (
+    credits_adjust,
+    credits_capture,
+    credits_refund_capture,
+    credits_release,
+    credits_reserve,
+)
+from common.errors import InsufficientQuota, InvalidRequest, NotFound, PermissionDenied
+from tests.billing.conftest import assert_invariant
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_prices_follow_the_settings_table():
+    assert image_price(size=256) == 1
+    assert image_price(size=512) == 1
+    assert image_price(size=1024) == 2
+    assert generation_cost(size=1024, n=3) == 6
+    with pytest.raises(InvalidRequest) as error:
+        image_price(size=300)
+    assert error.value.param == "size"
+
+
+def test_new_user_gets_a_wallet_with_the_signup_grant_expiring_at_month_end():
+    user = UserFactory()
+    wallet = Wallet.objects.get(user=user)
+    assert wallet.balance == 50
+    lot = CreditLot.objects.get(wallet=wallet)
+    assert lot.source == CreditLot.Source.FREE
+    assert lot.expires_at.day == 1 and lot.expires_at > wallet.created_at
+    assert (lot.expires_at - wallet.created_at).days <= 31
+    assert_invariant(wallet)
+
+
+def test_reserve_takes_credits_and_is_idempotent_on_the_generation(user_with_balance):
+    user = user_with_balance(5)
+    generation_id = uuid.uuid4()
+    first = credits_reserve(user=user, generation_id=generation_id, amount=3, size=512)
+    again = credits_reserve(user=user, generation_id=generation_id, amount=3, size=512)
+    assert first.pk == again.pk
+    wallet = Wallet.objects.get(user=user)
+    assert wallet.balance == 2
+    assert LedgerEntry.objects.filter(wallet=wallet, kind="reserve").count() == 1
+    assert_invariant(wallet)
+
+
+def test_reserve_refuses_more_than_the_balance_and_changes_nothing(user_with_balance):
+    user = user_with_balance(2)
+    with pytest.raises(InsufficientQuota) as error:
+        credits_reserve(user=user, generation_id=uuid.uuid4(), amount=3)
+    assert error.value.status_code == 429
+    assert error.value.code == "insufficient_quota"
+    assert error.value.message.startswith("You exceeded your current quota")
+    wallet = Wallet.objects.get(user=user)
+    assert wallet.balance == 2
+    assert not Reservation.objects.exists()
+    assert_invariant(wallet)
+
+
+@pytest.mark.parametrize("amount", [0, -1])
+def test_reserve_refuses_a_non_positive_amount(user_with_balance, amount):
+    user = user_with_balance(2)
+    with pytest.raises(InvalidRequest):
+        credits_reserve(user=user, generation_id=uuid.uuid4(), amount=amount)
+    assert Wallet.objects.get(user=user).balance == 2
+
+
+def test_capture_spends_part_and_releases_the_rest(user_with_balance):
+    user = user_with_balance(10)
+    generation_id = uuid.uuid4()
+    credits_reserve(user=user, generation_id=generation_id, amount=4)
+    reservation = credits_capture(generation_id=generation_id, amount=3)
+    assert reservation.status == Reservation.Status.CAPTURED and reservation.captured == 3
+    wallet = Wallet.objects.get(user=user)
+    assert wallet.balance == 7
+    # idempotent: a second capture and a release after capture change nothing
+    credits_capture(generation_id=generation_id, amount=4)
+    credits_release(generation_id=generation_id)
+    wallet.refresh_from_db()
+    assert wallet.balance == 7
+    assert_invariant(wallet)
+
+
+def test_release_after_release_and_capture_after_release_change_nothing(user_with_balance):
+    user = user_with_balance(10)
+    generation_id = uuid.uuid4()
+    credits_reserve(user=user, generation_id=generation_id, amount=4)
+    credits_release(generation_id=generation_id)
+    credits_release(generation_id=generation_id)
+    reservation = credits_capture(generation_id=generation_id, amount=4)
+    assert reservation.status == Reservation.Status.RELEASED and reservation.captured == 0
+    wallet = Wallet.objects.get(user=user)
+    assert wallet.balance == 10
+    assert_invariant(wallet)
+
+
+def test_capture_more_than_reserved_is_refused(user_with_balance):
+    user = user_with_balance(10)
+    generation_id = uuid.uuid4()
+    credits_reserve(user=user, generation_id=generation_id, amount=2)
+    with pytest.raises(InvalidRequest):
+        credits_capture(generation_id=generation_id, amount=3)
+    assert Reservation.objects.get().status == Reservation.Status.RESERVED
+    with pytest.raises(NotFound):
+        credits_capture(generation_id=uuid.uuid4(), amount=1)
+
+
+def test_refund_capture_gives_back_once(user_with_balance):
+    user = user_with_balance(10)
+    generation_id = uuid.uuid4()
+    credits_reserve(user=user, generation_id=generation_id, amount=4)
+    credits_capture(generation_id=generation_id, amount=4)
+    credits_refund_capture(generation_id=generation_id, reason="appeal upheld")
+    credits_refund_capture(generation_id=generation_id, reason="appeal upheld")
+    wallet = Wallet.objects.get(user=user)
+    assert wallet.balance == 10
+    assert LedgerEntry.objects.filter(kind="refund").count() == 1
+    assert_invariant(wallet)
+
+
+def test_api_key_monthly_cap_counts_this_months_spending_through_the_key(user_with_balance):
+    from accounts.services.api_keys import api_key_create
+
+    user = user_with_balance(20)
+    key = api_key_create(user=user, name="ci", monthly_credit_cap=5).key
+    first = uuid.uuid4()
+    credits_reserve(user=user, generation_id=first, amount=3, api_key=key)
+    credits_capture(generation_id=first, amount=2)
+    credits_reserve(user=user, generation_id=uuid.uuid4(), amount=3, api_key=key)  # 2 + 3 = 5
+    with pytest.raises(InsufficientQuota) as error:
+        credits_reserve(user=user, generation_id=uuid.uuid4(), amount=1, api_key=key)
+    assert "monthly cap is 5" in error.value.message
+    # the web (no key) is not capped by the key
+    credits_reserve(user=user, generation_id=uuid.uuid4(), amount=1)
+
+
+def test_frozen_or_indebted_wallets_cannot_spend(user_with_balance):
+    from django.utils import timezone
+
+    user = user_with_balance(10)
+    Wallet.objects.filter(user=user).update(frozen_at=timezone.now())
+    with pytest.raises(InsufficientQuota, match="dispute"):
+        credits_reserve(user=user, generation_id=uuid.uuid4(), amount=1)
+    Wallet.objects.filter(user=user).update(frozen_at=None, debt=3)
+    with pytest.raises(InsufficientQuota, match="owes 3 credits"):
+        credits_reserve(user=user, generation_id=uuid.uuid4(), amount=1)
+    assert Wallet.objects.get(user=user).balance == 10
+
+
+def test_staff_adjustment_names_the_staff_member_and_needs_a_reason(user_with_balance, staff_user):
+    user = user_with_balance(5)
+    entry = credits_adjust(user=user, amount=10, actor=staff_user, reason="goodwill")
+    assert entry.actor == staff_user and entry.reason == "goodwill" and entry.amount == 10
+    credits_adjust(user=user, amount=-12, actor=staff_user, reason="duplicate grant")
+    wallet = Wallet.objects.get(user=user)
+    assert wallet.balance == 3
+    with pytest.raises(InvalidRequest):
+        credits_adjust(user=user, amount=5, actor=staff_user, reason="  ")
+    with pytest.raises(InvalidRequest):
+        credits_adjust(user=user, amount=-4, actor=staff_user, reason="too much")
+    with pytest.raises(PermissionDenied):
+        credits_adjust(user=user, amount=5, actor=user, reason="self-service")
+    wallet.refresh_from_db()
+    assert wallet.balance == 3
+    assert_invariant(wallet)

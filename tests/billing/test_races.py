@@ -1,0 +1,93 @@
+"""Races against real PostgreSQL: each thread holds its own database connection."""
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from billing.models import LedgerEntry, Reservation, Wallet
+from billing.services.credits import credits_capture, credits_release, credits_reserve
+from common.errors import InsufficientQuota
+from tests.billing.conftest import assert_invariant
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Start every call at once (behind a barrier), each on its own thread and connection."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def worker(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results[index] = call()
+        except Exception as error:  # noqa: BLE001 - the test inspects what each call raised
+            results[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_twenty_concurrent_reservations_against_a_balance_for_seven(user_with_balance):
+    user = user_with_balance(7)
+    results = run_concurrently(
+        [lambda: credits_reserve(user=user, generation_id=uuid.uuid4(), amount=1) for _ in range(20)]
+    )
+    succeeded = [r for r in results if isinstance(r, Reservation)]
+    refused = [r for r in results if isinstance(r, InsufficientQuota)]
+    assert len(succeeded) == 7
+    assert len(refused) == 13, [r for r in results if not isinstance(r, Reservation | InsufficientQuota)]
+    wallet = Wallet.objects.get(user=user)
+    assert wallet.balance == 0
+    assert LedgerEntry.objects.filter(wallet=wallet, kind="reserve").count() == 7
+    assert_invariant(wallet)
+
+
+def test_concurrent_retries_of_one_reservation_reserve_once(user_with_balance):
+    user = user_with_balance(10)
+    generation_id = uuid.uuid4()
+    results = run_concurrently(
+        [lambda: credits_reserve(user=user, generation_id=generation_id, amount=3) for _ in range(8)]
+    )
+    assert all(isinstance(r, Reservation) for r in results), results
+    wallet = Wallet.objects.get(user=user)
+    assert wallet.balance == 7
+    assert_invariant(wallet)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_capture_racing_release_settles_once(user_with_balance, attempt):
+    user = user_with_balance(10)
+    generation_id = uuid.uuid4()
+    credits_reserve(user=user, generation_id=generation_id, amount=4)
+    results = run_concurrently(
+        [
+            lambda: credits_capture(generation_id=generation_id, amount=3),
+            lambda: credits_release(generation_id=generation_id),
+            lambda: credits_capture(generation_id=generation_id, amount=3),
+            lambda: credits_release(generation_id=generation_id),
+        ]
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    reservation = Reservation.objects.get(generation_id=generation_id)
+    wallet = Wallet.objects.get(user=user)
+    # whichever came first won; the other changed nothing
+    if reservation.status == Reservation.Status.CAPTURED:
+        assert wallet.balance == 7
+        assert LedgerEntry.objects.filter(kind="capture").count() == 1
+    else:
+        assert reservation.status == Reservation.Status.RELEASED
+        assert wallet.balance == 10
+        assert not LedgerEntry.objects.filter(kind="capture").exists()
+    assert LedgerEntry.objects.filter(kind="release").count() <= 1
+    assert_invariant(wallet)
