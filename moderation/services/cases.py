@@ -2,13 +2,14 @@
 staff member at a time; resolved once, with a resolution and actions, every step audited."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from common.errors import Conflict, InvalidRequest, NotFound
+from common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from moderation.models import Case, Category, Decision
 from moderation.services import enforcement
 from moderation.services.audit import audit_record
@@ -273,6 +274,24 @@ def _check_applicable(*, case: Case, actions: list[CaseAction]) -> None:
             raise InvalidRequest("This case concerns no image.", param="actions")
         if action.type in (Action.WARN, Action.SUSPEND, Action.BAN) and case.subject_user is None:
             raise InvalidRequest("This case concerns no user account.", param="actions")
+        if action.type in _GENERATION_SERVICE_FOR:
+            _generation_service(_GENERATION_SERVICE_FOR[action.type])  # fails before any change
+
+
+# Image actions are generation's services (it owns images, files and share links).
+_GENERATION_SERVICE_FOR = {
+    Action.REMOVE_IMAGE: "image_take_down",
+    Action.RESTORE_IMAGE: "image_restore",
+}
+
+
+def _generation_service(name: str) -> Callable[..., object]:
+    from generation.services import images
+
+    service = getattr(images, name, None)
+    if service is None:
+        raise ServiceUnavailable(f"This action is not available: generation has no {name} yet.")
+    return service
 
 
 def _apply_in_database(*, case: Case, actor: User, reason: str) -> None:
@@ -326,14 +345,9 @@ def _apply_outside_database(*, case: Case, actor: User, reason: str) -> None:
     """Effects owned by other apps, each idempotent, run after this app's transaction commits
     (billing's money services run in their own durable transaction)."""
     types = {action["type"] for action in case.actions}
-    if Action.REMOVE_IMAGE in types:
-        from generation.services.images import image_take_down
-
-        image_take_down(image_id=case.image_id, actor=actor, reason=reason)
-    if Action.RESTORE_IMAGE in types:
-        from generation.services.images import image_restore
-
-        image_restore(image_id=case.image_id, actor=actor, reason=reason)
+    for action_type, name in _GENERATION_SERVICE_FOR.items():
+        if action_type in types:
+            _generation_service(name)(image_id=case.image_id, actor=actor, reason=reason)
     if Action.OVERTURN in types:
         generation_id = _refundable_generation(case=case)
         if generation_id is not None:

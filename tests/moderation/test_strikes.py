@@ -25,7 +25,9 @@ def _thresholds(settings):  # type: ignore[no-untyped-def]
 
 
 def _strike(user, end_user=""):  # type: ignore[no-untyped-def]
-    return strike_record(user=user, end_user=end_user, decision=make_decision(user=user, end_user=end_user))
+    return strike_record(
+        user=user, end_user=end_user, decision=make_decision(user=user, end_user=end_user)
+    )
 
 
 def test_below_the_threshold_nothing_happens():
@@ -140,7 +142,7 @@ def test_recording_the_same_decision_twice_counts_once():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_blocked_attempts_suspend_once():
     user = UserFactory()
     _strike(user)
