@@ -298,6 +298,10 @@ CELERY_BEAT_SCHEDULE["generation-idempotency-purge"] = {
     "task": "generation.idempotency_records_purge",
     "schedule": 3600.0,
 }
+CELERY_BEAT_SCHEDULE["generation-webhook-deliveries-due"] = {
+    "task": "generation.webhook_deliveries_due",
+    "schedule": 30.0,
+}
 
 # --- Billing -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")

@@ -1,0 +1,81 @@
+"""An async DRF view, so a request that waits for images holds no thread while it waits.
+
+DRF's `APIView` is synchronous. The OpenAI-compatible endpoints answer only when the images are
+ready (seconds to minutes), so under uvicorn they must wait on the event loop, not in a thread:
+hundreds of held requests would otherwise need hundreds of threads. `AsyncApiView` keeps DRF's
+authentication, permissions, parsers, exception handler and drf-spectacular schema, and runs
+only the short synchronous parts (authentication and anything touching the database) in a
+worker thread through `run_sync`.
+"""
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from django.http import HttpRequest, HttpResponseBase
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+T = TypeVar("T")
+
+
+def _with_fresh_connections(function: Callable[..., T]) -> Callable[..., T]:
+    """Database work from the shared thread pool obeys CONN_MAX_AGE like a request would.
+
+    Pool threads outlive requests, and Django closes connections only on request signals, which
+    fire in the event loop's thread: without this, every pool thread would keep a connection
+    open forever (and a broken one would stay broken).
+    """
+
+    def wrapped(*args: Any, **kwargs: Any) -> T:
+        close_old_connections()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return wrapped
+
+
+async def run_sync(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run blocking code (ORM, services, Pillow) in the shared thread pool and await it.
+
+    `thread_sensitive=False`: Django's default (`True`) gives each request its own executor
+    thread that lives until the response is sent, so a held request would hold a parked thread.
+    The shared pool has a fixed number of threads whatever the number of held requests.
+    """
+    return await sync_to_async(_with_fresh_connections(function), thread_sensitive=False)(
+        *args, **kwargs
+    )
+
+
+class AsyncApiView(APIView):
+    """An APIView whose handlers are `async def`; see the module's docstring."""
+
+    async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        self.args = args
+        self.kwargs = kwargs
+        drf_request = self.initialize_request(request, *args, **kwargs)
+        self.request = drf_request
+        self.headers = self.default_response_headers
+        try:
+            # Authentication, permissions and throttles read the database: not on the loop.
+            await run_sync(self._initial_and_parse, drf_request, *args, **kwargs)
+            method = (drf_request.method or "get").lower()
+            handler = getattr(self, method, None) if method in self.http_method_names else None
+            if handler is None:
+                handler = self._method_not_allowed
+            response = await handler(drf_request, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - DRF's exception handler decides what it is
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(drf_request, response, *args, **kwargs)
+        return self.response
+
+    def _initial_and_parse(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.initial(request, *args, **kwargs)
+        # Parse the body here too (multipart spools to disk): the handler then reads it freely.
+        _ = request.data
+
+    async def _method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.http_method_not_allowed(request, *args, **kwargs)
