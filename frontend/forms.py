@@ -1,0 +1,88 @@
+"""Forms of the web app. They check shape only (types, lengths); rules live in services."""
+
+from django import forms
+
+PROMPT_MAX_LENGTH = 1000  # DALL-E 2's limit for a prompt
+SEED_MAX = 2**31 - 1
+
+
+class CreateForm(forms.Form):
+    prompt = forms.CharField(
+        max_length=PROMPT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "A lighthouse on a cliff at dawn, watercolour"}),
+    )
+    n = forms.IntegerField(label="Images", min_value=1, max_value=10, initial=1)
+    size = forms.TypedChoiceField(coerce=int, choices=[])
+    seed = forms.IntegerField(
+        required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed."
+    )
+
+    def __init__(self, *args: object, sizes: list[int], max_n: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["size"].choices = [(size, f"{size}×{size}") for size in sorted(sizes)]
+        self.fields["size"].initial = sorted(sizes)[0] if sizes else None
+        self.fields["n"].max_value = max_n
+        self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
+        self.fields["prompt"].widget.attrs.update({"maxlength": PROMPT_MAX_LENGTH})
+
+
+class EditForm(forms.Form):
+    prompt = forms.CharField(max_length=PROMPT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+    n = forms.IntegerField(label="Images", min_value=1, max_value=10, initial=1)
+    # The painted mask as a PNG data URL, written by the canvas script.
+    mask = forms.CharField(widget=forms.HiddenInput, max_length=8_000_000)
+
+
+class ExtendForm(forms.Form):
+    DIRECTIONS = [("left", "Left"), ("right", "Right"), ("up", "Up"), ("down", "Down")]
+    prompt = forms.CharField(max_length=PROMPT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+    direction = forms.ChoiceField(choices=DIRECTIONS, initial="right")
+    n = forms.IntegerField(label="Images", min_value=1, max_value=10, initial=1)
+
+
+class ShareForm(forms.Form):
+    share = forms.BooleanField(required=False)
+    in_explore = forms.BooleanField(required=False, initial=True, label="Show in Explore")
+
+
+class CollectionForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    is_public = forms.BooleanField(required=False, label="Public")
+
+
+class ReportForm(forms.Form):
+    reason = forms.ChoiceField(choices=[])
+    details = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        from moderation.models import Category
+
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["reason"].choices = Category.choices
+
+
+class AppealForm(forms.Form):
+    text = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 4}), label="Why should we look again?")
+
+
+class ApiKeyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    monthly_credit_cap = forms.IntegerField(required=False, min_value=0, label="Monthly credit cap")
+
+
+class WebhookForm(forms.Form):
+    url = forms.URLField(max_length=2000, label="Endpoint URL")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class DeleteAccountForm(forms.Form):
+    confirm = forms.CharField(help_text="Type DELETE to confirm.")
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"]
+        if value.strip() != "DELETE":
+            raise forms.ValidationError("Type DELETE (in capitals) to confirm.")
+        return value

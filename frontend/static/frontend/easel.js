@@ -1,0 +1,188 @@
+/* Easel's small behaviours, wired by data attributes (no inline scripts: the production
+   Content-Security-Policy allows scripts from our own origin only).
+   - [data-count-for=ID]   live character count of a text field
+   - [data-cost-form]      credit cost of the form's n × size, before submitting
+   - [data-copy=SELECTOR] / [data-copy-text=TEXT]   copy to the clipboard
+   - form[data-confirm]    ask before a destructive action
+   - [data-mask-editor]    paint a mask over an image for an edit
+   - .reveal-btn           un-blur an image under review (console)
+   - [data-shortcut=KEY]   a keyboard shortcut that clicks or focuses the element (console) */
+(function () {
+  "use strict";
+
+  function each(selector, fn, root) {
+    Array.prototype.forEach.call((root || document).querySelectorAll(selector), fn);
+  }
+
+  function initCounters(root) {
+    each("[data-count-for]", function (out) {
+      var field = document.getElementById(out.getAttribute("data-count-for"));
+      if (!field) return;
+      var max = field.getAttribute("maxlength");
+      var update = function () {
+        out.textContent = field.value.length + (max ? " / " + max : "") + " characters";
+      };
+      field.addEventListener("input", update);
+      update();
+    }, root);
+  }
+
+  function initCost(root) {
+    each("[data-cost-form]", function (form) {
+      var prices = {};
+      (form.getAttribute("data-prices") || "").split(",").forEach(function (pair) {
+        var parts = pair.split(":");
+        if (parts.length === 2) prices[parts[0]] = parseInt(parts[1], 10);
+      });
+      var balance = parseInt(form.getAttribute("data-balance") || "0", 10);
+      var out = form.querySelector("[data-cost]");
+      var submit = form.querySelector("button[type=submit]");
+      var update = function () {
+        var n = parseInt((form.elements.n || {}).value || "1", 10) || 0;
+        var size = (form.elements.size || {}).value;
+        var cost = (prices[size] || 0) * n;
+        if (out) out.textContent = String(cost);
+        if (submit) submit.textContent = cost > balance ? "Not enough credits" : "Generate (" + cost + " credits)";
+      };
+      form.addEventListener("input", update);
+      form.addEventListener("change", update);
+      update();
+    }, root);
+  }
+
+  function copy(text, button) {
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () {});
+    } else {
+      var area = document.createElement("textarea");
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      try { document.execCommand("copy"); done(); } catch (e) { /* nothing to do */ }
+      document.body.removeChild(area);
+    }
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy], [data-copy-text]");
+    if (button) {
+      var text = button.getAttribute("data-copy-text");
+      if (text === null) {
+        var source = document.querySelector(button.getAttribute("data-copy"));
+        text = source ? source.textContent : "";
+      }
+      copy(text.trim(), button);
+      return;
+    }
+    var reveal = event.target.closest(".reveal-btn");
+    if (reveal) {
+      var wrap = reveal.closest(".reveal-wrap");
+      if (wrap) wrap.classList.add("revealed");
+    }
+  });
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
+  /* The mask editor. DALL-E 2's rule: the mask is the image with the area to repaint made
+     fully transparent. Painted strokes are drawn on an overlay; on submit, the overlay's
+     painted pixels become transparent holes in an opaque copy of the image. */
+  function initMaskEditor(root) {
+    each("[data-mask-editor]", function (stage) {
+      var imageLayer = stage.querySelector(".image-layer");
+      var maskLayer = stage.querySelector(".mask-layer");
+      var form = document.querySelector("[data-mask-form]");
+      if (!imageLayer || !maskLayer || !form) return;
+      var picture = new Image();
+      picture.onload = function () { imageLayer.getContext("2d").drawImage(picture, 0, 0, imageLayer.width, imageLayer.height); };
+      picture.src = stage.getAttribute("data-src");
+      var ctx = maskLayer.getContext("2d");
+      var brush = document.querySelector("[data-brush]");
+      var painting = false;
+      var painted = false;
+      var point = function (event) {
+        var rect = maskLayer.getBoundingClientRect();
+        return {
+          x: (event.clientX - rect.left) * maskLayer.width / rect.width,
+          y: (event.clientY - rect.top) * maskLayer.height / rect.height
+        };
+      };
+      var dab = function (event) {
+        var p = point(event);
+        var radius = (brush ? parseInt(brush.value, 10) : 32) * maskLayer.width / 512;
+        ctx.fillStyle = "rgba(255, 64, 129, 0.55)";
+        ctx.beginPath();
+        ctx.arc(p.x, p.y, radius, 0, Math.PI * 2);
+        ctx.fill();
+        painted = true;
+      };
+      maskLayer.addEventListener("pointerdown", function (e) { painting = true; maskLayer.setPointerCapture(e.pointerId); dab(e); });
+      maskLayer.addEventListener("pointermove", function (e) { if (painting) dab(e); });
+      maskLayer.addEventListener("pointerup", function () { painting = false; });
+      var clear = document.querySelector("[data-mask-clear]");
+      if (clear) clear.addEventListener("click", function () { ctx.clearRect(0, 0, maskLayer.width, maskLayer.height); painted = false; });
+      var all = document.querySelector("[data-mask-all]");
+      if (all) all.addEventListener("click", function () {
+        ctx.fillStyle = "rgba(255, 64, 129, 0.55)";
+        ctx.fillRect(0, 0, maskLayer.width, maskLayer.height);
+        painted = true;
+      });
+      form.addEventListener("submit", function (event) {
+        if (!painted) {
+          event.preventDefault();
+          window.alert("Paint over the area you want to change first.");
+          return;
+        }
+        var out = document.createElement("canvas");
+        out.width = maskLayer.width;
+        out.height = maskLayer.height;
+        var octx = out.getContext("2d");
+        octx.drawImage(picture, 0, 0, out.width, out.height);
+        var pixels = octx.getImageData(0, 0, out.width, out.height);
+        var strokes = ctx.getImageData(0, 0, out.width, out.height).data;
+        for (var i = 3; i < pixels.data.length; i += 4) {
+          pixels.data[i] = strokes[i] > 0 ? 0 : 255;
+        }
+        octx.putImageData(pixels, 0, 0);
+        form.elements.mask.value = out.toDataURL("image/png");
+      });
+    }, root);
+  }
+
+  /* Console shortcuts: a key clicks (or focuses) the element that declares it, unless the
+     reviewer is typing in a field. */
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || event.target.isContentEditable) return;
+    var target = document.querySelector('[data-shortcut="' + event.key + '"]');
+    if (!target) return;
+    event.preventDefault();
+    if (target.matches("input[type=radio], input[type=checkbox]")) {
+      target.checked = true;
+      target.dispatchEvent(new Event("change", { bubbles: true }));
+      var reason = document.querySelector("[data-reason]");
+      if (reason) reason.focus();
+    } else if (target.matches("input, textarea, select")) {
+      target.focus();
+    } else {
+      target.click();
+    }
+  });
+
+  function init(root) {
+    initCounters(root);
+    initCost(root);
+    initMaskEditor(root);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+})();

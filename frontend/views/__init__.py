@@ -1,0 +1,1 @@
+"""The web app's views: thin, each calls services and selectors and renders a template."""

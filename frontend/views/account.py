@@ -1,0 +1,64 @@
+"""The account page (e-mail, password, two-factor, deletion) and appeals."""
+
+from allauth.account.models import EmailAddress
+from allauth.mfa.utils import is_mfa_enabled
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.services.users import user_delete
+from common.errors import ApiError, InvalidRequest
+from frontend.forms import AppealForm, DeleteAccountForm
+from frontend.selectors import recent_blocks
+from frontend.views.common import flash_error
+from moderation.services.appeals import appeal_create
+
+
+@login_required
+def account(request: HttpRequest) -> HttpResponse:
+    context = {
+        "emails": EmailAddress.objects.filter(user=request.user).order_by("-primary", "email"),
+        "mfa_enabled": is_mfa_enabled(request.user),
+        "delete_form": DeleteAccountForm(),
+    }
+    return render(request, "frontend/account.html", context)
+
+
+@login_required
+@require_POST
+def account_delete(request: HttpRequest) -> HttpResponse:
+    form = DeleteAccountForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Type DELETE (in capitals) to confirm.")
+        return redirect("frontend:account")
+    try:
+        user_delete(user=request.user)
+    except ApiError as error:
+        flash_error(request, error)
+        return redirect("frontend:account")
+    logout(request)
+    messages.success(request, "Your account was deleted. Thank you for using Easel.")
+    return redirect("frontend:home")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def appeals(request: HttpRequest) -> HttpResponse:
+    """Ask a person to look again at a blocked request."""
+    form = AppealForm(request.POST or None)
+    blocks = recent_blocks(user=request.user)
+    if request.method == "POST" and form.is_valid():
+        decision_id = request.POST.get("decision", "")
+        try:
+            if not decision_id.isdigit():
+                raise InvalidRequest("Choose the request you want us to look at again.", param="decision")
+            appeal_create(user=request.user, decision_id=int(decision_id), text=form.cleaned_data["text"])
+            messages.success(request, "Thank you. A person will review it and we will e-mail you the outcome.")
+            return redirect("frontend:appeals")
+        except ApiError as error:
+            flash_error(request, error)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "frontend/appeals.html", {"form": form, "blocks": blocks}, status=status)

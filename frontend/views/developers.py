@@ -1,0 +1,99 @@
+"""API keys, webhooks and the API quick start."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.selectors import api_key_get_for_user, api_keys_for_user
+from accounts.services.api_keys import api_key_create, api_key_revoke
+from billing.selectors import api_key_month_spending
+from generation.selectors.webhooks import webhook_endpoint_get_for_user, webhook_endpoints_for_user
+from generation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete
+from common.errors import ApiError
+from frontend.forms import ApiKeyForm, WebhookForm
+from frontend.selectors import webhook_deliveries_for_user
+from frontend.views.common import flash_error, not_found_as_404
+
+# The secret of a key just created survives exactly one page view, in the session.
+NEW_SECRET_SESSION_KEY = "frontend.new_api_key_secret"
+
+
+@login_required
+def developers(request: HttpRequest) -> HttpResponse:
+    keys = list(api_keys_for_user(user=request.user, include_revoked=True)[:50])
+    for key in keys:
+        key.month_spending = api_key_month_spending(api_key_id=key.pk)
+    base_url = settings.SITE_URL.rstrip("/")
+    context = {
+        "keys": keys,
+        "new_secret": request.session.pop(NEW_SECRET_SESSION_KEY, None),
+        "key_form": ApiKeyForm(),
+        "webhook_form": WebhookForm(),
+        "endpoints": list(webhook_endpoints_for_user(user=request.user)),
+        "deliveries": webhook_deliveries_for_user(user=request.user)[:25],
+        "base_url": base_url,
+        "openai_base_url": f"{base_url}/v1",
+    }
+    return render(request, "frontend/developers.html", context)
+
+
+@login_required
+@require_POST
+def api_key_new(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A key needs a name of 1 to 100 characters; a cap, if set, is a whole number.")
+        return redirect("frontend:developers")
+    try:
+        created = api_key_create(
+            user=request.user,
+            name=form.cleaned_data["name"],
+            monthly_credit_cap=form.cleaned_data["monthly_credit_cap"],
+        )
+    except ApiError as error:
+        flash_error(request, error)
+        return redirect("frontend:developers")
+    request.session[NEW_SECRET_SESSION_KEY] = created.secret
+    return redirect("frontend:developers")
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def api_key_revoke_view(request: HttpRequest, prefix: str) -> HttpResponse:
+    key = api_key_get_for_user(user=request.user, prefix=prefix)
+    api_key_revoke(key=key)
+    messages.success(request, f"Key {key.prefix}… revoked. Requests with it now fail.")
+    return redirect("frontend:developers")
+
+
+@login_required
+@require_POST
+def webhook_new(request: HttpRequest) -> HttpResponse:
+    form = WebhookForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a full https:// address.")
+        return redirect("frontend:developers")
+    try:
+        webhook_endpoint_create(user=request.user, url=form.cleaned_data["url"])
+        messages.success(request, "Endpoint added. Verify deliveries with its signing secret.")
+    except ApiError as error:
+        flash_error(request, error)
+    return redirect("frontend:developers")
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def webhook_delete(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpResponse:
+    try:
+        webhook_endpoint_delete(endpoint=webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id))
+        messages.success(request, "Endpoint removed.")
+    except ApiError as error:
+        flash_error(request, error)
+    return redirect("frontend:developers")

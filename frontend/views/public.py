@@ -1,0 +1,100 @@
+"""Pages anyone can see: the landing page, Explore, share links, public collections, reports."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts.models import Tier
+from billing.selectors import price_table
+from common.errors import ApiError, NotFound
+from frontend.forms import ReportForm
+from frontend.views.common import flash_error
+from frontend.views.studio import image_response
+from generation.selectors.sharing import explore_shares, share_get_public
+from moderation.models import Category
+from moderation.services.cases import case_open_for_report
+from moderation.verdicts import USER_MESSAGES
+
+EXPLORE_PAGE_SIZE = 24
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    context = {
+        "tiers": Tier.objects.filter(is_public=True).order_by("sort_order"),
+        "prices": price_table(),
+        "examples": explore_shares()[:6],
+        "policy": [(Category(category).label, text) for category, text in USER_MESSAGES.items()],
+    }
+    return render(request, "frontend/home.html", context)
+
+
+def explore(request: HttpRequest) -> HttpResponse:
+    page = Paginator(explore_shares(), EXPLORE_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "frontend/explore.html", {"page": page})
+
+
+def _public_share(slug: str):  # type: ignore[no-untyped-def]
+    try:
+        return share_get_public(slug=slug)
+    except NotFound as error:
+        raise Http404(error.message) from error
+
+
+def share_page(request: HttpRequest, slug: str) -> HttpResponse:
+    public = _public_share(slug)
+    if public.gone:
+        return render(request, "frontend/share_gone.html", status=410)
+    share_url = settings.SITE_URL.rstrip("/") + reverse("frontend:share", args=[slug])
+    image_url = settings.SITE_URL.rstrip("/") + reverse("frontend:share_image", args=[slug])
+    context = {
+        "share": public.share,
+        "image": public.image,
+        "generation": public.image.generation,
+        "share_url": share_url,
+        "image_url": image_url,
+        "report_form": ReportForm(),
+    }
+    response = render(request, "frontend/share.html", context)
+    response["Cache-Control"] = "no-cache"  # a takedown must show at once
+    return response
+
+
+def share_image(request: HttpRequest, slug: str) -> HttpResponse:
+    """The shared image itself: a stable address for link previews (og:image)."""
+    public = _public_share(slug)
+    if public.gone:
+        return HttpResponse("This image was removed.", status=410, content_type="text/plain")
+    return image_response(
+        storage_key=public.image.storage_key,
+        filename=f"easel-{slug}.png",
+        download=request.GET.get("download") == "1",
+        private=False,
+    )
+
+
+@require_POST
+def share_report(request: HttpRequest, slug: str) -> HttpResponse:
+    """Anyone, signed in or not, may report a shared image; a case opens for a reviewer."""
+    public = _public_share(slug)
+    if public.gone:
+        return render(request, "frontend/share_gone.html", status=410)
+    form = ReportForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose what is wrong with this image.")
+        return redirect("frontend:share", slug=slug)
+    try:
+        case_open_for_report(
+            image_id=public.image.pk,
+            reporter=request.user if request.user.is_authenticated else None,
+            reason=form.cleaned_data["reason"],
+            details=form.cleaned_data["details"],
+        )
+    except ApiError as error:
+        flash_error(request, error)
+        return redirect("frontend:share", slug=slug)
+    messages.success(request, "Thank you. A person on our team will look at this image.")
+    return redirect("frontend:share", slug=slug)

@@ -1,0 +1,328 @@
+"""The signed-in studio: create, watch progress, history, one image and what to do with it."""
+
+import base64
+import binascii
+import io
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from PIL import Image as PILImage
+
+from billing.selectors import balance_summary, price_table
+from common.errors import ApiError, InvalidRequest
+from frontend import canvas
+from frontend.forms import CollectionForm, CreateForm, EditForm, ExtendForm, ShareForm
+from frontend.selectors import (
+    generation_get_for_owner,
+    generations_for_user,
+    image_get_for_owner,
+    queue_position,
+)
+from frontend.views.common import flash_error, not_found_as_404
+from generation.models import Generation
+from generation.selectors.sharing import collections_for_user, share_for_image
+from generation.services import collections as collection_services
+from generation.services import sharing as sharing_services
+from generation.services.images import image_delete as image_delete_service
+
+HISTORY_PAGE_SIZE = 12
+MAX_MASK_BYTES = 6_000_000
+
+
+def _create_form(request: HttpRequest, data: object = None) -> CreateForm:
+    tier = request.user.tier
+    return CreateForm(data, sizes=list(tier.allowed_sizes), max_n=tier.max_n)
+
+
+def _start_generation(request: HttpRequest, **kwargs: object) -> Generation | None:
+    """Calls the generation service; on a refusal shows its message and returns None."""
+    from generation.services.generations import generation_create
+
+    try:
+        return generation_create(user=request.user, api_key=None, source=Generation.Source.WEB, **kwargs)
+    except ApiError as error:
+        flash_error(request, error)
+        return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def create(request: HttpRequest) -> HttpResponse:
+    form = _create_form(request, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        generation = _start_generation(
+            request,
+            operation=Generation.Operation.GENERATE,
+            prompt=form.cleaned_data["prompt"],
+            n=form.cleaned_data["n"],
+            size=form.cleaned_data["size"],
+            seed=form.cleaned_data["seed"],
+        )
+        if generation is not None:
+            return redirect("frontend:generation", generation_id=generation.pk)
+    status = 400 if request.method == "POST" else 200
+    recent = generations_for_user(user=request.user)[:6]
+    context = {
+        "form": form,
+        "prices": price_table(),
+        "balance": balance_summary(user=request.user),
+        "recent": recent,
+        "tier": request.user.tier,
+    }
+    return render(request, "frontend/create.html", context, status=status)
+
+
+def _progress_context(generation: Generation) -> dict:
+    images = list(getattr(generation, "live_images", []))
+    done = {image.index for image in images}
+    pending = [index for index in range(generation.n) if index not in done]
+    return {
+        "generation": generation,
+        "images": images,
+        "pending": pending if not generation.is_final else [],
+        "position": queue_position(generation=generation),
+    }
+
+
+@login_required
+@not_found_as_404
+def generation_detail(request: HttpRequest, generation_id: uuid.UUID) -> HttpResponse:
+    generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
+    return render(request, "frontend/generation.html", _progress_context(generation))
+
+
+@login_required
+@not_found_as_404
+def generation_progress(request: HttpRequest, generation_id: uuid.UUID) -> HttpResponse:
+    """The live part of the generation page, polled by htmx until the generation is final."""
+    generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
+    return render(request, "frontend/_progress.html", _progress_context(generation))
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def generation_cancel(request: HttpRequest, generation_id: uuid.UUID) -> HttpResponse:
+    from generation.services.generations import generation_cancel as cancel
+
+    generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
+    try:
+        cancel(generation=generation)
+    except ApiError as error:
+        flash_error(request, error)
+    return redirect("frontend:generation", generation_id=generation.pk)
+
+
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    paginator = Paginator(generations_for_user(user=request.user, query=query), HISTORY_PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    template = "frontend/_history_results.html" if request.htmx else "frontend/history.html"
+    return render(request, template, {"page": page, "query": query})
+
+
+@login_required
+@not_found_as_404
+def image_detail(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    image = image_get_for_owner(user=request.user, image_id=image_id)
+    share = share_for_image(image=image)
+    context = {
+        "image": image,
+        "generation": image.generation,
+        "share": share,
+        "share_form": ShareForm(initial={"in_explore": share.in_explore if share else True}),
+        "collections": collections_for_user(user=request.user),
+        "collection_form": CollectionForm(),
+        "private_allowed": request.user.tier.private_images_allowed,
+    }
+    return render(request, "frontend/image.html", context)
+
+
+def image_response(*, storage_key: str, filename: str, download: bool, private: bool) -> FileResponse:
+    """Streams a stored image through Django: works the same on the local folder and on S3."""
+    response = FileResponse(
+        default_storage.open(storage_key, "rb"),
+        content_type="image/png",
+        as_attachment=download,
+        filename=filename,
+    )
+    response["Cache-Control"] = "private, max-age=3600" if private else "public, max-age=300"
+    return response
+
+
+@login_required
+@not_found_as_404
+def image_file(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    image = image_get_for_owner(user=request.user, image_id=image_id)
+    if not image.storage_key:
+        return HttpResponse("This image is not available.", status=410, content_type="text/plain")
+    return image_response(
+        storage_key=image.storage_key,
+        filename=f"easel-{image.pk}.png",
+        download=request.GET.get("download") == "1",
+        private=True,
+    )
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def image_share(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    image = image_get_for_owner(user=request.user, image_id=image_id)
+    form = ShareForm(request.POST)
+    form.is_valid()  # both fields are optional booleans: always valid
+    try:
+        if form.cleaned_data.get("share"):
+            share = sharing_services.share_enable(
+                user=request.user, image_id=image.pk, in_explore=form.cleaned_data["in_explore"]
+            )
+            messages.success(request, f"Shared. Anyone with the link can see it: /s/{share.slug}")
+        else:
+            sharing_services.share_disable(user=request.user, image_id=image.pk)
+            messages.success(request, "Sharing is off. The link no longer works.")
+    except ApiError as error:
+        flash_error(request, error)
+    return redirect("frontend:image", image_id=image.pk)
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def image_delete(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    image = image_get_for_owner(user=request.user, image_id=image_id)
+    try:
+        image_delete_service(image=image)
+    except ApiError as error:
+        flash_error(request, error)
+        return redirect("frontend:image", image_id=image.pk)
+    messages.success(request, "Image deleted.")
+    return redirect("frontend:history")
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def image_collect(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    """Adds the image to a collection, creating the collection when a new name is given."""
+    image = image_get_for_owner(user=request.user, image_id=image_id)
+    try:
+        collection_id = request.POST.get("collection", "")
+        new_name = request.POST.get("name", "").strip()
+        if new_name:
+            collection_id = str(collection_services.collection_create(user=request.user, name=new_name).pk)
+        if not collection_id.isdigit():
+            raise InvalidRequest("Choose a collection or name a new one.", param="collection")
+        collection_services.collection_add_image(
+            user=request.user, collection_id=int(collection_id), image_id=image.pk
+        )
+        messages.success(request, "Added to the collection.")
+    except ApiError as error:
+        flash_error(request, error)
+    return redirect("frontend:image", image_id=image.pk)
+
+
+def _image_bytes(image_storage_key: str) -> bytes:
+    with default_storage.open(image_storage_key, "rb") as handle:
+        return handle.read()
+
+
+@login_required
+@require_POST
+@not_found_as_404
+def image_variations(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    image = image_get_for_owner(user=request.user, image_id=image_id)
+    n = request.POST.get("n", "1")
+    generation = _start_generation(
+        request,
+        operation=Generation.Operation.VARIATION,
+        prompt="",
+        n=int(n) if n.isdigit() else 0,
+        size=image.width,
+        image=_image_bytes(image.storage_key),
+    )
+    if generation is None:
+        return redirect("frontend:image", image_id=image.pk)
+    return redirect("frontend:generation", generation_id=generation.pk)
+
+
+def _decode_mask(data_url: str, *, size: int) -> bytes:
+    """The canvas's PNG data URL as bytes, checked to be a PNG of the image's size."""
+    header, _, encoded = data_url.partition(",")
+    if header != "data:image/png;base64" or not encoded:
+        raise InvalidRequest("Paint over the area to change first.", param="mask")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InvalidRequest("The mask could not be read; paint it again.", param="mask") from error
+    if len(raw) > MAX_MASK_BYTES:
+        raise InvalidRequest("The mask is too large.", param="mask")
+    try:
+        mask = PILImage.open(io.BytesIO(raw))
+        mask.load()
+    except Exception as error:  # Pillow raises many kinds for a broken file
+        raise InvalidRequest("The mask is not a PNG image.", param="mask") from error
+    if mask.size != (size, size):
+        raise InvalidRequest(f"The mask must be {size}×{size} pixels.", param="mask")
+    if not canvas.has_transparent_area(mask):
+        raise InvalidRequest("Paint over the area you want to change first.", param="mask")
+    return raw
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@not_found_as_404
+def image_edit(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    """Paint a mask over the area to repaint, then describe the whole new image."""
+    image = image_get_for_owner(user=request.user, image_id=image_id)
+    form = EditForm(request.POST or None, initial={"prompt": image.generation.prompt})
+    if request.method == "POST" and form.is_valid():
+        try:
+            mask = _decode_mask(form.cleaned_data["mask"], size=image.width)
+        except ApiError as error:
+            flash_error(request, error)
+        else:
+            generation = _start_generation(
+                request,
+                operation=Generation.Operation.EDIT,
+                prompt=form.cleaned_data["prompt"],
+                n=form.cleaned_data["n"],
+                size=image.width,
+                image=_image_bytes(image.storage_key),
+                mask=mask,
+            )
+            if generation is not None:
+                return redirect("frontend:generation", generation_id=generation.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "frontend/edit.html", {"image": image, "form": form}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@not_found_as_404
+def image_extend(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    """Outpainting, frame by frame: the next frame overlaps half of this image and the edit
+    operation paints the other half. Extending a result again continues the canvas."""
+    image = image_get_for_owner(user=request.user, image_id=image_id)
+    form = ExtendForm(request.POST or None, initial={"prompt": image.generation.prompt})
+    if request.method == "POST" and form.is_valid():
+        frame = canvas.extension_frame(_image_bytes(image.storage_key), direction=form.cleaned_data["direction"])
+        generation = _start_generation(
+            request,
+            operation=Generation.Operation.EDIT,
+            prompt=form.cleaned_data["prompt"],
+            n=form.cleaned_data["n"],
+            size=image.width,
+            image=frame,
+            mask=frame,  # its transparent half is the area to paint
+        )
+        if generation is not None:
+            return redirect("frontend:generation", generation_id=generation.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "frontend/extend.html", {"image": image, "form": form}, status=status)
