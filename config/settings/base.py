@@ -351,3 +351,6 @@ MODERATION_STRIKES_PER_ACCOUNT = env.int("MODERATION_STRIKES_PER_ACCOUNT", defau
 MODERATION_STRIKE_SUSPENSION_SECONDS = env.int("MODERATION_STRIKE_SUSPENSION_SECONDS", default=24 * 3600)
 # Anonymous reports of shared images allowed per IP address per hour.
 MODERATION_ANONYMOUS_REPORTS_PER_HOUR = env.int("MODERATION_ANONYMOUS_REPORTS_PER_HOUR", default=20)
+# Image screening (docs/moderation-images.md): the share of consented real-face uploads that
+# open a review case (0..1).
+MODERATION_FACE_UPLOAD_SAMPLE_RATE = env.float("MODERATION_FACE_UPLOAD_SAMPLE_RATE", default=0.1)

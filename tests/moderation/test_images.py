@@ -1,10 +1,18 @@
 """The image models on photos that ship in packages: faces, identity, realism, NSFW."""
 
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from moderation.images.analysis import analyze_image, model_versions
 from moderation.images.faces import (
     EMBEDDING_MODEL,
     embedding_distance,
     face_embeddings_from_photo,
 )
+from moderation.selectors.figures import FigureReferences
 from tests.moderation import image_samples
 
 
@@ -27,3 +35,79 @@ def test_the_same_person_is_close_and_another_person_is_far():
 
     assert embedding_distance(reference, edited) < 0.4
     assert embedding_distance(reference, other) > 0.6
+
+
+# --- analyze_image, with the reference faces passed in (no database) --------------------------
+
+ASTRONAUT_FIGURE_ID = 7
+
+
+@pytest.fixture(scope="module")
+def astronaut_only() -> FigureReferences:
+    (embedding,) = face_embeddings_from_photo(image_samples.astronaut_reference_crop())
+    return FigureReferences(
+        figure_ids=np.array([ASTRONAUT_FIGURE_ID]), embeddings=np.array([embedding], np.float32)
+    )
+
+
+def test_a_registered_figure_is_matched_from_a_different_edited_crop(astronaut_only):
+    analysis = analyze_image(image_samples.astronaut_edited_copy(), references=astronaut_only)
+
+    assert [match.figure_id for match in analysis.figure_matches] == [ASTRONAUT_FIGURE_ID]
+    assert analysis.figure_matches[0].distance < 0.4
+    assert analysis.realistic_face
+
+
+def test_another_person_is_not_matched_but_is_a_realistic_face(astronaut_only):
+    analysis = analyze_image(image_samples.grace_hopper(), references=astronaut_only)
+
+    assert len(analysis.faces) == 1
+    assert analysis.figure_matches == []
+    assert analysis.faces[0].nearest_figure[1] > 0.6  # staff can see how far the miss was
+    assert analysis.realistic_face
+
+
+def test_the_cat_has_no_face_no_match_and_a_safe_nsfw_score(astronaut_only):
+    analysis = analyze_image(image_samples.cat(), references=astronaut_only)
+
+    assert analysis.faces == []
+    assert analysis.figure_matches == []
+    assert not analysis.realistic_face
+    assert 0.0 <= analysis.nsfw_score < 0.1
+
+
+@pytest.mark.parametrize("size", [512, 256])
+def test_a_drawn_cartoon_face_is_a_face_but_not_a_realistic_one(astronaut_only, size):
+    analysis = analyze_image(image_samples.cartoon_face(size), references=astronaut_only)
+
+    # mediapipe alone would call it a face: the realism signal is what tells it apart.
+    assert len(analysis.faces) == 1
+    assert analysis.faces[0].realism.flat_share > 0.6
+    assert not analysis.realistic_face
+    assert analysis.figure_matches == []
+
+
+def test_a_cartoon_saved_as_a_low_quality_jpeg_is_still_not_realistic(astronaut_only):
+    buffer = io.BytesIO()
+    image_samples.cartoon_face().save(buffer, "JPEG", quality=40)
+    analysis = analyze_image(Image.open(io.BytesIO(buffer.getvalue())), references=astronaut_only)
+
+    assert analysis.faces and not analysis.realistic_face
+
+
+def test_the_distance_asked_for_decides_the_match(astronaut_only):
+    strict = analyze_image(
+        image_samples.astronaut_edited_copy(), references=astronaut_only, figure_max_distance=0.01
+    )
+
+    assert strict.figure_matches == []
+    assert strict.faces[0].nearest_figure[0] == ASTRONAUT_FIGURE_ID
+
+
+def test_scores_keep_numbers_but_never_the_embeddings(astronaut_only):
+    scores = analyze_image(image_samples.astronaut(), references=astronaut_only).scores()
+
+    assert scores["faces"] == 1
+    assert scores["figure_matches"][0]["figure_id"] == ASTRONAUT_FIGURE_ID
+    assert "embedding" not in str(scores)
+    assert set(model_versions()) == {"face_detector", "face_embedding", "realism", "nsfw"}

@@ -1,0 +1,137 @@
+"""Everything the image models say about one image, in one pass: the input of both screens.
+
+Faces (mediapipe) -> per face an identity embedding (dlib), its nearest registered public
+figures and a photo-realism score; plus one NSFW score for the whole image. Deciding what to do
+with these numbers is the policy's job (`moderation.services.image_screening`), not this one's.
+"""
+
+import time
+from dataclasses import dataclass
+
+from PIL import Image
+
+from moderation.images import faces as face_models
+from moderation.images import nsfw as nsfw_model
+from moderation.images import realism as realism_model
+from moderation.images.faces import FaceBox
+from moderation.images.realism import RealismSignal
+from moderation.selectors.figures import FigureReferences, figure_references
+
+# Embedding a face costs ~100 ms on one CPU thread; a crowd is screened by its largest faces.
+MAX_FACES = 12
+# Distances from the astronaut photo: her edited copies 0.10-0.39, Grace Hopper 0.69, a
+# cartoon 0.62, the cameraman 0.86. The policy's public-figure threshold is a likeness
+# (1 - distance), so its default 0.5 means "closer than 0.5".
+DEFAULT_FIGURE_MAX_DISTANCE = 0.5
+DEFAULT_REALISM_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class FigureMatch:
+    figure_id: int
+    distance: float
+    face_index: int
+
+    @property
+    def likeness(self) -> float:
+        """1 - distance: a score where higher means more alike, like every other policy score."""
+        return round(1.0 - self.distance, 4)
+
+
+@dataclass(frozen=True)
+class AnalyzedFace:
+    box: FaceBox
+    embedding: list[float]
+    realism: RealismSignal
+    # The closest registered figure, matched or not: staff see how near a miss was.
+    nearest_figure: tuple[int, float] | None
+
+
+@dataclass(frozen=True)
+class ImageAnalysis:
+    faces: list[AnalyzedFace]
+    figure_matches: list[FigureMatch]  # within the distance asked for, nearest first
+    nsfw_score: float
+    realism_score: float  # the most photo-like face; 0 without a face
+    realistic_face: bool
+    model_versions: dict[str, str]
+    seconds: float = 0.0
+    faces_found: int = 0  # before MAX_FACES
+
+    def scores(self) -> dict:
+        """The numbers a Decision stores (never the embeddings: they identify a person)."""
+        return {
+            "nsfw": round(self.nsfw_score, 4),
+            "faces": self.faces_found,
+            "realism": round(self.realism_score, 4),
+            "face_boxes": [face.box.as_list() for face in self.faces],
+            "face_realism": [face.realism.score for face in self.faces],
+            "nearest_figure_distance": min(
+                (round(face.nearest_figure[1], 4) for face in self.faces if face.nearest_figure),
+                default=None,
+            ),
+            "figure_matches": [
+                {"figure_id": match.figure_id, "distance": round(match.distance, 4)}
+                for match in self.figure_matches
+            ],
+        }
+
+
+def model_versions() -> dict[str, str]:
+    return {
+        **face_models.model_versions(),
+        "realism": realism_model.MODEL_VERSION,
+        **nsfw_model.model_versions(),
+    }
+
+
+def analyze_image(
+    image: Image.Image,
+    *,
+    figure_max_distance: float = DEFAULT_FIGURE_MAX_DISTANCE,
+    realism_threshold: float = DEFAULT_REALISM_THRESHOLD,
+    references: FigureReferences | None = None,
+) -> ImageAnalysis:
+    """Analyse one image. `references` defaults to the registry's active figures (a database
+    read, cached per process); pass your own to analyse without the registry."""
+    started = time.perf_counter()
+    if references is None:
+        references = figure_references()
+    array = face_models.image_to_array(image)
+    boxes = face_models.faces_detect(array)
+    analyzed: list[AnalyzedFace] = []
+    matches: list[FigureMatch] = []
+    for index, box in enumerate(boxes[:MAX_FACES]):
+        embedding = face_models.face_embedding(array, box)
+        for figure_id, distance in references.nearest_per_figure(
+            embedding, max_distance=figure_max_distance
+        ):
+            matches.append(FigureMatch(figure_id=figure_id, distance=distance, face_index=index))
+        analyzed.append(
+            AnalyzedFace(
+                box=box,
+                embedding=embedding,
+                realism=realism_model.face_realism(array, box),
+                nearest_figure=references.nearest(embedding),
+            )
+        )
+    realism_score = max((face.realism.score for face in analyzed), default=0.0)
+    return ImageAnalysis(
+        faces=analyzed,
+        figure_matches=_nearest_per_figure(matches),
+        nsfw_score=nsfw_model.nsfw_score(image),
+        realism_score=realism_score,
+        realistic_face=bool(analyzed) and realism_score >= realism_threshold,
+        model_versions=model_versions(),
+        seconds=time.perf_counter() - started,
+        faces_found=len(boxes),
+    )
+
+
+def _nearest_per_figure(matches: list[FigureMatch]) -> list[FigureMatch]:
+    """One match per figure (its closest face), nearest first."""
+    best: dict[int, FigureMatch] = {}
+    for match in matches:
+        if match.figure_id not in best or match.distance < best[match.figure_id].distance:
+            best[match.figure_id] = match
+    return sorted(best.values(), key=lambda match: match.distance)

@@ -1,0 +1,264 @@
+"""Screening images: uploads (edits, variations) and every output image, in the GPU worker.
+
+Both stages run the same analysis (faces, likeness to registered public figures, NSFW score,
+photo-realism) and then apply the current policy version:
+
+- public_figure: a face closer to a registered figure than the policy allows. Blocks uploads
+  and withholds outputs; the staff record (Decision.matched_figure) names the figure, the
+  user's message never does. No consent statement overrides it.
+- sexual: the NSFW score at or above the policy threshold.
+- realistic_face_upload (uploads only): a photo-real human face is refused unless the user
+  states they have the consent of the person shown AND their tier allows face uploads. Accepted
+  ones are logged like every decision and a share of them (MODERATION_FACE_UPLOAD_SAMPLE_RATE)
+  opens a review case. Outputs may show faces: people who do not exist are allowed.
+
+Thresholds come from the policy rule of each category: `image_threshold` when a rule has one,
+else `threshold` (the public-figure threshold is a likeness, 1 - embedding distance). A withheld
+output opens a case when its score reaches the rule's `case_threshold` (CASE_THRESHOLDS below by
+default), so reviewers see the clear cases, not every near miss.
+"""
+
+import hashlib
+import random
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from PIL import Image
+
+from accounts.models import User
+from moderation.images.analysis import ImageAnalysis, analyze_image
+from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
+from moderation.policy import policy_current, rule_for
+from moderation.services.cases import case_open
+from moderation.services.decisions import decision_record
+from moderation.services.strikes import strike_record
+from moderation.verdicts import Verdict, message_for
+
+SEVERITY = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.BLOCK: 2}
+CASE_THRESHOLDS = {Category.SEXUAL: 0.8, Category.PUBLIC_FIGURE: 0.6}
+# Categories whose blocked upload counts a strike. A real face without the consent statement
+# does not: it is an honest mistake the user fixes by ticking a box, not an abuse attempt.
+STRIKE_CATEGORIES = {Category.PUBLIC_FIGURE, Category.SEXUAL}
+
+FACE_NO_CONSENT_MESSAGE = (
+    "This image shows a real person's face. To edit it, confirm that you have the consent of "
+    "the person shown."
+)
+FACE_TIER_MESSAGE = (
+    "This image shows a real person's face, and your plan does not allow uploads of real "
+    "people's faces. Upgrade your plan to edit photos of people who consented."
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    category: str
+    action: str
+    score: float
+
+
+def image_threshold(rule: dict) -> float:
+    return float(rule.get("image_threshold", rule.get("threshold", 1.0)))
+
+
+def case_threshold(rule: dict, category: str) -> float:
+    return float(rule.get("case_threshold", CASE_THRESHOLDS.get(category, 1.0)))
+
+
+def upload_screen(
+    *,
+    image: Image.Image,
+    user: User,
+    face_consent: bool,
+    end_user: str = "",
+    generation_id: uuid.UUID | None = None,
+) -> Verdict:
+    """Screen an uploaded image before it is edited or varied. Idempotent on `generation_id`:
+    a retried task gets the verdict already recorded for its generation."""
+    if generation_id is not None:
+        existing = Decision.objects.filter(
+            stage=Decision.Stage.UPLOAD, generation_id=generation_id
+        ).first()
+        if existing is not None:
+            return verdict_for(decision=existing)
+    policy = policy_current()
+    analysis = _analyze(image=image, policy=policy)
+    tier_allows_faces = bool(user.tier.face_uploads_allowed)
+    findings = _findings(policy=policy, analysis=analysis)
+    if analysis.realistic_face:
+        rule = rule_for(policy, Category.REALISTIC_FACE_UPLOAD)
+        consented = face_consent and tier_allows_faces
+        action = Outcome.ALLOW if consented else rule["action"]
+        findings.append(Finding(Category.REALISTIC_FACE_UPLOAD, action, analysis.realism_score))
+    scores = {
+        **_scores(image=image, analysis=analysis),
+        "face_consent": bool(face_consent),
+        "tier_allows_faces": tier_allows_faces,
+    }
+    with transaction.atomic():
+        decision = _record(
+            stage=Decision.Stage.UPLOAD,
+            policy=policy,
+            analysis=analysis,
+            findings=findings,
+            scores=scores,
+            user=user,
+            end_user=end_user,
+            generation_id=generation_id,
+            image_id=None,
+        )
+        if decision.outcome == Outcome.BLOCK and STRIKE_CATEGORIES & set(decision.categories):
+            strike_record(user=user, end_user=end_user, decision=decision)
+        elif decision.outcome == Outcome.REVIEW:
+            case_open(source=Case.Source.REVIEW_DECISION, decision=decision)
+        elif _is_consented_face(decision) and _sampled():
+            case_open(
+                source=Case.Source.FACE_UPLOAD_SAMPLE,
+                decision=decision,
+                category=Category.REALISTIC_FACE_UPLOAD,
+                summary="A sampled upload of a real face, accepted with the consent statement.",
+            )
+    return verdict_for(decision=decision)
+
+
+def output_screen(
+    *, image: Image.Image, user: User, generation_id: uuid.UUID, image_id: uuid.UUID
+) -> Verdict:
+    """Screen one generated image before delivery. A block means: withhold it, never deliver.
+    Idempotent on `image_id`: a retried task gets the verdict already recorded."""
+    existing = Decision.objects.filter(stage=Decision.Stage.OUTPUT, image_id=image_id).first()
+    if existing is not None:
+        return verdict_for(decision=existing)
+    policy = policy_current()
+    analysis = _analyze(image=image, policy=policy)
+    findings = _findings(policy=policy, analysis=analysis)
+    with transaction.atomic():
+        decision = _record(
+            stage=Decision.Stage.OUTPUT,
+            policy=policy,
+            analysis=analysis,
+            findings=findings,
+            scores=_scores(image=image, analysis=analysis),
+            user=user,
+            end_user="",
+            generation_id=generation_id,
+            image_id=image_id,
+        )
+        if decision.outcome == Outcome.BLOCK:
+            _open_case_if_clear(policy=policy, decision=decision, findings=findings)
+        elif decision.outcome == Outcome.REVIEW:
+            case_open(source=Case.Source.REVIEW_DECISION, decision=decision)
+    return verdict_for(decision=decision)
+
+
+def verdict_for(*, decision: Decision) -> Verdict:
+    """What the user is told about a recorded decision: the rule in words, no scores, no names."""
+    categories = list(decision.categories)
+    message = ""
+    if decision.outcome != Outcome.ALLOW:
+        message = message_for(categories)
+        if categories and categories[0] == Category.REALISTIC_FACE_UPLOAD:
+            consented = decision.scores.get("face_consent", False)
+            message = FACE_TIER_MESSAGE if consented else FACE_NO_CONSENT_MESSAGE
+    return Verdict(
+        decision=decision.outcome, categories=categories, message=message, decision_id=decision.pk
+    )
+
+
+def _analyze(*, image: Image.Image, policy: PolicyVersion) -> ImageAnalysis:
+    likeness = image_threshold(rule_for(policy, Category.PUBLIC_FIGURE))
+    return analyze_image(
+        image,
+        figure_max_distance=1.0 - likeness,
+        realism_threshold=image_threshold(rule_for(policy, Category.REALISTIC_FACE_UPLOAD)),
+    )
+
+
+def _findings(*, policy: PolicyVersion, analysis: ImageAnalysis) -> list[Finding]:
+    """The categories both stages check: public-figure likeness and sexual content."""
+    findings = []
+    if analysis.figure_matches:
+        rule = rule_for(policy, Category.PUBLIC_FIGURE)
+        findings.append(
+            Finding(Category.PUBLIC_FIGURE, rule["action"], analysis.figure_matches[0].likeness)
+        )
+    sexual = rule_for(policy, Category.SEXUAL)
+    if analysis.nsfw_score >= image_threshold(sexual):
+        findings.append(Finding(Category.SEXUAL, sexual["action"], analysis.nsfw_score))
+    return findings
+
+
+def _record(
+    *,
+    stage: str,
+    policy: PolicyVersion,
+    analysis: ImageAnalysis,
+    findings: list[Finding],
+    scores: dict,
+    user: User,
+    end_user: str,
+    generation_id: uuid.UUID | None,
+    image_id: uuid.UUID | None,
+) -> Decision:
+    # The most severe action decides; categories are listed most severe first, so the user's
+    # message explains the rule that decided.
+    findings = sorted(findings, key=lambda finding: SEVERITY[finding.action], reverse=True)
+    outcome = findings[0].action if findings else Outcome.ALLOW
+    figure = None
+    if analysis.figure_matches:
+        figure = PublicFigure.objects.filter(pk=analysis.figure_matches[0].figure_id).first()
+    return decision_record(
+        stage=stage,
+        outcome=outcome,
+        policy=policy,
+        categories=[finding.category for finding in findings],
+        scores={**scores, "findings": {f.category: round(f.score, 4) for f in findings}},
+        model_versions=analysis.model_versions,
+        user=user,
+        end_user=end_user,
+        generation_id=generation_id,
+        image_id=image_id,
+        matched_figure=figure,
+    )
+
+
+def _open_case_if_clear(
+    *, policy: PolicyVersion, decision: Decision, findings: list[Finding]
+) -> None:
+    for finding in findings:
+        if finding.action != Outcome.BLOCK:
+            continue
+        if finding.score >= case_threshold(rule_for(policy, finding.category), finding.category):
+            case_open(
+                source=Case.Source.WITHHELD_OUTPUT,
+                decision=decision,
+                category=finding.category,
+                summary="An output image was withheld.",
+            )
+            return
+
+
+def _scores(*, image: Image.Image, analysis: ImageAnalysis) -> dict:
+    """The analysis's numbers plus what identifies the input: size and a pixel digest."""
+    return {
+        **analysis.scores(),
+        "image": {
+            "width": image.width,
+            "height": image.height,
+            "sha256": hashlib.sha256(image.tobytes()).hexdigest(),
+        },
+        "seconds": round(analysis.seconds, 4),
+    }
+
+
+def _is_consented_face(decision: Decision) -> bool:
+    return (
+        decision.outcome == Outcome.ALLOW and Category.REALISTIC_FACE_UPLOAD in decision.categories
+    )
+
+
+def _sampled() -> bool:
+    rate = float(getattr(settings, "MODERATION_FACE_UPLOAD_SAMPLE_RATE", 0.1))
+    return random.random() < rate  # noqa: S311 - sampling, not security
