@@ -31,7 +31,7 @@ from accounts.models import User
 from moderation.images.analysis import ImageAnalysis, analyze_image
 from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
 from moderation.policy import policy_current, rule_for
-from moderation.services.cases import case_open
+from moderation.services.cases import advisory_lock, case_open
 from moderation.services.decisions import decision_record
 from moderation.services.strikes import strike_record
 from moderation.verdicts import Verdict, message_for
@@ -75,8 +75,9 @@ def upload_screen(
     end_user: str = "",
     generation_id: uuid.UUID | None = None,
 ) -> Verdict:
-    """Screen an uploaded image before it is edited or varied. Idempotent on `generation_id`:
-    a retried task gets the verdict already recorded for its generation."""
+    """Screen an uploaded image before it is edited or varied. Idempotent on `generation_id`
+    (when given): a retried or duplicated task gets the verdict recorded for its generation.
+    The models run before the transaction, so no lock is held for the ~100 ms they take."""
     if generation_id is not None:
         existing = Decision.objects.filter(
             stage=Decision.Stage.UPLOAD, generation_id=generation_id
@@ -98,6 +99,14 @@ def upload_screen(
         "tier_allows_faces": tier_allows_faces,
     }
     with transaction.atomic():
+        if generation_id is not None:
+            # Two runs of one task at once: the second waits here, then returns the first's.
+            advisory_lock(key=f"upload-screen:{generation_id}")
+            existing = Decision.objects.filter(
+                stage=Decision.Stage.UPLOAD, generation_id=generation_id
+            ).first()
+            if existing is not None:
+                return verdict_for(decision=existing)
         decision = _record(
             stage=Decision.Stage.UPLOAD,
             policy=policy,
@@ -127,7 +136,7 @@ def output_screen(
     *, image: Image.Image, user: User, generation_id: uuid.UUID, image_id: uuid.UUID
 ) -> Verdict:
     """Screen one generated image before delivery. A block means: withhold it, never deliver.
-    Idempotent on `image_id`: a retried task gets the verdict already recorded."""
+    Idempotent on `image_id`, also under concurrency: one decision, one case per image."""
     existing = Decision.objects.filter(stage=Decision.Stage.OUTPUT, image_id=image_id).first()
     if existing is not None:
         return verdict_for(decision=existing)
@@ -135,6 +144,11 @@ def output_screen(
     analysis = _analyze(image=image, policy=policy)
     findings = _findings(policy=policy, analysis=analysis)
     with transaction.atomic():
+        # Two runs of one task at once: the second waits here, then returns the first's.
+        advisory_lock(key=f"output-screen:{image_id}")
+        existing = Decision.objects.filter(stage=Decision.Stage.OUTPUT, image_id=image_id).first()
+        if existing is not None:
+            return verdict_for(decision=existing)
         decision = _record(
             stage=Decision.Stage.OUTPUT,
             policy=policy,

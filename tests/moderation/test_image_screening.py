@@ -22,6 +22,7 @@ from moderation.selectors.figures import figure_references, figure_references_in
 from moderation.services.image_screening import output_screen, upload_screen
 from tests.factories import UserFactory
 from tests.moderation import image_samples
+from tests.moderation.process_helpers import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -318,3 +319,23 @@ def test_a_safe_image_is_delivered_and_its_record_identifies_the_input(free_user
     assert decision.scores["nsfw"] < DEFAULT_RULES[Category.SEXUAL]["threshold"]
     assert decision.scores["image"]["width"] == 451
     assert len(decision.scores["image"]["sha256"]) == 64
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_screening_the_same_output_at_once_record_one_decision_and_one_case(
+    astronaut_figure, free_user
+):
+    ids = {"generation_id": uuid.uuid4(), "image_id": uuid.uuid4()}
+
+    def screen():
+        return output_screen(image=image_samples.astronaut(), user=free_user, **ids)
+
+    policy_current()  # seeded once here, not raced for by the two threads
+    verdicts = run_concurrently([screen, screen])
+
+    assert not any(isinstance(verdict, Exception) for verdict in verdicts), verdicts
+    assert verdicts[0] == verdicts[1]
+    assert verdicts[0].blocked
+    assert Decision.objects.filter(image_id=ids["image_id"]).count() == 1
+    assert Case.objects.filter(image_id=ids["image_id"]).count() == 1
