@@ -97,7 +97,7 @@ def case_open(
     with transaction.atomic():
         same = _same_thing(source=source, decision=decision, image_id=image_id)
         if same is not None:
-            _serialise(key=f"case-open:{source}:{same}")
+            advisory_lock(key=f"case-open:{source}:{same}")
             existing = _open_case_for(source=source, decision=decision, image_id=image_id)
             if existing is not None:
                 return existing
@@ -134,7 +134,7 @@ def _open_case_for(
     return unresolved.filter(image_id=image_id, decision__isnull=True).first()
 
 
-def _serialise(*, key: str) -> None:
+def advisory_lock(*, key: str) -> None:
     """Hold a transaction-scoped lock on `key` so two writers of the same thing go one at a
     time. PostgreSQL only: SQLite already serialises every write transaction."""
     if connection.vendor == "postgresql":
@@ -367,3 +367,13 @@ def _refundable_generation(*, case: Case) -> uuid.UUID | None:
     if decision is not None and decision.stage == Decision.Stage.PROMPT:
         return None
     return case.generation_id or (decision.generation_id if decision else None)
+
+
+def case_open_for_report(
+    *, image_id: uuid.UUID, reporter: User | None, reason: str, details: str = ""
+) -> Case:
+    """The contract name (docs/contracts.md) for a report of a shared image: records the
+    report and answers the case it joined."""
+    from moderation.services.reports import report_create  # reports builds on this module
+
+    return report_create(image_id=image_id, reporter=reporter, reason=reason, details=details).case

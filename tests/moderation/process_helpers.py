@@ -69,3 +69,41 @@ def run_concurrently(functions: list[Callable[[], object]]) -> list[object]:
     for thread in threads:
         thread.join()
     return results
+
+
+def make_image(  # type: ignore[no-untyped-def]
+    *,
+    user: User,
+    status: str = "delivered",
+    shared: bool = False,
+    generation_id: uuid.UUID | None = None,
+):
+    """A generation with one image, written directly: these tests need rows, not a pipeline."""
+    from generation.models import Generation, Image, Share
+
+    generation = Generation.objects.create(
+        id=generation_id or uuid.uuid4(),
+        user=user,
+        source=Generation.Source.WEB,
+        operation=Generation.Operation.GENERATE,
+        model="easel/tiny",
+        prompt="a lighthouse at dusk",
+        n=1,
+        size=256,
+        steps=2,
+        guidance_scale=0.0,
+        seed=1,
+        status=Generation.Status.SUCCEEDED,
+    )
+    image = Image.objects.create(
+        generation=generation,
+        index=0,
+        seed=1,
+        width=256,
+        height=256,
+        status=status,
+        storage_key=f"images/{uuid.uuid4()}.png" if status == "delivered" else "",
+    )
+    if shared:
+        Share.objects.create(image=image, slug=uuid.uuid4().hex[:12])
+    return image

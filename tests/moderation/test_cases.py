@@ -8,13 +8,21 @@ from django.core import mail
 from django.utils import timezone
 
 from common.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
-from moderation.models import AuditLogEntry, Case, Decision, Outcome, Suspension
+from moderation.models import AuditLogEntry, Case, Decision, Outcome, Report, Suspension
 from moderation.selectors import image_shareable
 from moderation.selectors.cases import cases_queue
-from moderation.services.cases import CaseAction, case_claim, case_open, case_release, case_resolve
+from moderation.services.cases import (
+    CaseAction,
+    case_claim,
+    case_open,
+    case_open_for_report,
+    case_release,
+    case_resolve,
+)
 from moderation.services.enforcement import generation_permission_check
+from moderation.services.reports import report_create
 from tests.factories import UserFactory
-from tests.moderation.process_helpers import make_decision, make_staff, run_concurrently
+from tests.moderation.process_helpers import make_decision, make_image, make_staff, run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -291,3 +299,46 @@ def test_two_resolves_at_once_apply_the_actions_once():
     assert all(isinstance(result, Case) for result in results), results
     assert Suspension.objects.count() == 1
     assert AuditLogEntry.objects.filter(action="case.resolve").count() == 1
+
+
+# --- reports of shared images --------------------------------------------------------------
+
+
+def test_a_report_of_a_shared_image_opens_a_case_about_its_owner():
+    owner = UserFactory()
+    image = make_image(user=owner, shared=True)
+    case = case_open_for_report(image_id=image.pk, reporter=None, reason="hate", details="A slur.")
+    assert case.source == Case.Source.REPORT and case.category == "hate"
+    assert case.subject_user == owner and case.generation_id == image.generation_id
+    assert Report.objects.get().details == "A slur."
+    assert not image_shareable(image_id=image.pk)  # while the case is open
+
+
+def test_more_reports_gather_in_one_case_and_raise_its_priority():
+    image = make_image(user=UserFactory(), shared=True)
+    first = report_create(image_id=image.pk, reporter=None, reason="hate")
+    second = report_create(image_id=image.pk, reporter=UserFactory(), reason="hate")
+    assert first.case == second.case
+    second.case.refresh_from_db()
+    assert second.case.priority == first.case.priority + 1
+
+
+def test_the_same_person_reporting_twice_counts_once():
+    image = make_image(user=UserFactory(), shared=True)
+    reporter = UserFactory()
+    first = report_create(image_id=image.pk, reporter=reporter, reason="harassment")
+    again = report_create(image_id=image.pk, reporter=reporter, reason="harassment")
+    assert first.pk == again.pk and Report.objects.count() == 1
+    first.case.refresh_from_db()
+    assert first.case.priority == 5
+
+
+@pytest.mark.parametrize("what", ["private", "unknown", "bad reason", "long details"])
+def test_bad_reports_are_refused_and_change_nothing(what):
+    image = make_image(user=UserFactory(), shared=what != "private")
+    image_id = uuid.uuid4() if what == "unknown" else image.pk
+    reason = "ugly" if what == "bad reason" else "hate"
+    details = "x" * 2001 if what == "long details" else ""
+    with pytest.raises((InvalidRequest, NotFound)):
+        report_create(image_id=image_id, reporter=None, reason=reason, details=details)
+    assert not Report.objects.exists() and not Case.objects.exists()

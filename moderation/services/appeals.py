@@ -1,0 +1,97 @@
+"""Appeals: a user asks a person to look again at a block or a removal.
+
+An appeal opens a case. A reviewer who overturns it marks the decision overturned (a false
+positive of the rule that fired, in the transparency figures; the strike stops counting) and
+refunds whatever the generation was charged (cases.case_resolve does both).
+"""
+
+import uuid
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from common.errors import Conflict, InvalidRequest, NotFound
+from moderation.models import Appeal, Case, Decision, Outcome
+from moderation.services.cases import advisory_lock, case_open
+
+APPEAL_TEXT_MAX = 1000
+
+
+def appeal_create(
+    *,
+    user: User,
+    text: str,
+    decision_id: int | None = None,
+    image_id: uuid.UUID | None = None,
+) -> Appeal:
+    """Appeal one block (`decision_id`) or one withheld or removed image (`image_id`)."""
+    text = (text or "").strip()
+    if not text:
+        raise InvalidRequest(
+            "Tell us in a few words why this should be looked at again.", param="text"
+        )
+    if len(text) > APPEAL_TEXT_MAX:
+        raise InvalidRequest(f"Keep the appeal under {APPEAL_TEXT_MAX} characters.", param="text")
+    if (decision_id is None) == (image_id is None):
+        raise InvalidRequest("Appeal either a 'decision_id' or an 'image_id'.", param="decision_id")
+    if decision_id is not None:
+        decision = _appealable_decision(user=user, decision_id=decision_id)
+        generation_id = decision.generation_id
+        image_id = decision.image_id
+    else:
+        decision, generation_id = _appealable_image(user=user, image_id=image_id)
+    with transaction.atomic():
+        # One appeal per block or image, even when the same request arrives twice at once.
+        advisory_lock(key=f"appeal:{user.pk}:{decision.pk if decision else image_id}")
+        if _already_appealed(user=user, decision=decision, image_id=image_id):
+            raise Conflict("You have already appealed this. A person will look at it soon.")
+        case = case_open(
+            source=Case.Source.APPEAL,
+            decision=decision,
+            subject_user=user,
+            image_id=image_id,
+            generation_id=generation_id,
+            summary=f"Appeal: {text}",
+        )
+        try:
+            with transaction.atomic():
+                return Appeal.objects.create(
+                    user=user, decision=decision, image_id=image_id, text=text, case=case
+                )
+        except IntegrityError as error:  # the unique (user, decision) constraint
+            raise Conflict("You have already appealed this.") from error
+
+
+def _appealable_decision(*, user: User, decision_id: int) -> Decision:
+    decision = Decision.objects.filter(pk=decision_id, user=user).first()
+    if decision is None:
+        raise NotFound("No such decision on your account.", param="decision_id")
+    if decision.outcome != Outcome.BLOCK:
+        raise InvalidRequest("Only a block can be appealed.", param="decision_id")
+    if decision.overturned:
+        raise Conflict("This decision was already overturned.", param="decision_id")
+    return decision
+
+
+def _appealable_image(*, user: User, image_id: uuid.UUID) -> tuple[Decision | None, uuid.UUID]:
+    """A withheld or removed image of the user's. A withheld one carries its output decision,
+    so overturning it counts against the rule that withheld it."""
+    from generation.models import Image  # a read across apps; generation owns the row
+
+    image = Image.objects.filter(pk=image_id, generation__user=user).first()
+    if image is None:
+        raise NotFound("No such image on your account.", param="image_id")
+    if image.status not in (Image.Status.WITHHELD, Image.Status.REMOVED):
+        raise InvalidRequest("Only a withheld or removed image can be appealed.", param="image_id")
+    decision = (
+        Decision.objects.filter(image_id=image_id, outcome=Outcome.BLOCK, overturned=False)
+        .order_by("-created_at")
+        .first()
+    )
+    return decision, image.generation_id
+
+
+def _already_appealed(*, user: User, decision: Decision | None, image_id: uuid.UUID | None) -> bool:
+    if decision is not None:
+        return Appeal.objects.filter(user=user, decision=decision).exists()
+    return Appeal.objects.filter(user=user, image_id=image_id).exists()
