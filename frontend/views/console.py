@@ -1,11 +1,288 @@
-"""The staff console: review queue, cases, users, public figures, policy, transparency, audit."""
+"""The staff console: review queue, cases, users, public figures, policy, transparency, audit.
 
+Every view is wrapped in accounts.decorators.staff_two_factor_required: anonymous visitors go
+to the login page, non-staff get 403, staff without two-factor go to set it up.
+"""
+
+import uuid
+
+from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.decorators import staff_two_factor_required
+from billing.selectors import balance_summary
+from billing.services.credits import credits_adjust
+from common.errors import ApiError, InvalidRequest
+from frontend import console_selectors as selectors
+from frontend.views.common import flash_error, not_found_as_404
+from frontend.views.studio import image_response
+from moderation.models import Case, Category
+from moderation.selectors.cases import audit_log, case_get, cases_queue
+from moderation.services.cases import ACTIONS_BY_RESOLUTION, CaseAction, case_claim, case_release, case_resolve
+from moderation.services.enforcement import suspension_lift
+
+PAGE_SIZE = 25
+
+
+def _page(request: HttpRequest, rows):  # type: ignore[no-untyped-def]
+    return Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+# --- Queue and cases -----------------------------------------------------------------------------
 
 
 @staff_two_factor_required
 def queue(request: HttpRequest) -> HttpResponse:
-    return render(request, "console/queue.html", {})
+    filters = {
+        "category": request.GET.get("category", ""),
+        "source": request.GET.get("source", ""),
+        "state": request.GET.get("state", ""),
+        "mine": request.GET.get("mine", ""),
+    }
+    try:
+        cases = cases_queue(
+            states=[filters["state"]] if filters["state"] else None,
+            category=filters["category"],
+            source=filters["source"],
+            assignee_id=request.user.pk if filters["mine"] else None,
+        )
+    except ApiError as error:
+        flash_error(request, error)
+        cases = cases_queue()
+    context = {
+        "page": _page(request, cases),
+        "filters": filters,
+        "categories": Category.choices,
+        "sources": Case.Source.choices,
+        "states": Case.State.choices,
+    }
+    return render(request, "console/queue.html", context)
+
+
+@staff_two_factor_required
+@not_found_as_404
+def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = case_get(case_id=case_id)
+    context = {
+        "case": case,
+        "images": selectors.case_images(case=case),
+        "reports": case.reports.select_related("reporter").order_by("-created_at")[:20],
+        "appeal": getattr(case, "appeal", None),
+        "subject": selectors.user_overview(user=case.subject_user) if case.subject_user else None,
+        "upheld_actions": sorted(ACTIONS_BY_RESOLUTION[Case.Resolution.UPHELD]),
+        "overturned_actions": sorted(ACTIONS_BY_RESOLUTION[Case.Resolution.OVERTURNED]),
+        "can_act": case.state != Case.State.RESOLVED
+        and (case.assignee_id in (None, request.user.pk)),
+    }
+    return render(request, "console/case.html", context)
+
+
+@staff_two_factor_required
+@require_POST
+def case_claim_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    try:
+        case_claim(case_id=case_id, actor=request.user)
+        messages.success(request, "Case claimed: it is yours until you resolve or release it.")
+    except ApiError as error:
+        flash_error(request, error)
+    return redirect("console:case", case_id=case_id)
+
+
+@staff_two_factor_required
+@require_POST
+def case_release_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    try:
+        case_release(case_id=case_id, actor=request.user, reason=request.POST.get("reason", ""))
+        messages.success(request, "Case released back to the queue.")
+    except ApiError as error:
+        flash_error(request, error)
+    return redirect("console:queue")
+
+
+def _actions_from(post) -> list[CaseAction]:  # type: ignore[no-untyped-def]
+    actions = []
+    for action_type in post.getlist("actions"):
+        days = None
+        if action_type == "suspend":
+            raw = post.get("days", "").strip()
+            if not raw.isdigit() or int(raw) < 1:
+                raise InvalidRequest("A suspension needs a number of days (1 or more).", param="days")
+            days = int(raw)
+        actions.append(CaseAction(type=action_type, days=days))
+    return actions
+
+
+@staff_two_factor_required
+@require_POST
+def case_resolve_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    """Resolution, actions and a reason are all required; the service checks they fit."""
+    try:
+        case_resolve(
+            case_id=case_id,
+            actor=request.user,
+            resolution=request.POST.get("resolution", ""),
+            actions=_actions_from(request.POST),
+            reason=request.POST.get("reason", ""),
+        )
+    except ApiError as error:
+        flash_error(request, error)
+        return redirect("console:case", case_id=case_id)
+    messages.success(request, f"Case {case_id} resolved.")
+    next_case = cases_queue().exclude(pk=case_id).filter(assignee__isnull=True).first()
+    if next_case is not None and request.POST.get("next") == "1":
+        return redirect("console:case", case_id=next_case.pk)
+    return redirect("console:queue")
+
+
+@staff_two_factor_required
+@not_found_as_404
+def image_file(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+    """Any image, for reviewers; served blurred by the page until revealed."""
+    image = selectors.image_for_staff(image_id=image_id)
+    if not image.storage_key:
+        return HttpResponse("This image is no longer stored.", status=410, content_type="text/plain")
+    return image_response(storage_key=image.storage_key, filename=f"{image.pk}.png", download=False, private=True)
+
+
+# --- Users ---------------------------------------------------------------------------------------
+
+
+@staff_two_factor_required
+def users(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    return render(
+        request,
+        "console/users.html",
+        {"page": _page(request, selectors.users_search(query=query)), "query": query},
+    )
+
+
+@staff_two_factor_required
+@not_found_as_404
+def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
+    subject = selectors.user_get(user_id=user_id)
+    context = {
+        "subject": subject,
+        "overview": selectors.user_overview(user=subject),
+        "balance": balance_summary(user=subject),
+        "adjust_token": uuid.uuid4().hex,
+    }
+    return render(request, "console/user.html", context)
+
+
+@staff_two_factor_required
+@require_POST
+@not_found_as_404
+def user_adjust_credits(request: HttpRequest, user_id: int) -> HttpResponse:
+    subject = selectors.user_get(user_id=user_id)
+    raw = request.POST.get("amount", "").strip()
+    try:
+        amount = int(raw)
+    except ValueError:
+        messages.error(request, "The amount must be a whole number of credits, e.g. 50 or -20.")
+        return redirect("console:user", user_id=user_id)
+    token = request.POST.get("token", "")[:64]
+    try:
+        credits_adjust(
+            user=subject,
+            amount=amount,
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            # The form's one-time token: a double-submitted form adjusts once.
+            idempotency_key=f"console-adjust:{token}" if token else None,
+        )
+        messages.success(request, f"Adjusted {subject.email}'s balance by {amount:+d} credits.")
+    except ApiError as error:
+        flash_error(request, error)
+    return redirect("console:user", user_id=user_id)
+
+
+@staff_two_factor_required
+@require_POST
+def suspension_lift_view(request: HttpRequest, user_id: int, suspension_id: int) -> HttpResponse:
+    try:
+        suspension_lift(suspension_id=suspension_id, actor=request.user, reason=request.POST.get("reason", ""))
+        messages.success(request, "Suspension lifted.")
+    except ApiError as error:
+        flash_error(request, error)
+    return redirect("console:user", user_id=user_id)
+
+
+# --- Public figures, policy, transparency, audit ------------------------------------------------
+
+
+@staff_two_factor_required
+@require_http_methods(["GET", "POST"])
+def figures(request: HttpRequest) -> HttpResponse:
+    from moderation.services import figures as figure_services
+
+    if request.method == "POST":
+        try:
+            if request.FILES.get("file"):
+                upload = request.FILES["file"]
+                result = figure_services.figures_import_file(
+                    data=upload.read(), filename=upload.name, actor=request.user
+                )
+                messages.success(request, f"Imported: {result}.")
+            else:
+                aliases = [a.strip() for a in request.POST.get("aliases", "").split(",") if a.strip()]
+                photos = [photo.read() for photo in request.FILES.getlist("photos")]
+                figure = figure_services.figure_add(
+                    name=request.POST.get("name", ""),
+                    aliases=aliases,
+                    category=request.POST.get("category", ""),
+                    photos=photos,
+                    actor=request.user,
+                )
+                messages.success(request, f"Added {figure.name}.")
+        except ApiError as error:
+            flash_error(request, error)
+        return redirect("console:figures")
+    query = request.GET.get("q", "").strip()[:200]
+    return render(
+        request,
+        "console/figures.html",
+        {"page": _page(request, selectors.figures_search(query=query)), "query": query},
+    )
+
+
+@staff_two_factor_required
+@require_http_methods(["GET", "POST"])
+def policy(request: HttpRequest) -> HttpResponse:
+    from moderation.services.policy import policy_update
+
+    current, history = selectors.policy_versions()
+    if request.method == "POST":
+        try:
+            rules = selectors.rules_from_form(post=request.POST, current=current.rules)
+            version = policy_update(rules=rules, reason=request.POST.get("reason", ""), actor=request.user)
+            messages.success(request, f"Policy version {version.version} is now in force.")
+        except ApiError as error:
+            flash_error(request, error)
+        return redirect("console:policy")
+    context = {"current": current, "rows": selectors.policy_rows(current=current), "history": history}
+    return render(request, "console/policy.html", context)
+
+
+@staff_two_factor_required
+def transparency(request: HttpRequest) -> HttpResponse:
+    weeks = request.GET.get("weeks", "12")
+    weeks_count = int(weeks) if weeks.isdigit() and 1 <= int(weeks) <= 104 else 12
+    return render(request, "console/transparency.html", selectors.transparency_context(weeks=weeks_count))
+
+
+@staff_two_factor_required
+def audit(request: HttpRequest) -> HttpResponse:
+    filters = {key: request.GET.get(key, "").strip()[:64] for key in ("action", "target_type", "target_id", "actor")}
+    actor_id = int(filters["actor"]) if filters["actor"].isdigit() else None
+    entries = audit_log(
+        actor_id=actor_id,
+        action=filters["action"],
+        target_type=filters["target_type"],
+        target_id=filters["target_id"],
+    )
+    context = {"page": _page(request, entries), "filters": filters, "actions": selectors.audit_actions()}
+    return render(request, "console/audit.html", context)

@@ -245,7 +245,7 @@ def image_variations(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
         prompt="",
         n=int(n) if n.isdigit() else 0,
         size=image.width,
-        image=_image_bytes(image.storage_key),
+        image_bytes=_image_bytes(image.storage_key),
     )
     if generation is None:
         return redirect("frontend:image", image_id=image.pk)
@@ -294,8 +294,8 @@ def image_edit(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
                 prompt=form.cleaned_data["prompt"],
                 n=form.cleaned_data["n"],
                 size=image.width,
-                image=_image_bytes(image.storage_key),
-                mask=mask,
+                image_bytes=_image_bytes(image.storage_key),
+                mask_bytes=mask,
             )
             if generation is not None:
                 return redirect("frontend:generation", generation_id=generation.pk)
@@ -319,8 +319,8 @@ def image_extend(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
             prompt=form.cleaned_data["prompt"],
             n=form.cleaned_data["n"],
             size=image.width,
-            image=frame,
-            mask=frame,  # its transparent half is the area to paint
+            image_bytes=frame,
+            mask_bytes=frame,  # its transparent half is the area to paint
         )
         if generation is not None:
             return redirect("frontend:generation", generation_id=generation.pk)

@@ -79,6 +79,10 @@
       copy(text.trim(), button);
       return;
     }
+    if (event.target.closest("[data-reveal-all]")) {
+      each(".reveal-wrap", function (wrap) { wrap.classList.add("revealed"); });
+      return;
+    }
     var reveal = event.target.closest(".reveal-btn");
     if (reveal) {
       var wrap = reveal.closest(".reveal-wrap");
