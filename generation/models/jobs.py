@@ -60,6 +60,10 @@ class Generation(UUIDModel):
     status_message = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Who holds the claim ("host:pid" of the worker child) and when it last showed life: a
+    # redelivered task re-claims a RUNNING row only when that worker is gone (see tasks.py).
+    worker_id = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

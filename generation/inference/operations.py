@@ -1,0 +1,149 @@
+"""The three operations, as one batched pipeline call each.
+
+A batch is a list of jobs that agree on model, operation, size and steps (see
+`generation.services.worker`); each job brings its prompt, its seeds (one per image: image i of
+a job uses seed + i) and, for edits and variations, its input image and mask. Every image gets
+its own CPU generator seeded with its seed, so an image is the same whether it ran alone or in a
+batch (up to float rounding), and the same on every machine for a given device type.
+"""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image as PILImage
+
+from generation.inference.pipelines import LoadedModel, pipeline_get
+
+# How far a variation may move from the uploaded image: low enough to keep its content and
+# composition, high enough to be a new image.
+VARIATION_STRENGTH = 0.6
+
+# step (1-based), total -> keep going? Returning False cancels the whole call.
+StepCallback = Callable[[int, int], bool]
+
+
+class BatchCanceled(Exception):
+    """Every job in the batch asked to stop; raised between denoising steps."""
+
+
+@dataclass
+class BatchJob:
+    prompt: str
+    seeds: list[int]
+    init_image: PILImage.Image | None = None  # RGBA or RGB, square
+    mask: PILImage.Image | None = None  # RGBA: its transparent area is what gets repainted
+    images: list[PILImage.Image] = field(default_factory=list)
+
+
+def repaint_mask(*, image: PILImage.Image, mask: PILImage.Image | None) -> PILImage.Image:
+    """White where the image (or the separate mask) is fully transparent: the area to repaint."""
+    source = mask if mask is not None else image
+    alpha = np.asarray(source.convert("RGBA"))[:, :, 3]
+    return PILImage.fromarray(np.where(alpha == 0, 255, 0).astype(np.uint8), mode="L")
+
+
+def _generators(seeds: list[int]) -> list:
+    import torch
+
+    return [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+
+
+def _step_callback(on_step: StepCallback | None) -> Callable:
+    def callback(pipe, step_index, timestep, callback_kwargs):  # type: ignore[no-untyped-def]
+        if on_step is not None and not on_step(step_index + 1, pipe.num_timesteps):
+            raise BatchCanceled()
+        return callback_kwargs
+
+    return callback
+
+
+def run_batch(
+    *,
+    model_id: str,
+    operation: str,
+    size: int,
+    steps: int,
+    guidance_scale: float,
+    jobs: list[BatchJob],
+    on_step: StepCallback | None = None,
+) -> list[BatchJob]:
+    """Fills each job's `images` (in seed order), size x size RGB, with one pipeline call."""
+    import torch
+
+    loaded = pipeline_get(model_id=model_id)
+    render = loaded.spec.render_size(size)
+    prompts = [job.prompt for job in jobs for _ in job.seeds]
+    seeds = [seed for job in jobs for seed in job.seeds]
+    common = {
+        "prompt": prompts,
+        "num_inference_steps": steps,
+        "guidance_scale": guidance_scale,
+        "generator": _generators(seeds),
+        "callback_on_step_end": _step_callback(on_step),
+        "output_type": "pil",
+    }
+    with torch.inference_mode():
+        if operation == "generate":
+            outputs = loaded.text2img(height=render, width=render, **common).images
+        elif operation == "variation":
+            outputs = _variation(loaded, jobs, render, steps, common)
+        elif operation == "edit":
+            outputs = _edit(loaded, jobs, render, common)
+        else:
+            raise ValueError(f"unknown operation {operation!r}")
+    position = 0
+    for job in jobs:
+        job.images = [
+            _final(outputs[position + offset], job=job, operation=operation, size=size)
+            for offset in range(len(job.seeds))
+        ]
+        position += len(job.seeds)
+    return jobs
+
+
+def _per_image(jobs: list[BatchJob], build: Callable[[BatchJob], PILImage.Image]) -> list:
+    return [build(job) for job in jobs for _ in job.seeds]
+
+
+def _variation(loaded: LoadedModel, jobs: list[BatchJob], render: int, steps: int, common: dict):
+    def init(job: BatchJob) -> PILImage.Image:
+        assert job.init_image is not None
+        return job.init_image.convert("RGB").resize((render, render), PILImage.Resampling.LANCZOS)
+
+    # img2img runs int(steps * strength) steps: never fewer than one.
+    common["num_inference_steps"] = max(steps, math.ceil(1 / VARIATION_STRENGTH))
+    return loaded.img2img(image=_per_image(jobs, init), strength=VARIATION_STRENGTH, **common).images
+
+
+def _edit(loaded: LoadedModel, jobs: list[BatchJob], render: int, common: dict):
+    def init(job: BatchJob) -> PILImage.Image:
+        assert job.init_image is not None
+        return job.init_image.convert("RGB").resize((render, render), PILImage.Resampling.LANCZOS)
+
+    def mask(job: BatchJob) -> PILImage.Image:
+        assert job.init_image is not None
+        repaint = repaint_mask(image=job.init_image, mask=job.mask)
+        return repaint.resize((render, render), PILImage.Resampling.NEAREST)
+
+    return loaded.inpaint(
+        image=_per_image(jobs, init),
+        mask_image=_per_image(jobs, mask),
+        height=render,
+        width=render,
+        strength=1.0,
+        **common,
+    ).images
+
+
+def _final(image: PILImage.Image, *, job: BatchJob, operation: str, size: int) -> PILImage.Image:
+    image = image.convert("RGB")
+    if image.size != (size, size):
+        image = image.resize((size, size), PILImage.Resampling.LANCZOS)
+    if operation == "edit" and job.init_image is not None:
+        # The VAE round trip blurs what was not to change: put the kept pixels back exactly.
+        original = job.init_image.convert("RGB").resize((size, size), PILImage.Resampling.LANCZOS)
+        keep = PILImage.eval(repaint_mask(image=job.init_image, mask=job.mask), lambda v: 255 - v)
+        image = PILImage.composite(original, image, keep.resize((size, size)))
+    return image

@@ -1,0 +1,85 @@
+"""Deleting an image (its owner) and taking one down (moderation's reviewers)."""
+
+import logging
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from common.errors import NotFound
+from generation.models import Image, Share
+from generation.services.storage import image_key, storage_delete, storage_read, storage_write
+
+logger = logging.getLogger(__name__)
+
+
+def image_delete(*, image: Image) -> Image:
+    """The owner deletes an image: its file goes, its share link stops. Idempotent."""
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().get(pk=image.pk)
+        key = locked.storage_key
+        if locked.deleted_at is None:
+            locked.deleted_at = timezone.now()
+        locked.storage_key = ""
+        locked.save(update_fields=["deleted_at", "storage_key", "updated_at"])
+        _share_deactivate(image=locked)
+        # The file goes only once the row no longer points at it.
+        transaction.on_commit(lambda: storage_delete(key=key))
+    return locked
+
+
+def image_take_down(*, image_id: uuid.UUID | str, actor: Any, reason: str) -> Image:
+    """A reviewer removes a delivered image: marked removed, file deleted, share link 410 at once."""
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().filter(pk=image_id).first()
+        if locked is None:
+            raise NotFound(f"No image with id '{image_id}'.", param="image_id")
+        key = locked.storage_key
+        if key:
+            # Kept out of reach (no URL is ever signed for it) so an overturned decision can
+            # restore it; the served file itself is deleted now.
+            storage_write(key=quarantine_key(key=key), content=storage_read(key=key))
+        locked.status = Image.Status.REMOVED
+        locked.storage_key = ""
+        locked.save(update_fields=["status", "storage_key", "updated_at"])
+        _share_deactivate(image=locked)
+        if key:
+            storage_delete(key=key)
+    logger.info(
+        "image %s taken down by %s: %s", image_id, getattr(actor, "pk", actor), reason,
+        extra={"image_id": str(image_id)},
+    )
+    return locked
+
+
+def _share_deactivate(*, image: Image) -> None:
+    Share.objects.filter(image=image, is_active=True).update(
+        is_active=False, taken_down_at=timezone.now()
+    )
+
+
+def quarantine_key(*, key: str) -> str:
+    return f"quarantine/{key}"
+
+
+def image_restore(*, image_id: uuid.UUID | str, actor: Any, reason: str) -> Image:
+    """Undoes a take-down (a decision overturned): the file is served again. Idempotent.
+
+    The share link stays off: its owner shares again if they wish.
+    """
+    with transaction.atomic():
+        locked = Image.objects.select_for_update().filter(pk=image_id).first()
+        if locked is None:
+            raise NotFound(f"No image with id '{image_id}'.", param="image_id")
+        if locked.status != Image.Status.REMOVED:
+            return locked
+        key = image_key(generation_id=locked.generation_id, index=locked.index)
+        held = quarantine_key(key=key)
+        storage_write(key=key, content=storage_read(key=held))
+        locked.status = Image.Status.DELIVERED
+        locked.storage_key = key
+        locked.save(update_fields=["status", "storage_key", "updated_at"])
+        transaction.on_commit(lambda: storage_delete(key=held))
+    logger.info("image %s restored by %s: %s", image_id, getattr(actor, "pk", actor), reason)
+    return locked

@@ -1,0 +1,109 @@
+"""Checking uploaded PNGs (edits and variations) by their bytes, never their declared type.
+
+OpenAI's rules for DALL-E 2: a PNG under 4 MB, square; for an edit without a mask the image needs
+transparency (the transparent area is what gets repainted); a mask is a PNG of the same size.
+Every refusal is an InvalidRequest (400) with param "image" or "mask" and changes nothing.
+"""
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image as PILImage
+
+from common.errors import InvalidRequest
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_UPLOAD_BYTES = 4 * 1024 * 1024
+# Far above any real upload (the largest output is 1024): a bigger canvas is a decompression
+# bomb, refused from the header alone, before a single pixel is decoded.
+MAX_UPLOAD_PIXELS = 4096 * 4096
+ALPHA_MODES = ("RGBA", "LA", "PA")
+
+
+@dataclass(frozen=True)
+class ValidatedUpload:
+    image: PILImage.Image  # decoded, RGBA
+    mask: PILImage.Image | None  # decoded, RGBA
+    side: int
+
+
+def _open_png(data: bytes | None, *, param: str) -> PILImage.Image:
+    if not data:
+        raise InvalidRequest(f"'{param}' is a required property.", param=param)
+    if len(data) >= MAX_UPLOAD_BYTES:
+        raise InvalidRequest(
+            f"Uploaded {param} must be a PNG and less than 4 MB; got {len(data) / 2**20:.1f} MB.",
+            param=param,
+        )
+    if not data.startswith(PNG_SIGNATURE):
+        raise InvalidRequest(
+            f"Invalid input {param} - format must be PNG. Uploaded {param} must be a PNG "
+            "and less than 4 MB.",
+            param=param,
+        )
+    try:
+        picture = PILImage.open(io.BytesIO(data), formats=["PNG"])
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
+        raise InvalidRequest(
+            f"Invalid input {param} - the PNG file could not be read.", param=param
+        ) from None
+    width, height = picture.size
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise InvalidRequest(
+            f"Invalid input {param} - {width}x{height} pixels is too large; "
+            "at most 4096x4096 pixels are accepted.",
+            param=param,
+        )
+    if width != height:
+        raise InvalidRequest(
+            f"Invalid input {param} - {param} must be square, got {width}x{height}.", param=param
+        )
+    return picture
+
+
+def _decode(picture: PILImage.Image, *, param: str) -> PILImage.Image:
+    has_alpha = picture.mode in ALPHA_MODES or "transparency" in picture.info
+    try:
+        picture.load()  # a truncated file fails here (LOAD_TRUNCATED_IMAGES stays False)
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
+        raise InvalidRequest(
+            f"Invalid input {param} - the PNG file is truncated or corrupt.", param=param
+        ) from None
+    decoded = picture.convert("RGBA")
+    decoded.info["easel_had_alpha"] = has_alpha
+    return decoded
+
+
+def upload_validate(
+    *, image_bytes: bytes | None, mask_bytes: bytes | None = None, needs_alpha: bool
+) -> ValidatedUpload:
+    """`needs_alpha`: an edit without a mask, whose transparent area is the area to repaint."""
+    picture = _open_png(image_bytes, param="image")
+    mask_picture = _open_png(mask_bytes, param="mask") if mask_bytes else None
+    if mask_picture is not None and mask_picture.size != picture.size:
+        raise InvalidRequest(
+            "Invalid input mask - image and mask must be the same size: image is "
+            f"{picture.width}x{picture.height}, mask is {mask_picture.width}x{mask_picture.height}.",
+            param="mask",
+        )
+    image = _decode(picture, param="image")
+    mask = _decode(mask_picture, param="mask") if mask_picture is not None else None
+    if needs_alpha and mask is None and not image.info["easel_had_alpha"]:
+        raise InvalidRequest(
+            f"Invalid input image - format must be in ['RGBA', 'LA', 'L'], got {picture.mode}. "
+            "An edit without a mask repaints the image's transparent area, so it needs one.",
+            param="image",
+        )
+    if mask is not None and not mask.info["easel_had_alpha"]:
+        raise InvalidRequest(
+            "Invalid input mask - the mask needs transparency: its fully transparent area "
+            "is what gets repainted.",
+            param="mask",
+        )
+    return ValidatedUpload(image=image, mask=mask, side=picture.width)
+
+
+def png_bytes(image: PILImage.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,315 @@
+"""What a GPU worker does with one delivered task: claim, batch, run, deliver, settle.
+
+At-least-once delivery means this may run twice for one job (a redelivery after a worker died,
+a duplicate message). Every step is idempotent, keyed by the generation:
+- the claim is a conditional QUEUED -> RUNNING update; a RUNNING row is re-claimed only when the
+  worker holding it is gone (its process no longer exists, or its heartbeat is older than the
+  lease), and every claim counts an attempt, capped by EASEL_GENERATION_MAX_ATTEMPTS;
+- Image rows are unique per (generation, index) and files go to fixed keys, so a rerun
+  overwrites; output screening is idempotent per image id;
+- capture and release are idempotent per generation (billing), and the final status is written
+  only by the worker holding the claim.
+"""
+
+import io
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from generation.models import Generation, Image
+from generation.services.generations import _inputs_delete, moderation_service
+from generation.services.progress import progress_publish
+from generation.services.storage import image_key, storage_delete, storage_read, storage_write
+
+logger = logging.getLogger(__name__)
+
+_HEARTBEAT_EVERY_SECONDS = 1.0
+THROUGHPUT_CACHE_KEY = "generation:throughput"  # images per second, smoothed (queue estimates)
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _holder_gone(generation: Generation, *, now) -> bool:  # type: ignore[no-untyped-def]
+    """True when the worker that claimed this RUNNING row cannot still be running it."""
+    lease = timedelta(seconds=settings.EASEL_GENERATION_LEASE_SECONDS)
+    if generation.heartbeat_at is None or generation.heartbeat_at < now - lease:
+        return True
+    host, _, pid_text = generation.worker_id.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine, heartbeat fresh: it is alive
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True  # this very process, which runs one job at a time: its earlier run is over
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # killed (SIGKILL, OOM): Celery redelivered its message to us
+    except PermissionError:
+        return False
+    return False
+
+
+def generation_claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Generation | None:
+    """The job, now held by `worker_id`; None when it is not this delivery's to run."""
+    now = timezone.now()
+    claim = {"status": Generation.Status.RUNNING, "worker_id": worker_id, "heartbeat_at": now,
+             "attempts": F("attempts") + 1}
+    if Generation.objects.filter(pk=generation_id, status=Generation.Status.QUEUED).update(
+        started_at=now, **claim
+    ):
+        return Generation.objects.get(pk=generation_id)
+    current = Generation.objects.filter(pk=generation_id).first()
+    if current is None or current.status != Generation.Status.RUNNING:
+        return None
+    if not _holder_gone(current, now=now):
+        return None
+    # Conditional on the holder we judged dead, so two redeliveries cannot both take it over.
+    taken = Generation.objects.filter(
+        pk=generation_id, status=Generation.Status.RUNNING, worker_id=current.worker_id,
+        heartbeat_at=current.heartbeat_at,
+    ).update(**claim)
+    if not taken:
+        return None
+    logger.warning("re-claimed generation %s from %s", generation_id, current.worker_id)
+    return Generation.objects.get(pk=generation_id)
+
+
+def _batch_mates(*, primary: Generation, worker_id: str) -> list[Generation]:
+    """Other queued jobs that can share the pipeline call, highest lane and oldest first."""
+    room = settings.EASEL_BATCH_MAX_IMAGES - primary.n
+    if room <= 0:
+        return []
+    candidates = Generation.objects.filter(
+        status=Generation.Status.QUEUED, cancel_requested=False, model=primary.model,
+        operation=primary.operation, size=primary.size, steps=primary.steps,
+        guidance_scale=primary.guidance_scale, n__lte=room,
+    ).order_by("-queue_lane", "created_at").values_list("pk", "n")[:32]
+    mates = []
+    for generation_id, n in candidates:
+        if n > room:
+            continue
+        claimed = generation_claim(generation_id=generation_id, worker_id=worker_id)
+        if claimed is not None and claimed.status == Generation.Status.RUNNING:
+            mates.append(claimed)
+            room -= n
+        if room <= 0:
+            break
+    return mates
+
+
+@dataclass
+class _Step:
+    """Heartbeat, progress and cancel checks between denoising steps, for a whole batch."""
+
+    jobs: list[Generation]
+    worker_id: str
+    last_beat: float = 0.0
+
+    def __call__(self, step: int, total: int) -> bool:
+        ids = [job.pk for job in self.jobs]
+        if time.monotonic() - self.last_beat >= _HEARTBEAT_EVERY_SECONDS or step == total:
+            self.last_beat = time.monotonic()
+            Generation.objects.filter(pk__in=ids, worker_id=self.worker_id).update(
+                heartbeat_at=timezone.now(), progress_step=step, progress_total=total
+            )
+        canceled = set(
+            Generation.objects.filter(pk__in=ids, cancel_requested=True).values_list("pk", flat=True)
+        )
+        for job in self.jobs:
+            if job.pk not in canceled:
+                progress_publish(generation_id=job.pk, status=Generation.Status.RUNNING,
+                                 step=step, total=total)
+        return len(canceled) < len(ids)  # stop only when nobody in the batch still wants it
+
+
+def generation_run(*, generation_id: uuid.UUID | str, worker_id: str | None = None) -> list[str]:
+    """Runs one delivered job (and compatible queued ones with it). Returns the ids it settled."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from generation.inference.operations import BatchCanceled
+    from generation.inference.pipelines import ModelUnavailable
+
+    worker_id = worker_id or worker_identity()
+    primary = generation_claim(generation_id=generation_id, worker_id=worker_id)
+    if primary is None:
+        logger.info("generation %s: nothing to do (claimed elsewhere or final)", generation_id)
+        return []
+    if primary.attempts > settings.EASEL_GENERATION_MAX_ATTEMPTS:
+        generation_fail(generation=primary, worker_id=worker_id, message=(
+            f"The job stopped its worker {primary.attempts - 1} times and was not retried again."))
+        return [str(primary.pk)]
+    jobs = [primary, *_batch_mates(primary=primary, worker_id=worker_id)]
+    try:
+        _run_and_deliver(jobs=jobs, worker_id=worker_id)
+    except BatchCanceled:
+        for job in jobs:
+            generation_settle(generation=job, worker_id=worker_id, delivered=[], canceled=True)
+    except ModelUnavailable as error:
+        for job in jobs:
+            generation_fail(generation=job, worker_id=worker_id, message=(
+                f"The model '{job.model}' is not available on the GPU workers right now. "
+                "No credits were charged."), log_detail=str(error))
+    except SoftTimeLimitExceeded:
+        for job in jobs:
+            generation_fail(generation=job, worker_id=worker_id, message=(
+                "The job ran past its time limit and was stopped. No credits were charged."))
+    except Exception as error:
+        logger.exception("generation batch %s failed", [str(job.pk) for job in jobs])
+        for job in jobs:
+            generation_fail(generation=job, worker_id=worker_id, message=(
+                "The job failed on the GPU worker. No credits were charged."),
+                log_detail=f"{type(error).__name__}: {error}")
+    return [str(job.pk) for job in jobs]
+
+
+def _inputs_load(job: Generation) -> tuple[PILImage.Image | None, PILImage.Image | None]:
+    def load(key: str) -> PILImage.Image | None:
+        if not key:
+            return None
+        return PILImage.open(io.BytesIO(storage_read(key=key))).convert("RGBA")
+
+    return load(job.input_image_key), load(job.input_mask_key)
+
+
+def _run_and_deliver(*, jobs: list[Generation], worker_id: str) -> None:
+    from django.core.cache import cache
+
+    from generation.inference.operations import BatchJob, run_batch
+
+    batch = []
+    for job in jobs:
+        init_image, mask = _inputs_load(job)
+        batch.append(BatchJob(prompt=job.prompt, seeds=[job.seed + i for i in range(job.n)],
+                              init_image=init_image, mask=mask))
+    first = jobs[0]
+    started = time.monotonic()
+    run_batch(model_id=first.model, operation=first.operation, size=first.size, steps=first.steps,
+              guidance_scale=first.guidance_scale, jobs=batch, on_step=_Step(jobs, worker_id))
+    elapsed = max(time.monotonic() - started, 1e-6)
+    images = sum(job.n for job in jobs)
+    previous = cache.get(THROUGHPUT_CACHE_KEY)
+    rate = images / elapsed if previous is None else 0.8 * previous + 0.2 * images / elapsed
+    cache.set(THROUGHPUT_CACHE_KEY, rate, 24 * 3600)
+
+    canceled = set(Generation.objects.filter(pk__in=[j.pk for j in jobs], cancel_requested=True)
+                   .values_list("pk", flat=True))
+    for job, outputs in zip(jobs, batch, strict=True):
+        if job.pk in canceled:
+            generation_settle(generation=job, worker_id=worker_id, delivered=[], canceled=True)
+            continue
+        delivered = [
+            image for index, picture in enumerate(outputs.images)
+            if (image := image_deliver(generation=job, index=index, picture=picture)).status
+            == Image.Status.DELIVERED
+        ]
+        generation_settle(generation=job, worker_id=worker_id, delivered=delivered)
+
+
+def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image) -> Image:
+    """Screens one output; stores it (signed, watermarked) only when moderation allows it."""
+    from generation.watermark import image_mark
+
+    image, _ = Image.objects.get_or_create(
+        generation=generation, index=index,
+        defaults={"seed": generation.seed + index, "width": generation.size,
+                  "height": generation.size, "status": Image.Status.WITHHELD},
+    )
+    verdict = moderation_service("output_screen")(
+        image=picture, user=generation.user, generation_id=generation.pk, image_id=image.pk
+    )
+    key = image_key(generation_id=generation.pk, index=index)
+    if verdict.blocked:
+        storage_delete(key=key)  # a rerun must not leave an earlier copy reachable
+        image.status, image.storage_key, image.under_review = Image.Status.WITHHELD, "", False
+    else:
+        content = image_mark(picture, model=generation.model, seed=image.seed,
+                             generation_id=generation.pk, image_id=image.pk)
+        storage_write(key=key, content=content)
+        image.status, image.storage_key = Image.Status.DELIVERED, key
+        image.under_review = verdict.decision == "review"
+    image.save(update_fields=["status", "storage_key", "under_review", "updated_at"])
+    return image
+
+
+def generation_settle(
+    *, generation: Generation, worker_id: str, delivered: list[Image], canceled: bool = False
+) -> bool:
+    """Charges what was delivered, releases the rest, records the outcome, tells the listeners."""
+    from billing.selectors import image_price
+    from billing.services.credits import credits_capture, credits_release
+
+    amount = len(delivered) * image_price(size=generation.size)
+    # Money first, idempotent per generation: a crash after it and a rerun charge once.
+    if amount:
+        credits_capture(generation_id=generation.pk, amount=amount)
+    else:
+        credits_release(generation_id=generation.pk)
+    withheld = generation.n - len(delivered) if not canceled else 0
+    if canceled:
+        status, message = Generation.Status.CANCELED, "Canceled while running. No credits were charged."
+    elif delivered:
+        status = Generation.Status.SUCCEEDED
+        message = (f"{withheld} of {generation.n} images were withheld by Easel's content policy "
+                   "and not charged.") if withheld else ""
+    else:
+        status = Generation.Status.BLOCKED
+        message = "Every image was withheld by Easel's content policy. No credits were charged."
+    with transaction.atomic():
+        settled = Generation.objects.filter(
+            pk=generation.pk, status=Generation.Status.RUNNING, worker_id=worker_id
+        ).update(status=status, status_message=message, withheld_count=withheld,
+                 credits_captured=amount, finished_at=timezone.now(), heartbeat_at=timezone.now())
+    if not settled:
+        logger.warning("generation %s was settled by another worker", generation.pk)
+        return False
+    _inputs_delete(generation=generation)
+    progress_publish(generation_id=generation.pk, status=status, step=generation.steps,
+                     total=generation.steps, images=[str(image.pk) for image in delivered],
+                     message=message)
+    return True
+
+
+def generation_fail(
+    *, generation: Generation, worker_id: str | None, message: str, log_detail: str = ""
+) -> bool:
+    """Marks the job failed and releases its credits. Only the claim holder (or a sweep) may."""
+    from billing.services.credits import credits_release
+
+    logger.error("generation %s failed: %s %s", generation.pk, message, log_detail,
+                 extra={"generation_id": str(generation.pk)})
+    condition = Q(pk=generation.pk, status__in=[Generation.Status.RUNNING, Generation.Status.QUEUED])
+    if worker_id is not None:
+        condition &= Q(worker_id=worker_id)
+    credits_release(generation_id=generation.pk)
+    failed = Generation.objects.filter(condition).update(
+        status=Generation.Status.FAILED, status_message=message, finished_at=timezone.now()
+    )
+    if failed:
+        _inputs_delete(generation=generation)
+        progress_publish(generation_id=generation.pk, status=Generation.Status.FAILED,
+                         images=[], message=message)
+    return bool(failed)
+
+
+def stale_sweep(*, now=None) -> int:  # type: ignore[no-untyped-def]
+    """Fails RUNNING jobs whose worker vanished without a redelivery (e.g. the hard time limit
+    killed it and Celery acknowledged the message). Their credits are released."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.EASEL_GENERATION_LEASE_SECONDS)
+    count = 0
+    for generation in Generation.objects.filter(status=Generation.Status.RUNNING, heartbeat_at__lt=cutoff):
+        count += generation_fail(generation=generation, worker_id=generation.worker_id, message=(
+            "The GPU worker running this job stopped responding. No credits were charged."))
+    return count

@@ -1,0 +1,45 @@
+"""Fixtures for generation's tests: users with credits, PNG uploads, the tiny model offline."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from accounts.models import Tier
+from tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _offline_models(monkeypatch):  # type: ignore[no-untyped-def]
+    """Nothing may download weights in tests: the tiny model is built from configs."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def user(db):  # type: ignore[no-untyped-def]
+    return UserFactory()
+
+
+@pytest.fixture
+def pro_user(db):  # type: ignore[no-untyped-def]
+    return UserFactory(tier=Tier.objects.get(name="pro"))
+
+
+def png(picture: PILImage.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def picture_with_hole(side: int = 256, *, hole: tuple[int, int, int, int] | None = None) -> PILImage.Image:
+    """A textured opaque RGBA square; `hole` (x0, y0, x1, y1) is made fully transparent."""
+    random = np.random.default_rng(7)
+    pixels = np.zeros((side, side, 4), dtype=np.uint8)
+    pixels[:, :, :3] = random.integers(0, 255, (side, side, 3))
+    pixels[: side // 2, :, 0] = 230  # some composition: a red top half
+    pixels[:, :, 3] = 255
+    if hole is not None:
+        x0, y0, x1, y1 = hole
+        pixels[y0:y1, x0:x1, 3] = 0
+    return PILImage.fromarray(pixels, mode="RGBA")

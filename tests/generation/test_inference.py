@@ -1,0 +1,111 @@
+"""The pipelines for real, with the tiny random model: every operation, seeds, batching, failures."""
+
+import numpy as np
+import pytest
+import torch
+
+from common.errors import InvalidRequest
+from generation.inference.operations import BatchCanceled, BatchJob, repaint_mask, run_batch
+from generation.inference.pipelines import ModelUnavailable, pipeline_cache_clear, pipeline_get
+from generation.inference.registry import model_spec
+from generation.inference.tiny import build_tiny_components
+from tests.generation.conftest import picture_with_hole
+
+TINY = "easel/tiny"
+
+
+def pixels(picture) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return np.asarray(picture.convert("RGB"), dtype=np.float64)
+
+
+def generate(*, seeds, size=256, steps=2, prompt="a lighthouse at dusk", on_step=None):  # type: ignore[no-untyped-def]
+    jobs = [BatchJob(prompt=prompt, seeds=list(seeds))]
+    return run_batch(model_id=TINY, operation="generate", size=size, steps=steps,
+                     guidance_scale=0.0, jobs=jobs, on_step=on_step)[0].images
+
+
+def test_tiny_model_is_built_offline_with_the_same_weights_every_time():
+    first, second = build_tiny_components(), build_tiny_components()
+    for name in ("unet", "inpaint_unet", "vae", "text_encoder"):
+        a, b = getattr(first, name).state_dict(), getattr(second, name).state_dict()
+        assert all(torch.equal(a[key], b[key]) for key in a), name
+    assert first.inpaint_unet.config.in_channels == 9
+    assert 2 ** (len(first.vae.config.block_out_channels) - 1) == 8  # the VAE scale factor
+    assert first.tokenizer("a cat").input_ids[0] == first.tokenizer.bos_token_id
+
+
+def test_text_to_image_honours_seeds_and_size():
+    steps = []
+    images = generate(seeds=[11, 12], on_step=lambda step, total: steps.append((step, total)) or True)
+    assert [image.size for image in images] == [(256, 256), (256, 256)]
+    assert steps == [(1, 2), (2, 2)]
+    again = generate(seeds=[11])[0]
+    assert np.abs(pixels(again) - pixels(images[0])).mean() < 0.5  # alone or batched: same image
+    assert np.abs(pixels(images[0]) - pixels(images[1])).mean() > 5  # another seed: another image
+
+
+def test_larger_sizes_render_at_that_size():
+    assert generate(seeds=[3], size=512, steps=1)[0].size == (512, 512)
+
+
+def test_edit_repaints_only_the_transparent_area():
+    source = picture_with_hole(256, hole=(64, 64, 192, 192))
+    job = BatchJob(prompt="a window", seeds=[5], init_image=source)
+    edited = pixels(run_batch(model_id=TINY, operation="edit", size=256, steps=2,
+                              guidance_scale=0.0, jobs=[job])[0].images[0])
+    original = pixels(source)
+    assert np.abs(edited[:64] - original[:64]).max() < 2  # opaque: kept
+    assert np.abs(edited[80:176, 80:176] - original[80:176, 80:176]).mean() > 10  # hole: new
+
+
+def test_edit_with_a_separate_mask_uses_the_mask_transparency():
+    source = picture_with_hole(256)  # fully opaque
+    mask = picture_with_hole(256, hole=(0, 128, 256, 256))  # bottom half to repaint
+    assert np.asarray(repaint_mask(image=source, mask=mask))[200, 10] == 255
+    job = BatchJob(prompt="grass", seeds=[5], init_image=source, mask=mask)
+    edited = pixels(run_batch(model_id=TINY, operation="edit", size=256, steps=2,
+                              guidance_scale=0.0, jobs=[job])[0].images[0])
+    original = pixels(source)
+    assert np.abs(edited[:120] - original[:120]).max() < 2
+    assert np.abs(edited[140:] - original[140:]).mean() > 10
+
+
+def test_variations_keep_the_composition_and_differ_by_seed():
+    source = picture_with_hole(256)
+    job = BatchJob(prompt="", seeds=[1, 2], init_image=source)
+    first, second = run_batch(model_id=TINY, operation="variation", size=256, steps=2,
+                              guidance_scale=0.0, jobs=[job])[0].images
+    assert first.size == (256, 256)
+    assert np.abs(pixels(first) - pixels(second)).mean() > 1
+    # The red top half of the upload is still redder than the bottom half.
+    for variation in (first, second):
+        red = pixels(variation)[:, :, 0]
+        assert red[:128].mean() > red[128:].mean()
+
+
+def test_cancel_between_steps_stops_the_call():
+    with pytest.raises(BatchCanceled):
+        generate(seeds=[1], steps=3, on_step=lambda step, total: step < 2)
+
+
+def test_a_model_that_cannot_load_says_which_why_and_how_to_fix(settings, tmp_path):
+    settings.EASEL_MODELS = {**settings.EASEL_MODELS, "broken/model": {
+        "source": str(tmp_path / "missing"), "native_size": 512, "default_steps": 1,
+        "guidance_scale": 0.0, "scheduler": "", "operations": ["generate"]}}
+    pipeline_cache_clear()
+    with pytest.raises(ModelUnavailable) as raised:
+        pipeline_get(model_id="broken/model")
+    message = str(raised.value)
+    assert "'broken/model'" in message and str(tmp_path / "missing") in message
+    assert "Fix:" in message and "EASEL_MODEL=easel/tiny" in message
+    with pytest.raises(ModelUnavailable):  # remembered: the next job fails fast
+        pipeline_get(model_id="broken/model")
+    pipeline_cache_clear()
+
+
+def test_unknown_model_is_a_bad_request():
+    with pytest.raises(InvalidRequest) as raised:
+        model_spec(model_id="nope/nothing")
+    assert raised.value.param == "model"
+    assert model_spec(model_id=TINY).render_size(256) == 256
+    assert model_spec(model_id="stabilityai/sd-turbo").render_size(256) == 512
