@@ -1,0 +1,27 @@
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.services.api_keys import CreatedApiKey, api_key_create
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def user(db):  # type: ignore[no-untyped-def]
+    return UserFactory()
+
+
+@pytest.fixture
+def created_key(user) -> CreatedApiKey:  # type: ignore[no-untyped-def]
+    return api_key_create(user=user, name="ci")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def key_client(created_key) -> APIClient:  # type: ignore[no-untyped-def]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {created_key.secret}")
+    return client
