@@ -19,7 +19,9 @@ from common.models import TimeStampedModel
 class Wallet(TimeStampedModel):
     """One per user. Only `billing.services` changes it, always under `select_for_update()`."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="wallet"
+    )
     balance = models.BigIntegerField(default=0)
     # Credits the customer owes after a dispute took back credits already spent. While it is
     # above zero nothing can be spent; new credits pay it off first.
@@ -65,7 +67,9 @@ class CreditLot(TimeStampedModel):
     expired = models.BigIntegerField(default=0)
     # Null: never expires (staff grants unless given a date).
     expires_at = models.DateTimeField(null=True, blank=True)
-    payment = models.ForeignKey("Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="lots")
+    payment = models.ForeignKey(
+        "Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="lots"
+    )
 
     class Meta:
         ordering = ["expires_at", "id"]
@@ -76,8 +80,12 @@ class CreditLot(TimeStampedModel):
             ),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(remaining__gte=0), name="lot_remaining_not_negative"),
-            models.CheckConstraint(condition=Q(remaining__lte=models.F("granted")), name="lot_remaining_le_granted"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0), name="lot_remaining_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(remaining__lte=models.F("granted")), name="lot_remaining_le_granted"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -105,7 +113,7 @@ class LedgerEntry(models.Model):
     # its credits already left the balance when they were reserved.
     amount = models.BigIntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # What makes a retry of the same operation a no-op: "reserve:<generation id>", "purchase:cs_...".
+    # Makes a retry of one operation a no-op: "reserve:<generation id>", "purchase:cs_...".
     idempotency_key = models.CharField(max_length=200, unique=True)
     balance_after = models.BigIntegerField()
     created_at = models.DateTimeField(db_index=True)
@@ -115,7 +123,9 @@ class LedgerEntry(models.Model):
         default=0, help_text="For a capture: the credits spent (the amount is 0)."
     )
     stripe_object_id = models.CharField(max_length=64, blank=True, db_index=True)
-    lot = models.ForeignKey(CreditLot, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    lot = models.ForeignKey(
+        CreditLot, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -158,8 +168,13 @@ class Reservation(TimeStampedModel):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="reservation_amount_positive"),
-            models.CheckConstraint(condition=Q(captured__lte=models.F("amount")), name="reservation_captured_le_amount"),
-            models.CheckConstraint(condition=Q(refunded__lte=models.F("captured")), name="reservation_refunded_le_captured"),
+            models.CheckConstraint(
+                condition=Q(captured__lte=models.F("amount")), name="reservation_captured_le_amount"
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded__lte=models.F("captured")),
+                name="reservation_refunded_le_captured",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -172,7 +187,7 @@ class Reservation(TimeStampedModel):
 
 
 class ReservationPart(models.Model):
-    """How much of a reservation came from which lot, so a release returns credits where they were."""
+    """How much of a reservation came from which lot: a release returns credits where they were."""
 
     reservation = models.ForeignKey(Reservation, on_delete=models.PROTECT, related_name="parts")
     lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="+")
@@ -181,12 +196,17 @@ class ReservationPart(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(returned__lte=models.F("amount")), name="part_returned_le_amount"),
+            models.CheckConstraint(
+                condition=Q(returned__lte=models.F("amount")), name="part_returned_le_amount"
+            ),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} from lot {self.lot_id}"
 
 
 class Payment(TimeStampedModel):
-    """One Stripe payment that buys credits: a credit pack (Checkout Session) or a subscription invoice.
+    """One Stripe payment that buys credits: a pack (Checkout Session) or a subscription invoice.
 
     The credit grant is keyed on the Stripe object (`cs_...` or `in_...`), never on the event,
     so the two events that describe one payment grant once. States only move forward.
@@ -234,12 +254,17 @@ class Dispute(TimeStampedModel):
         LOST = "lost"
 
     stripe_dispute_id = models.CharField(max_length=64, unique=True)
-    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="disputes")
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="disputes"
+    )
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="disputes")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
     credits_taken = models.BigIntegerField(default=0)
     debt_recorded = models.BigIntegerField(default=0)
     closed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"dispute {self.stripe_dispute_id}: {self.status}"
 
 
 class StripeEvent(TimeStampedModel):
@@ -255,7 +280,9 @@ class StripeEvent(TimeStampedModel):
     type = models.CharField(max_length=64, db_index=True)
     livemode = models.BooleanField(default=False)
     payload = models.JSONField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.RECEIVED, db_index=True
+    )
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)

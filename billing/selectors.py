@@ -16,13 +16,15 @@ from common.errors import InvalidRequest
 
 
 def image_price(*, size: int) -> int:
-    """Credits for one image of `size` pixels (square). Prices live in settings.BILLING_IMAGE_PRICES."""
+    """Credits for one square image of `size` pixels (settings.BILLING_IMAGE_PRICES)."""
     prices: dict[int, int] = settings.BILLING_IMAGE_PRICES
     try:
         return prices[int(size)]
     except (KeyError, TypeError, ValueError):
         sizes = ", ".join(f"{s}x{s}" for s in sorted(prices))
-        raise InvalidRequest(f"'{size}' is not a supported size. Choose one of {sizes}.", param="size") from None
+        raise InvalidRequest(
+            f"'{size}' is not a supported size. Choose one of {sizes}.", param="size"
+        ) from None
 
 
 def generation_cost(*, size: int, n: int) -> int:
@@ -31,7 +33,10 @@ def generation_cost(*, size: int, n: int) -> int:
 
 
 def price_table() -> list[dict[str, int]]:
-    return [{"size": size, "credits": credits} for size, credits in sorted(settings.BILLING_IMAGE_PRICES.items())]
+    return [
+        {"size": size, "credits": credits}
+        for size, credits in sorted(settings.BILLING_IMAGE_PRICES.items())
+    ]
 
 
 def wallet_for_user(*, user: Any) -> Wallet | None:
@@ -57,7 +62,10 @@ def balance_summary(*, user: Any) -> BalanceSummary:
     if wallet is None:
         return BalanceSummary(balance=0, reserved=0, debt=0, frozen=False, lots=[])
     reserved = (
-        wallet.reservations.filter(status=Reservation.Status.RESERVED).aggregate(total=Sum("amount"))["total"] or 0
+        wallet.reservations.filter(status=Reservation.Status.RESERVED).aggregate(
+            total=Sum("amount")
+        )["total"]
+        or 0
     )
     return BalanceSummary(
         balance=wallet.balance,
@@ -172,7 +180,9 @@ def usage_summary(*, user: Any, since: dt.date, until: dt.date) -> dict[str, Any
     ]
     by_size = [
         {"size": row["size"], "credits": row["credits"], "generations": row["generations"]}
-        for row in settled.values("size").annotate(credits=Sum("spent_credits"), generations=Count("id")).order_by("size")
+        for row in settled.values("size")
+        .annotate(credits=Sum("spent_credits"), generations=Count("id"))
+        .order_by("size")
     ]
     return {
         "since": since.isoformat(),
@@ -195,10 +205,20 @@ class WalletMismatch:
 
 def wallet_mismatches() -> list[WalletMismatch]:
     """Wallets whose cached balance differs from the sum of their entries or of their lots."""
-    entry_totals = dict(LedgerEntry.objects.values("wallet_id").annotate(t=Sum("amount")).values_list("wallet_id", "t"))
-    lot_totals = dict(CreditLot.objects.values("wallet_id").annotate(t=Sum("remaining")).values_list("wallet_id", "t"))
+    entry_totals = dict(
+        LedgerEntry.objects.values("wallet_id")
+        .annotate(t=Sum("amount"))
+        .values_list("wallet_id", "t")
+    )
+    lot_totals = dict(
+        CreditLot.objects.values("wallet_id")
+        .annotate(t=Sum("remaining"))
+        .values_list("wallet_id", "t")
+    )
     found = []
-    for wallet_id, user_id, balance in Wallet.objects.values_list("id", "user_id", "balance").order_by("id"):
+    for wallet_id, user_id, balance in Wallet.objects.values_list(
+        "id", "user_id", "balance"
+    ).order_by("id"):
         entries_total = entry_totals.get(wallet_id) or 0
         lots_total = lot_totals.get(wallet_id) or 0
         if balance != entries_total or balance != lots_total:
@@ -218,11 +238,17 @@ def payment_mismatches() -> list[str]:
         .annotate(total=Sum("amount"))
         .values_list("stripe_object_id", "total")
     }
-    for payment in Payment.objects.filter(status__in=[Payment.Status.PAID, Payment.Status.REFUNDED]):
-        key = payment.checkout_session_id if payment.kind == Payment.Kind.PACK else payment.invoice_id
+    for payment in Payment.objects.filter(
+        status__in=[Payment.Status.PAID, Payment.Status.REFUNDED]
+    ):
+        key = (
+            payment.checkout_session_id if payment.kind == Payment.Kind.PACK else payment.invoice_id
+        )
         got = granted.pop(key or "", None)
         if got != payment.credits:
-            problems.append(f"payment {key}: paid for {payment.credits} credits, granted {got or 0}")
+            problems.append(
+                f"payment {key}: paid for {payment.credits} credits, granted {got or 0}"
+            )
     for key, total in granted.items():
         problems.append(f"grant {key}: {total} credits with no paid payment")
     return problems

@@ -11,7 +11,9 @@ from billing.services.credits import wallet_close_for_deleted_user, wallet_get_o
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="billing_wallet_for_new_user")
-def _wallet_for_new_user(sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
+def _wallet_for_new_user(
+    sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
     # A new user gets a wallet and the sign-up grant in the transaction that creates them.
     if created and not raw:
         wallet_get_or_create(user=instance)

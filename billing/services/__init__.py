@@ -1,1 +1,1 @@
-"""Writes of the billing app, one module per concern: `credits` (the ledger), `payments` (Stripe)."""
+"""Writes of billing: `credits` (the ledger), `payments` and `webhooks` (Stripe)."""

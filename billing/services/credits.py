@@ -117,11 +117,21 @@ def _expire_lot(*, wallet: Wallet, lot: CreditLot, now: dt.datetime, reason: str
     )
     lot.remaining -= amount
     lot.expired += amount
-    _append(wallet=wallet, amount=-amount, kind=LedgerEntry.Kind.EXPIRY, key=key, now=now, lot=lot, reason=reason)
+    _append(
+        wallet=wallet,
+        amount=-amount,
+        kind=LedgerEntry.Kind.EXPIRY,
+        key=key,
+        now=now,
+        lot=lot,
+        reason=reason,
+    )
 
 
-def _take_from_lots(*, lots: list[CreditLot], amount: int, now: dt.datetime) -> list[tuple[CreditLot, int]]:
-    """Take `amount` from `lots` in their order; returns (lot, taken) pairs. Caller checked the total."""
+def _take_from_lots(
+    *, lots: list[CreditLot], amount: int, now: dt.datetime
+) -> list[tuple[CreditLot, int]]:
+    """Take `amount` from `lots` in order; (lot, taken) pairs. The caller checked the total."""
     taken = []
     left = amount
     for lot in lots:
@@ -135,7 +145,9 @@ def _take_from_lots(*, lots: list[CreditLot], amount: int, now: dt.datetime) -> 
         taken.append((lot, part))
         left -= part
     if left:
-        raise AssertionError(f"lots held {amount - left} of {amount} credits")  # caller checked the balance
+        raise AssertionError(
+            f"lots held {amount - left} of {amount} credits"
+        )  # caller checked the balance
     return taken
 
 
@@ -161,7 +173,12 @@ def _grant(
     if LedgerEntry.objects.filter(idempotency_key=key).exists():
         return None
     lot = CreditLot.objects.create(
-        wallet=wallet, source=source, granted=amount, remaining=amount, expires_at=expires_at, payment=payment
+        wallet=wallet,
+        source=source,
+        granted=amount,
+        remaining=amount,
+        expires_at=expires_at,
+        payment=payment,
     )
     _append(wallet=wallet, amount=amount, kind=kind, key=key, now=now, lot=lot, **references)
     if wallet.debt > 0:
@@ -247,7 +264,9 @@ def monthly_grants_issue(*, now: dt.datetime | None = None) -> int:
     if settings.BILLING_MONTHLY_FREE_GRANT <= 0:
         return 0
     start = month_start(now)
-    granted_ids = LedgerEntry.objects.filter(idempotency_key__startswith="free:", idempotency_key__endswith=f":{start:%Y-%m}")
+    granted_ids = LedgerEntry.objects.filter(
+        idempotency_key__startswith="free:", idempotency_key__endswith=f":{start:%Y-%m}"
+    )
     users = (
         User.objects.filter(is_active=True, deleted_at__isnull=True, date_joined__lte=now)
         .exclude(wallet__entries__in=granted_ids)
@@ -285,13 +304,16 @@ def credits_reserve(
         existing = Reservation.objects.filter(generation_id=generation_id).first()
         if existing is not None:
             if existing.wallet_id != wallet.pk:
-                raise InvalidRequest("This generation id belongs to another account.", param="generation_id")
+                raise InvalidRequest(
+                    "This generation id belongs to another account.", param="generation_id"
+                )
             return existing
         _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
         lots = _spendable_lots(wallet=wallet, now=now)
         if wallet.balance < amount:
             raise InsufficientQuota(
-                f"{QUOTA_MESSAGE} This request needs {amount} credits and your balance is {wallet.balance}."
+                f"{QUOTA_MESSAGE} This request needs {amount} credits "
+                f"and your balance is {wallet.balance}."
             )
         reservation = Reservation.objects.create(
             wallet=wallet, generation_id=generation_id, api_key=api_key, size=size, amount=amount
@@ -327,12 +349,17 @@ def _check_spending_allowed(*, wallet: Wallet, amount: int, api_key: Any, now: d
         spent = api_key_month_spending(api_key_id=api_key.pk, now=now)
         if spent + amount > cap:
             raise InsufficientQuota(
-                f"{QUOTA_MESSAGE} This API key's monthly cap is {cap} credits and {spent} are used this month."
+                f"{QUOTA_MESSAGE} This API key's monthly cap is {cap} credits "
+                f"and {spent} are used this month."
             )
 
 
 def _locked_reservation(*, generation_id: uuid.UUID | str) -> tuple[Wallet, Reservation] | None:
-    found = Reservation.objects.filter(generation_id=generation_id).values_list("wallet__user_id", flat=True).first()
+    found = (
+        Reservation.objects.filter(generation_id=generation_id)
+        .values_list("wallet__user_id", flat=True)
+        .first()
+    )
     if found is None:
         return None
     wallet = _lock_wallet(user_id=found)
@@ -341,7 +368,7 @@ def _locked_reservation(*, generation_id: uuid.UUID | str) -> tuple[Wallet, Rese
 
 
 def _return_parts(*, reservation: Reservation, amount: int, now: dt.datetime) -> None:
-    """Give `amount` held (or spent) credits back to the lots they came from, latest expiry first."""
+    """Give `amount` held (or spent) credits back to their lots, latest expiry first."""
     left = amount
     parts = reservation.parts.select_related("lot").order_by(
         F("lot__expires_at").desc(nulls_first=True), "-lot_id"
@@ -389,7 +416,8 @@ def credits_capture(*, generation_id: uuid.UUID | str, amount: int) -> Reservati
             return reservation
         if amount > reservation.amount:
             raise InvalidRequest(
-                f"Cannot capture {amount} credits: {reservation.amount} are reserved.", param="amount"
+                f"Cannot capture {amount} credits: {reservation.amount} are reserved.",
+                param="amount",
             )
         if amount == 0:
             _release_locked(wallet=wallet, reservation=reservation, now=now)
@@ -422,7 +450,7 @@ def credits_capture(*, generation_id: uuid.UUID | str, amount: int) -> Reservati
 
 
 def credits_release(*, generation_id: uuid.UUID | str) -> Reservation | None:
-    """Release everything not captured (failed, withheld, canceled). Idempotent; None if never reserved."""
+    """Release all not captured (failed, withheld, canceled). Idempotent; None if never reserved."""
     now = timezone.now()
     with transaction.atomic(durable=True):
         locked = _locked_reservation(generation_id=generation_id)
@@ -463,14 +491,18 @@ def credits_refund_capture(*, generation_id: uuid.UUID | str, reason: str) -> Re
 
 
 def reservations_sweep(*, now: dt.datetime | None = None) -> int:
-    """Release reservations older than BILLING_RESERVATION_TIMEOUT (a worker died, a task was lost)."""
+    """Release reservations older than BILLING_RESERVATION_TIMEOUT (a lost task).."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(seconds=settings.BILLING_RESERVATION_TIMEOUT)
     stale = Reservation.objects.filter(status=Reservation.Status.RESERVED, created_at__lt=cutoff)
     released = 0
     for generation_id in stale.values_list("generation_id", flat=True).iterator():
         reservation = credits_release(generation_id=generation_id)
-        if reservation is not None and reservation.settled_at is not None and reservation.settled_at >= now:
+        if (
+            reservation is not None
+            and reservation.settled_at is not None
+            and reservation.settled_at >= now
+        ):
             released += 1
     if released:
         logger.warning("released %s stale credit reservations", released)
@@ -492,7 +524,9 @@ def lots_expire(*, now: dt.datetime | None = None) -> int:
     for user_id in list(user_ids):
         with transaction.atomic(durable=True):
             wallet = _lock_wallet(user_id=user_id)
-            for lot in CreditLot.objects.filter(wallet=wallet, remaining__gt=0, expires_at__lte=now):
+            for lot in CreditLot.objects.filter(
+                wallet=wallet, remaining__gt=0, expires_at__lte=now
+            ):
                 _expire_lot(wallet=wallet, lot=lot, now=now)
                 expired += 1
     return expired
@@ -514,7 +548,9 @@ def credits_adjust(
     if not getattr(actor, "is_staff", False):
         raise PermissionDenied("Only staff can adjust credits.")
     if not isinstance(amount, int) or amount == 0:
-        raise InvalidRequest("An adjustment must be a non-zero whole number of credits.", param="amount")
+        raise InvalidRequest(
+            "An adjustment must be a non-zero whole number of credits.", param="amount"
+        )
     wallet_get_or_create(user=user)
     key = idempotency_key or f"adjustment:{uuid.uuid4()}"
     now = timezone.now()
@@ -543,7 +579,14 @@ def credits_adjust(
                 f"Cannot take {-amount} credits: the balance is {wallet.balance}.", param="amount"
             )
         _take_from_lots(lots=lots, amount=-amount, now=now)
-        return _append(wallet=wallet, amount=amount, kind=LedgerEntry.Kind.ADJUSTMENT, key=key, now=now, **references)
+        return _append(
+            wallet=wallet,
+            amount=amount,
+            kind=LedgerEntry.Kind.ADJUSTMENT,
+            key=key,
+            now=now,
+            **references,
+        )
 
 
 def wallet_close_for_deleted_user(*, user: Any) -> None:

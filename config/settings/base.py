@@ -332,6 +332,11 @@ BILLING_RESERVATION_TIMEOUT = env.int("BILLING_RESERVATION_TIMEOUT", default=6 *
 BILLING_CHECKOUT_SUCCESS_PATH = env("BILLING_CHECKOUT_SUCCESS_PATH", default="/billing/?checkout=success")
 BILLING_CHECKOUT_CANCEL_PATH = env("BILLING_CHECKOUT_CANCEL_PATH", default="/billing/?checkout=canceled")
 BILLING_PORTAL_RETURN_PATH = env("BILLING_PORTAL_RETURN_PATH", default="/billing/")
+# Stripe Price ids of the paid tiers, used when a Tier row has no stripe_price_id of its own.
+BILLING_STRIPE_PRICE_IDS = {
+    "plus": env("STRIPE_PRICE_PLUS", default=""),
+    "pro": env("STRIPE_PRICE_PRO", default=""),
+}
 CELERY_BEAT_SCHEDULE.update(
     {
         "billing-expire-lots": {"task": "billing.lots_expire", "schedule": 15 * 60},

@@ -44,3 +44,30 @@ def user_with_balance(settings) -> Callable[[int], object]:  # type: ignore[no-u
 def staff_user():  # type: ignore[no-untyped-def]
     ensure_tiers()
     return UserFactory(is_staff=True, email="staff@example.com")
+
+
+@pytest.fixture(scope="session")
+def _stripe_server_process():  # type: ignore[no-untyped-def]
+    from tests.billing.stripe_server import StripeServer
+
+    with StripeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def stripe_server(_stripe_server_process):  # type: ignore[no-untyped-def]
+    """The local Stripe, emptied for each test."""
+    _stripe_server_process.reset()
+    return _stripe_server_process
+
+
+@pytest.fixture
+def stripe_settings(settings, stripe_server):  # type: ignore[no-untyped-def]
+    """Payments configured against the local Stripe, with the paid tiers' price ids."""
+    from tests.billing.stripe_server import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET
+
+    settings.STRIPE_SECRET_KEY = TEST_SECRET_KEY
+    settings.STRIPE_WEBHOOK_SECRET = TEST_WEBHOOK_SECRET
+    settings.STRIPE_API_BASE = stripe_server.url
+    settings.BILLING_STRIPE_PRICE_IDS = {"plus": "price_plus_monthly", "pro": "price_pro_monthly"}
+    return settings

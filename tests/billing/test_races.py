@@ -41,12 +41,17 @@ def run_concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
 def test_twenty_concurrent_reservations_against_a_balance_for_seven(user_with_balance):
     user = user_with_balance(7)
     results = run_concurrently(
-        [lambda: credits_reserve(user=user, generation_id=uuid.uuid4(), amount=1) for _ in range(20)]
+        [
+            lambda: credits_reserve(user=user, generation_id=uuid.uuid4(), amount=1)
+            for _ in range(20)
+        ]
     )
     succeeded = [r for r in results if isinstance(r, Reservation)]
     refused = [r for r in results if isinstance(r, InsufficientQuota)]
     assert len(succeeded) == 7
-    assert len(refused) == 13, [r for r in results if not isinstance(r, Reservation | InsufficientQuota)]
+    assert len(refused) == 13, [
+        r for r in results if not isinstance(r, Reservation | InsufficientQuota)
+    ]
     wallet = Wallet.objects.get(user=user)
     assert wallet.balance == 0
     assert LedgerEntry.objects.filter(wallet=wallet, kind="reserve").count() == 7
@@ -57,7 +62,10 @@ def test_concurrent_retries_of_one_reservation_reserve_once(user_with_balance):
     user = user_with_balance(10)
     generation_id = uuid.uuid4()
     results = run_concurrently(
-        [lambda: credits_reserve(user=user, generation_id=generation_id, amount=3) for _ in range(8)]
+        [
+            lambda: credits_reserve(user=user, generation_id=generation_id, amount=3)
+            for _ in range(8)
+        ]
     )
     assert all(isinstance(r, Reservation) for r in results), results
     wallet = Wallet.objects.get(user=user)

@@ -1,0 +1,585 @@
+"""Stripe purchases: Checkout for credit packs and subscriptions, the Customer Portal, and what
+each payment event does to the ledger.
+
+Grants are keyed on the Stripe object that was paid for (`purchase:<Checkout Session id>`,
+`subscription:<Invoice id>`), never on the event: two events describing one payment grant
+once. A Payment's status only moves forward (PENDING -> PAID | FAILED, FAILED -> PAID for an
+invoice retried, PAID -> REFUNDED). Event handlers run inside the webhook processing
+transaction (billing/services/webhooks.py), which already holds the event row; they take the
+wallet lock themselves, after any call to Stripe, so no lock waits on the network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import DEFAULT_TIER_NAME, Tier
+from billing.models import CreditLot, Dispute, LedgerEntry, Payment, Wallet
+from billing.services.credits import (
+    _append,
+    _grant,
+    _lock_wallet,
+    _spendable_lots,
+    _take_from_lots,
+    add_months,
+    wallet_get_or_create,
+)
+from billing.stripe_client import StripeClient
+from common.errors import Conflict, InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+FORWARD = {
+    Payment.Status.PENDING: {Payment.Status.PAID, Payment.Status.FAILED},
+    Payment.Status.FAILED: {Payment.Status.PAID},  # invoices only: Stripe retries the card
+    Payment.Status.PAID: {Payment.Status.REFUNDED},
+    Payment.Status.REFUNDED: {Payment.Status.REFUNDED},  # a second partial refund
+}
+# Subscription states after which the customer no longer has the paid tier.
+ENDED_SUBSCRIPTION_STATES = {"canceled", "unpaid", "incomplete_expired"}
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    session_id: str
+    url: str
+
+
+def _site_url(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _from_timestamp(value: int | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(value, tz=dt.UTC) if value else None
+
+
+# --- starting a purchase (web requests) --------------------------------------------------------
+
+
+def stripe_customer_get_or_create(*, user: Any, client: StripeClient) -> str:
+    """The user's one Stripe Customer. Created outside any lock: it is a network call."""
+    wallet = wallet_get_or_create(user=user)
+    if wallet.stripe_customer_id:
+        return wallet.stripe_customer_id
+    customer = client.customer_create(email=user.email, user_id=user.pk)
+    # Conditional update: the first writer wins; Stripe's idempotency key gave both the same id.
+    Wallet.objects.filter(pk=wallet.pk, stripe_customer_id__isnull=True).update(
+        stripe_customer_id=customer["id"]
+    )
+    wallet.refresh_from_db(fields=["stripe_customer_id"])
+    return wallet.stripe_customer_id or customer["id"]
+
+
+def checkout_pack_start(*, user: Any, pack_id: str | None = None) -> CheckoutStart:
+    """A Checkout Session (one-time payment) for a credit pack; the grant waits for the webhook."""
+    pack_id = pack_id or settings.BILLING_DEFAULT_PACK
+    pack = settings.BILLING_CREDIT_PACKS.get(pack_id)
+    if pack is None:
+        choices = ", ".join(sorted(settings.BILLING_CREDIT_PACKS))
+        raise InvalidRequest(
+            f"Unknown credit pack '{pack_id}'. Choose one of: {choices}.", param="pack"
+        )
+    client = StripeClient()
+    customer_id = stripe_customer_get_or_create(user=user, client=client)
+    session = client.checkout_session_create(
+        params={
+            "mode": "payment",
+            "customer": customer_id,
+            "client_reference_id": str(user.pk),
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": pack["currency"],
+                        "unit_amount": pack["price_cents"],
+                        "product_data": {"name": f"{pack['credits']} Easel credits"},
+                    },
+                }
+            ],
+            "metadata": {"user_id": str(user.pk), "pack": pack_id, "credits": str(pack["credits"])},
+            "payment_intent_data": {"metadata": {"user_id": str(user.pk), "pack": pack_id}},
+            "success_url": _site_url(settings.BILLING_CHECKOUT_SUCCESS_PATH),
+            "cancel_url": _site_url(settings.BILLING_CHECKOUT_CANCEL_PATH),
+        }
+    )
+    Payment.objects.create(
+        wallet=wallet_get_or_create(user=user),
+        kind=Payment.Kind.PACK,
+        pack=pack_id,
+        credits=pack["credits"],
+        amount_cents=pack["price_cents"],
+        currency=pack["currency"],
+        checkout_session_id=session["id"],
+    )
+    return CheckoutStart(session_id=session["id"], url=session["url"])
+
+
+def tier_price_id(*, tier: Tier) -> str:
+    return tier.stripe_price_id or settings.BILLING_STRIPE_PRICE_IDS.get(tier.name, "")
+
+
+def tier_for_price(*, price_id: str) -> Tier | None:
+    tier = Tier.objects.filter(stripe_price_id=price_id).exclude(stripe_price_id="").first()
+    if tier is None:
+        names = [
+            name for name, price in settings.BILLING_STRIPE_PRICE_IDS.items() if price == price_id
+        ]
+        tier = Tier.objects.filter(name__in=names).first()
+    return tier
+
+
+def checkout_subscription_start(*, user: Any, tier_name: str) -> CheckoutStart:
+    """A Checkout Session in subscription mode for a paid tier. Changes go through the Portal."""
+    tier = Tier.objects.filter(name=tier_name, is_public=True, monthly_price_cents__gt=0).first()
+    if tier is None:
+        raise InvalidRequest(f"'{tier_name}' is not a plan you can subscribe to.", param="tier")
+    client = StripeClient()
+    price_id = tier_price_id(tier=tier)
+    if not price_id:
+        raise InvalidRequest(f"The {tier.display_name} plan has no Stripe price yet.", param="tier")
+    wallet = wallet_get_or_create(user=user)
+    if (
+        wallet.stripe_subscription_id
+        and wallet.subscription_status not in ENDED_SUBSCRIPTION_STATES
+    ):
+        raise Conflict(
+            "You already have a subscription: change or cancel it in the billing portal."
+        )
+    customer_id = stripe_customer_get_or_create(user=user, client=client)
+    session = client.checkout_session_create(
+        params={
+            "mode": "subscription",
+            "customer": customer_id,
+            "client_reference_id": str(user.pk),
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "metadata": {"user_id": str(user.pk), "tier": tier.name},
+            "subscription_data": {"metadata": {"user_id": str(user.pk), "tier": tier.name}},
+            "success_url": _site_url(settings.BILLING_CHECKOUT_SUCCESS_PATH),
+            "cancel_url": _site_url(settings.BILLING_CHECKOUT_CANCEL_PATH),
+        }
+    )
+    return CheckoutStart(session_id=session["id"], url=session["url"])
+
+
+def portal_session_start(*, user: Any) -> str:
+    """The Customer Portal address: upgrades, downgrades, cancellation, invoices, card changes."""
+    client = StripeClient()
+    customer_id = stripe_customer_get_or_create(user=user, client=client)
+    portal = client.portal_session_create(
+        customer_id=customer_id, return_url=_site_url(settings.BILLING_PORTAL_RETURN_PATH)
+    )
+    return portal["url"]
+
+
+# --- helpers for event handlers ------------------------------------------------------------------
+
+
+def _wallet_for_customer(customer_id: str | None) -> Wallet:
+    wallet = Wallet.objects.filter(stripe_customer_id=customer_id).first() if customer_id else None
+    if wallet is None:
+        # Raised, the event is recorded as failed and can be replayed once the mapping exists.
+        raise LookupError(f"no wallet for Stripe customer {customer_id!r}")
+    return wallet
+
+
+def _move(payment: Payment, status: str) -> bool:
+    """Move a payment's status forward; False (and no change) for a backward or repeated move."""
+    if status not in FORWARD.get(Payment.Status(payment.status), set()):
+        return False
+    if payment.kind == Payment.Kind.PACK and payment.status == Payment.Status.FAILED:
+        return False  # a failed Checkout payment is final; only an invoice is retried
+    payment.status = status
+    return True
+
+
+def _lock_payment(**lookup: Any) -> Payment | None:
+    return Payment.objects.select_for_update().filter(**lookup).first()
+
+
+def _receipt(payment_intent_id: str) -> tuple[str, str]:
+    """(charge id, receipt url) of a payment intent; blanks when Stripe cannot tell us now."""
+    if not payment_intent_id:
+        return "", ""
+    try:
+        intent = StripeClient().payment_intent_retrieve(payment_intent_id=payment_intent_id)
+    except Exception:  # noqa: BLE001 - a receipt link is not worth failing a grant over
+        logger.warning("could not fetch the receipt of %s", payment_intent_id, exc_info=True)
+        return "", ""
+    charge = intent.get("latest_charge") or {}
+    if isinstance(charge, str):
+        return charge, ""
+    return charge.get("id", ""), charge.get("receipt_url", "") or ""
+
+
+def _invoice_subscription_id(invoice: dict[str, Any]) -> str:
+    details = (invoice.get("parent") or {}).get("subscription_details") or {}
+    return details.get("subscription") or invoice.get("subscription") or ""
+
+
+def _invoice_price_and_period(invoice: dict[str, Any]) -> tuple[str, int | None]:
+    for line in (invoice.get("lines") or {}).get("data", []):
+        pricing = (line.get("pricing") or {}).get("price_details") or {}
+        price = pricing.get("price") or (line.get("price") or {}).get("id")
+        if price:
+            return price, (line.get("period") or {}).get("end")
+    return "", invoice.get("period_end")
+
+
+def _invoice_payment_intent(invoice: dict[str, Any]) -> str:
+    for item in (invoice.get("payments") or {}).get("data", []):
+        intent = (item.get("payment") or {}).get("payment_intent")
+        if intent:
+            return intent if isinstance(intent, str) else intent.get("id", "")
+    intent = invoice.get("payment_intent")
+    return intent if isinstance(intent, str) else (intent or {}).get("id", "")
+
+
+# --- event handlers: credit packs -----------------------------------------------------------------
+
+
+def pack_payment_complete(*, session: dict[str, Any]) -> None:
+    """A Checkout Session for a pack is paid: grant its credits once, keyed on the session."""
+    if session.get("payment_status") not in ("paid", "no_payment_required"):
+        return  # paid later: checkout.session.async_payment_succeeded completes it
+    intent_id = session.get("payment_intent") or ""
+    charge_id, receipt_url = _receipt(intent_id)
+    now = timezone.now()
+    payment = Payment.objects.filter(checkout_session_id=session["id"]).first()
+    if payment is None:
+        raise LookupError(f"no pending purchase for Checkout Session {session['id']}")
+    wallet = _lock_wallet(user_id=payment.wallet.user_id)
+    payment = _lock_payment(pk=payment.pk)
+    assert payment is not None
+    if not _move(payment, Payment.Status.PAID):
+        return
+    lot = _grant(
+        wallet=wallet,
+        amount=payment.credits,
+        kind=LedgerEntry.Kind.PURCHASE,
+        source=CreditLot.Source.PURCHASE,
+        key=f"purchase:{session['id']}",
+        now=now,
+        expires_at=add_months(now, settings.BILLING_PURCHASE_EXPIRY_MONTHS),
+        payment=payment,
+        stripe_object_id=session["id"],
+        reason=f"{payment.credits} credits pack",
+    )
+    payment.payment_intent_id = intent_id
+    payment.charge_id = charge_id
+    payment.receipt_url = receipt_url
+    payment.paid_at = now
+    payment.save()
+    if lot is None:
+        logger.error("purchase %s was granted before its payment was marked paid", session["id"])
+
+
+def pack_payment_failed(*, session: dict[str, Any]) -> None:
+    payment = _lock_payment(checkout_session_id=session["id"])
+    if payment is not None and _move(payment, Payment.Status.FAILED):
+        payment.save(update_fields=["status", "updated_at"])
+
+
+def checkout_session_completed(session: dict[str, Any]) -> None:
+    if session.get("mode") == "subscription":
+        subscription_checkout_complete(session=session)
+    else:
+        pack_payment_complete(session=session)
+
+
+def checkout_session_async_succeeded(session: dict[str, Any]) -> None:
+    if session.get("mode") != "subscription":
+        pack_payment_complete(session=session)
+
+
+def checkout_session_async_failed(session: dict[str, Any]) -> None:
+    if session.get("mode") != "subscription":
+        pack_payment_failed(session=session)
+
+
+# --- event handlers: subscriptions ---------------------------------------------------------------
+
+
+def subscription_checkout_complete(*, session: dict[str, Any]) -> None:
+    """Subscription Checkout finished: remember the subscription; grant through its first invoice.
+
+    `invoice.paid` may come before or after this event; both grant through `invoice_grant`,
+    keyed on the invoice, so whichever comes second finds the grant done.
+    """
+    invoice_id = session.get("invoice")
+    invoice = None
+    if invoice_id and session.get("payment_status") == "paid":
+        invoice = StripeClient().invoice_retrieve(
+            invoice_id=invoice_id if isinstance(invoice_id, str) else invoice_id["id"]
+        )
+    wallet = _wallet_for_customer(session.get("customer"))
+    subscription_id = session.get("subscription") or ""
+    if isinstance(subscription_id, dict):
+        subscription_id = subscription_id.get("id", "")
+    Wallet.objects.filter(pk=wallet.pk, stripe_subscription_id="").update(
+        stripe_subscription_id=subscription_id
+    )
+    if invoice is not None and invoice.get("status") == "paid":
+        invoice_grant(invoice=invoice)
+
+
+def invoice_grant(*, invoice: dict[str, Any]) -> None:
+    """A paid subscription invoice: the period's credits (expiring at period end) and the tier."""
+    subscription_id = _invoice_subscription_id(invoice)
+    if not subscription_id:
+        return  # not a subscription invoice: packs are granted from their Checkout Session
+    price_id, period_end = _invoice_price_and_period(invoice)
+    tier = tier_for_price(price_id=price_id)
+    if tier is None:
+        raise LookupError(f"no tier sells Stripe price {price_id!r}")
+    wallet = _wallet_for_customer(invoice.get("customer"))
+    intent_id = _invoice_payment_intent(invoice)
+    now = timezone.now()
+    period_end_at = _from_timestamp(period_end) or add_months(now, 1)
+    wallet = _lock_wallet(user_id=wallet.user_id)
+    payment = _lock_payment(invoice_id=invoice["id"])
+    if payment is None:
+        payment = Payment.objects.create(
+            wallet=wallet,
+            kind=Payment.Kind.SUBSCRIPTION,
+            tier_name=tier.name,
+            credits=tier.monthly_credits,
+            amount_cents=invoice.get("amount_paid") or 0,
+            currency=invoice.get("currency") or "usd",
+            invoice_id=invoice["id"],
+        )
+    if not _move(payment, Payment.Status.PAID):
+        return
+    # A mid-period plan change bills a proration invoice: it sets the tier, the credits come
+    # with the next period's invoice (a Portal upgrade should not double a month's credits).
+    grants_credits = invoice.get("billing_reason") != "subscription_update" and payment.credits > 0
+    if grants_credits:
+        _grant(
+            wallet=wallet,
+            amount=payment.credits,
+            kind=LedgerEntry.Kind.SUBSCRIPTION,
+            source=CreditLot.Source.SUBSCRIPTION,
+            key=f"subscription:{invoice['id']}",
+            now=now,
+            expires_at=period_end_at,
+            payment=payment,
+            stripe_object_id=invoice["id"],
+            reason=f"{tier.display_name} plan credits",
+        )
+    else:
+        payment.credits = 0
+    payment.payment_intent_id = intent_id
+    payment.receipt_url = invoice.get("hosted_invoice_url") or ""
+    payment.paid_at = now
+    payment.save()
+    if wallet.subscription_period_end is None or period_end_at >= wallet.subscription_period_end:
+        # Only the newest period decides the tier: an old invoice paid late changes nothing.
+        Wallet.objects.filter(pk=wallet.pk).update(
+            stripe_subscription_id=subscription_id,
+            subscription_status="active",
+            subscription_period_end=period_end_at,
+        )
+        _user_tier_set(user_id=wallet.user_id, tier_name=tier.name)
+
+
+def invoice_paid(invoice: dict[str, Any]) -> None:
+    invoice_grant(invoice=invoice)
+
+
+def invoice_payment_failed(invoice: dict[str, Any]) -> None:
+    """Stripe retries the card; the customer keeps the tier until the subscription ends."""
+    if not _invoice_subscription_id(invoice):
+        return
+    wallet = _wallet_for_customer(invoice.get("customer"))
+    Wallet.objects.filter(pk=wallet.pk).update(subscription_status="past_due")
+
+
+def _user_tier_set(*, user_id: int, tier_name: str) -> None:
+    from accounts.models import User
+    from accounts.services.users import user_set_tier
+
+    user_set_tier(user=User.objects.get(pk=user_id), tier_name=tier_name)
+
+
+def subscription_updated(subscription: dict[str, Any]) -> None:
+    """Portal changes. Upgrades apply now; downgrades wait for the next period's invoice."""
+    wallet = _wallet_for_customer(subscription.get("customer"))
+    status = subscription.get("status", "")
+    items = (subscription.get("items") or {}).get("data", [])
+    price_id = ((items[0].get("price") or {}).get("id") if items else "") or ""
+    period_end = (items[0].get("current_period_end") if items else None) or subscription.get(
+        "current_period_end"
+    )
+    Wallet.objects.filter(pk=wallet.pk).update(
+        stripe_subscription_id=subscription["id"],
+        subscription_status=status,
+        subscription_cancel_at_period_end=bool(subscription.get("cancel_at_period_end")),
+    )
+    if status in ENDED_SUBSCRIPTION_STATES:
+        _user_tier_set(user_id=wallet.user_id, tier_name=DEFAULT_TIER_NAME)
+        return
+    tier = tier_for_price(price_id=price_id) if price_id else None
+    current = wallet.user.tier
+    if (
+        tier is not None
+        and status == "active"
+        and tier.monthly_price_cents > current.monthly_price_cents
+    ):
+        _user_tier_set(user_id=wallet.user_id, tier_name=tier.name)
+    if period_end:
+        Wallet.objects.filter(pk=wallet.pk).update(
+            subscription_period_end=_from_timestamp(period_end)
+        )
+
+
+def subscription_deleted(subscription: dict[str, Any]) -> None:
+    """The subscription ended (at period end after a cancellation): back to the free tier."""
+    wallet = _wallet_for_customer(subscription.get("customer"))
+    if wallet.stripe_subscription_id not in ("", subscription["id"]):
+        return  # an older subscription ending says nothing about the current one
+    Wallet.objects.filter(pk=wallet.pk).update(
+        subscription_status="canceled", subscription_cancel_at_period_end=False
+    )
+    _user_tier_set(user_id=wallet.user_id, tier_name=DEFAULT_TIER_NAME)
+
+
+# --- event handlers: refunds and disputes ---------------------------------------------------------
+
+
+def _payment_for_charge(charge: dict[str, Any]) -> Payment | None:
+    intent = charge.get("payment_intent") or ""
+    if isinstance(intent, dict):
+        intent = intent.get("id", "")
+    payment = Payment.objects.filter(charge_id=charge["id"]).first() if charge.get("id") else None
+    if payment is None and intent:
+        payment = Payment.objects.filter(payment_intent_id=intent).first()
+    if payment is None and charge.get("invoice"):
+        payment = Payment.objects.filter(invoice_id=charge["invoice"]).first()
+    return payment
+
+
+def _take_back(
+    *, wallet: Wallet, payment: Payment, amount: int, now: dt.datetime, only_own_lots: bool
+) -> int:
+    """Take up to `amount` unspent credits, the payment's own lots first. Returns what was taken."""
+    lots = _spendable_lots(wallet=wallet, now=now)
+    own = [lot for lot in lots if lot.payment_id == payment.pk]
+    ordered = own if only_own_lots else own + [lot for lot in lots if lot.payment_id != payment.pk]
+    available = sum(lot.remaining for lot in ordered)
+    taken = min(amount, available)
+    if taken:
+        _take_from_lots(lots=ordered, amount=taken, now=now)
+    return taken
+
+
+def charge_refunded(charge: dict[str, Any]) -> None:
+    """A refund takes back the refunded share of the purchase's credits that are still unspent."""
+    payment = _payment_for_charge(charge)
+    if payment is None:
+        logger.info("refund of charge %s matches no Easel payment", charge.get("id"))
+        return
+    now = timezone.now()
+    wallet = _lock_wallet(user_id=payment.wallet.user_id)
+    payment = _lock_payment(pk=payment.pk)
+    assert payment is not None
+    refunded_cents = int(charge.get("amount_refunded") or 0)
+    charged_cents = int(charge.get("amount") or payment.amount_cents or 1)
+    if refunded_cents <= payment.refunded_cents or not _move(payment, Payment.Status.REFUNDED):
+        return  # this refund (or a larger one) was handled already
+    owed = min(payment.credits, math.ceil(payment.credits * refunded_cents / charged_cents))
+    to_take = max(owed - payment.credits_taken_back, 0)
+    taken = _take_back(wallet=wallet, payment=payment, amount=to_take, now=now, only_own_lots=True)
+    _append(
+        wallet=wallet,
+        amount=-taken,
+        kind=LedgerEntry.Kind.REFUND,
+        key=f"refund:{charge['id']}:{refunded_cents}",
+        now=now,
+        stripe_object_id=charge["id"],
+        reason=f"Payment refunded ({refunded_cents / 100:.2f} {payment.currency.upper()}); "
+        f"{taken} unspent credits taken back",
+    )
+    payment.refunded_cents = refunded_cents
+    payment.credits_taken_back = owed
+    payment.save()
+
+
+def dispute_created(dispute: dict[str, Any]) -> None:
+    """A chargeback: freeze spending, take back what is unspent, record the rest as debt."""
+    payment = _payment_for_charge(
+        {"id": dispute.get("charge"), "payment_intent": dispute.get("payment_intent")}
+    )
+    if payment is None:
+        logger.info("dispute %s matches no Easel payment", dispute.get("id"))
+        return
+    now = timezone.now()
+    wallet = _lock_wallet(user_id=payment.wallet.user_id)
+    record, created = Dispute.objects.get_or_create(
+        stripe_dispute_id=dispute["id"], defaults={"payment": payment, "wallet": wallet}
+    )
+    if not created:
+        return
+    Wallet.objects.filter(pk=wallet.pk).update(
+        frozen_at=now, frozen_reason=f"payment dispute {dispute['id']}"
+    )
+    due = max(payment.credits - payment.credits_taken_back, 0)
+    taken = _take_back(wallet=wallet, payment=payment, amount=due, now=now, only_own_lots=False)
+    debt = due - taken
+    if debt:
+        Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") + debt)
+        wallet.debt += debt
+    _append(
+        wallet=wallet,
+        amount=-taken,
+        kind=LedgerEntry.Kind.CHARGEBACK,
+        key=f"dispute:{dispute['id']}",
+        now=now,
+        stripe_object_id=dispute["id"],
+        reason=f"Payment disputed: {taken} credits taken back, {debt} owed",
+    )
+    record.credits_taken = taken
+    record.debt_recorded = debt
+    record.save(update_fields=["credits_taken", "debt_recorded", "updated_at"])
+
+
+def dispute_closed(dispute: dict[str, Any]) -> None:
+    """Won: the credits come back and the debt goes. Lost: the debt stays. Either way, unfreeze."""
+    record = (
+        Dispute.objects.filter(stripe_dispute_id=dispute["id"]).select_related("wallet").first()
+    )
+    if record is None:
+        raise LookupError(f"dispute {dispute['id']} closed before it was recorded")
+    now = timezone.now()
+    wallet = _lock_wallet(user_id=record.wallet.user_id)
+    record = Dispute.objects.select_for_update().get(pk=record.pk)
+    if record.status != Dispute.Status.OPEN:
+        return
+    won = dispute.get("status") == "won"
+    record.status = Dispute.Status.WON if won else Dispute.Status.LOST
+    record.closed_at = now
+    record.save(update_fields=["status", "closed_at", "updated_at"])
+    if won:
+        forgiven = min(wallet.debt, record.debt_recorded)
+        Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") - forgiven)
+        wallet.debt -= forgiven
+        if record.credits_taken:
+            _grant(
+                wallet=wallet,
+                amount=record.credits_taken,
+                kind=LedgerEntry.Kind.CHARGEBACK,
+                source=CreditLot.Source.RESTORED,
+                key=f"dispute:{dispute['id']}:won",
+                now=now,
+                expires_at=add_months(now, settings.BILLING_PURCHASE_EXPIRY_MONTHS),
+                stripe_object_id=dispute["id"],
+                reason="Dispute closed in your favour: credits restored",
+            )
+    if not Dispute.objects.filter(wallet=wallet, status=Dispute.Status.OPEN).exists():
+        Wallet.objects.filter(pk=wallet.pk).update(frozen_at=None, frozen_reason="")
