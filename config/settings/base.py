@@ -275,6 +275,8 @@ EASEL_GENERATION_MAX_ATTEMPTS = env.int("EASEL_GENERATION_MAX_ATTEMPTS", default
 EASEL_LANE_PROMOTE_AFTER_SECONDS = env.int("EASEL_LANE_PROMOTE_AFTER_SECONDS", default=120)
 # Signed image URLs (local storage's signed view, S3 presigned) expire after this many seconds.
 EASEL_IMAGE_URL_EXPIRES = env.int("EASEL_IMAGE_URL_EXPIRES", default=3600)
+# Presigned S3 URLs with Signature V4 (what every region and S3-compatible server accepts).
+AWS_S3_SIGNATURE_VERSION = env("AWS_S3_SIGNATURE_VERSION", default="s3v4")
 # Keys the invisible watermark's pattern; changing it makes older images unreadable.
 EASEL_WATERMARK_KEY = env("EASEL_WATERMARK_KEY", default=f"watermark:{SECRET_KEY}")
 CELERY_BEAT_SCHEDULE["generation-lanes-promote"] = {
