@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from common.errors import InvalidRequest, NotFound
-from moderation.models import AuditLogEntry, Case, Category, Decision
+from moderation.models import Case, Category
 
 UNRESOLVED = (Case.State.OPEN, Case.State.CLAIMED)
 
@@ -47,49 +47,7 @@ def case_get(*, case_id: int) -> Case:
     return case
 
 
-def decisions_list(
-    *,
-    stage: str = "",
-    outcome: str = "",
-    user_id: int | None = None,
-    overturned: bool | None = None,
-) -> QuerySet[Decision]:
-    decisions = Decision.objects.select_related("policy_version", "matched_figure").order_by(
-        "-created_at", "-pk"
-    )
-    if stage:
-        if stage not in Decision.Stage.values:
-            raise InvalidRequest(f"Unknown stage '{stage}'.", param="stage")
-        decisions = decisions.filter(stage=stage)
-    if outcome:
-        decisions = decisions.filter(outcome=outcome)
-    if user_id is not None:
-        decisions = decisions.filter(user_id=user_id)
-    if overturned is not None:
-        decisions = decisions.filter(overturned=overturned)
-    return decisions
+# The console's other reads live in `console`; these two are also imported from here.
+from moderation.selectors.console import audit_log, decisions_list  # noqa: E402
 
-
-def audit_log(
-    *,
-    actor_id: int | None = None,
-    action: str = "",
-    target_type: str = "",
-    target_id: str = "",
-    since: object = None,
-    until: object = None,
-) -> QuerySet[AuditLogEntry]:
-    entries = AuditLogEntry.objects.select_related("actor").order_by("-created_at", "-pk")
-    if actor_id is not None:
-        entries = entries.filter(actor_id=actor_id)
-    if action:
-        entries = entries.filter(action=action)
-    if target_type:
-        entries = entries.filter(target_type=target_type)
-    if target_id:
-        entries = entries.filter(target_id=target_id)
-    if since is not None:
-        entries = entries.filter(created_at__gte=since)
-    if until is not None:
-        entries = entries.filter(created_at__lt=until)
-    return entries
+__all__ = ["UNRESOLVED", "audit_log", "case_get", "cases_queue", "decisions_list"]
