@@ -1,0 +1,1 @@
+"""Text screening: normalisation, the public-figure matcher, lexicons and the semantic check."""

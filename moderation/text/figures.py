@@ -1,0 +1,298 @@
+"""Find the names of registered public figures in a normalised prompt.
+
+Three ways a name is found:
+1. Exactly, with Aho-Corasick over every name and alias (one pass over the prompt whatever the
+   size of the registry), keeping only hits that start and end on a word boundary. Multi-word
+   names are also indexed with their spaces removed, so "T-a-y-l-o-r S_w_i_f_t" (rejoined by
+   normalisation into "taylorswift") and "#TaylorSwift" are found.
+2. With a small misspelling ("Tailor Swift", "Barak Obama"): a symmetric-deletion index
+   (SymSpell's idea) over multi-word names, so a lookup costs a few dictionary reads per word
+   window instead of an edit distance against every name.
+3. Ambiguous aliases ("Swift", "Bush", "Drake", "Madonna": a surname or single name that is
+   also a common word) count only in a person context: right after "photo of" or a title
+   ("president", "singer"), or right before "smiling", "'s face", "giving a speech". Never
+   after an article ("a swift river"), never inside a known harmless phrase ("Madonna and
+   child"), never when a plain noun follows ("Trump tower", "swift birds").
+
+The matcher is pure (no database): `moderation.text.registry` builds it from PublicFigure rows
+and caches it per process; the benchmark builds it from synthetic names.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import ahocorasick
+
+from moderation.text.normalise import normalise
+
+# Multi-word names whose letters (spaces removed) number at least this many get misspelling
+# matching; shorter ones ("tim cook", "li na") are too close to ordinary words.
+FUZZY_MIN_LENGTH = 9
+# At this length two edits are tolerated ("arnold schwarzeneger" with two letters wrong).
+FUZZY_TWO_EDITS_LENGTH = 15
+# Compact (spaces removed) forms of multi-word names are indexed from this length.
+COMPACT_MIN_LENGTH = 8
+
+# Phrases in which a registered name is not a person. Matched on the normalised prompt; any
+# name hit inside one is ignored.
+HARMLESS_PHRASES = [
+    "madonna and child", "madonna with child", "madonna of the", "sistine madonna",
+    "madonna lily", "black madonna", "virgin madonna", "madonna della",
+    "swift river", "swift current", "swift fox", "swift bird", "swift birds", "swift boat",
+    "chimney swift", "common swift", "swift programming", "swift code", "swift language",
+    "suzuki swift", "jonathan swift",
+    "burning bush", "rose bush", "bush baby", "bush fire", "bushfire", "in the bush",
+    "jordan river", "river jordan", "air jordan", "air jordans", "jordan almonds",
+    "trump card", "trump cards", "trump tower", "trumpet",
+    "king charles spaniel", "cavalier king charles", "prince edward island",
+    "drake duck", "mallard drake", "drake passage", "francis drake", "nick drake",
+    "bee sting", "wasp sting", "sting ray", "stingray",
+    "harp seal", "navy seal", "navy seals", "elephant seal", "wax seal", "seal of approval",
+    "pro bono", "pink floyd", "pink panther", "pink flamingo", "pink flamingos",
+    "moby dick", "grimes golden", "musk ox", "musk deer", "musk melon", "muskmelon",
+    "gates of", "garden gates", "pearly gates", "golden gates",
+    "bolt of lightning", "lightning bolt", "bolt cutter", "bolt cutters", "nut and bolt",
+    "brady bunch", "sinner and saint", "saints and sinners",
+    "serena van der woodsen",
+    "snoop around", "adele blanc sec", "elon university",
+]
+# A harmless phrase suppresses only the hits it strictly contains: a full name in the list
+# ("Greta Gerwig" beside the alias "Greta") would still be a name.
+
+ARTICLES = {
+    "a", "an", "the", "this", "that", "these", "those", "some", "my", "your", "his", "her",
+    "our", "their", "its", "every", "each", "any", "no", "one", "two", "three", "many",
+    "several", "old", "young", "little", "big", "small", "wild", "fast", "quick",
+}
+# Words just before a name that mean "this is a person".
+PERSON_BEFORE = {
+    "president", "senator", "governor", "congressman", "congresswoman", "chancellor",
+    "minister", "pm", "mr", "mrs", "ms", "miss", "dr", "sir", "dame", "lady", "lord",
+    "singer", "rapper", "actor", "actress", "celebrity", "star", "popstar", "footballer",
+    "player", "ceo", "billionaire", "candidate", "champion", "coach", "king", "queen",
+    "prince", "princess", "pope", "politician", "musician", "comedian", "host", "athlete",
+    "legend", "icon", "diva", "boxer", "golfer", "quarterback", "striker", "founder",
+    "former", "ex", "donald", "george", "taylor", "michael", "tom", "elon", "bill",
+}
+# Depictions: "<word> of <name>" / "<word> with <name>".
+DEPICTION_WORDS = {
+    "photo", "photograph", "picture", "pic", "portrait", "image", "selfie", "headshot",
+    "painting", "drawing", "sketch", "caricature", "render", "rendering", "deepfake",
+    "likeness", "face", "statue", "bust", "poster", "meme", "video", "still", "snapshot",
+    "close", "closeup", "cartoon", "illustration", "mugshot", "cosplay", "lookalike",
+    "impression", "nude", "naked", "body",
+}
+LINK_WORDS = {"of", "with", "featuring", "starring", "showing", "depicting", "like", "as", "and",
+              "meeting", "meets", "hugging", "kissing", "beside", "next", "versus", "vs"}
+# Words just after a name that mean "this is a person".
+PERSON_AFTER = {
+    "smiling", "smiles", "laughing", "laughs", "crying", "cries", "wearing", "wears",
+    "speaking", "speaks", "giving", "gives", "singing", "sings", "performing", "performs",
+    "posing", "poses", "waving", "waves", "hugging", "kissing", "holding", "signing", "voting",
+    "campaigning", "naked", "nude", "topless", "shirtless", "arrested", "handcuffed", "face",
+    "portrait", "selfie", "headshot", "caricature", "deepfake", "lookalike", "impersonator",
+    "cosplay", "himself", "herself", "frowning", "yelling", "shouting", "punching",
+    "celebrating", "inaugurated", "rally", "interview", "concert", "onstage", "mugshot",
+    "s", "in", "at", "on", "with", "and", "as",
+}
+# Two or three words after "in"/"at"/"on" that make the name a person: "Trump at a rally".
+PERSON_NEAR_AFTER = {
+    "rally", "podium", "press", "conference", "interview", "concert", "stage", "oval",
+    "white", "carpet", "grammys", "oscars", "premiere", "debate", "campaign", "speech",
+    "handcuffs", "prison", "jail", "court", "courtroom", "senate", "congress", "parliament",
+    "summit", "stadium", "inauguration", "gala", "tuxedo", "suit",
+}
+# After a name, a word that keeps it a person only when a depiction or title came before:
+# "photo of Trump in a suit" (person) versus "swift in flight" (no cue before: not a person).
+WEAK_AFTER = {"in", "at", "on", "with", "and", "as"}
+
+
+@dataclass(frozen=True)
+class FigureMatch:
+    figure_id: int
+    name: str
+    alias: str  # the normalised key that matched (kept for staff records, never shown to users)
+    how: str  # "exact", "compact", "context" (an ambiguous alias in a person context), "misspelling"
+
+
+@dataclass(frozen=True)
+class _Key:
+    figure_id: int
+    name: str
+    ambiguous: bool
+    how: str
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    figure_id: int
+    name: str
+    aliases: tuple[str, ...] = ()
+    ambiguous_aliases: tuple[str, ...] = ()
+
+
+class FigureMatcher:
+    def __init__(self, entries: Iterable[RegistryEntry]) -> None:
+        self._automaton = ahocorasick.Automaton()
+        self._fuzzy_deletes: dict[str, list[int]] = {}
+        self._fuzzy_targets: list[tuple[str, _Key]] = []
+        self.size = 0
+        for entry in entries:
+            self._add(entry)
+            self.size += 1
+        self._empty = len(self._automaton) == 0
+        if not self._empty:
+            self._automaton.make_automaton()
+        self._harmless = ahocorasick.Automaton()
+        for phrase in HARMLESS_PHRASES:
+            self._harmless.add_word(phrase, phrase)
+        self._harmless.make_automaton()
+
+    # -- building ---------------------------------------------------------------------------
+    def _add(self, entry: RegistryEntry) -> None:
+        ambiguous = {normalise(alias) for alias in entry.ambiguous_aliases} - {""}
+        plain = {normalise(name) for name in (entry.name, *entry.aliases)} - {""} - ambiguous
+        for key in plain:
+            self._put(key, _Key(entry.figure_id, entry.name, ambiguous=False, how="exact"))
+            if " " in key:
+                compact = key.replace(" ", "")
+                if len(compact) >= COMPACT_MIN_LENGTH:
+                    self._put(compact, _Key(entry.figure_id, entry.name, False, "compact"))
+                if len(compact) >= FUZZY_MIN_LENGTH:
+                    self._add_fuzzy(compact, _Key(entry.figure_id, entry.name, False, "misspelling"))
+        for key in ambiguous:
+            self._put(key, _Key(entry.figure_id, entry.name, ambiguous=True, how="context"))
+
+    def _put(self, key: str, value: _Key) -> None:
+        existing = self._automaton.get(key, None)
+        # A key shared by two figures (two "Jordan"s): the unambiguous reading wins, then the
+        # first registered.
+        if existing is None or (existing[1].ambiguous and not value.ambiguous):
+            self._automaton.add_word(key, (key, value))
+
+    def _add_fuzzy(self, compact: str, value: _Key) -> None:
+        index = len(self._fuzzy_targets)
+        self._fuzzy_targets.append((compact, value))
+        for variant in (compact, *_deletes(compact)):
+            self._fuzzy_deletes.setdefault(variant, []).append(index)
+
+    # -- matching ---------------------------------------------------------------------------
+    def find(self, texts: Iterable[str]) -> FigureMatch | None:
+        """The first figure named in any of the normalised readings of a prompt."""
+        for text in texts:
+            match = self._find_exact(text) or self._find_misspelt(text)
+            if match is not None:
+                return match
+        return None
+
+    def _harmless_spans(self, text: str) -> list[tuple[int, int]]:
+        return [(end - len(phrase) + 1, end) for end, phrase in self._harmless.iter(text)]
+
+    def _find_exact(self, text: str) -> FigureMatch | None:
+        if self._empty or not text:
+            return None
+        harmless = self._harmless_spans(text)
+        best: tuple[int, FigureMatch] | None = None
+        for end, (key, value) in self._automaton.iter(text):
+            start = end - len(key) + 1
+            if not _on_boundaries(text, start, end):
+                continue
+            if any(h_start <= start and end <= h_end and (h_end - h_start) > (end - start)
+                   for h_start, h_end in harmless):
+                continue
+            if value.ambiguous and not _person_context(text, start, end):
+                continue
+            match = FigureMatch(value.figure_id, value.name, key, value.how)
+            # Prefer the longest name found (a full name over a surname inside it).
+            if best is None or len(key) > best[0]:
+                best = (len(key), match)
+        return best[1] if best else None
+
+    def _find_misspelt(self, text: str) -> FigureMatch | None:
+        if not self._fuzzy_targets or not text:
+            return None
+        words = text.split()
+        starts = [0]
+        for word in words[:-1]:
+            starts.append(starts[-1] + len(word) + 1)
+        harmless = self._harmless_spans(text)
+        for size in (2, 3, 1, 4):
+            for first in range(0, len(words) - size + 1):
+                window = "".join(words[first : first + size])
+                if len(window) < FUZZY_MIN_LENGTH - 1:
+                    continue
+                start = starts[first]
+                end = starts[first + size - 1] + len(words[first + size - 1]) - 1
+                if any(h_start <= start and end <= h_end for h_start, h_end in harmless):
+                    continue
+                match = self._lookup_fuzzy(window)
+                if match is not None:
+                    return match
+        return None
+
+    def _lookup_fuzzy(self, window: str) -> FigureMatch | None:
+        candidates: set[int] = set()
+        for variant in (window, *_deletes(window)):
+            candidates.update(self._fuzzy_deletes.get(variant, ()))
+        for index in sorted(candidates):
+            target, value = self._fuzzy_targets[index]
+            allowed = 2 if len(target) >= FUZZY_TWO_EDITS_LENGTH else 1
+            if abs(len(target) - len(window)) <= allowed and _edit_distance(
+                window, target, limit=allowed
+            ) <= allowed:
+                return FigureMatch(value.figure_id, value.name, target, "misspelling")
+        return None
+
+
+def _deletes(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _on_boundaries(text: str, start: int, end: int) -> bool:
+    return (start == 0 or text[start - 1] == " ") and (end == len(text) - 1 or text[end + 1] == " ")
+
+
+def _person_context(text: str, start: int, end: int) -> bool:
+    before = text[:start].split()
+    after = text[end + 1 :].split()
+    previous = before[-1] if before else None
+    following = after[0] if after else None
+    if previous in ARTICLES:
+        return False
+    cue_before = previous in PERSON_BEFORE or (
+        previous in LINK_WORDS
+        and len(before) >= 2
+        and (before[-2] in DEPICTION_WORDS or before[-2] in PERSON_AFTER)
+    )
+    if following is None:
+        return cue_before
+    if following == "s":
+        # "Swift's face" normalises to "swift s face": the possessive needs a person word next.
+        return len(after) >= 2 and (after[1] in DEPICTION_WORDS or after[1] in PERSON_AFTER)
+    if following in WEAK_AFTER:
+        return cue_before or any(word in PERSON_NEAR_AFTER for word in after[1:4])
+    # Anything else after the name ("tower", "river", "birds") makes it a modifier.
+    return following in PERSON_AFTER
+
+
+def _edit_distance(first: str, second: str, *, limit: int) -> int:
+    """Optimal-string-alignment distance (transpositions count one), stopping past `limit`."""
+    previous_previous: list[int] | None = None
+    previous = list(range(len(second) + 1))
+    for i, first_char in enumerate(first, start=1):
+        current = [i] + [0] * len(second)
+        for j, second_char in enumerate(second, start=1):
+            cost = 0 if first_char == second_char else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if (
+                previous_previous is not None
+                and i > 1
+                and j > 1
+                and first_char == second[j - 2]
+                and first[i - 2] == second_char
+            ):
+                current[j] = min(current[j], previous_previous[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous_previous, previous = previous, current
+    return previous[-1]
