@@ -361,3 +361,8 @@ MODERATION_ANONYMOUS_REPORTS_PER_HOUR = env.int("MODERATION_ANONYMOUS_REPORTS_PE
 # Image screening (docs/moderation-images.md): the share of consented real-face uploads that
 # open a review case (0..1).
 MODERATION_FACE_UPLOAD_SAMPLE_RATE = env.float("MODERATION_FACE_UPLOAD_SAMPLE_RATE", default=0.1)
+# Prompt screening (docs/moderation-policy.md): how often (seconds) a process asks the database
+# whether the public-figure registry changed, and the CPU threads of the sentence model
+# (0 leaves torch's default).
+MODERATION_REGISTRY_RECHECK_SECONDS = env.float("MODERATION_REGISTRY_RECHECK_SECONDS", default=5.0)
+MODERATION_SEMANTIC_THREADS = env.int("MODERATION_SEMANTIC_THREADS", default=1)
