@@ -43,14 +43,20 @@ def _open_png(data: bytes | None, *, param: str) -> PILImage.Image:
         )
     try:
         picture = PILImage.open(io.BytesIO(data), formats=["PNG"])
-    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
+    except PILImage.DecompressionBombError:
+        raise InvalidRequest(
+            f"Invalid input {param} - too large in pixels (a decompression bomb); "
+            "at most 4096x4096 pixels are accepted.",
+            param=param,
+        ) from None
+    except (OSError, SyntaxError, ValueError):
         raise InvalidRequest(
             f"Invalid input {param} - the PNG file could not be read.", param=param
         ) from None
     width, height = picture.size
     if width * height > MAX_UPLOAD_PIXELS:
         raise InvalidRequest(
-            f"Invalid input {param} - {width}x{height} pixels is too large; "
+            f"Invalid input {param} - {width}x{height} pixels is too large in pixels; "
             "at most 4096x4096 pixels are accepted.",
             param=param,
         )
