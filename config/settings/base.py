@@ -291,6 +291,9 @@ CELERY_BEAT_SCHEDULE["generation-stale-sweep"] = {
 # images (below the openai client's 600 s default), and the no-Redis fallback's poll interval.
 EASEL_API_WAIT_TIMEOUT = env.float("EASEL_API_WAIT_TIMEOUT", default=540.0)
 EASEL_API_POLL_INTERVAL = env.float("EASEL_API_POLL_INTERVAL", default=0.5)
+# Async API views run their database work in a shared thread pool, so a held request holds no
+# thread; False runs it on the request's own thread, as Django does by default (unit tests).
+EASEL_API_SHARED_THREAD_POOL = env.bool("EASEL_API_SHARED_THREAD_POOL", default=True)
 # Webhooks: production never calls loopback/private/link-local/metadata addresses (local and
 # test settings allow loopback); a delivery is retried with backoff for WEBHOOK_RETRY_WINDOW.
 WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=False)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
 from rest_framework.request import Request
@@ -44,7 +45,11 @@ async def run_sync(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> 
     `thread_sensitive=False`: Django's default (`True`) gives each request its own executor
     thread that lives until the response is sent, so a held request would hold a parked thread.
     The shared pool has a fixed number of threads whatever the number of held requests.
+    `EASEL_API_SHARED_THREAD_POOL = False` restores Django's default: unit tests use it so the
+    views see the test's own (uncommitted) transaction.
     """
+    if not settings.EASEL_API_SHARED_THREAD_POOL:
+        return await sync_to_async(function, thread_sensitive=True)(*args, **kwargs)
     return await sync_to_async(_with_fresh_connections(function), thread_sensitive=False)(
         *args, **kwargs
     )

@@ -1,0 +1,80 @@
+"""What both APIs do to start a generation, between validating the input and answering.
+
+Order (DESIGN.md, "The flow of one request"): the Idempotency-Key first (a repeat of an earlier
+request answers that request's generation and is neither throttled nor charged again), then
+the tier's rate limits and concurrent jobs, then `generation_create` (tier limits, policy
+screening, credit reservation, the job). Synchronous: views call it through `run_sync`.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts.models import ApiKey, User
+from accounts.services.rate_limits import concurrent_jobs_check, rate_limit_consume
+from generation.models import Generation
+from generation.services.generations import generation_create
+from generation.services.idempotency import (
+    idempotency_attach,
+    idempotency_claim,
+    idempotency_release,
+    request_fingerprint,
+)
+
+# OpenAI's `model` values for DALL-E 2: answered by Easel's default model.
+OPENAI_MODEL_ALIASES = frozenset({"dall-e-2"})
+
+
+@dataclass(frozen=True)
+class Started:
+    generation: Generation
+    replayed: bool  # an earlier request with the same Idempotency-Key made it
+    headers: dict[str, str] = field(default_factory=dict)  # x-ratelimit-* on a fresh start
+
+
+def generation_start(
+    *,
+    user: User,
+    api_key: ApiKey | None,
+    source: str,
+    operation: str,
+    params: dict[str, Any],
+    files: dict[str, Any],
+    idempotency_key: str | None,
+    method: str,
+    path: str,
+    accepted_status: int,
+) -> Started:
+    """`params`: generation_create's keyword arguments; `files`: name -> uploaded file."""
+    uploads = {name: _read(upload) for name, upload in files.items() if upload is not None}
+    record = None
+    if idempotency_key is not None:
+        fingerprint = request_fingerprint(method=method, path=path, fields=params, files=uploads)
+        claim = idempotency_claim(user=user, key=idempotency_key, fingerprint=fingerprint)
+        if claim.replay is not None:
+            return Started(generation=claim.replay, replayed=True)
+        record = claim.record
+    try:
+        state = rate_limit_consume(user=user, api_key=api_key, requests=1, images=params.get("n", 1))
+        concurrent_jobs_check(user=user)
+        model = params.get("model")
+        generation = generation_create(
+            user=user,
+            api_key=api_key,
+            source=source,
+            operation=operation,
+            image_bytes=uploads.get("image"),
+            mask_bytes=uploads.get("mask"),
+            **{**params, "model": None if model in OPENAI_MODEL_ALIASES else model},
+        )
+    except BaseException:
+        if record is not None:
+            idempotency_release(record=record)
+        raise
+    if record is not None:
+        idempotency_attach(record=record, generation=generation, status_code=accepted_status)
+    return Started(generation=generation, replayed=False, headers=state.headers())
+
+
+def _read(upload: Any) -> bytes:
+    upload.seek(0)
+    return upload.read()
