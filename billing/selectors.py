@@ -109,13 +109,26 @@ def entry_description(*, entry: LedgerEntry) -> str:
     return str(kind.label)
 
 
+def receipts_for_entries(*, entries: list[LedgerEntry]) -> dict[str, str]:
+    """Stripe receipt (or hosted invoice) links by Stripe object id, for one page of entries."""
+    ids = {entry.stripe_object_id for entry in entries if entry.stripe_object_id}
+    if not ids:
+        return {}
+    links = {}
+    for payment in Payment.objects.filter(Q(checkout_session_id__in=ids) | Q(invoice_id__in=ids)):
+        key = (
+            payment.checkout_session_id
+            if payment.checkout_session_id in ids
+            else payment.invoice_id
+        )
+        if key and payment.receipt_url:
+            links[key] = payment.receipt_url
+    return links
+
+
 def receipt_url_for_entry(*, entry: LedgerEntry) -> str:
-    if not entry.stripe_object_id:
-        return ""
-    payment = Payment.objects.filter(
-        Q(checkout_session_id=entry.stripe_object_id) | Q(invoice_id=entry.stripe_object_id)
-    ).first()
-    return payment.receipt_url if payment else ""
+    """The Stripe receipt (or hosted invoice) of the payment behind one entry; "" if none."""
+    return receipts_for_entries(entries=[entry]).get(entry.stripe_object_id, "")
 
 
 def month_start(moment: dt.datetime) -> dt.datetime:

@@ -345,3 +345,24 @@ def test_a_won_dispute_restores_credits_and_clears_its_debt(stripe_server, buyer
     wallet.refresh_from_db()
     assert wallet.balance == 115 and not wallet.is_frozen
     assert_invariant(wallet)
+
+
+def test_the_admin_replay_action_processes_a_failed_event(stripe_server, buyer, deliver, rf, staff_user):
+    from django.contrib import admin
+    from django.contrib.messages.storage.fallback import FallbackStorage
+
+    session = _buy_pack(stripe_server, buyer)
+    payment = Payment.objects.get()
+    payment.checkout_session_id = "cs_elsewhere"
+    payment.save()
+    deliver("checkout.session.completed", session)
+    assert StripeEvent.objects.get().status == "failed"
+    Payment.objects.filter(pk=payment.pk).update(checkout_session_id=session["id"])
+    request = rf.post("/admin/billing/stripeevent/")
+    request.user = staff_user
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    model_admin = admin.site._registry[StripeEvent]
+    model_admin.replay(request, StripeEvent.objects.all())
+    assert StripeEvent.objects.get().status == "processed"
+    assert Wallet.objects.get(user=buyer).balance == 115
