@@ -1,0 +1,189 @@
+"""The GPU task's service in this process (the tiny model for real): claim, batch, deliver, settle.
+
+The same code under a real Celery worker process is in test_worker_e2e.py.
+"""
+
+import io
+import os
+import socket
+import threading
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from billing.models import Reservation
+from billing.selectors import balance_summary
+from generation.models import Generation, Image
+from generation.selectors import generation_progress, image_signed_url
+from generation.services.generations import generation_create
+from generation.services.storage import storage, storage_read
+from generation.services.worker import generation_claim, generation_run, stale_sweep
+from generation.watermark import watermark_read
+from moderation.models import PolicyVersion
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def queued(user, django_capture_on_commit_callbacks, **request):  # type: ignore[no-untyped-def]
+    """A job created for real (screened, reserved) whose task has not run yet."""
+    values = {"prompt": "a lighthouse at dusk", "n": 1, "size": 256, "steps": 1, **request}
+    with django_capture_on_commit_callbacks(execute=False):
+        return generation_create(user=user, source="native_api", operation="generate", **values)
+
+
+def test_the_eager_task_delivers_marked_images_and_captures_credits(user, django_capture_on_commit_callbacks):
+    before = balance_summary(user=user).balance
+    with django_capture_on_commit_callbacks(execute=True):
+        generation = generation_create(user=user, source="web", operation="generate",
+                                       prompt="a red boat", n=2, size=256, seed=77, steps=1)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUCCEEDED, generation.status_message
+    images = list(generation.images.order_by("index"))
+    assert [(i.index, i.seed, i.status) for i in images] == [(0, 77, "delivered"), (1, 78, "delivered")]
+    for image in images:
+        picture = PILImage.open(io.BytesIO(storage_read(key=image.storage_key)))
+        assert picture.size == (256, 256) and picture.text["easel:seed"] == str(image.seed)
+        assert watermark_read(picture).image_id == image.pk
+        assert image_signed_url(image=image).startswith("http")
+    assert balance_summary(user=user).balance == before - 2
+    assert Reservation.objects.get(generation_id=generation.pk).captured == 2
+    assert generation_progress(generation_id=generation.pk)["status"] == "succeeded"
+
+
+def test_a_second_delivery_of_a_finished_job_does_nothing(user, django_capture_on_commit_callbacks):
+    generation = queued(user, django_capture_on_commit_callbacks)
+    assert generation_run(generation_id=generation.pk) == [str(generation.pk)]
+    keys = sorted(str(path) for path in storage().listdir(f"generations/{generation.pk}")[1])
+    assert generation_run(generation_id=generation.pk) == []
+    assert Image.objects.filter(generation=generation).count() == 1
+    assert sorted(storage().listdir(f"generations/{generation.pk}")[1]) == keys
+
+
+def test_compatible_queued_jobs_run_in_one_batch(user, django_capture_on_commit_callbacks):
+    other_user = UserFactory()
+    first = queued(user, django_capture_on_commit_callbacks, n=2, seed=5)
+    second = queued(other_user, django_capture_on_commit_callbacks, n=3, seed=9)
+    different = queued(user, django_capture_on_commit_callbacks, size=512)  # not compatible
+    settled = generation_run(generation_id=first.pk, worker_id="test-host:1")
+    assert set(settled) == {str(first.pk), str(second.pk)}
+    for job in (first, second):
+        job.refresh_from_db()
+        assert job.status == Generation.Status.SUCCEEDED and job.worker_id == "test-host:1"
+        assert job.images.filter(status="delivered").count() == job.n
+    different.refresh_from_db()
+    assert different.status == Generation.Status.QUEUED
+    # Batched or alone, a seed gives the same image (up to the watermark and float rounding).
+    alone = queued(user, django_capture_on_commit_callbacks, n=1, seed=9)
+    generation_run(generation_id=alone.pk)
+    pixels = [np.asarray(PILImage.open(io.BytesIO(storage_read(key=job.images.get(index=0).storage_key))), float)
+              for job in (second, alone)]
+    assert np.abs(pixels[0] - pixels[1]).mean() < 2.0
+
+
+def test_withheld_images_are_never_stored_nor_charged(user, django_capture_on_commit_callbacks):
+    generation = queued(user, django_capture_on_commit_callbacks, n=2)
+    before = balance_summary(user=user).balance
+    current = PolicyVersion.objects.order_by("-version").first()
+    rules = {**current.rules, "sexual": {**current.rules["sexual"], "image_threshold": 0.0}}
+    PolicyVersion.objects.create(version=current.version + 1, rules=rules, reason="test: withhold all")
+    generation_run(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.BLOCKED
+    assert generation.withheld_count == 2 and generation.credits_captured == 0
+    assert all(i.status == "withheld" and i.storage_key == "" for i in generation.images.all())
+    assert not storage().exists(f"generations/{generation.pk}/0.png")
+    assert image_signed_url(image=generation.images.first()) is None
+    assert balance_summary(user=user).balance == before + 2  # the reservation came back
+
+
+def test_a_model_that_cannot_load_fails_the_job_and_releases(user, settings, django_capture_on_commit_callbacks, tmp_path):
+    from generation.inference.pipelines import pipeline_cache_clear
+
+    settings.EASEL_MODELS = {**settings.EASEL_MODELS, "broken/model": {
+        "source": str(tmp_path / "nothing"), "native_size": 256, "default_steps": 1,
+        "guidance_scale": 0.0, "scheduler": "", "operations": ["generate"]}}
+    generation = queued(user, django_capture_on_commit_callbacks, model="broken/model")
+    before = balance_summary(user=user).balance
+    generation_run(generation_id=generation.pk)
+    pipeline_cache_clear()
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED
+    assert "broken/model" in generation.status_message and "No credits" in generation.status_message
+    assert balance_summary(user=user).balance == before + 1
+
+
+def test_a_cancel_that_races_the_claim_stops_at_the_first_step(user, django_capture_on_commit_callbacks):
+    generation = queued(user, django_capture_on_commit_callbacks, steps=2)
+    Generation.objects.filter(pk=generation.pk).update(cancel_requested=True)  # the worker already holds it
+    generation_run(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.CANCELED
+    assert Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+    assert not generation.images.filter(status="delivered").exists()
+
+
+def test_a_job_held_by_a_dead_process_is_reclaimed_and_by_a_live_one_is_not(user, django_capture_on_commit_callbacks):
+    generation = queued(user, django_capture_on_commit_callbacks)
+    host = socket.gethostname()
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Generation.Status.RUNNING, worker_id=f"{host}:{os.getppid()}", heartbeat_at=timezone.now(), attempts=1)
+    assert generation_claim(generation_id=generation.pk, worker_id="me:1") is None  # parent lives
+    Generation.objects.filter(pk=generation.pk).update(worker_id=f"{host}:4194999")  # no such pid
+    generation_run(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.SUCCEEDED and generation.attempts == 2
+
+
+def test_the_attempt_cap_fails_a_job_that_keeps_killing_workers(user, settings, django_capture_on_commit_callbacks):
+    generation = queued(user, django_capture_on_commit_callbacks)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Generation.Status.RUNNING, worker_id=f"{socket.gethostname()}:4194999",
+        heartbeat_at=timezone.now(), attempts=settings.EASEL_GENERATION_MAX_ATTEMPTS)
+    generation_run(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED and "not retried" in generation.status_message
+    assert Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+
+
+def test_the_stale_sweep_fails_silent_jobs_and_releases(user, django_capture_on_commit_callbacks):
+    generation = queued(user, django_capture_on_commit_callbacks)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Generation.Status.RUNNING, worker_id="elsewhere:1",
+        heartbeat_at=timezone.now() - timedelta(hours=2))
+    assert stale_sweep() == 1
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED
+    assert Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_claim_a_job_exactly_once():
+    user = UserFactory()
+    generation = Generation.objects.create(
+        user=user, source="web", operation="generate", model="easel/tiny", prompt="a cat", n=1,
+        size=256, steps=1, guidance_scale=0.0, seed=1)
+    barrier = threading.Barrier(6)
+    winners = []
+
+    def deliver(number: int) -> None:
+        barrier.wait()
+        try:
+            if generation_claim(generation_id=generation.pk, worker_id=f"elsewhere:{number}"):
+                winners.append(number)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(winners) == 1
+    generation.refresh_from_db()
+    assert generation.attempts == 1 and generation.worker_id == f"elsewhere:{winners[0]}"
