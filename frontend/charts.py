@@ -45,10 +45,26 @@ def bar_chart(points: list[tuple[str, list[float]]], *, label_every: int = 7) ->
         for series, value in enumerate(values, start=1):
             height = plot_height * value / peak
             x = index * slot + slot * 0.1 + (series - 1) * bar_width
-            bars.append(Bar(x=round(x, 1), y=round(CHART_HEIGHT - LABEL_SPACE - height, 1),
-                            width=round(bar_width, 1), height=round(height, 1), value=value,
-                            label=label, series=series))
+            bars.append(
+                Bar(
+                    x=round(x, 1),
+                    y=round(CHART_HEIGHT - LABEL_SPACE - height, 1),
+                    width=round(bar_width, 1),
+                    height=round(height, 1),
+                    value=value,
+                    label=label,
+                    series=series,
+                )
+            )
         if index % label_every == 0:
-            labels.append(Bar(x=round(index * slot + slot / 2, 1), y=CHART_HEIGHT - 4, width=0,
-                              height=0, value=0, label=label))
+            labels.append(
+                Bar(
+                    x=round(index * slot + slot / 2, 1),
+                    y=CHART_HEIGHT - 4,
+                    width=0,
+                    height=0,
+                    value=0,
+                    label=label,
+                )
+            )
     return Chart(bars=bars, labels=labels, peak=peak)

@@ -5,14 +5,19 @@ import uuid
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from accounts.models import User
 from common.errors import InvalidRequest, NotFound
 from frontend.charts import bar_chart
 from generation.models import Generation, Image
-from moderation.models import AuditLogEntry, Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
+from moderation.models import (
+    AuditLogEntry,
+    Case,
+    Category,
+    Outcome,
+    PolicyVersion,
+)
 
 
 def image_for_staff(*, image_id: uuid.UUID) -> Image:
@@ -27,15 +32,10 @@ def case_images(*, case: Case) -> list[Image]:
     if case.image_id:
         return list(Image.objects.filter(pk=case.image_id).select_related("generation"))
     if case.generation_id:
-        return list(Image.objects.filter(generation_id=case.generation_id).select_related("generation"))
+        return list(
+            Image.objects.filter(generation_id=case.generation_id).select_related("generation")
+        )
     return []
-
-
-def user_get(*, user_id: int) -> User:
-    user = User.objects.select_related("tier").filter(pk=user_id).first()
-    if user is None:
-        raise NotFound("No such user.")
-    return user
 
 
 def users_search(*, query: str) -> QuerySet[User]:
@@ -68,17 +68,11 @@ def user_overview(*, user: User) -> UserOverview:
     )
 
 
-def figures_search(*, query: str) -> QuerySet[PublicFigure]:
-    figures = PublicFigure.objects.annotate(face_count=Count("faces")).order_by("name")
-    if query:
-        figures = figures.filter(Q(name__icontains=query) | Q(aliases__icontains=query))
-    return figures
-
-
 def policy_versions() -> tuple[PolicyVersion, list[PolicyVersion]]:
     from moderation.policy import policy_current
+    from moderation.selectors.console import policy_history
 
-    return policy_current(), list(PolicyVersion.objects.select_related("created_by").order_by("-version")[:50])
+    return policy_current(), list(policy_history()[:50])
 
 
 def policy_rows(*, current: PolicyVersion) -> list[dict]:
@@ -100,12 +94,15 @@ def rules_from_form(*, post, current: dict) -> dict:  # type: ignore[no-untyped-
         action = post.get(f"{category}-action", "")
         threshold = post.get(f"{category}-threshold", "")
         if action not in Outcome.values:
-            raise InvalidRequest(f"Choose an action for {Category(category).label}.", param=category)
+            raise InvalidRequest(
+                f"Choose an action for {Category(category).label}.", param=category
+            )
         try:
             value = float(threshold)
         except ValueError:
             raise InvalidRequest(
-                f"The threshold for {Category(category).label} must be a number from 0 to 1.", param=category
+                f"The threshold for {Category(category).label} must be a number from 0 to 1.",
+                param=category,
             ) from None
         if not 0 <= value <= 1:
             raise InvalidRequest(
@@ -116,85 +113,66 @@ def rules_from_form(*, post, current: dict) -> dict:  # type: ignore[no-untyped-
 
 
 def transparency_context(*, weeks: int) -> dict:
-    """Per week: images generated, the share auto-flagged, the share of flags a reviewer
-    confirmed; and per category over the period. The figures OpenAI published for DALL-E 2."""
-    since = timezone.now() - dt.timedelta(weeks=weeks)
-    generated = dict(
-        Image.objects.filter(created_at__gte=since)
-        .annotate(week=TruncWeek("created_at"))
-        .values_list("week")
-        .annotate(count=Count("id"))
-        .values_list("week", "count")
-    )
-    flagged_decisions = Decision.objects.filter(
-        created_at__gte=since, stage=Decision.Stage.OUTPUT, outcome__in=[Outcome.REVIEW, Outcome.BLOCK]
-    )
-    flagged = dict(
-        flagged_decisions.annotate(week=TruncWeek("created_at"))
-        .values_list("week")
-        .annotate(count=Count("id"))
-        .values_list("week", "count")
-    )
-    resolved = Case.objects.filter(created_at__gte=since, state=Case.State.RESOLVED).exclude(
-        source__in=[Case.Source.APPEAL, Case.Source.REPORT]
-    )
-    confirmed = dict(
-        resolved.filter(resolution=Case.Resolution.UPHELD)
-        .annotate(week=TruncWeek("created_at"))
-        .values_list("week")
-        .annotate(count=Count("id"))
-        .values_list("week", "count")
-    )
-    reviewed = dict(
-        resolved.annotate(week=TruncWeek("created_at"))
-        .values_list("week")
-        .annotate(count=Count("id"))
-        .values_list("week", "count")
-    )
-    rows = []
-    start = (timezone.now() - dt.timedelta(weeks=weeks - 1)).date()
-    start -= dt.timedelta(days=start.weekday())
-    for index in range(weeks):
-        day = start + dt.timedelta(weeks=index)
-        key = next((week for week in set(generated) | set(flagged) | set(reviewed) if week.date() == day), None)
-        images = generated.get(key, 0)
-        flags = flagged.get(key, 0)
-        rows.append(
-            {
-                "week": day,
-                "images": images,
-                "flagged": flags,
-                "flagged_share": (flags / images) if images else 0.0,
-                "confirmed_share": (confirmed.get(key, 0) / reviewed[key]) if reviewed.get(key) else 0.0,
-            }
-        )
-    per_category = []
-    for category, label in Category.choices:
-        flags = flagged_decisions.filter(categories__contains=[category]).count() if _json_contains() else sum(
-            1 for cats in flagged_decisions.values_list("categories", flat=True) if category in cats
-        )
-        category_cases = resolved.filter(category=category)
-        total = category_cases.count()
-        upheld = category_cases.filter(resolution=Case.Resolution.UPHELD).count()
-        per_category.append({"label": label, "flagged": flags, "reviewed": total, "confirmed_share": upheld / total if total else 0.0})
+    """moderation's transparency figures shaped for the page: per week, images generated (the
+    output stage), the share flagged and the share of reviewed flags confirmed; and per
+    category over the whole period, for every stage."""
+    from moderation.selectors.transparency import ALL_CATEGORIES, transparency_figures
+
+    since = (timezone.now() - dt.timedelta(weeks=weeks)).date()
+    rows = transparency_figures(since=since)
+    by_week: dict[dt.date, list[int]] = {}
+    for row in rows:
+        if row.stage == "output" and row.category == ALL_CATEGORIES:
+            tally = by_week.setdefault(row.week, [0, 0, 0, 0])
+            for index, value in enumerate((row.screened, row.flagged, row.reviewed, row.confirmed)):
+                tally[index] += value
+    weekly = [
+        {
+            "week": week,
+            "images": images,
+            "flagged_share": flagged / images if images else 0.0,
+            "confirmed_share": confirmed / reviewed if reviewed else None,
+        }
+        for week, (images, flagged, reviewed, confirmed) in sorted(by_week.items())
+    ]
+    per_category: dict[str, list[int]] = {}
+    for row in rows:
+        if row.category != ALL_CATEGORIES:
+            tally = per_category.setdefault(row.category, [0, 0, 0])
+            tally[0] += row.flagged
+            tally[1] += row.reviewed
+            tally[2] += row.confirmed
+    labels = dict(Category.choices)
+    categories = [
+        {
+            "label": labels.get(category, category),
+            "flagged": flagged,
+            "reviewed": reviewed,
+            "confirmed_share": confirmed / reviewed if reviewed else None,
+        }
+        for category, (flagged, reviewed, confirmed) in sorted(per_category.items())
+    ]
     return {
         "weeks": weeks,
-        "rows": rows,
-        "per_category": per_category,
-        "images_chart": bar_chart([(row["week"].strftime("%d %b"), [row["images"]]) for row in rows], label_every=2),
+        "rows": weekly,
+        "per_category": categories,
+        "images_chart": bar_chart(
+            [(row["week"].strftime("%d %b"), [row["images"]]) for row in weekly], label_every=2
+        ),
         "share_chart": bar_chart(
-            [(row["week"].strftime("%d %b"), [row["flagged_share"] * 100, row["confirmed_share"] * 100]) for row in rows],
+            [
+                (
+                    row["week"].strftime("%d %b"),
+                    [row["flagged_share"] * 100, (row["confirmed_share"] or 0) * 100],
+                )
+                for row in weekly
+            ],
             label_every=2,
         ),
     }
 
 
-def _json_contains() -> bool:
-    """JSON containment queries exist on PostgreSQL only; elsewhere the count is done in Python."""
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
-
-
 def audit_actions() -> list[str]:
-    return list(AuditLogEntry.objects.order_by("action").values_list("action", flat=True).distinct())
+    return list(
+        AuditLogEntry.objects.order_by("action").values_list("action", flat=True).distinct()
+    )

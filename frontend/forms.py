@@ -9,7 +9,9 @@ SEED_MAX = 2**31 - 1
 class CreateForm(forms.Form):
     prompt = forms.CharField(
         max_length=PROMPT_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "A lighthouse on a cliff at dawn, watercolour"}),
+        widget=forms.Textarea(
+            attrs={"rows": 4, "placeholder": "A lighthouse on a cliff at dawn, watercolour"}
+        ),
     )
     n = forms.IntegerField(label="Images", min_value=1, max_value=10, initial=1)
     size = forms.TypedChoiceField(coerce=int, choices=[])
@@ -52,7 +54,9 @@ class CollectionForm(forms.Form):
 
 class ReportForm(forms.Form):
     reason = forms.ChoiceField(choices=[])
-    details = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    details = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         from moderation.models import Category
@@ -62,7 +66,9 @@ class ReportForm(forms.Form):
 
 
 class AppealForm(forms.Form):
-    text = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 4}), label="Why should we look again?")
+    text = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 4}), label="Why should we look again?"
+    )
 
 
 class ApiKeyForm(forms.Form):
@@ -71,7 +77,7 @@ class ApiKeyForm(forms.Form):
 
 
 class WebhookForm(forms.Form):
-    url = forms.URLField(max_length=2000, label="Endpoint URL")
+    url = forms.URLField(max_length=2000, label="Endpoint URL", assume_scheme="https")
 
 
 class ReasonForm(forms.Form):

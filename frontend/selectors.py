@@ -72,4 +72,8 @@ def recent_blocks(*, user: User, limit: int = 20) -> list:
 def webhook_deliveries_for_user(*, user: User) -> QuerySet:
     from generation.models import WebhookDelivery
 
-    return WebhookDelivery.objects.filter(endpoint__user=user).select_related("endpoint").order_by("-created_at")
+    return (
+        WebhookDelivery.objects.filter(endpoint__user=user)
+        .select_related("endpoint")
+        .order_by("-created_at")
+    )

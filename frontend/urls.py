@@ -34,9 +34,15 @@ app_patterns = [
     path("billing/portal", billing.billing_portal, name="billing_portal"),
     path("developers/", developers.developers, name="developers"),
     path("developers/keys", developers.api_key_new, name="api_key_new"),
-    path("developers/keys/<str:prefix>/revoke", developers.api_key_revoke_view, name="api_key_revoke"),
+    path(
+        "developers/keys/<str:prefix>/revoke", developers.api_key_revoke_view, name="api_key_revoke"
+    ),
     path("developers/webhooks", developers.webhook_new, name="webhook_new"),
-    path("developers/webhooks/<uuid:endpoint_id>/delete", developers.webhook_delete, name="webhook_delete"),
+    path(
+        "developers/webhooks/<uuid:endpoint_id>/delete",
+        developers.webhook_delete,
+        name="webhook_delete",
+    ),
     path("account/", account.account, name="account"),
     path("account/delete", account.account_delete, name="account_delete"),
     path("appeals/", account.appeals, name="appeals"),

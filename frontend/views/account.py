@@ -54,9 +54,15 @@ def appeals(request: HttpRequest) -> HttpResponse:
         decision_id = request.POST.get("decision", "")
         try:
             if not decision_id.isdigit():
-                raise InvalidRequest("Choose the request you want us to look at again.", param="decision")
-            appeal_create(user=request.user, decision_id=int(decision_id), text=form.cleaned_data["text"])
-            messages.success(request, "Thank you. A person will review it and we will e-mail you the outcome.")
+                raise InvalidRequest(
+                    "Choose the request you want us to look at again.", param="decision"
+                )
+            appeal_create(
+                user=request.user, decision_id=int(decision_id), text=form.cleaned_data["text"]
+            )
+            messages.success(
+                request, "Thank you. A person will review it and we will e-mail you the outcome."
+            )
             return redirect("frontend:appeals")
         except ApiError as error:
             flash_error(request, error)

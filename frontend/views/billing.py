@@ -20,7 +20,11 @@ from billing.selectors import (
     receipt_url_for_entry,
     usage_summary,
 )
-from billing.services.payments import checkout_pack_start, checkout_subscription_start, portal_session_start
+from billing.services.payments import (
+    checkout_pack_start,
+    checkout_subscription_start,
+    portal_session_start,
+)
 from common.errors import ApiError
 from frontend.charts import bar_chart
 from frontend.views.common import flash_error
@@ -32,16 +36,26 @@ LEDGER_PAGE_SIZE = 20
 @login_required
 def billing(request: HttpRequest) -> HttpResponse:
     today = timezone.now().date()
-    usage = usage_summary(user=request.user, since=today - dt.timedelta(days=USAGE_DAYS - 1), until=today)
+    usage = usage_summary(
+        user=request.user, since=today - dt.timedelta(days=USAGE_DAYS - 1), until=today
+    )
     chart = bar_chart([(day["date"][5:], [day["credits"]]) for day in usage["by_day"]])
-    page = Paginator(ledger_entries(user=request.user), LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(ledger_entries(user=request.user), LEDGER_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     ledger = [
-        {"entry": entry, "description": entry_description(entry=entry), "receipt": receipt_url_for_entry(entry=entry)}
+        {
+            "entry": entry,
+            "description": entry_description(entry=entry),
+            "receipt": receipt_url_for_entry(entry=entry),
+        }
         for entry in page.object_list
     ]
     checkout = request.GET.get("checkout")
     if checkout == "success":
-        messages.info(request, "Thank you. Your credits appear here as soon as Stripe confirms the payment.")
+        messages.info(
+            request, "Thank you. Your credits appear here as soon as Stripe confirms the payment."
+        )
     elif checkout == "canceled":
         messages.info(request, "Checkout canceled. Nothing was charged.")
     context = {
@@ -72,14 +86,18 @@ def _stripe_redirect(request: HttpRequest, start) -> HttpResponse:  # type: igno
 @require_POST
 def billing_buy(request: HttpRequest) -> HttpResponse:
     pack = request.POST.get("pack", settings.BILLING_DEFAULT_PACK)
-    return _stripe_redirect(request, lambda: checkout_pack_start(user=request.user, pack_id=pack).url)
+    return _stripe_redirect(
+        request, lambda: checkout_pack_start(user=request.user, pack_id=pack).url
+    )
 
 
 @login_required
 @require_POST
 def billing_change_tier(request: HttpRequest) -> HttpResponse:
     tier_name = request.POST.get("tier", "")
-    return _stripe_redirect(request, lambda: checkout_subscription_start(user=request.user, tier_name=tier_name).url)
+    return _stripe_redirect(
+        request, lambda: checkout_subscription_start(user=request.user, tier_name=tier_name).url
+    )
 
 
 @login_required

@@ -12,7 +12,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from common.errors import ApiError
 from frontend.forms import CollectionForm
 from frontend.views.common import flash_error, not_found_as_404
-from generation.selectors.sharing import collection_get_visible, collection_images, collections_for_user
+from generation.selectors.sharing import (
+    collection_get_visible,
+    collection_images,
+    collections_for_user,
+)
 from generation.services import collections as services
 
 
@@ -23,7 +27,9 @@ def collection_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             collection = services.collection_create(
-                user=request.user, name=form.cleaned_data["name"], is_public=form.cleaned_data["is_public"]
+                user=request.user,
+                name=form.cleaned_data["name"],
+                is_public=form.cleaned_data["is_public"],
             )
             return redirect("frontend:collection", slug=collection.slug)
         except ApiError as error:
@@ -92,6 +98,8 @@ def collection_remove(request: HttpRequest, slug: str) -> HttpResponse:
     except ValueError:
         messages.error(request, "Choose an image to remove.")
         return redirect("frontend:collection", slug=slug)
-    services.collection_remove_image(user=request.user, collection_id=collection.pk, image_id=image_id)
+    services.collection_remove_image(
+        user=request.user, collection_id=collection.pk, image_id=image_id
+    )
     messages.success(request, "Removed from the collection.")
     return redirect("frontend:collection", slug=slug)

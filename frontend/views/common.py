@@ -13,7 +13,9 @@ from common.errors import ApiError, ContentPolicyViolation, NotFound
 def flash_error(request: HttpRequest, error: ApiError) -> None:
     """Shows a service's message; a policy block is tagged so the page links to appeals."""
     tags = "error policy" if isinstance(error, ContentPolicyViolation) else "error"
-    messages.add_message(request, messages.ERROR, error.message, extra_tags=tags.replace("error", "").strip())
+    messages.add_message(
+        request, messages.ERROR, error.message, extra_tags=tags.replace("error", "").strip()
+    )
 
 
 def not_found_as_404(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

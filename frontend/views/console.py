@@ -20,8 +20,15 @@ from frontend import console_selectors as selectors
 from frontend.views.common import flash_error, not_found_as_404
 from frontend.views.studio import image_response
 from moderation.models import Case, Category
-from moderation.selectors.cases import audit_log, case_get, cases_queue
-from moderation.services.cases import ACTIONS_BY_RESOLUTION, CaseAction, case_claim, case_release, case_resolve
+from moderation.selectors.cases import case_get, cases_queue
+from moderation.selectors.console import audit_log, figures_search, user_get, user_standing
+from moderation.services.cases import (
+    ACTIONS_BY_RESOLUTION,
+    CaseAction,
+    case_claim,
+    case_release,
+    case_resolve,
+)
 from moderation.services.enforcement import suspension_lift
 
 PAGE_SIZE = 25
@@ -109,7 +116,9 @@ def _actions_from(post) -> list[CaseAction]:  # type: ignore[no-untyped-def]
         if action_type == "suspend":
             raw = post.get("days", "").strip()
             if not raw.isdigit() or int(raw) < 1:
-                raise InvalidRequest("A suspension needs a number of days (1 or more).", param="days")
+                raise InvalidRequest(
+                    "A suspension needs a number of days (1 or more).", param="days"
+                )
             days = int(raw)
         actions.append(CaseAction(type=action_type, days=days))
     return actions
@@ -143,8 +152,12 @@ def image_file(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     """Any image, for reviewers; served blurred by the page until revealed."""
     image = selectors.image_for_staff(image_id=image_id)
     if not image.storage_key:
-        return HttpResponse("This image is no longer stored.", status=410, content_type="text/plain")
-    return image_response(storage_key=image.storage_key, filename=f"{image.pk}.png", download=False, private=True)
+        return HttpResponse(
+            "This image is no longer stored.", status=410, content_type="text/plain"
+        )
+    return image_response(
+        storage_key=image.storage_key, filename=f"{image.pk}.png", download=False, private=True
+    )
 
 
 # --- Users ---------------------------------------------------------------------------------------
@@ -163,10 +176,11 @@ def users(request: HttpRequest) -> HttpResponse:
 @staff_two_factor_required
 @not_found_as_404
 def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
-    subject = selectors.user_get(user_id=user_id)
+    subject = user_get(user_id=user_id)
     context = {
         "subject": subject,
         "overview": selectors.user_overview(user=subject),
+        "standing": user_standing(user=subject),
         "balance": balance_summary(user=subject),
         "adjust_token": uuid.uuid4().hex,
     }
@@ -177,7 +191,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def user_adjust_credits(request: HttpRequest, user_id: int) -> HttpResponse:
-    subject = selectors.user_get(user_id=user_id)
+    subject = user_get(user_id=user_id)
     raw = request.POST.get("amount", "").strip()
     try:
         amount = int(raw)
@@ -204,7 +218,9 @@ def user_adjust_credits(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_POST
 def suspension_lift_view(request: HttpRequest, user_id: int, suspension_id: int) -> HttpResponse:
     try:
-        suspension_lift(suspension_id=suspension_id, actor=request.user, reason=request.POST.get("reason", ""))
+        suspension_lift(
+            suspension_id=suspension_id, actor=request.user, reason=request.POST.get("reason", "")
+        )
         messages.success(request, "Suspension lifted.")
     except ApiError as error:
         flash_error(request, error)
@@ -228,7 +244,9 @@ def figures(request: HttpRequest) -> HttpResponse:
                 )
                 messages.success(request, f"Imported: {result}.")
             else:
-                aliases = [a.strip() for a in request.POST.get("aliases", "").split(",") if a.strip()]
+                aliases = [
+                    a.strip() for a in request.POST.get("aliases", "").split(",") if a.strip()
+                ]
                 photos = [photo.read() for photo in request.FILES.getlist("photos")]
                 figure = figure_services.figure_add(
                     name=request.POST.get("name", ""),
@@ -245,7 +263,7 @@ def figures(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "console/figures.html",
-        {"page": _page(request, selectors.figures_search(query=query)), "query": query},
+        {"page": _page(request, figures_search(query=query)), "query": query},
     )
 
 
@@ -258,12 +276,18 @@ def policy(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             rules = selectors.rules_from_form(post=request.POST, current=current.rules)
-            version = policy_update(rules=rules, reason=request.POST.get("reason", ""), actor=request.user)
+            version = policy_update(
+                rules=rules, reason=request.POST.get("reason", ""), actor=request.user
+            )
             messages.success(request, f"Policy version {version.version} is now in force.")
         except ApiError as error:
             flash_error(request, error)
         return redirect("console:policy")
-    context = {"current": current, "rows": selectors.policy_rows(current=current), "history": history}
+    context = {
+        "current": current,
+        "rows": selectors.policy_rows(current=current),
+        "history": history,
+    }
     return render(request, "console/policy.html", context)
 
 
@@ -271,12 +295,17 @@ def policy(request: HttpRequest) -> HttpResponse:
 def transparency(request: HttpRequest) -> HttpResponse:
     weeks = request.GET.get("weeks", "12")
     weeks_count = int(weeks) if weeks.isdigit() and 1 <= int(weeks) <= 104 else 12
-    return render(request, "console/transparency.html", selectors.transparency_context(weeks=weeks_count))
+    return render(
+        request, "console/transparency.html", selectors.transparency_context(weeks=weeks_count)
+    )
 
 
 @staff_two_factor_required
 def audit(request: HttpRequest) -> HttpResponse:
-    filters = {key: request.GET.get(key, "").strip()[:64] for key in ("action", "target_type", "target_id", "actor")}
+    filters = {
+        key: request.GET.get(key, "").strip()[:64]
+        for key in ("action", "target_type", "target_id", "actor")
+    }
     actor_id = int(filters["actor"]) if filters["actor"].isdigit() else None
     entries = audit_log(
         actor_id=actor_id,
@@ -284,5 +313,9 @@ def audit(request: HttpRequest) -> HttpResponse:
         target_type=filters["target_type"],
         target_id=filters["target_id"],
     )
-    context = {"page": _page(request, entries), "filters": filters, "actions": selectors.audit_actions()}
+    context = {
+        "page": _page(request, entries),
+        "filters": filters,
+        "actions": selectors.audit_actions(),
+    }
     return render(request, "console/audit.html", context)

@@ -12,12 +12,12 @@ from django.views.decorators.http import require_POST
 from accounts.selectors import api_key_get_for_user, api_keys_for_user
 from accounts.services.api_keys import api_key_create, api_key_revoke
 from billing.selectors import api_key_month_spending
-from generation.selectors.webhooks import webhook_endpoint_get_for_user, webhook_endpoints_for_user
-from generation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete
 from common.errors import ApiError
 from frontend.forms import ApiKeyForm, WebhookForm
 from frontend.selectors import webhook_deliveries_for_user
 from frontend.views.common import flash_error, not_found_as_404
+from generation.selectors.webhooks import webhook_endpoint_get_for_user, webhook_endpoints_for_user
+from generation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete
 
 # The secret of a key just created survives exactly one page view, in the session.
 NEW_SECRET_SESSION_KEY = "frontend.new_api_key_secret"
@@ -47,7 +47,9 @@ def developers(request: HttpRequest) -> HttpResponse:
 def api_key_new(request: HttpRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "A key needs a name of 1 to 100 characters; a cap, if set, is a whole number.")
+        messages.error(
+            request, "A key needs a name of 1 to 100 characters; a cap, if set, is a whole number."
+        )
         return redirect("frontend:developers")
     try:
         created = api_key_create(
@@ -92,7 +94,9 @@ def webhook_new(request: HttpRequest) -> HttpResponse:
 @not_found_as_404
 def webhook_delete(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpResponse:
     try:
-        webhook_endpoint_delete(endpoint=webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id))
+        webhook_endpoint_delete(
+            endpoint=webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        )
         messages.success(request, "Endpoint removed.")
     except ApiError as error:
         flash_error(request, error)

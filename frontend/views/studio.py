@@ -45,7 +45,9 @@ def _start_generation(request: HttpRequest, **kwargs: object) -> Generation | No
     from generation.services.generations import generation_create
 
     try:
-        return generation_create(user=request.user, api_key=None, source=Generation.Source.WEB, **kwargs)
+        return generation_create(
+            user=request.user, api_key=None, source=Generation.Source.WEB, **kwargs
+        )
     except ApiError as error:
         flash_error(request, error)
         return None
@@ -145,7 +147,9 @@ def image_detail(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     return render(request, "frontend/image.html", context)
 
 
-def image_response(*, storage_key: str, filename: str, download: bool, private: bool) -> FileResponse:
+def image_response(
+    *, storage_key: str, filename: str, download: bool, private: bool
+) -> FileResponse:
     """Streams a stored image through Django: works the same on the local folder and on S3."""
     response = FileResponse(
         default_storage.open(storage_key, "rb"),
@@ -216,7 +220,9 @@ def image_collect(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
         collection_id = request.POST.get("collection", "")
         new_name = request.POST.get("name", "").strip()
         if new_name:
-            collection_id = str(collection_services.collection_create(user=request.user, name=new_name).pk)
+            collection_id = str(
+                collection_services.collection_create(user=request.user, name=new_name).pk
+            )
         if not collection_id.isdigit():
             raise InvalidRequest("Choose a collection or name a new one.", param="collection")
         collection_services.collection_add_image(
@@ -312,7 +318,9 @@ def image_extend(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = image_get_for_owner(user=request.user, image_id=image_id)
     form = ExtendForm(request.POST or None, initial={"prompt": image.generation.prompt})
     if request.method == "POST" and form.is_valid():
-        frame = canvas.extension_frame(_image_bytes(image.storage_key), direction=form.cleaned_data["direction"])
+        frame = canvas.extension_frame(
+            _image_bytes(image.storage_key), direction=form.cleaned_data["direction"]
+        )
         generation = _start_generation(
             request,
             operation=Generation.Operation.EDIT,
