@@ -111,3 +111,13 @@ def test_scores_keep_numbers_but_never_the_embeddings(astronaut_only):
     assert scores["figure_matches"][0]["figure_id"] == ASTRONAUT_FIGURE_ID
     assert "embedding" not in str(scores)
     assert set(model_versions()) == {"face_detector", "face_embedding", "realism", "nsfw"}
+
+
+def test_the_speed_bench_entry_point_reports_both_kinds_of_image():
+    from moderation.images.benchmark import image_screening_timings
+
+    timings = image_screening_timings(repeats=1, figures=10)
+
+    assert timings["with_face"]["faces"] == 1
+    assert timings["without_face"]["faces"] == 0
+    assert set(timings["stages_ms"]) == {"detect", "embed_one_face", "realism_one_face", "nsfw"}
