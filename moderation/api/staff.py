@@ -8,6 +8,7 @@ import datetime
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
+from PIL import Image as PILImage
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
@@ -31,7 +32,8 @@ from moderation.policy import policy_current
 from moderation.selectors import console
 from moderation.selectors.cases import case_get, cases_queue
 from moderation.selectors.transparency import transparency_figures
-from moderation.services import cases, enforcement, staff
+from moderation.services import cases, enforcement
+from moderation.services.policy import policy_update
 
 TRANSPARENCY_DEFAULT_WEEKS = 12
 
@@ -282,6 +284,8 @@ class FigureListApi(StaffApi):
 
 
 class FigureAddApi(StaffApi):
+    """JSON, or multipart with `photos` files: each must show exactly one face."""
+
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         aliases = serializers.ListField(
@@ -291,17 +295,26 @@ class FigureAddApi(StaffApi):
             child=serializers.CharField(max_length=200), default=list, max_length=50
         )
         category = serializers.CharField(max_length=64, default="", allow_blank=True)
-        reason = serializers.CharField(max_length=2000, default="", allow_blank=True)
+        photos = serializers.ListField(child=serializers.ImageField(), default=list, max_length=10)
 
     @extend_schema(
         operation_id="staff_figures_add",
+        summary="Add a public figure (or aliases and photos to one)",
         request=InputSerializer,
         responses={201: FigureOutputSerializer},
     )
     def post(self, request: Request) -> Response:
+        from moderation.services.figures import ReferencePhoto, figure_add
+
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        figure = staff.staff_figure_add(actor=request.user, **body.validated_data)
+        data = dict(body.validated_data)
+        photos = [
+            ReferencePhoto(image=PILImage.open(upload).convert("RGB"), source_name=upload.name)
+            for upload in data.pop("photos")
+        ]
+        figure = figure_add(actor=request.user, photos=photos, **data)
+        figure = console.figures_search().get(pk=figure.pk)  # with its face count
         return Response(FigureOutputSerializer(figure).data, status=status.HTTP_201_CREATED)
 
 
@@ -324,7 +337,7 @@ class PolicyUpdateApi(StaffApi):
     def post(self, request: Request) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        version = staff.staff_policy_update(actor=request.user, **body.validated_data)
+        version = policy_update(actor=request.user, **body.validated_data)
         return Response(PolicyVersionOutputSerializer(version).data, status=status.HTTP_201_CREATED)
 
 

@@ -80,6 +80,7 @@ def make_image(  # type: ignore[no-untyped-def]
 ):
     """A generation with one image, written directly: these tests need rows, not a pipeline."""
     from generation.models import Generation, Image, Share
+    from generation.services.storage import image_key, storage_write
 
     generation = Generation.objects.create(
         id=generation_id or uuid.uuid4(),
@@ -102,8 +103,13 @@ def make_image(  # type: ignore[no-untyped-def]
         width=256,
         height=256,
         status=status,
-        storage_key=f"images/{uuid.uuid4()}.png" if status == "delivered" else "",
+        storage_key="",
     )
+    if status == "delivered":
+        image.storage_key = storage_write(
+            key=image_key(generation_id=generation.id, index=0), content=b"\x89PNG test image"
+        )
+        image.save(update_fields=["storage_key"])
     if shared:
         Share.objects.create(image=image, slug=uuid.uuid4().hex[:12])
     return image

@@ -342,3 +342,41 @@ def test_bad_reports_are_refused_and_change_nothing(what):
     with pytest.raises((InvalidRequest, NotFound)):
         report_create(image_id=image_id, reporter=None, reason=reason, details=details)
     assert not Report.objects.exists() and not Case.objects.exists()
+
+
+# --- image actions, through generation's services ------------------------------------------
+
+
+def test_removing_a_reported_image_then_restoring_it_on_appeal(staff):
+    from generation.models import Image, Share
+    from generation.services.storage import storage_read
+
+    owner = UserFactory()
+    image = make_image(user=owner, shared=True)
+    key = image.storage_key
+    case = case_open_for_report(image_id=image.pk, reporter=None, reason="hate")
+    case_resolve(
+        case_id=case.pk,
+        actor=staff,
+        resolution="upheld",
+        actions=[CaseAction(type="remove_image")],
+        reason="Hate symbol.",
+    )
+    image.refresh_from_db()
+    assert image.status == Image.Status.REMOVED and image.storage_key == ""
+    assert not Share.objects.get(image=image).is_active  # the share page answers 410
+    assert AuditLogEntry.objects.filter(action="image.remove", target_id=str(image.pk)).exists()
+
+    from moderation.services.appeals import appeal_create
+
+    appeal = appeal_create(user=owner, image_id=image.pk, text="It is a historical flag.")
+    case_resolve(
+        case_id=appeal.case.pk,
+        actor=staff,
+        resolution="overturned",
+        actions=[CaseAction(type="restore_image"), CaseAction(type="overturn")],
+        reason="Historical context.",
+    )
+    image.refresh_from_db()
+    assert image.status == Image.Status.DELIVERED and image.storage_key == key
+    assert storage_read(key=key) == b"\x89PNG test image"

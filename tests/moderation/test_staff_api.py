@@ -272,3 +272,31 @@ def test_anyone_reports_a_shared_image(settings):
     )
     assert bad.status_code == 400 and _error(bad)["param"] == "reason"
     assert Case.objects.get(source=Case.Source.REPORT).image_id == image.pk
+
+
+def test_a_policy_change_through_the_api_is_a_new_audited_version(staff_client):
+    before = staff_client.get("/api/v1/staff/policy").json()["version"]
+    changed = staff_client.post(
+        "/api/v1/staff/policy",
+        {"rules": {"deception": {"action": "block"}}, "reason": "Election season."},
+        format="json",
+    )
+    assert changed.status_code == 201, changed.json()
+    assert changed.json()["version"] == before + 1
+    assert changed.json()["rules"]["deception"]["action"] == "block"
+    assert changed.json()["created_by"]["id"] == staff_client.staff.pk
+    entry = AuditLogEntry.objects.get(action="policy.update")
+    assert entry.actor == staff_client.staff and entry.reason == "Election season."
+
+
+def test_a_figure_added_through_the_api(staff_client):
+    added = staff_client.post(
+        "/api/v1/staff/figures",
+        {"name": "Qzxc Person", "aliases": ["Q. Person"], "ambiguous_aliases": ["Qzxc"]},
+        format="json",
+    )
+    assert added.status_code == 201, added.json()
+    assert added.json()["aliases"] == ["Q. Person"] and added.json()["faces"] == 0
+    assert AuditLogEntry.objects.filter(action="figure.add", actor=staff_client.staff).exists()
+    nameless = staff_client.post("/api/v1/staff/figures", {"name": ""}, format="json")
+    assert nameless.status_code == 400 and _error(nameless)["param"] == "name"
