@@ -99,3 +99,54 @@ def test_capture_racing_release_settles_once(user_with_balance, attempt):
         assert not LedgerEntry.objects.filter(kind="capture").exists()
     assert LedgerEntry.objects.filter(kind="release").count() <= 1
     assert_invariant(wallet)
+
+
+def test_ten_concurrent_deliveries_of_one_event_grant_once(
+    user_with_balance, stripe_settings, stripe_server
+):
+    """Ten webhook requests race (each its own connection): one stores and grants, nine answer 200."""
+    from django.test import Client
+
+    from billing.models import Payment, StripeEvent
+    from billing.services.payments import checkout_pack_start
+
+    buyer = user_with_balance(0)
+    start = checkout_pack_start(user=buyer)
+    event = stripe_server.event(
+        "checkout.session.completed", stripe_server.pay_checkout_session(start.session_id)
+    )
+    responses = run_concurrently(
+        [lambda: stripe_server.deliver(Client(), event) for _ in range(10)]
+    )
+    assert [getattr(r, "status_code", r) for r in responses] == [200] * 10
+    assert sorted(r.json()["duplicate"] for r in responses) == [False] + [True] * 9
+    wallet = Wallet.objects.get(user=buyer)
+    assert wallet.balance == 115
+    assert StripeEvent.objects.get().status == "processed"
+    assert Payment.objects.get().status == "paid"
+    assert_invariant(wallet)
+
+
+def test_two_events_for_one_payment_processed_concurrently_grant_once(
+    user_with_balance, stripe_settings, stripe_server
+):
+    """checkout.session.completed and async_payment_succeeded processed at the same moment."""
+    from billing.services.payments import checkout_pack_start
+    from billing.services.webhooks import stripe_event_process
+
+    buyer = user_with_balance(0)
+    start = checkout_pack_start(user=buyer)
+    session = stripe_server.pay_checkout_session(start.session_id)
+    from billing.models import StripeEvent
+
+    ids = []
+    for event_type in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+        event = stripe_server.event(event_type, session)
+        StripeEvent.objects.create(event_id=event["id"], type=event_type, payload=event)
+        ids.append(event["id"])
+    results = run_concurrently([lambda i=i: stripe_event_process(event_id=i) for i in ids * 3])
+    assert set(results) == {"processed"}
+    wallet = Wallet.objects.get(user=buyer)
+    assert wallet.balance == 115
+    assert LedgerEntry.objects.filter(kind="purchase").count() == 1
+    assert_invariant(wallet)

@@ -347,7 +347,9 @@ def test_a_won_dispute_restores_credits_and_clears_its_debt(stripe_server, buyer
     assert_invariant(wallet)
 
 
-def test_the_admin_replay_action_processes_a_failed_event(stripe_server, buyer, deliver, rf, staff_user):
+def test_the_admin_replay_action_processes_a_failed_event(
+    stripe_server, buyer, deliver, rf, staff_user
+):
     from django.contrib import admin
     from django.contrib.messages.storage.fallback import FallbackStorage
 
