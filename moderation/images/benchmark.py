@@ -8,6 +8,7 @@ screening services adds one INSERT on top.
 
 import statistics
 import time
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -30,7 +31,7 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def image_screening_timings(*, repeats: int = 20, figures: int = 1000) -> dict[str, dict]:
+def image_screening_timings(*, repeats: int = 20, figures: int = 1000) -> dict[str, Any]:
     """Milliseconds per image (p50, p99, mean) after the models are loaded, for "with_face"
     (512x512), "with_face_1024" and "without_face"; "first_call_ms" includes loading the models;
     "stages_ms" splits the face image's cost by model."""
@@ -46,7 +47,7 @@ def image_screening_timings(*, repeats: int = 20, figures: int = 1000) -> dict[s
     references = _synthetic_references(figures)
     started = time.perf_counter()
     analyze_image(samples["with_face"], references=references)
-    results: dict[str, dict] = {"first_call_ms": round((time.perf_counter() - started) * 1000, 1)}
+    results: dict[str, Any] = {"first_call_ms": round((time.perf_counter() - started) * 1000, 1)}
     for name, image in samples.items():
         timings, cpu_timings = [], []
         for _ in range(repeats):

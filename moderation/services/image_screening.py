@@ -36,8 +36,8 @@ from moderation.services.decisions import decision_record
 from moderation.services.strikes import strike_record
 from moderation.verdicts import Verdict, message_for
 
-SEVERITY = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.BLOCK: 2}
-CASE_THRESHOLDS = {Category.SEXUAL: 0.8, Category.PUBLIC_FIGURE: 0.6}
+SEVERITY: dict[str, int] = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.BLOCK: 2}
+CASE_THRESHOLDS: dict[str, float] = {Category.SEXUAL: 0.8, Category.PUBLIC_FIGURE: 0.6}
 # Categories whose blocked upload counts a strike. A real face without the consent statement
 # does not: it is an honest mistake the user fixes by ticking a box, not an abuse attempt.
 STRIKE_CATEGORIES = {Category.PUBLIC_FIGURE, Category.SEXUAL}
