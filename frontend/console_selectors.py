@@ -88,28 +88,31 @@ def policy_rows(*, current: PolicyVersion) -> list[dict]:
 
 
 def rules_from_form(*, post, current: dict) -> dict:  # type: ignore[no-untyped-def]
-    """The edited rules: each category's action and threshold from the form, other keys kept."""
-    rules = {category: dict(rule) for category, rule in current.items()}
+    """The changes the form asks for: each category's action and threshold that differ from
+    the current rule (policy_update merges them over the current version)."""
+    changes: dict[str, dict] = {}
     for category in Category.values:
+        label = Category(category).label
         action = post.get(f"{category}-action", "")
-        threshold = post.get(f"{category}-threshold", "")
         if action not in Outcome.values:
-            raise InvalidRequest(
-                f"Choose an action for {Category(category).label}.", param=category
-            )
+            raise InvalidRequest(f"Choose an action for {label}.", param=category)
         try:
-            value = float(threshold)
+            threshold = float(post.get(f"{category}-threshold", ""))
         except ValueError:
             raise InvalidRequest(
-                f"The threshold for {Category(category).label} must be a number from 0 to 1.",
-                param=category,
+                f"The threshold for {label} must be a number from 0 to 1.", param=category
             ) from None
-        if not 0 <= value <= 1:
-            raise InvalidRequest(
-                f"The threshold for {Category(category).label} must be from 0 to 1.", param=category
-            )
-        rules.setdefault(category, {}).update({"action": action, "threshold": value})
-    return rules
+        if not 0 <= threshold <= 1:
+            raise InvalidRequest(f"The threshold for {label} must be from 0 to 1.", param=category)
+        rule = current.get(category, {})
+        change = {}
+        if rule.get("action") != action:
+            change["action"] = action
+        if rule.get("threshold") != threshold:
+            change["threshold"] = threshold
+        if change:
+            changes[category] = change
+    return changes
 
 
 def transparency_context(*, weeks: int) -> dict:

@@ -4,13 +4,17 @@ Every view is wrapped in accounts.decorators.staff_two_factor_required: anonymou
 to the login page, non-staff get 403, staff without two-factor go to set it up.
 """
 
+import tempfile
 import uuid
+from pathlib import Path
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
 
 from accounts.decorators import staff_two_factor_required
 from billing.selectors import balance_summary
@@ -30,6 +34,13 @@ from moderation.services.cases import (
     case_resolve,
 )
 from moderation.services.enforcement import suspension_lift
+from moderation.services.figures import (
+    ReferencePhoto,
+    figure_add,
+    figures_import,
+    figures_read_file,
+)
+from moderation.services.policy import policy_update
 
 PAGE_SIZE = 25
 
@@ -230,29 +241,52 @@ def suspension_lift_view(request: HttpRequest, user_id: int, suspension_id: int)
 # --- Public figures, policy, transparency, audit ------------------------------------------------
 
 
+def _reference_photos(files) -> list[ReferencePhoto]:  # type: ignore[no-untyped-def]
+    photos = []
+    for upload in files:
+        try:
+            with PILImage.open(upload) as picture:
+                photos.append(ReferencePhoto(image=picture.convert("RGB"), source_name=upload.name))
+        except (UnidentifiedImageError, OSError):
+            raise InvalidRequest(
+                f"{upload.name}: not an image file Easel can read.", param="photo"
+            ) from None
+    return photos
+
+
+def _import_upload(*, upload, actor) -> str:  # type: ignore[no-untyped-def]
+    """The registry reads files by path (CSV, TSV or JSONL by suffix): the upload is spooled
+    to a temporary file with its own suffix."""
+    suffix = Path(upload.name).suffix.lower()
+    with tempfile.NamedTemporaryFile(suffix=suffix) as spool:
+        for chunk in upload.chunks():
+            spool.write(chunk)
+        spool.flush()
+        rows, total = figures_read_file(spool.name)
+        result = figures_import(rows=rows, actor=actor, total=total)
+    summary = f"{result.created} added, {result.updated} updated, {result.skipped} skipped"
+    return summary + (f" ({'; '.join(result.errors[:3])})" if result.errors else "")
+
+
 @staff_two_factor_required
 @require_http_methods(["GET", "POST"])
 def figures(request: HttpRequest) -> HttpResponse:
-    from moderation.services import figures as figure_services
-
     if request.method == "POST":
         try:
             if request.FILES.get("file"):
-                upload = request.FILES["file"]
-                result = figure_services.figures_import_file(
-                    data=upload.read(), filename=upload.name, actor=request.user
-                )
-                messages.success(request, f"Imported: {result}.")
+                summary = _import_upload(upload=request.FILES["file"], actor=request.user)
+                messages.success(request, f"Imported: {summary}.")
             else:
                 aliases = [
-                    a.strip() for a in request.POST.get("aliases", "").split(",") if a.strip()
+                    alias.strip()
+                    for alias in request.POST.get("aliases", "").split(",")
+                    if alias.strip()
                 ]
-                photos = [photo.read() for photo in request.FILES.getlist("photos")]
-                figure = figure_services.figure_add(
+                figure = figure_add(
                     name=request.POST.get("name", ""),
                     aliases=aliases,
-                    category=request.POST.get("category", ""),
-                    photos=photos,
+                    category=request.POST.get("category", "").strip(),
+                    photos=_reference_photos(request.FILES.getlist("photos")),
                     actor=request.user,
                 )
                 messages.success(request, f"Added {figure.name}.")
@@ -270,8 +304,6 @@ def figures(request: HttpRequest) -> HttpResponse:
 @staff_two_factor_required
 @require_http_methods(["GET", "POST"])
 def policy(request: HttpRequest) -> HttpResponse:
-    from moderation.services.policy import policy_update
-
     current, history = selectors.policy_versions()
     if request.method == "POST":
         try:

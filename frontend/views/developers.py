@@ -93,11 +93,7 @@ def webhook_new(request: HttpRequest) -> HttpResponse:
 @require_POST
 @not_found_as_404
 def webhook_delete(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpResponse:
-    try:
-        webhook_endpoint_delete(
-            endpoint=webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
-        )
-        messages.success(request, "Endpoint removed.")
-    except ApiError as error:
-        flash_error(request, error)
+    endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+    webhook_endpoint_delete(endpoint=endpoint)
+    messages.success(request, "Endpoint removed.")
     return redirect("frontend:developers")
