@@ -69,7 +69,9 @@ def _run(users_for_threads: list, seconds: float, capture: bool) -> tuple[int, f
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker, args=(i, u)) for i, u in enumerate(users_for_threads)]
+    threads = [
+        threading.Thread(target=worker, args=(i, u)) for i, u in enumerate(users_for_threads)
+    ]
     for thread in threads:
         thread.start()
     barrier.wait()
@@ -79,6 +81,10 @@ def _run(users_for_threads: list, seconds: float, capture: bool) -> tuple[int, f
     for thread in threads:
         thread.join()
     return sum(counts), time.perf_counter() - started, errors
+
+
+def _rate(done: int, elapsed: float) -> str:
+    return f"{done / elapsed:8.0f} /s  ({done} in {elapsed:.1f} s)"
 
 
 def _check_invariant(users: list, expected_spent: int) -> str:
@@ -118,12 +124,12 @@ def main() -> int:
             done, elapsed, errors = _run(hot_user * args.threads, args.seconds, capture)
             line = _check_invariant(hot_user, done)
             broken |= "BROKEN" in line or bool(errors)
-            print(f"hot wallet    {label:<16} {done / elapsed:8.0f} /s  ({done} in {elapsed:.1f} s)  {line}")
+            print(f"hot wallet    {label:<16} {_rate(done, elapsed)}  {line}")
             spread_users = _users(args.threads)
             done, elapsed, errors2 = _run(spread_users, args.seconds, capture)
             line = _check_invariant(spread_users, done)
             broken |= "BROKEN" in line or bool(errors2)
-            print(f"many wallets  {label:<16} {done / elapsed:8.0f} /s  ({done} in {elapsed:.1f} s)  {line}")
+            print(f"many wallets  {label:<16} {_rate(done, elapsed)}  {line}")
             for error in (errors + errors2)[:5]:
                 print("  error:", error)
     finally:

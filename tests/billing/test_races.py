@@ -104,7 +104,7 @@ def test_capture_racing_release_settles_once(user_with_balance, attempt):
 def test_ten_concurrent_deliveries_of_one_event_grant_once(
     user_with_balance, stripe_settings, stripe_server
 ):
-    """Ten webhook requests race (each its own connection): one stores and grants, nine answer 200."""
+    """Ten webhook requests race, each on its own connection: one stores and grants, all get 200."""
     from django.test import Client
 
     from billing.models import Payment, StripeEvent
