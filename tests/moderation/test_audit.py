@@ -69,3 +69,21 @@ def test_only_the_actor_may_become_null_as_when_that_user_row_is_deleted():
     AuditLogEntry.objects.filter(pk=entry.pk).update(actor=None)  # the foreign key's SET NULL
     entry.refresh_from_db()
     assert entry.actor is None and entry.action == "user.warn"
+
+
+def test_the_admin_shows_the_log_but_cannot_change_it(client):
+    superuser = make_staff(is_superuser=True)
+    entry = audit_record(actor=superuser, action="user.warn", target_type="user", target_id=1)
+    client.force_login(superuser)
+    listing = client.get("/admin/moderation/auditlogentry/")
+    assert listing.status_code == 200 and b"user.warn" in listing.content
+    assert client.get("/admin/moderation/auditlogentry/add/").status_code == 403
+    assert (
+        client.post(
+            f"/admin/moderation/auditlogentry/{entry.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert AuditLogEntry.objects.filter(pk=entry.pk).exists()
+    for model in ["case", "decision", "suspension", "strike", "appeal", "report", "publicfigure"]:
+        assert client.get(f"/admin/moderation/{model}/").status_code == 200, model
