@@ -12,7 +12,7 @@ from moderation.models import Category
 from moderation.text.figures import FigureMatch, FigureMatcher
 from moderation.text.lexicon import lexicon
 from moderation.text.normalise import variants
-from moderation.text.semantic import MODEL_NAME, semantic_scores
+from moderation.text.semantic import MODEL_NAME, SemanticScores, semantic_scores
 
 # The categories screened in text (realistic-face uploads are an image-only rule).
 TEXT_CATEGORIES = [
@@ -43,7 +43,7 @@ TEXT_THRESHOLDS: dict[str, float] = {
 }
 # A minor cue turns a sexual prompt into sexual content involving minors even when the sexual
 # signal alone is a little below its threshold: the cost of a miss there is far higher.
-MINORS_SEXUAL_FACTOR = 0.85
+MINORS_SEXUAL_FACTOR = 0.8
 
 MODEL_VERSIONS = {"text_normaliser": "1", "figure_matcher": "aho-corasick+symspell 1", "semantic": MODEL_NAME}
 
@@ -77,14 +77,16 @@ def prompt_analyse(
         from_words = category in hits.categories
         # The nearest example must be this category's, not a harmless look-alike's.
         from_meaning = similarity >= thresholds[category] and similarity > semantic.harmless
+        if category == Category.SEXUAL_MINORS and not (hits.minor_cue and _sexual_near(semantic, thresholds)):
+            # Both halves are needed: without a word for a child or an age under 18 there is no
+            # evidence of a minor ("xxx photoshoot" is the sexual rule), and without a sexual
+            # signal a child is just a child ("a teenage girl with headphones").
+            from_meaning = False
         analysis.scores[category] = 1.0 if from_words else round(similarity if from_meaning else 0.0, 4)
         if from_words or from_meaning:
             fired.add(category)
 
-    sexual_near = Category.SEXUAL in fired or (
-        semantic.scores.get(Category.SEXUAL, 0.0) >= thresholds[Category.SEXUAL] * MINORS_SEXUAL_FACTOR
-        and semantic.scores.get(Category.SEXUAL, 0.0) > semantic.harmless
-    )
+    sexual_near = Category.SEXUAL in fired or _sexual_near(semantic, thresholds)
     if hits.minor_cue and sexual_near:
         fired.add(Category.SEXUAL_MINORS)
         analysis.scores[Category.SEXUAL_MINORS] = 1.0
@@ -102,3 +104,9 @@ def prompt_analyse(
     order = [Category.SEXUAL_MINORS, Category.PUBLIC_FIGURE, *TEXT_CATEGORIES[1:]]
     analysis.categories = [str(category) for category in order if category in fired]
     return analysis
+
+
+def _sexual_near(semantic: SemanticScores, thresholds: dict[str, float]) -> bool:
+    # No comparison with the harmless examples here: beside a minor cue, a sexual signal a
+    # little under the sexual threshold is enough (a miss costs far more than a review).
+    return semantic.scores.get(Category.SEXUAL, 0.0) >= thresholds[Category.SEXUAL] * MINORS_SEXUAL_FACTOR

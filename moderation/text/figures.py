@@ -30,6 +30,9 @@ from moderation.text.normalise import normalise
 FUZZY_MIN_LENGTH = 9
 # At this length two edits are tolerated ("arnold schwarzeneger" with two letters wrong).
 FUZZY_TWO_EDITS_LENGTH = 15
+# A one-word name ("Beyonce", "Rihanna") gets misspelling matching from this length, one edit
+# only: shorter ones sit one letter from ordinary words ("Macron"/"macaron", "Anitta"/"Anita").
+FUZZY_SINGLE_MIN_LENGTH = 7
 # Compact (spaces removed) forms of multi-word names are indexed from this length.
 COMPACT_MIN_LENGTH = 8
 
@@ -93,6 +96,7 @@ PERSON_AFTER = {
     "portrait", "selfie", "headshot", "caricature", "deepfake", "lookalike", "impersonator",
     "cosplay", "himself", "herself", "frowning", "yelling", "shouting", "punching",
     "celebrating", "inaugurated", "rally", "interview", "concert", "onstage", "mugshot",
+    "smoking", "dunking", "dribbling", "scoring",
     "s", "in", "at", "on", "with", "and", "as",
 }
 # Two or three words after "in"/"at"/"on" that make the name a person: "Trump at a rally".
@@ -154,6 +158,8 @@ class FigureMatcher:
         plain = {normalise(name) for name in (entry.name, *entry.aliases)} - {""} - ambiguous
         for key in plain:
             self._put(key, _Key(entry.figure_id, entry.name, ambiguous=False, how="exact"))
+            if " " not in key and len(key) >= FUZZY_SINGLE_MIN_LENGTH and key == normalise(entry.name):
+                self._add_fuzzy(key, _Key(entry.figure_id, entry.name, False, "misspelling"))
             if " " in key:
                 compact = key.replace(" ", "")
                 if len(compact) >= COMPACT_MIN_LENGTH:
@@ -219,7 +225,7 @@ class FigureMatcher:
         for size in (2, 3, 1, 4):
             for first in range(0, len(words) - size + 1):
                 window = "".join(words[first : first + size])
-                if len(window) < FUZZY_MIN_LENGTH - 1:
+                if len(window) < (FUZZY_SINGLE_MIN_LENGTH - 1 if size == 1 else FUZZY_MIN_LENGTH - 1):
                     continue
                 start = starts[first]
                 end = starts[first + size - 1] + len(words[first + size - 1]) - 1
