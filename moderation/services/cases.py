@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts.models import User
@@ -144,8 +146,8 @@ def advisory_lock(*, key: str) -> None:
 
 def case_raise_priority(*, case: Case, by: int = 1) -> None:
     """Another report of the same image: it climbs the queue, up to MAX_PRIORITY."""
-    Case.objects.filter(pk=case.pk, priority__lt=MAX_PRIORITY).update(
-        priority=min(case.priority + by, MAX_PRIORITY), updated_at=timezone.now()
+    Case.objects.filter(pk=case.pk).update(
+        priority=Least(F("priority") + by, Value(MAX_PRIORITY)), updated_at=timezone.now()
     )
 
 

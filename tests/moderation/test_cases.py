@@ -380,3 +380,24 @@ def test_removing_a_reported_image_then_restoring_it_on_appeal(staff):
     image.refresh_from_db()
     assert image.status == Image.Status.DELIVERED and image.storage_key == key
     assert storage_read(key=key) == b"\x89PNG test image"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_same_case_opened_at_once_is_queued_once():
+    """A retried task and the original both open the case for one decision, and three visitors
+    report one image at the same moment: one case each."""
+    decision = make_decision(user=UserFactory())
+    image = make_image(user=UserFactory(), shared=True)
+    results = run_concurrently(
+        [lambda: case_open(source=Case.Source.WITHHELD_OUTPUT, decision=decision) for _ in range(3)]
+        + [
+            lambda: report_create(image_id=image.pk, reporter=None, reason="violence")
+            for _ in range(3)
+        ]
+    )
+    assert not [result for result in results if isinstance(result, Exception)], results
+    assert Case.objects.filter(source=Case.Source.WITHHELD_OUTPUT).count() == 1
+    report_case = Case.objects.get(source=Case.Source.REPORT)
+    assert report_case.reports.count() == 3
+    assert report_case.priority == 6 + 2  # violence, raised by the second and third reports
