@@ -181,3 +181,30 @@ def test_account_deletion_keeps_the_ledger_and_zeroes_the_wallet(user_with_balan
         LedgerEntry.objects.filter(wallet=wallet).count() == entries_before + 2
     )  # release, expiry
     assert_invariant(wallet)
+
+
+def test_beat_schedule_names_registered_billing_tasks(settings):
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    billing_entries = {
+        k: v for k, v in settings.CELERY_BEAT_SCHEDULE.items() if k.startswith("billing-")
+    }
+    assert {v["task"] for v in billing_entries.values()} == {
+        "billing.lots_expire",
+        "billing.monthly_grants_issue",
+        "billing.reservations_sweep",
+    }
+    assert all(v["task"] in app.tasks for v in billing_entries.values())
+
+
+def test_the_monthly_grant_task_grants_once_a_month(settings):
+    from billing.tasks import monthly_grants_issue_task
+    from tests.billing.conftest import ensure_tiers
+
+    ensure_tiers()
+    settings.BILLING_SIGNUP_GRANT = 0  # as for a user who signed up before billing existed
+    user = UserFactory()
+    monthly_grants_issue_task.delay()
+    monthly_grants_issue_task.delay()
+    assert Wallet.objects.get(user=user).balance == 15
