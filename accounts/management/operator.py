@@ -21,6 +21,9 @@ class OneLineErrorParser(CommandParser):
 
 
 class OperatorCommand(BaseCommand):
+    # Scripts call these often; `manage.py check` is the place for the project's checks.
+    requires_system_checks: list[str] = []
+
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         parser.__class__ = OneLineErrorParser  # Django builds a plain CommandParser

@@ -66,7 +66,8 @@ def test_sign_up_then_verify_then_log_in(client):
 def test_sign_up_refuses_weak_passwords_and_taken_addresses(client):
     UserFactory(email="taken@example.com")
     weak = client.post(
-        "/accounts/signup/", {"email": "new@example.com", "password1": "12345", "password2": "12345"}
+        "/accounts/signup/",
+        {"email": "new@example.com", "password1": "12345", "password2": "12345"},
     )
     assert weak.status_code == 200 and not User.objects.filter(email="new@example.com").exists()
     taken = client.post(
@@ -86,9 +87,7 @@ def test_password_reset_by_e_mail(client):
     client.post("/accounts/password/reset/", {"email": user.email})
     reset_url = _link_in_last_mail(user.email)
     set_password_url = client.get(reset_url).url  # allauth moves the key into the session
-    response = client.post(
-        set_password_url, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
-    )
+    response = client.post(set_password_url, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)

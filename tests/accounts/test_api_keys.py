@@ -40,9 +40,9 @@ def test_the_database_never_holds_a_key_secret(user, api_client):
     # Raw SQL as well: nothing outside the ORM's view of the tables holds it either.
     with connection.cursor() as cursor:
         for model, name in columns:
-            column = model._meta.get_field(name).column
+            table, column = model._meta.db_table, model._meta.get_field(name).column
             cursor.execute(
-                f'SELECT COUNT(*) FROM "{model._meta.db_table}" WHERE CAST("{column}" AS TEXT) LIKE %s',
+                f'SELECT COUNT(*) FROM "{table}" WHERE CAST("{column}" AS TEXT) LIKE %s',
                 [f"%{secret[11:]}%"],
             )
             assert cursor.fetchone()[0] == 0
@@ -56,7 +56,13 @@ def test_a_key_authenticates_and_its_secret_is_never_listed(created_key, key_cli
     listed = response.json()["data"]
     assert [k["prefix"] for k in listed] == [created_key.key.prefix]
     assert set(listed[0]) == {
-        "prefix", "name", "scopes", "monthly_credit_cap", "created_at", "last_used_at", "revoked_at",
+        "prefix",
+        "name",
+        "scopes",
+        "monthly_credit_cap",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
     }
     assert created_key.secret not in response.content.decode()
     assert listed[0]["last_used_at"] is not None

@@ -40,15 +40,24 @@ urlpatterns = [path("consume", ConsumingView.as_view())]
 
 
 @pytest.fixture(params=["redis", "local"])
-def backend(request, settings):  # type: ignore[no-untyped-def]
-    """Both counters: Redis's Lua script, and the locked Django cache used without Redis."""
+def backend(request, settings, tmp_path):  # type: ignore[no-untyped-def]
+    """Both counters: Redis's Lua script, and the locked file cache used without Redis."""
     if request.param == "redis":
         request.applymarker(pytest.mark.redis)
         if not settings.REDIS_URL:
             pytest.skip("needs Redis: set REDIS_URL")
     else:
         settings.REDIS_URL = ""
+        settings.CACHES = {"default": _file_cache(tmp_path)}
     return request.param
+
+
+def _file_cache(tmp_path: Path) -> dict[str, str]:
+    """The embedded cache in this test's own folder: other test runs clear var/cache."""
+    return {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(tmp_path / "cache"),
+    }
 
 
 def _tier(user, **limits):  # type: ignore[no-untyped-def]
@@ -59,8 +68,18 @@ def _tier(user, **limits):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     ("milliseconds", "text"),
-    [(0, "0ms"), (17, "17ms"), (999.2, "1s"), (1000, "1s"), (1500, "1.5s"), (12_000, "12s"),
-     (60_000, "1m0s"), (360_000, "6m0s"), (61_250, "1m1.25s"), (3_723_000, "1h2m3s")],
+    [
+        (0, "0ms"),
+        (17, "17ms"),
+        (999.2, "1s"),
+        (1000, "1s"),
+        (1500, "1.5s"),
+        (12_000, "12s"),
+        (60_000, "1m0s"),
+        (360_000, "6m0s"),
+        (61_250, "1m1.25s"),
+        (3_723_000, "1h2m3s"),
+    ],
 )
 def test_durations_are_written_the_way_openai_writes_them(milliseconds, text):
     assert openai_duration(milliseconds) == text
@@ -122,21 +141,22 @@ def test_limits_are_per_account_not_per_key(backend):
 
 @pytest.mark.django_db
 def test_the_bucket_refills_steadily(backend):
-    user = _tier(UserFactory(), requests_per_minute=120)  # one every 0.5 s
-    for _ in range(120):
-        rate_limit_consume(user=user, api_key=None)
+    user = _tier(UserFactory(), images_per_minute=60)  # one image a second
+    rate_limit_consume(user=user, api_key=None, images=60)  # the whole bucket, in one call
     with pytest.raises(RateLimitExceeded) as refused:
-        rate_limit_consume(user=user, api_key=None)
-    assert 0 < int(refused.value.headers["retry-after-ms"]) <= 500
-    time.sleep(0.55)
-    assert rate_limit_consume(user=user, api_key=None).requests.remaining == 0
+        rate_limit_consume(user=user, api_key=None, images=1)
+    assert 0 < int(refused.value.headers["retry-after-ms"]) <= 1000
+    time.sleep(int(refused.value.headers["retry-after-ms"]) / 1000 + 0.05)
+    assert rate_limit_consume(user=user, api_key=None, images=1).images.remaining == 0
 
 
 @pytest.mark.urls(__name__)
 @pytest.mark.django_db
 def test_the_api_sends_the_headers_and_openais_429(backend, api_client):
     user = _tier(UserFactory(), requests_per_minute=2, images_per_minute=50)
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=user, name='k').secret}")
+    api_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=user, name='k').secret}"
+    )
     ok = api_client.post("/consume", {"n": 4}, format="json")
     assert ok.status_code == 200
     assert ok["x-ratelimit-limit-requests"] == "2"
@@ -157,9 +177,19 @@ def _run_workers(*, env: dict[str, str], user_id: int, limit: int, attempts: int
     start_at = time.time() + 2.0  # after both interpreters have started and imported Django
     workers = [
         subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("ratelimit_worker.py")),
-             str(user_id), str(limit), str(attempts), str(start_at)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                str(Path(__file__).with_name("ratelimit_worker.py")),
+                str(user_id),
+                str(limit),
+                str(attempts),
+                str(start_at),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
@@ -179,9 +209,11 @@ def test_two_processes_sharing_redis_never_exceed_the_limit(settings):
     assert sum(counts) == 6, counts
 
 
-def test_two_processes_on_the_embedded_cache_never_exceed_the_limit():
+def test_two_processes_on_the_embedded_cache_never_exceed_the_limit(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env["PYTHONPATH"] = str(ROOT)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.accounts.worker_settings"
+    env["EASEL_TEST_CACHE_DIR"] = str(tmp_path / "cache")
     counts = _run_workers(env=env, user_id=980_001 + os.getpid(), limit=6, attempts=40)
     assert sum(counts) == 6, counts
 
@@ -193,8 +225,17 @@ def _job(user, status="queued"):  # type: ignore[no-untyped-def]
     from generation.models import Generation
 
     return Generation.objects.create(
-        user=user, source="native_api", operation="generate", model="easel/tiny", prompt="a cat",
-        n=1, size=256, steps=2, guidance_scale=0.0, seed=1, status=status,
+        user=user,
+        source="native_api",
+        operation="generate",
+        model="easel/tiny",
+        prompt="a cat",
+        n=1,
+        size=256,
+        steps=2,
+        guidance_scale=0.0,
+        seed=1,
+        status=status,
     )
 
 
