@@ -1,6 +1,7 @@
 """Offset paging for the staff console's lists: `limit` (1-100, default 50) and `offset`."""
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 
@@ -25,3 +26,16 @@ def page(*, request: Request, queryset: QuerySet, serializer: type[serializers.S
         "offset": offset,
         "has_more": len(rows) > limit,
     }
+
+
+def page_schema(name: str, serializer: type[serializers.Serializer]) -> serializers.Serializer:
+    """The OpenAPI shape of `page()`'s answer."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "data": serializer(many=True),
+            "limit": serializers.IntegerField(),
+            "offset": serializers.IntegerField(),
+            "has_more": serializers.BooleanField(),
+        },
+    )

@@ -1,7 +1,7 @@
 """What customers and visitors reach: appeals (signed in) and reports of shared images (anyone)."""
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,11 +15,13 @@ from moderation.services.reports import REPORT_DETAILS_MAX, report_create
 
 
 class AppealCreateApi(APIView):
+    @extend_schema_serializer(component_name="AppealCreateInput")
     class InputSerializer(serializers.Serializer):
         decision_id = serializers.IntegerField(required=False)
         image_id = serializers.UUIDField(required=False)
         text = serializers.CharField(max_length=APPEAL_TEXT_MAX)
 
+    @extend_schema_serializer(component_name="AppealCreateOutput")
     class OutputSerializer(serializers.ModelSerializer):
         status = serializers.SerializerMethodField()
 
@@ -63,6 +65,7 @@ class ReportCreateApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [ReportThrottle]
 
+    @extend_schema_serializer(component_name="ReportCreateInput")
     class InputSerializer(serializers.Serializer):
         image_id = serializers.UUIDField()
         reason = serializers.ChoiceField(choices=Category.choices)
@@ -70,6 +73,7 @@ class ReportCreateApi(APIView):
             max_length=REPORT_DETAILS_MAX, required=False, default="", allow_blank=True
         )
 
+    @extend_schema_serializer(component_name="ReportCreateOutput")
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = Report

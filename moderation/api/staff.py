@@ -7,7 +7,12 @@ console requires. Views stay thin: validate, call one service or selector, seria
 import datetime
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from PIL import Image as PILImage
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -16,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsStaffWithTwoFactor
-from moderation.api.paging import page
+from moderation.api.paging import PageInputSerializer, page, page_schema
 from moderation.api.serializers import (
     AuditLogEntryOutputSerializer,
     CaseDetailOutputSerializer,
@@ -43,6 +48,7 @@ class StaffApi(APIView):
     permission_classes = [IsStaffWithTwoFactor]
 
 
+@extend_schema_serializer(component_name="StaffReasonInput")
 class ReasonInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
@@ -51,13 +57,19 @@ class ReasonInputSerializer(serializers.Serializer):
 
 
 class CaseListApi(StaffApi):
+    @extend_schema_serializer(component_name="StaffCaseListInput")
     class InputSerializer(serializers.Serializer):
         state = serializers.ChoiceField(choices=Case.State.choices, required=False)
         category = serializers.ChoiceField(choices=Category.choices, required=False)
         source = serializers.ChoiceField(choices=Case.Source.choices, required=False)
         assignee_id = serializers.IntegerField(required=False)
 
-    @extend_schema(operation_id="staff_cases_list", summary="The review queue")
+    @extend_schema(
+        operation_id="staff_cases_list",
+        summary="The review queue",
+        parameters=[InputSerializer, PageInputSerializer],
+        responses=page_schema("StaffCasePage", CaseOutputSerializer),
+    )
     def get(self, request: Request) -> Response:
         filters = self.InputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -81,6 +93,7 @@ class CaseClaimApi(StaffApi):
 
 
 class CaseReleaseApi(StaffApi):
+    @extend_schema_serializer(component_name="StaffCaseReleaseInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000, default="", allow_blank=True)
 
@@ -94,6 +107,22 @@ class CaseReleaseApi(StaffApi):
         return Response(CaseOutputSerializer(case).data)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "example": "approve"},
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "days": {"type": "integer", "minimum": 1},
+                    "end_user": {"type": "string"},
+                },
+                "required": ["type"],
+            },
+        ]
+    }
+)
 class CaseActionField(serializers.Field):
     """An action as a name ("approve") or an object ({"type": "suspend", "days": 7})."""
 
@@ -126,6 +155,7 @@ class CaseActionField(serializers.Field):
 
 
 class CaseResolveApi(StaffApi):
+    @extend_schema_serializer(component_name="StaffCaseResolveInput")
     class InputSerializer(ReasonInputSerializer):
         resolution = serializers.ChoiceField(choices=Case.Resolution.choices)
         actions = serializers.ListField(child=CaseActionField(), default=list, max_length=10)
@@ -144,6 +174,7 @@ class CaseResolveApi(StaffApi):
 
 
 class DecisionListApi(StaffApi):
+    @extend_schema_serializer(component_name="StaffDecisionListInput")
     class InputSerializer(serializers.Serializer):
         stage = serializers.ChoiceField(choices=Decision.Stage.choices, required=False)
         outcome = serializers.ChoiceField(choices=Outcome.choices, required=False)
@@ -151,7 +182,12 @@ class DecisionListApi(StaffApi):
         user_id = serializers.IntegerField(required=False)
         overturned = serializers.BooleanField(required=False, allow_null=True, default=None)
 
-    @extend_schema(operation_id="staff_decisions_list", summary="Screening decisions, newest first")
+    @extend_schema(
+        operation_id="staff_decisions_list",
+        summary="Screening decisions, newest first",
+        parameters=[InputSerializer, PageInputSerializer],
+        responses=page_schema("StaffDecisionPage", DecisionOutputSerializer),
+    )
     def get(self, request: Request) -> Response:
         filters = self.InputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -173,7 +209,28 @@ class DecisionDetailApi(StaffApi):
 
 
 class UserStandingApi(StaffApi):
-    @extend_schema(operation_id="staff_users_get", summary="An account's standing")
+    @extend_schema(
+        operation_id="staff_users_get",
+        summary="An account's standing",
+        responses=inline_serializer(
+            "StaffUserStanding",
+            {
+                "id": serializers.IntegerField(),
+                "email": serializers.EmailField(),
+                "tier": serializers.CharField(),
+                "is_active": serializers.BooleanField(),
+                "date_joined": serializers.DateTimeField(),
+                "strikes_in_window": serializers.IntegerField(),
+                "strikes_in_window_all_end_users": serializers.IntegerField(),
+                "strikes_in_window_per_end_user": serializers.DictField(
+                    child=serializers.IntegerField()
+                ),
+                "strikes_total": serializers.IntegerField(),
+                "open_cases": serializers.IntegerField(),
+                "active_suspension": SuspensionOutputSerializer(allow_null=True),
+            },
+        ),
+    )
     def get(self, request: Request, user_id: int) -> Response:
         user = console.user_get(user_id=user_id)
         standing = console.user_standing(user=user)
@@ -192,14 +249,22 @@ class UserStandingApi(StaffApi):
 
 
 class UserStrikeListApi(StaffApi):
-    @extend_schema(operation_id="staff_users_strikes")
+    @extend_schema(
+        operation_id="staff_users_strikes",
+        parameters=[PageInputSerializer],
+        responses=page_schema("StaffStrikePage", StrikeOutputSerializer),
+    )
     def get(self, request: Request, user_id: int) -> Response:
         strikes = console.strikes_for_user(user=console.user_get(user_id=user_id))
         return Response(page(request=request, queryset=strikes, serializer=StrikeOutputSerializer))
 
 
 class UserSuspensionListApi(StaffApi):
-    @extend_schema(operation_id="staff_users_suspensions")
+    @extend_schema(
+        operation_id="staff_users_suspensions",
+        parameters=[PageInputSerializer],
+        responses=page_schema("StaffSuspensionPage", SuspensionOutputSerializer),
+    )
     def get(self, request: Request, user_id: int) -> Response:
         suspensions = console.suspensions_for_user(user=console.user_get(user_id=user_id))
         return Response(
@@ -208,6 +273,7 @@ class UserSuspensionListApi(StaffApi):
 
 
 class UserSuspendApi(StaffApi):
+    @extend_schema_serializer(component_name="StaffUserSuspendInput")
     class InputSerializer(ReasonInputSerializer):
         days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
         ban = serializers.BooleanField(default=False)
@@ -243,7 +309,11 @@ class UserSuspendApi(StaffApi):
 
 
 class UserWarnApi(StaffApi):
-    @extend_schema(operation_id="staff_users_warn", request=ReasonInputSerializer, responses=None)
+    @extend_schema(
+        operation_id="staff_users_warn",
+        request=ReasonInputSerializer,
+        responses=inline_serializer("StaffUserWarned", {"warned": serializers.BooleanField()}),
+    )
     def post(self, request: Request, user_id: int) -> Response:
         body = ReasonInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -272,10 +342,16 @@ class SuspensionLiftApi(StaffApi):
 
 
 class FigureListApi(StaffApi):
+    @extend_schema_serializer(component_name="StaffFigureListInput")
     class InputSerializer(serializers.Serializer):
         q = serializers.CharField(required=False, default="", allow_blank=True, max_length=200)
 
-    @extend_schema(operation_id="staff_figures_list", summary="List or search the registry")
+    @extend_schema(
+        operation_id="staff_figures_list",
+        summary="List or search the registry",
+        parameters=[InputSerializer, PageInputSerializer],
+        responses=page_schema("StaffFigurePage", FigureOutputSerializer),
+    )
     def get(self, request: Request) -> Response:
         filters = self.InputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -286,6 +362,7 @@ class FigureListApi(StaffApi):
 class FigureAddApi(StaffApi):
     """JSON, or multipart with `photos` files: each must show exactly one face."""
 
+    @extend_schema_serializer(component_name="StaffFigureAddInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         aliases = serializers.ListField(
@@ -325,6 +402,7 @@ class PolicyCurrentApi(StaffApi):
 
 
 class PolicyUpdateApi(StaffApi):
+    @extend_schema_serializer(component_name="StaffPolicyUpdateInput")
     class InputSerializer(ReasonInputSerializer):
         rules = serializers.DictField()
 
@@ -342,7 +420,11 @@ class PolicyUpdateApi(StaffApi):
 
 
 class PolicyHistoryApi(StaffApi):
-    @extend_schema(operation_id="staff_policy_history")
+    @extend_schema(
+        operation_id="staff_policy_history",
+        parameters=[PageInputSerializer],
+        responses=page_schema("StaffPolicyVersionPage", PolicyVersionOutputSerializer),
+    )
     def get(self, request: Request) -> Response:
         versions = console.policy_history()
         return Response(
@@ -354,10 +436,22 @@ class PolicyHistoryApi(StaffApi):
 
 
 class TransparencyApi(StaffApi):
+    @extend_schema_serializer(component_name="StaffTransparencyInput")
     class InputSerializer(serializers.Serializer):
         since = serializers.DateField(required=False)
 
-    @extend_schema(operation_id="staff_transparency", summary="Transparency figures per week")
+    @extend_schema(
+        operation_id="staff_transparency",
+        summary="Transparency figures per week",
+        parameters=[InputSerializer],
+        responses=inline_serializer(
+            "StaffTransparency",
+            {
+                "since": serializers.DateField(),
+                "data": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+    )
     def get(self, request: Request) -> Response:
         params = self.InputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -368,6 +462,7 @@ class TransparencyApi(StaffApi):
 
 
 class AuditLogApi(StaffApi):
+    @extend_schema_serializer(component_name="StaffAuditLogInput")
     class InputSerializer(serializers.Serializer):
         actor_id = serializers.IntegerField(required=False)
         action = serializers.CharField(required=False, default="", max_length=64)
@@ -376,7 +471,12 @@ class AuditLogApi(StaffApi):
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
 
-    @extend_schema(operation_id="staff_audit_log", summary="The audit log, newest first")
+    @extend_schema(
+        operation_id="staff_audit_log",
+        summary="The audit log, newest first",
+        parameters=[InputSerializer, PageInputSerializer],
+        responses=page_schema("StaffAuditLogPage", AuditLogEntryOutputSerializer),
+    )
     def get(self, request: Request) -> Response:
         filters = self.InputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
