@@ -74,6 +74,9 @@ class StripeClient:
     def invoice_retrieve(self, *, invoice_id: str) -> dict[str, Any]:
         return self._call(self._client.v1.invoices.retrieve, invoice_id)
 
+    def subscription_cancel(self, *, subscription_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.subscriptions.cancel, subscription_id)
+
     def payment_intent_retrieve(self, *, payment_intent_id: str) -> dict[str, Any]:
         return self._call(
             self._client.v1.payment_intents.retrieve,

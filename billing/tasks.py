@@ -46,3 +46,19 @@ def stripe_event_process_task(event_id: str) -> None:
     from billing.services.webhooks import stripe_event_process
 
     stripe_event_process(event_id=event_id)
+
+
+@shared_task(
+    name="billing.stripe_subscription_cancel",
+    queue=Queue.DEFAULT,
+    ignore_result=True,
+    soft_time_limit=60,
+    time_limit=90,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=8,
+)
+def stripe_subscription_cancel_task(subscription_id: str) -> None:
+    from billing.services.payments import stripe_subscription_cancel
+
+    stripe_subscription_cancel(subscription_id=subscription_id)

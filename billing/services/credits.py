@@ -606,5 +606,12 @@ def wallet_close_for_deleted_user(*, user: Any) -> None:
             _release_locked(wallet=wallet, reservation=reservation, now=now)
         for lot in CreditLot.objects.filter(wallet=wallet, remaining__gt=0):
             _expire_lot(wallet=wallet, lot=lot, now=now, reason="Account deleted")
-        wallet.subscription_status = wallet.subscription_status and "canceled"
-        wallet.save(update_fields=["subscription_status", "updated_at"])
+        if wallet.stripe_subscription_id and wallet.subscription_status not in ("", "canceled"):
+            # A deleted account must not be billed again: cancel at Stripe once the deletion
+            # commits (a task, retried, because Stripe may be briefly unreachable).
+            from billing.tasks import stripe_subscription_cancel_task
+
+            subscription_id = wallet.stripe_subscription_id
+            transaction.on_commit(lambda: stripe_subscription_cancel_task.delay(subscription_id))
+            wallet.subscription_status = "canceled"
+            wallet.save(update_fields=["subscription_status", "updated_at"])

@@ -179,6 +179,11 @@ def portal_session_start(*, user: Any) -> str:
     return portal["url"]
 
 
+def stripe_subscription_cancel(*, subscription_id: str) -> None:
+    """Cancel at Stripe now (account deletion): no further invoices. Idempotent at Stripe."""
+    StripeClient().subscription_cancel(subscription_id=subscription_id)
+
+
 # --- helpers for event handlers ------------------------------------------------------------------
 
 

@@ -114,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         self._dispatch("POST", decode_form(self.rfile.read(length).decode()))
 
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE", {})
+
     def _dispatch(self, method: str, params: dict[str, Any]) -> None:
         url = urlsplit(self.path)
         if method == "GET":
@@ -207,6 +210,10 @@ class StripeServer:
             )
             portal["url"] = f"{self.url}/portal/{portal['id']}"
             return 200, portal
+        cancel = re.fullmatch(r"/v1/subscriptions/(\w+)", path)
+        if method == "DELETE" and cancel and cancel.group(1) in objects:
+            objects[cancel.group(1)]["status"] = "canceled"
+            return 200, objects[cancel.group(1)]
         match = re.fullmatch(
             r"/v1/(checkout/sessions|invoices|payment_intents|subscriptions|customers)/([\w]+)",
             path,

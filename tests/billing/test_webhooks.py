@@ -368,3 +368,18 @@ def test_the_admin_replay_action_processes_a_failed_event(
     model_admin.replay(request, StripeEvent.objects.all())
     assert StripeEvent.objects.get().status == "processed"
     assert Wallet.objects.get(user=buyer).balance == 115
+
+
+def test_deleting_the_account_cancels_the_subscription_at_stripe(
+    stripe_server, buyer, deliver, django_capture_on_commit_callbacks
+):
+    from accounts.services.users import user_delete
+
+    session, invoice = _subscribe(stripe_server, buyer)
+    deliver("invoice.paid", invoice)
+    with django_capture_on_commit_callbacks(execute=True):
+        user_delete(user=buyer)
+    assert stripe_server.get(session["subscription"])["status"] == "canceled"
+    wallet = Wallet.objects.get(user=buyer)
+    assert wallet.balance == 0 and wallet.subscription_status == "canceled"
+    assert_invariant(wallet)
