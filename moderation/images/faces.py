@@ -68,11 +68,32 @@ def image_to_array(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
 
 
+class DetectorUnusableAfterFork(RuntimeError):
+    pass
+
+
+# Set in a child forked from a process that had created a mediapipe detector. Measured: such a
+# child hangs forever in its own (new) detector's first call, so it must fail loudly instead.
+# Importing mediapipe before the fork is harmless; creating a detector is not. Celery's prefork
+# parent and a preloading gunicorn master must therefore never screen an image themselves.
+_forked_after_detector = False
+_fork_hook_registered = False
+
+
+def _mark_forked_child() -> None:
+    global _forked_after_detector
+    _forked_after_detector = True
+
+
 def _load_detector():  # type: ignore[no-untyped-def]
+    global _fork_hook_registered
     # mediapipe logs through glog to stderr on every load; keep worker logs readable.
     os.environ.setdefault("GLOG_minloglevel", "2")
     import mediapipe as mp
 
+    if not _fork_hook_registered:
+        os.register_at_fork(after_in_child=_mark_forked_child)
+        _fork_hook_registered = True
     # model_selection=1: the full-range model (faces up to ~5 m away), not the selfie model.
     return mp.solutions.face_detection.FaceDetection(
         model_selection=1, min_detection_confidence=MIN_CONFIDENCE
@@ -94,6 +115,13 @@ def _load_embedder():  # type: ignore[no-untyped-def]
 
 def faces_detect(array: np.ndarray) -> list[FaceBox]:
     """Every face mediapipe finds with at least MIN_CONFIDENCE, largest first."""
+    if _forked_after_detector:
+        raise DetectorUnusableAfterFork(
+            "This process was forked from one that had already used the face detector, and "
+            "mediapipe cannot run after such a fork. Screen images only in worker processes "
+            "that load the models themselves (never in the Celery parent or a preloading "
+            "gunicorn master)."
+        )
     detector = cached_model("face_detector", _load_detector)
     with _detect_lock:  # a mediapipe graph is not safe to call from two threads at once
         result = detector.process(array)

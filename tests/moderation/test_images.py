@@ -1,14 +1,19 @@
 """The image models on photos that ship in packages: faces, identity, realism, NSFW."""
 
 import io
+import multiprocessing
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from django.conf import settings
 from PIL import Image
 
 from moderation.images.analysis import analyze_image, model_versions
 from moderation.images.faces import (
     EMBEDDING_MODEL,
+    DetectorUnusableAfterFork,
     embedding_distance,
     face_embeddings_from_photo,
 )
@@ -121,3 +126,50 @@ def test_the_speed_bench_entry_point_reports_both_kinds_of_image():
     assert timings["with_face"]["faces"] == 1
     assert timings["without_face"]["faces"] == 0
     assert set(timings["stages_ms"]) == {"detect", "embed_one_face", "realism_one_face", "nsfw"}
+
+
+def _faces_in_astronaut() -> int:
+    return len(face_embeddings_from_photo(image_samples.astronaut()))
+
+
+def _detect_in_child() -> str:
+    try:
+        return str(_faces_in_astronaut())
+    except DetectorUnusableAfterFork as error:
+        return f"refused: {error}"
+
+
+def test_a_child_forked_after_the_detector_was_used_refuses_instead_of_hanging():
+    """mediapipe hangs forever in a child forked from a process that had created a detector
+    (measured); the child must fail at once with a message that says why."""
+    assert _faces_in_astronaut() == 1  # this process has created the detector
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        answer = pool.apply_async(_detect_in_child).get(timeout=60)
+
+    assert answer.startswith("refused: ")
+    assert "Celery parent" in answer
+
+
+FORKED_WORKER_SCRIPT = """
+import multiprocessing, os
+import django
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+django.setup()
+import mediapipe  # imported (as a worker parent may), never used before the fork
+from tests.moderation.test_images import _faces_in_astronaut
+with multiprocessing.get_context("fork").Pool(1) as pool:
+    print("faces:", pool.apply_async(_faces_in_astronaut).get(timeout=60))
+"""
+
+
+def test_a_worker_child_forked_before_any_screening_loads_its_own_models():
+    """The Celery prefork case: the parent imported everything but screened nothing."""
+    result = subprocess.run(
+        [sys.executable, "-c", FORKED_WORKER_SCRIPT],
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert "faces: 1" in result.stdout, result.stderr[-2000:]
