@@ -32,7 +32,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class LotInline(admin.TabularInline):
     model = CreditLot
     fields = ["source", "granted", "remaining", "expired", "expires_at", "payment"]
-    readonly_fields = fields
+    readonly_fields = ["source", "granted", "remaining", "expired", "expires_at", "payment"]
     extra = 0
     can_delete = False
 

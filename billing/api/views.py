@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +31,7 @@ from billing.stripe_client import payments_configured
 MAX_PAGE = 100
 
 
+@extend_schema_serializer(component_name="BillingCreditLot")
 class LotOutputSerializer(serializers.ModelSerializer):
     source_label = serializers.CharField(source="get_source_display")
 
@@ -40,6 +41,7 @@ class LotOutputSerializer(serializers.ModelSerializer):
 
 
 class BalanceApi(APIView):
+    @extend_schema_serializer(component_name="BillingBalance")
     class OutputSerializer(serializers.Serializer):
         balance = serializers.IntegerField(help_text="Credits you can spend now.")
         reserved = serializers.IntegerField(help_text="Credits held by generations still running.")
@@ -54,7 +56,11 @@ class BalanceApi(APIView):
         packs = serializers.ListField(child=serializers.DictField())
         payments_configured = serializers.BooleanField()
 
-    @extend_schema(operation_id="billing_balance", summary="Your credit balance and its lots")
+    @extend_schema(
+        operation_id="billing_balance",
+        summary="Your credit balance and its lots",
+        responses=OutputSerializer,
+    )
     def get(self, request: Request) -> Response:
         summary = balance_summary(user=request.user)
         packs = [
@@ -82,6 +88,7 @@ class BalanceApi(APIView):
 class LedgerListApi(APIView):
     """Newest first; page with `after` (the `last_id` of the previous page), like OpenAI's lists."""
 
+    @extend_schema_serializer(component_name="BillingLedgerQuery")
     class InputSerializer(serializers.Serializer):
         kind = serializers.MultipleChoiceField(choices=LedgerEntry.Kind.choices, required=False)
         since = serializers.DateField(required=False, help_text="First day (UTC), inclusive.")
@@ -91,6 +98,7 @@ class LedgerListApi(APIView):
             required=False, min_value=1, max_value=MAX_PAGE, default=20
         )
 
+    @extend_schema_serializer(component_name="BillingLedgerEntry")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         created_at = serializers.DateTimeField()
@@ -165,6 +173,7 @@ class LedgerListApi(APIView):
 
 
 class UsageApi(APIView):
+    @extend_schema_serializer(component_name="BillingUsageQuery")
     class InputSerializer(serializers.Serializer):
         since = serializers.DateField(required=False, help_text="Default: 29 days before `until`.")
         until = serializers.DateField(required=False, help_text="Default: today (UTC).")
@@ -193,11 +202,13 @@ class UsageApi(APIView):
         return Response(usage_summary(user=request.user, since=since, until=until))
 
 
+@extend_schema_serializer(component_name="BillingRedirect")
 class CheckoutSessionOutputSerializer(serializers.Serializer):
     url = serializers.URLField(help_text="Send the customer here (Stripe Checkout or the Portal).")
 
 
 class CheckoutPackCreateApi(APIView):
+    @extend_schema_serializer(component_name="BillingCheckoutPackRequest")
     class InputSerializer(serializers.Serializer):
         pack = serializers.CharField(
             required=False, help_text="A pack id; default: the standard pack."
@@ -217,6 +228,7 @@ class CheckoutPackCreateApi(APIView):
 
 
 class CheckoutSubscriptionCreateApi(APIView):
+    @extend_schema_serializer(component_name="BillingCheckoutSubscriptionRequest")
     class InputSerializer(serializers.Serializer):
         tier = serializers.CharField(help_text="A paid tier: plus or pro.")
 

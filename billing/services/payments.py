@@ -81,7 +81,7 @@ def stripe_customer_get_or_create(*, user: Any, client: StripeClient) -> str:
 def checkout_pack_start(*, user: Any, pack_id: str | None = None) -> CheckoutStart:
     """A Checkout Session (one-time payment) for a credit pack; the grant waits for the webhook."""
     pack_id = pack_id or settings.BILLING_DEFAULT_PACK
-    pack = settings.BILLING_CREDIT_PACKS.get(pack_id)
+    pack: dict[str, Any] | None = settings.BILLING_CREDIT_PACKS.get(pack_id)
     if pack is None:
         choices = ", ".join(sorted(settings.BILLING_CREDIT_PACKS))
         raise InvalidRequest(
