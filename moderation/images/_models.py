@@ -26,3 +26,16 @@ def cached_model(name: str, load: Callable[[], T]) -> T:
                 model = load()
                 _cache[key] = model
     return model
+
+
+def image_libraries_import() -> None:
+    """Import the image libraries without creating any model: safe before a fork.
+
+    For a Celery worker parent's `worker_init`, so children do not pay the ~3 s of imports
+    inside their first task's time limit. Creating a model here would not be safe: a child
+    forked after mediapipe built a detector hangs (see faces.py).
+    """
+    import cv2  # noqa: F401
+    import dlib  # noqa: F401
+    import mediapipe  # noqa: F401
+    import onnxruntime  # noqa: F401

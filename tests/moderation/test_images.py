@@ -155,11 +155,21 @@ import multiprocessing, os
 import django
 os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
 django.setup()
-import mediapipe  # imported (as a worker parent may), never used before the fork
-from tests.moderation.test_images import _faces_in_astronaut
+from moderation.images import image_libraries_import
+image_libraries_import()  # what a worker parent may do before forking: imports, no models
+from tests.moderation.test_images import _analyze_astronaut_in_child
 with multiprocessing.get_context("fork").Pool(1) as pool:
-    print("faces:", pool.apply_async(_faces_in_astronaut).get(timeout=60))
+    print("child:", pool.apply_async(_analyze_astronaut_in_child).get(timeout=60))
 """
+
+
+def _analyze_astronaut_in_child() -> str:
+    empty = FigureReferences(
+        figure_ids=np.zeros(0, np.int64), embeddings=np.zeros((0, 128), np.float32)
+    )
+    analysis = analyze_image(image_samples.astronaut(), references=empty)
+    safe = analysis.nsfw_score < 0.1
+    return f"faces={len(analysis.faces)} realistic={analysis.realistic_face} nsfw<0.1={safe}"
 
 
 def test_a_worker_child_forked_before_any_screening_loads_its_own_models():
@@ -172,4 +182,4 @@ def test_a_worker_child_forked_before_any_screening_loads_its_own_models():
         timeout=120,
     )
 
-    assert "faces: 1" in result.stdout, result.stderr[-2000:]
+    assert "child: faces=1 realistic=True nsfw<0.1=True" in result.stdout, result.stderr[-2000:]
