@@ -257,11 +257,9 @@ def payment_mismatches() -> list[str]:
         key = (
             payment.checkout_session_id if payment.kind == Payment.Kind.PACK else payment.invoice_id
         )
-        got = granted.pop(key or "", None)
+        got = granted.pop(key or "", None) or 0
         if got != payment.credits:
-            problems.append(
-                f"payment {key}: paid for {payment.credits} credits, granted {got or 0}"
-            )
+            problems.append(f"payment {key}: paid for {payment.credits} credits, granted {got}")
     for key, total in granted.items():
         problems.append(f"grant {key}: {total} credits with no paid payment")
     return problems

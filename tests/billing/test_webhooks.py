@@ -383,3 +383,26 @@ def test_deleting_the_account_cancels_the_subscription_at_stripe(
     wallet = Wallet.objects.get(user=buyer)
     assert wallet.balance == 0 and wallet.subscription_status == "canceled"
     assert_invariant(wallet)
+
+
+def test_a_proration_invoice_sets_the_tier_without_doubling_credits(stripe_server, buyer, deliver):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    session, invoice = _subscribe(stripe_server, buyer)
+    deliver("invoice.paid", invoice)
+    proration = stripe_server.create_paid_invoice(
+        session["subscription"],
+        price_id="price_pro_monthly",
+        period_start=invoice["period_start"],
+        period_end=invoice["period_end"],
+        billing_reason="subscription_update",
+    )
+    deliver("invoice.paid", proration)
+    buyer.refresh_from_db()
+    assert buyer.tier.name == "pro"
+    assert Wallet.objects.get(user=buyer).balance == 150
+    out = StringIO()
+    call_command("credits", "reconcile", stdout=out)
+    assert "no differences" in out.getvalue()
