@@ -57,3 +57,44 @@ def _clear_cache():  # type: ignore[no-untyped-def]
     cache.clear()
     yield
     cache.clear()
+
+
+# Data that migrations seed (tiers, the first policy version, the starter registry). A
+# transactional test empties every table when it ends, so tests after it would find none:
+# every database test puts the seed back first, by running the migrations' own seed functions.
+SEED_MIGRATIONS = [
+    ("accounts.migrations.0002_seed_tiers", "seed", "accounts_tier"),
+    ("moderation.migrations.0002_seed_policy", "seed", "moderation_policyversion"),
+    ("moderation.migrations.0003_load_starter_registry", "load", "moderation_publicfigure"),
+]
+
+
+def _ensure_seed_data() -> None:
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for module_name, function_name, table in SEED_MIGRATIONS:
+            cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {table})")  # noqa: S608 (fixed names)
+            if not cursor.fetchone()[0]:
+                seed = getattr(importlib.import_module(module_name), function_name)
+                seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _seed_data(request):  # type: ignore[no-untyped-def]
+    if request.node.get_closest_marker("django_db") is None and not (
+        {"db", "transactional_db"} & set(request.fixturenames)
+    ):
+        return
+    request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
+    _ensure_seed_data()
+
+
+def _is_transactional(request) -> bool:  # type: ignore[no-untyped-def]
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames:
+        return True
+    return bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
