@@ -157,7 +157,7 @@ def test_one_appeal_per_block():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_the_same_appeal_sent_twice_at_once_is_recorded_once():
     user = UserFactory()
     image = make_image(user=user, status="removed")

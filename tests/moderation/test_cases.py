@@ -103,7 +103,7 @@ def test_claiming_assigns_and_audits(review_case, staff):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_staff_claiming_at_once_one_wins():
     case = case_open(source=Case.Source.REPORT, category="hate", image_id=uuid.uuid4())
     first, second = make_staff(), make_staff()
@@ -279,7 +279,7 @@ def test_overturning_a_strikes_case_lifts_its_suspension(settings, staff):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_resolves_at_once_apply_the_actions_once():
     user = UserFactory()
     decision = make_decision(user=user, categories=["hate"])
@@ -383,7 +383,7 @@ def test_removing_a_reported_image_then_restoring_it_on_appeal(staff):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_the_same_case_opened_at_once_is_queued_once():
     """A retried task and the original both open the case for one decision, and three visitors
     report one image at the same moment: one case each."""

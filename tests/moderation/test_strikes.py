@@ -142,7 +142,7 @@ def test_recording_the_same_decision_twice_counts_once():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_blocked_attempts_suspend_once():
     user = UserFactory()
     _strike(user)
