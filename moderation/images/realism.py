@@ -54,10 +54,17 @@ def _load_haar():  # type: ignore[no-untyped-def]
 
 
 def flat_share(grey_face: np.ndarray) -> float:
-    """Share of pixels whose 3x3 neighbourhood is flat, on the face scaled to 96x96."""
+    """Share of pixels whose 3x3 neighbourhood is flat, on the face scaled down to 96x96.
+
+    Never scaled up: interpolating a small face smooths it, and a 26-pixel photo face would
+    look as flat as a drawing (measured: flat share 0.17-0.29 upscaled, against 0.05 as is).
+    """
     import cv2
 
-    face = cv2.resize(grey_face, (96, 96), interpolation=cv2.INTER_AREA).astype(np.float32)
+    height, width = grey_face.shape[:2]
+    if height > 96 or width > 96:
+        grey_face = cv2.resize(grey_face, (96, 96), interpolation=cv2.INTER_AREA)
+    face = grey_face.astype(np.float32)
     mean = cv2.blur(face, (3, 3))
     variance = np.maximum(cv2.blur(face * face, (3, 3)) - mean * mean, 0)
     return float((np.sqrt(variance) < FLAT_STD).mean())

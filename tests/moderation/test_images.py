@@ -92,6 +92,17 @@ def test_a_drawn_cartoon_face_is_a_face_but_not_a_realistic_one(astronaut_only, 
     assert analysis.figure_matches == []
 
 
+@pytest.mark.parametrize("size", [96, 128])
+def test_a_small_real_face_is_still_realistic(astronaut_only, size):
+    # Her face is 20-26 pixels wide here: measured as is, never smoothed by upscaling.
+    analysis = analyze_image(
+        image_samples.astronaut().resize((size, size)), references=astronaut_only
+    )
+
+    assert len(analysis.faces) == 1
+    assert analysis.realistic_face
+
+
 def test_a_cartoon_saved_as_a_low_quality_jpeg_is_still_not_realistic(astronaut_only):
     buffer = io.BytesIO()
     image_samples.cartoon_face().save(buffer, "JPEG", quality=40)
