@@ -172,3 +172,26 @@ def test_staff_adjustment_names_the_staff_member_and_needs_a_reason(user_with_ba
     wallet.refresh_from_db()
     assert wallet.balance == 3
     assert_invariant(wallet)
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_to_update_or_delete_a_ledger_entry(user_with_balance):
+    from django.db import DatabaseError, transaction
+
+    user = user_with_balance(5)
+    entry = LedgerEntry.objects.get(wallet__user=user)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        LedgerEntry.objects.filter(pk=entry.pk).update(amount=500)
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        LedgerEntry.objects.filter(pk=entry.pk).delete()
+    entry.refresh_from_db()
+    assert entry.amount == 5
+
+
+def test_the_balance_cannot_go_below_zero_even_bypassing_the_services(user_with_balance):
+    from django.db import IntegrityError, transaction
+
+    user = user_with_balance(5)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Wallet.objects.filter(user=user).update(balance=-1)
+    assert Wallet.objects.get(user=user).balance == 5
