@@ -194,3 +194,20 @@ def test_a_worker_child_forked_before_any_screening_loads_its_own_models():
     )
 
     assert "child: faces=1 realistic=True nsfw<0.1=True" in result.stdout, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "L", "P", "CMYK", "I;16"])
+def test_any_image_mode_is_analysed(astronaut_only, mode):
+    image = image_samples.astronaut_edited_copy()
+    image = image.convert("L").convert(mode) if mode == "I;16" else image.convert(mode)
+
+    analysis = analyze_image(image, references=astronaut_only)
+
+    assert [match.figure_id for match in analysis.figure_matches] == [ASTRONAUT_FIGURE_ID]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (4000, 10)])
+def test_degenerate_sizes_have_no_face_and_no_error(astronaut_only, size):
+    analysis = analyze_image(Image.new("RGB", size), references=astronaut_only)
+
+    assert analysis.faces == [] and 0.0 <= analysis.nsfw_score <= 1.0
