@@ -29,6 +29,11 @@ def webhook_deliveries_due_task() -> None:
         webhook_deliver_task.delay(delivery_id)
 
 
+@shared_task(name="generation.webhook_events_sweep", queue=Queue.DEFAULT, ignore_result=True)
+def webhook_events_sweep_task() -> None:
+    webhooks.webhook_events_sweep()
+
+
 @shared_task(name="generation.idempotency_records_purge", queue=Queue.DEFAULT, ignore_result=True)
 def idempotency_records_purge_task() -> None:
     idempotency.idempotency_records_purge()

@@ -308,6 +308,10 @@ CELERY_BEAT_SCHEDULE["generation-webhook-deliveries-due"] = {
     "task": "generation.webhook_deliveries_due",
     "schedule": 30.0,
 }
+CELERY_BEAT_SCHEDULE["generation-webhook-events-sweep"] = {
+    "task": "generation.webhook_events_sweep",
+    "schedule": 30.0,
+}
 
 # --- Billing -------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")

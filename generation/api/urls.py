@@ -3,9 +3,29 @@
 from django.urls import include, path
 
 from accounts.api.routing import method_routes
-from generation.api import webhooks
+from generation.api import native, webhooks
 
 urlpatterns = [
+    path("generations", native.GenerationCreateApi.as_view(), name="api-generations"),
+    path("generations/preflight", native.GenerationPreflightApi.as_view(), name="api-generations-preflight"),
+    path("generations/<uuid:generation_id>", native.GenerationDetailApi.as_view(), name="api-generation"),
+    path(
+        "generations/<uuid:generation_id>/events",
+        native.GenerationEventsApi.as_view(),
+        name="api-generation-events",
+    ),
+    path(
+        "generations/<uuid:generation_id>/cancel",
+        native.GenerationCancelApi.as_view(),
+        name="api-generation-cancel",
+    ),
+    path("images", native.ImageListApi.as_view(), name="api-images"),
+    path(
+        "images/<uuid:image_id>",
+        method_routes(get=native.ImageDetailApi, delete=native.ImageDeleteApi),
+        name="api-image",
+    ),
+    path("provenance/check", native.ProvenanceCheckApi.as_view(), name="api-provenance-check"),
     path(
         "webhooks",
         method_routes(get=webhooks.WebhookEndpointListApi, post=webhooks.WebhookEndpointCreateApi),
@@ -30,8 +50,6 @@ urlpatterns = [
         webhooks.WebhookDeliveryReplayApi.as_view(),
         name="api-webhook-delivery-replay",
     ),
+    # The signed local image route (generation/urls_media.py): /api/v1/media/<token>.
+    path("", include("generation.urls_media")),
 ]
-
-# Signed image links for the local-folder storage (generation core owns generation/urls_media.py;
-# S3 deployments use presigned URLs instead). Keep this line when editing the routes above.
-urlpatterns += [path("", include("generation.urls_media"))]

@@ -46,6 +46,7 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 RETRY_BACKOFF_SECONDS = (30, 120, 600, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600, 8 * 3600)
 MAX_ENDPOINTS_PER_USER = 20
 _RESPONSE_EXCERPT = 500
+_SWEEP_MARK_KEY = "generation:webhooks:sweep-mark"
 
 
 class WebhookRefused(Exception):
@@ -140,6 +141,36 @@ def webhook_event_emit(*, generation: Generation) -> list[WebhookDelivery]:
         created.append(delivery)
         _enqueue_after_commit(delivery.pk)
     return created
+
+
+def webhook_events_sweep(*, now: Any = None) -> int:
+    """Emits the events of recently finished jobs whose owners have endpoints; returns how many.
+
+    Beat runs it every 30 seconds, so an event leaves at most that long after the job ends even
+    when nothing else emits it (a worker that died right after settling, say). It reads from a
+    high-water mark kept in the cache, with a minute of overlap for transactions that committed
+    late; emitting twice is harmless (deliveries are unique per endpoint and event).
+    """
+    from django.core.cache import cache
+
+    now = now or timezone.now()
+    mark = cache.get(_SWEEP_MARK_KEY)
+    since = (mark - timedelta(seconds=60)) if mark else now - timedelta(minutes=10)
+    finished = (
+        Generation.objects.filter(
+            finished_at__gte=since,
+            finished_at__lte=now,
+            status__in=Generation.FINAL_STATUSES,
+            user__webhook_endpoints__is_active=True,
+        )
+        .distinct()
+        .order_by("finished_at")
+    )
+    emitted = 0
+    for generation in finished[:1000]:
+        emitted += len(webhook_event_emit(generation=generation))
+    cache.set(_SWEEP_MARK_KEY, now, timeout=None)
+    return emitted
 
 
 def _event_payload(*, event_id: str, event_type: str, generation: Generation) -> dict[str, Any]:

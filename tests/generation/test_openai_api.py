@@ -264,3 +264,125 @@ def test_models_list_and_detail(http, pro, settings):
     detail = http.get(f"/v1/models/{settings.EASEL_MODEL}", **pro.auth).json()
     assert detail == {"id": settings.EASEL_MODEL, "object": "model", "created": 0, "owned_by": "easel"}
     _error(http.get("/v1/models/gpt-99", **pro.auth), 404, param="model", code="model_not_found")
+
+
+# --- answers: the real pipeline (tiny model, Celery eager) behind the real async view ---------
+# Transactional, with the production thread pool: the job is queued on commit and the held
+# request waits for it on Redis pub/sub (with REDIS_URL) or the polling fallback (without).
+
+live = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def shared_pool(settings):  # type: ignore[no-untyped-def]
+    settings.EASEL_API_SHARED_THREAD_POOL = True
+
+
+def _png_side(data: bytes) -> int:
+    from io import BytesIO
+
+    from PIL import Image as PILImage
+
+    picture = PILImage.open(BytesIO(data))
+    assert picture.format == "PNG" and picture.width == picture.height
+    return picture.width
+
+
+@live
+def test_generations_answer_urls_and_charge_per_image(http, settings, shared_pool):
+    from billing.selectors import image_price
+
+    who = customer(settings=settings)
+    before = balance(who.user)
+    response = http.post(
+        "/v1/images/generations", {"prompt": "a lighthouse at dusk", "n": 2, "size": "256x256"},
+        content_type="application/json", **who.auth,
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"created", "data"} and len(body["data"]) == 2
+    assert response["x-ratelimit-limit-requests"] and response["x-request-id"]
+    for entry in body["data"]:
+        assert set(entry) == {"url"}
+        image = http.get(entry["url"].replace(settings.SITE_URL, ""))
+        assert image.status_code == 200
+        assert _png_side(b"".join(image.streaming_content) if image.streaming else image.content) == 256
+    assert balance(who.user) == before - 2 * image_price(size=256)
+
+
+@live
+def test_generations_b64_json_and_idempotency_key(http, settings, shared_pool):
+    import base64
+
+    from generation.models import Generation
+
+    who = customer(settings=settings)
+    before = balance(who.user)
+    body = {"prompt": "a lighthouse at dusk", "size": "256x256", "response_format": "b64_json"}
+    first = http.post("/v1/images/generations", body, content_type="application/json",
+                      HTTP_IDEMPOTENCY_KEY="order-17", **who.auth)
+    assert first.status_code == 200, first.content
+    [entry] = first.json()["data"]
+    assert _png_side(base64.b64decode(entry["b64_json"])) == 256
+    charged = before - balance(who.user)
+    assert charged > 0
+
+    again = http.post("/v1/images/generations", body, content_type="application/json",
+                      HTTP_IDEMPOTENCY_KEY="order-17", **who.auth)
+    assert again.status_code == 200 and again["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert Generation.objects.filter(user=who.user).count() == 1
+    assert before - balance(who.user) == charged  # charged once
+
+    other = http.post("/v1/images/generations", {**body, "n": 2}, content_type="application/json",
+                      HTTP_IDEMPOTENCY_KEY="order-17", **who.auth)
+    _error(other, 409, param="Idempotency-Key", code="idempotency_key_reused")
+    assert other["x-should-retry"] == "false"
+    assert Generation.objects.filter(user=who.user).count() == 1
+
+
+@live
+def test_edits_and_variations_answer(http, settings, shared_pool):
+    import base64
+
+    who = customer(settings=settings)
+    edit = http.post(
+        "/v1/images/edits",
+        {"prompt": "a blue window", "size": "256x256", "response_format": "b64_json",
+         "image": upload("door.png", rgba_with_transparent_square(256))},
+        **who.auth,
+    )
+    assert edit.status_code == 200, edit.content
+    assert _png_side(base64.b64decode(edit.json()["data"][0]["b64_json"])) == 256
+    variation = http.post(
+        "/v1/images/variations",
+        {"n": "2", "size": "256x256", "image": upload("door.png", png_bytes(256))},
+        **who.auth,
+    )
+    assert variation.status_code == 200, variation.content
+    assert len(variation.json()["data"]) == 2
+
+
+@live
+def test_no_credits_is_insufficient_quota(http, settings, shared_pool):
+    broke = customer(credits=0, settings=settings)
+    response = http.post(
+        "/v1/images/generations", {"prompt": "a lighthouse", "size": "256x256"},
+        content_type="application/json", **broke.auth,
+    )
+    error = _error(response, 429, code="insufficient_quota")
+    assert error["type"] == "insufficient_quota"
+    assert_nothing_charged_or_stored(user=broke.user, credits_before=0, media_root=settings.MEDIA_ROOT)
+
+
+@live
+def test_policy_block_is_400_content_policy_violation(http, settings, shared_pool):
+    who = customer(settings=settings)
+    before = balance(who.user)
+    response = http.post(
+        "/v1/images/generations", {"prompt": "explicit pornographic nude sex scene", "size": "256x256"},
+        content_type="application/json", HTTP_IDEMPOTENCY_KEY="blocked-1", **who.auth,
+    )
+    error = _error(response, 400, param="prompt", code="content_policy_violation")
+    assert "pornographic" not in error["message"]  # never echoes the words that fired
+    assert_nothing_charged_or_stored(user=who.user, credits_before=before, media_root=settings.MEDIA_ROOT)

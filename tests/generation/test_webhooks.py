@@ -416,3 +416,16 @@ def test_concurrent_tries_of_one_delivery_send_once(receiver):
     assert sum(result is not None for result in results) == 1
     delivery.refresh_from_db()
     assert delivery.attempts == 1 and delivery.status == "succeeded"
+
+
+def test_sweep_emits_events_of_finished_jobs_once(user, receiver, django_capture_on_commit_callbacks):
+    """Whatever else happens, a finished job's event leaves within a beat interval."""
+    webhooks.webhook_endpoint_create(user=user, url=receiver.url())
+    finished = _finished_generation(user=user)
+    _finished_generation(user=UserFactory())  # someone without endpoints: nothing to send
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhooks.webhook_events_sweep() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhooks.webhook_events_sweep() == 0  # the next beat: already emitted
+    [received] = receiver.requests
+    assert json.loads(received["body"])["data"]["id"] == str(finished.id)

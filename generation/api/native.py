@@ -1,0 +1,420 @@
+"""The native API (`/api/v1/`): asynchronous jobs, their progress, images, preflight, provenance.
+
+`POST /api/v1/generations` answers 202 at once with the job (queue position and estimated start
+included); the client polls `GET /api/v1/generations/<id>`, follows its Server-Sent Events
+stream, or receives a webhook. One view per operation (STYLE.md): validate, call one service,
+serialise.
+"""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiKey
+from accounts.permissions import HasScope
+from generation.api.asyncviews import AsyncApiView, run_sync
+from generation.api.events import generation_progress
+from generation.api.flows import generation_start
+from generation.api.openai import IDEMPOTENCY_HEADER
+from generation.api.pagination import PageQuerySerializer, paginate
+from generation.models import Generation, Image
+from generation.selectors.jobs import (
+    generation_get_for_user,
+    image_signed_url,
+    images_for_user,
+    queue_estimate,
+)
+from generation.services.generations import generation_cancel
+from generation.services.images import image_delete
+from generation.selectors.preflight import generation_preflight
+from generation.services.provenance import provenance_check
+
+READ = [IsAuthenticated, HasScope(ApiKey.Scope.READ)]
+WRITE = [IsAuthenticated, HasScope(ApiKey.Scope.GENERATE)]
+SSE_HEARTBEAT_SECONDS = 15.0
+
+
+# --- Serializers -------------------------------------------------------------------------------
+
+
+class ImageOutputSerializer(serializers.ModelSerializer):
+    generation_id = serializers.UUIDField()
+    prompt = serializers.CharField(source="generation.prompt")
+    url = serializers.SerializerMethodField(help_text="Signed; expires after an hour.")
+
+    class Meta:
+        model = Image
+        fields = [
+            "id", "generation_id", "index", "seed", "width", "height", "prompt", "under_review",
+            "created_at", "url",
+        ]
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_url(self, image: Image) -> str | None:
+        return image_signed_url(image=image)
+
+
+class GenerationImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField(help_text="Signed; expires after an hour.")
+
+    class Meta:
+        model = Image
+        fields = ["id", "index", "seed", "width", "height", "url"]
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_url(self, image: Image) -> str | None:
+        return image_signed_url(image=image)
+
+
+class GenerationOutputSerializer(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    size = serializers.SerializerMethodField()
+    progress = serializers.SerializerMethodField()
+    queue = serializers.SerializerMethodField(help_text="Position and estimated start while queued.")
+    images = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Generation
+        fields = [
+            "id", "object", "status", "status_message", "operation", "model", "prompt", "n",
+            "size", "seed", "steps", "progress", "queue", "credits_reserved", "credits_captured",
+            "withheld_count", "created_at", "started_at", "finished_at", "images",
+        ]
+
+    def get_object(self, generation: Generation) -> str:
+        return "generation"
+
+    def get_size(self, generation: Generation) -> str:
+        return f"{generation.size}x{generation.size}"
+
+    @extend_schema_field(
+        inline_serializer("Progress", {"step": serializers.IntegerField(), "total": serializers.IntegerField()})
+    )
+    def get_progress(self, generation: Generation) -> dict[str, int]:
+        return {"step": generation.progress_step, "total": generation.progress_total}
+
+    @extend_schema_field(
+        inline_serializer(
+            "QueueEstimate",
+            {
+                "position": serializers.IntegerField(),
+                "estimated_start_seconds": serializers.IntegerField(allow_null=True),
+            },
+            allow_null=True,
+        )
+    )
+    def get_queue(self, generation: Generation) -> dict[str, Any] | None:
+        if generation.status != Generation.Status.QUEUED:
+            return None
+        return queue_estimate(generation=generation)
+
+    @extend_schema_field(GenerationImageSerializer(many=True))
+    def get_images(self, generation: Generation) -> list[dict[str, Any]]:
+        delivered = generation.images.filter(
+            status=Image.Status.DELIVERED, deleted_at__isnull=True
+        ).exclude(storage_key="")
+        return GenerationImageSerializer(delivered, many=True).data
+
+
+class GenerationInputSerializer(serializers.Serializer):
+    operation = serializers.ChoiceField(choices=Generation.Operation.values, default="generate")
+    prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
+    n = serializers.IntegerField(required=False, default=1, help_text="1 to 10.")
+    size = serializers.CharField(required=False, default="1024x1024", help_text="256x256, 512x512 or 1024x1024.")
+    model = serializers.CharField(required=False, allow_null=True, default=None)
+    seed = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="Image i uses seed + i.")
+    user = serializers.CharField(required=False, allow_blank=True, max_length=256, default="", help_text="Your end user's id.")
+    face_consent = serializers.BooleanField(required=False, default=False)
+    image = serializers.FileField(required=False, help_text="Edits and variations: a square PNG under 4 MB.")
+    mask = serializers.FileField(required=False, help_text="Edits: a PNG of the image's size.")
+
+
+def _create_kwargs(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    params: dict[str, Any] = {
+        "prompt": data["prompt"],
+        "n": data["n"],
+        "size": data["size"],
+        "model": data["model"],
+        "seed": data["seed"],
+        "end_user": data["user"],
+    }
+    if data["face_consent"]:
+        params["face_consent"] = True
+    files = {"image": data.get("image"), "mask": data.get("mask")}
+    return params, files
+
+
+# --- Jobs --------------------------------------------------------------------------------------
+
+
+class GenerationCreateApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser]
+    permission_classes = WRITE
+
+    @extend_schema(
+        operation_id="generations_create",
+        summary="Start a generation; answers 202 with the queued job",
+        request={"application/json": GenerationInputSerializer, "multipart/form-data": GenerationInputSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={202: GenerationOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = GenerationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        params, files = _create_kwargs(serializer.validated_data)
+        started = generation_start(
+            user=request.user,
+            api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+            source=Generation.Source.NATIVE_API,
+            operation=serializer.validated_data["operation"],
+            params=params,
+            files=files,
+            idempotency_key=request.headers.get("Idempotency-Key"),
+            method="POST",
+            path=request.path,
+            accepted_status=202,
+        )
+        headers = dict(started.headers)
+        if started.replayed:
+            headers["idempotent-replayed"] = "true"
+        started.generation.refresh_from_db()
+        return Response(
+            GenerationOutputSerializer(started.generation).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={**headers, "Location": f"/api/v1/generations/{started.generation.id}"},
+        )
+
+
+class GenerationPreflightApi(APIView):
+    parser_classes = [JSONParser, MultiPartParser]
+    permission_classes = WRITE
+
+    @extend_schema(
+        operation_id="generations_preflight",
+        summary="What a generation would cost, whether the policy allows its prompt, how long "
+        "it would wait: free, charges and stores nothing",
+        request={"application/json": GenerationInputSerializer, "multipart/form-data": GenerationInputSerializer},
+        responses=inline_serializer(
+            "Preflight",
+            {
+                "credits": serializers.IntegerField(),
+                "balance": serializers.IntegerField(),
+                "affordable": serializers.BooleanField(),
+                "policy": inline_serializer(
+                    "PreflightPolicy",
+                    {
+                        "decision": serializers.CharField(),
+                        "categories": serializers.ListField(child=serializers.CharField()),
+                        "message": serializers.CharField(),
+                    },
+                ),
+                "estimated_wait_seconds": serializers.IntegerField(allow_null=True),
+                "queue_position": serializers.IntegerField(),
+            },
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = GenerationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = generation_preflight(
+            user=request.user,
+            operation=data["operation"],
+            prompt=data["prompt"],
+            n=data["n"],
+            size=data["size"],
+            model=data["model"],
+        )
+        return Response(result)
+
+
+class GenerationDetailApi(APIView):
+    permission_classes = READ
+
+    @extend_schema(operation_id="generations_retrieve", summary="A generation (poll it)",
+                   responses=GenerationOutputSerializer)
+    def get(self, request: Request, generation_id: str) -> Response:
+        generation = generation_get_for_user(user=request.user, generation_id=generation_id)
+        return Response(GenerationOutputSerializer(generation).data)
+
+
+class GenerationCancelApi(APIView):
+    permission_classes = WRITE
+
+    @extend_schema(operation_id="generations_cancel", request=None,
+                   summary="Cancel: a queued job stops at once, a running one at its next step",
+                   responses=GenerationOutputSerializer)
+    def post(self, request: Request, generation_id: str) -> Response:
+        generation = generation_get_for_user(user=request.user, generation_id=generation_id)
+        generation = generation_cancel(generation=generation)
+        return Response(GenerationOutputSerializer(generation).data)
+
+
+class GenerationEventsApi(AsyncApiView):
+    permission_classes = READ
+
+    @extend_schema(
+        operation_id="generations_events",
+        summary="Server-Sent Events: the job's progress until it ends",
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(
+                response=OpenApiTypes.STR,
+                description="`event: progress` lines with JSON {status, step, total}; the last "
+                "one is final. Comments every 15 s keep the connection open.",
+            )
+        },
+    )
+    async def get(self, request: Request, generation_id: str) -> StreamingHttpResponse:
+        generation = await run_sync(generation_get_for_user, user=request.user, generation_id=generation_id)
+        response = StreamingHttpResponse(_sse(generation.id), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # proxies must pass each event on at once
+        return response
+
+
+async def _sse(generation_id: Any) -> AsyncIterator[bytes]:
+    progress = generation_progress(
+        generation_id=generation_id,
+        timeout=settings.EASEL_API_WAIT_TIMEOUT,
+        heartbeat=SSE_HEARTBEAT_SECONDS,
+    )
+    try:
+        async for state in progress:
+            if state is None:
+                yield b": keep-alive\n\n"
+                continue
+            yield f"event: progress\ndata: {json.dumps(state)}\n\n".encode()
+    finally:
+        await progress.aclose()
+
+
+# --- Images ------------------------------------------------------------------------------------
+
+
+class ImageListQuerySerializer(PageQuerySerializer):
+    created_after = serializers.DateTimeField(required=False)
+    created_before = serializers.DateTimeField(required=False)
+    prompt = serializers.CharField(required=False, allow_blank=True, help_text="Text the prompt contains.")
+
+
+class ImageListApi(APIView):
+    permission_classes = READ
+
+    @extend_schema(
+        operation_id="images_list",
+        summary="Your images, newest first (cursor pagination, filter by date and prompt text)",
+        parameters=[ImageListQuerySerializer],
+        responses=inline_serializer(
+            "ImagePage",
+            {
+                "data": ImageOutputSerializer(many=True),
+                "has_more": serializers.BooleanField(),
+                "next_cursor": serializers.CharField(allow_null=True),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        query = ImageListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = query.validated_data
+        images = images_for_user(
+            user=request.user,
+            created_after=filters.get("created_after"),
+            created_before=filters.get("created_before"),
+            prompt_contains=filters.get("prompt", ""),
+        )
+        page = paginate(images, limit=filters["limit"], cursor=filters["cursor"])
+        return Response(
+            {
+                "data": ImageOutputSerializer(page.items, many=True).data,
+                "has_more": page.has_more,
+                "next_cursor": page.next_cursor,
+            }
+        )
+
+
+def _image_for_user(request: Request, image_id: str) -> Image:
+    from common.errors import NotFound
+
+    image = images_for_user(user=request.user).filter(pk=image_id).first()
+    if image is None:
+        raise NotFound(f"No image with id '{image_id}'.", param="id")
+    return image
+
+
+class ImageDetailApi(APIView):
+    permission_classes = READ
+
+    @extend_schema(operation_id="images_retrieve", summary="One of your images", responses=ImageOutputSerializer)
+    def get(self, request: Request, image_id: str) -> Response:
+        return Response(ImageOutputSerializer(_image_for_user(request, image_id)).data)
+
+
+class ImageDeleteApi(APIView):
+    permission_classes = WRITE
+
+    @extend_schema(operation_id="images_delete", summary="Delete one of your images (its file goes too)",
+                   responses={204: None})
+    def delete(self, request: Request, image_id: str) -> Response:
+        image_delete(image=_image_for_user(request, image_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Provenance --------------------------------------------------------------------------------
+
+
+class ProvenanceCheckApi(APIView):
+    parser_classes = [MultiPartParser]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="ProvenanceCheckRequest")
+    class InputSerializer(serializers.Serializer):
+        image = serializers.FileField(help_text="PNG, JPEG or WebP under 4 MB.")
+
+    @extend_schema(
+        operation_id="provenance_check",
+        summary="Did Easel make this image, and which one? (reads the invisible watermark)",
+        request={"multipart/form-data": InputSerializer},
+        responses=inline_serializer(
+            "Provenance",
+            {
+                "made_by_easel": serializers.BooleanField(),
+                "image_id": serializers.UUIDField(allow_null=True),
+                "generation_id": serializers.UUIDField(allow_null=True),
+                "created_at": serializers.CharField(allow_null=True),
+                "confidence": serializers.FloatField(),
+                "metadata": serializers.DictField(child=serializers.CharField()),
+            },
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = provenance_check(image_bytes=serializer.validated_data["image"].read())
+        return Response(
+            {
+                "made_by_easel": result.made_by_easel,
+                "image_id": str(result.image_id) if result.image_id else None,
+                "generation_id": str(result.generation_id) if result.generation_id else None,
+                "created_at": result.created_at,
+                "confidence": result.confidence,
+                "metadata": result.metadata,
+            }
+        )
