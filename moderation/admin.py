@@ -39,8 +39,8 @@ class PolicyVersionAdmin(ReadOnlyAdmin):
 
 class FigureFaceInline(admin.TabularInline):
     model = FigureFace
-    fields = ["embedding_model", "source_name", "created_at"]
-    readonly_fields = fields
+    fields = ("embedding_model", "source_name", "created_at")
+    readonly_fields = ("embedding_model", "source_name", "created_at")
     extra = 0
     can_delete = False
 

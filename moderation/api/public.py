@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from accounts.models import User
 from moderation.models import Appeal, Category, Report
 from moderation.services.appeals import APPEAL_TEXT_MAX, appeal_create
 from moderation.services.reports import REPORT_DETAILS_MAX, report_create
@@ -43,6 +44,7 @@ class AppealCreateApi(APIView):
     def post(self, request: Request) -> Response:
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        assert isinstance(request.user, User)  # IsAuthenticated, the default permission
         appeal = appeal_create(user=request.user, **body.validated_data)
         return Response(self.OutputSerializer(appeal).data, status=status.HTTP_201_CREATED)
 

@@ -34,11 +34,13 @@ def appeal_create(
         raise InvalidRequest(f"Keep the appeal under {APPEAL_TEXT_MAX} characters.", param="text")
     if (decision_id is None) == (image_id is None):
         raise InvalidRequest("Appeal either a 'decision_id' or an 'image_id'.", param="decision_id")
+    decision: Decision | None
     if decision_id is not None:
         decision = _appealable_decision(user=user, decision_id=decision_id)
         generation_id = decision.generation_id
         image_id = decision.image_id
     else:
+        assert image_id is not None
         decision, generation_id = _appealable_image(user=user, image_id=image_id)
     with transaction.atomic():
         # One appeal per block or image, even when the same request arrives twice at once.

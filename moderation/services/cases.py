@@ -297,14 +297,17 @@ def _generation_service(name: str) -> Callable[..., object]:
 
 
 def _apply_in_database(*, case: Case, actor: User, reason: str) -> None:
+    subject = case.subject_user
     for action in [CaseAction(**a) for a in case.actions]:
         if action.type in (Action.APPROVE, Action.OVERTURN):
             _overturn(case=case, actor=actor, reason=reason)
         elif action.type == Action.WARN:
-            enforcement.user_warn(user=case.subject_user, actor=actor, reason=reason, case=case)
+            assert subject is not None  # _check_applicable refused it otherwise
+            enforcement.user_warn(user=subject, actor=actor, reason=reason, case=case)
         elif action.type in (Action.SUSPEND, Action.BAN):
+            assert subject is not None
             enforcement.suspension_for_days(
-                user=case.subject_user,
+                user=subject,
                 days=action.days if action.type == Action.SUSPEND else None,
                 reason=reason,
                 actor=actor,
@@ -378,4 +381,6 @@ def case_open_for_report(
     report and answers the case it joined."""
     from moderation.services.reports import report_create  # reports builds on this module
 
-    return report_create(image_id=image_id, reporter=reporter, reason=reason, details=details).case
+    report = report_create(image_id=image_id, reporter=reporter, reason=reason, details=details)
+    assert report.case is not None  # report_create always files it in a case
+    return report.case
