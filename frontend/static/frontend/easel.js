@@ -173,8 +173,9 @@
     if (target.matches("input[type=radio], input[type=checkbox]")) {
       target.checked = true;
       target.dispatchEvent(new Event("change", { bubbles: true }));
+      // Choosing the resolution is the last key: the reviewer types the reason next.
       var reason = document.querySelector("[data-reason]");
-      if (reason) reason.focus();
+      if (reason && target.type === "radio") reason.focus();
     } else if (target.matches("input, textarea, select")) {
       target.focus();
     } else {
