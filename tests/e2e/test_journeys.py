@@ -100,9 +100,10 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     page.wait_for_selector("#progress[data-status=succeeded]", timeout=90_000)
     results = page.locator("[data-testid=results] img")
     assert results.count() == 2
-    assert page.evaluate(
-        "Array.from(document.querySelectorAll('[data-testid=results] img')).every(i => i.naturalWidth === 256)"
+    widths = page.evaluate(
+        "[...document.querySelectorAll('[data-testid=results] img')].map(i => i.naturalWidth)"
     )
+    assert widths == [256, 256]
     screenshot(page, "generation")
 
     # The image page: share it, with the link shown.
