@@ -7,6 +7,8 @@ refunds whatever the generation was charged (cases.case_resolve does both).
 
 import uuid
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
@@ -97,3 +99,28 @@ def _already_appealed(*, user: User, decision: Decision | None, image_id: uuid.U
     if decision is not None:
         return Appeal.objects.filter(user=user, decision=decision).exists()
     return Appeal.objects.filter(user=user, image_id=image_id).exists()
+
+
+def appeal_outcome_notify(*, case: Case) -> None:
+    """Tell the person who appealed what a reviewer decided, once the decision is committed.
+    In plain words only: neither the staff note nor the rule's scores."""
+    user = case.subject_user
+    if user is None or not user.email or user.deleted_at is not None:
+        return
+    if case.resolution == Case.Resolution.OVERTURNED:
+        outcome = (
+            "A reviewer agreed with you and overturned the decision. Any credits it cost "
+            "have been returned to your balance."
+        )
+    else:
+        outcome = "A reviewer looked again and the decision stands under Easel's content policy."
+    email = user.email
+    transaction.on_commit(
+        lambda: send_mail(
+            subject="Your Easel appeal has been reviewed",
+            message=f"{outcome}\n\nThank you for helping us get these decisions right.\n",
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[email],
+            fail_silently=True,
+        )
+    )

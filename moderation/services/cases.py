@@ -241,6 +241,10 @@ def case_resolve(
                 details={"resolution": resolution, "actions": case.actions},
             )
             _apply_in_database(case=case, actor=actor, reason=reason)
+            if case.source == Case.Source.APPEAL:
+                from moderation.services.appeals import appeal_outcome_notify  # builds on us
+
+                appeal_outcome_notify(case=case)
     _apply_outside_database(case=case, actor=actor, reason=reason)
     return case
 

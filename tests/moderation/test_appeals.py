@@ -167,3 +167,17 @@ def test_the_same_appeal_sent_twice_at_once_is_recorded_once():
     assert sum(isinstance(result, Appeal) for result in results) == 1, results
     assert sum(isinstance(result, Conflict) for result in results) == 2
     assert Appeal.objects.count() == 1 and Case.objects.count() == 1
+
+
+def test_the_user_hears_the_outcome_once(django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    user = UserFactory()
+    appeal = appeal_create(user=user, decision_id=make_decision(user=user).pk, text="Please.")
+    staff = make_staff()
+    with django_capture_on_commit_callbacks(execute=True):
+        _overturn(appeal.case, staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        _overturn(appeal.case, staff)  # a retried resolve: no second e-mail
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [user.email]
+    assert "overturned" in mail.outbox[0].body and "A false positive" not in mail.outbox[0].body
