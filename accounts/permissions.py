@@ -1,6 +1,7 @@
 """Who may reach staff-only parts: staff accounts with two-factor authentication turned on."""
 
 from allauth.mfa.utils import is_mfa_enabled
+from django.contrib.auth.models import AnonymousUser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -8,7 +9,7 @@ from accounts.models import ApiKey, User
 from common.errors import PermissionDenied
 
 
-def is_staff_with_two_factor(user: User) -> bool:
+def is_staff_with_two_factor(user: User | AnonymousUser) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_staff and is_mfa_enabled(user))
 
 

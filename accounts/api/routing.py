@@ -28,6 +28,8 @@ def method_routes(**views: type[APIView]) -> Callable[..., HttpResponse]:
         "".join(view.__name__ for view in views.values()),
         (APIView,),
         {
+            # Schema warnings then name the file of the views, not this one.
+            "__module__": first.__module__,
             "authentication_classes": first.authentication_classes,
             "permission_classes": first.permission_classes,
             **{method: getattr(view, method) for method, view in views.items()},
