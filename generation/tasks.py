@@ -2,12 +2,15 @@
 
 `generation.run` is the GPU task: at-least-once (`acks_late`, `reject_on_worker_lost`: a worker
 killed mid-job gets its message redelivered), idempotent (services/worker.py), with soft and hard
-time limits from settings. It is queued on `gpu` at the tier's lane priority
-(services/generations.py, LANE_PRIORITY); `generation.lanes_promote` and `generation.stale_sweep`
-are periodic housekeeping on the default queue.
+time limits from settings. It is sent to Queue.GPU at the tier's lane priority by
+services/generations.py (generation_enqueue, LANE_PRIORITY); `generation.lanes_promote` and
+`generation.stale_sweep` are periodic housekeeping on the default queue.
 """
 
+import time
+
 from celery import shared_task
+from celery.signals import worker_init
 from django.conf import settings
 
 from common.queues import Queue
@@ -15,20 +18,23 @@ from common.queues import Queue
 
 @shared_task(
     name="generation.run",
-    queue=Queue.GPU,
+    bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
     soft_time_limit=settings.EASEL_GENERATION_SOFT_TIME_LIMIT,
     time_limit=settings.EASEL_GENERATION_HARD_TIME_LIMIT,
 )
-def generation_run_task(generation_id: str) -> None:
+def generation_run_task(self, generation_id: str) -> None:  # type: ignore[no-untyped-def]
     from generation.services.worker import generation_run
 
-    generation_run(generation_id=generation_id)
+    # A per-call limit (apply_async(soft_time_limit=...)) arrives in the request; else the task's.
+    soft_limit = (self.request.timelimit or (None, None))[1] or self.soft_time_limit
+    deadline = time.monotonic() + soft_limit if soft_limit else None
+    generation_run(generation_id=generation_id, deadline=deadline)
 
 
-@shared_task(name="generation.lanes_promote", queue=Queue.DEFAULT, ignore_result=True,
+@shared_task(name="generation.lanes_promote", ignore_result=True,
              soft_time_limit=60, time_limit=90)
 def generation_lanes_promote_task() -> None:
     from generation.services.generations import lanes_promote
@@ -36,9 +42,35 @@ def generation_lanes_promote_task() -> None:
     lanes_promote()
 
 
-@shared_task(name="generation.stale_sweep", queue=Queue.DEFAULT, ignore_result=True,
+@shared_task(name="generation.stale_sweep", ignore_result=True,
              soft_time_limit=60, time_limit=90)
 def generation_stale_sweep_task() -> None:
     from generation.services.worker import stale_sweep
 
     stale_sweep()
+
+
+@worker_init.connect
+def _preload_inference_libraries(sender=None, **_: object) -> None:  # type: ignore[no-untyped-def]
+    """A GPU worker's parent imports torch and diffusers once, before forking its children.
+
+    Importing touches no CUDA state (only a call like torch.cuda.is_available() would), so the
+    children still initialise the GPU themselves. Without this, each child imports them inside
+    its first job, where a soft time limit can interrupt the import and leave torch half-loaded
+    in that process for every later job.
+    """
+    consumed = set(getattr(getattr(sender, "app", None) and sender.app.amqp.queues, "consume_from", None) or {})
+    if consumed and Queue.GPU not in consumed:
+        return  # a CPU-only worker
+    import torch  # noqa: F401
+    from diffusers import (  # noqa: F401  (diffusers imports lazily: name what jobs use)
+        AutoencoderKL,
+        AutoPipelineForText2Image,
+        StableDiffusionImg2ImgPipeline,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextModel, CLIPTokenizer  # noqa: F401
+
+    from generation.inference import operations, pipelines, tiny  # noqa: F401

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.errors import InvalidRequest
+from common.queues import Queue
 from generation.inference.registry import model_spec
 from generation.models import Generation
 from generation.services.progress import progress_publish
@@ -210,7 +211,9 @@ def generation_enqueue(
     if time_limit is not None:
         options["time_limit"] = time_limit
     priority = LANE_PRIORITY.get(generation.queue_lane if lane is None else lane, 3)
-    generation_run_task.apply_async(args=[str(generation.id)], priority=priority, **options)
+    generation_run_task.apply_async(
+        args=[str(generation.id)], queue=Queue.GPU, priority=priority, **options
+    )
 
 
 def generation_cancel(*, generation: Generation) -> Generation:

@@ -109,15 +109,23 @@ def _batch_mates(*, primary: Generation, worker_id: str) -> list[Generation]:
     return mates
 
 
+class DeadlineExceeded(Exception):
+    """The task's soft time limit passed; checked between steps as well as by Celery's signal,
+    because the signal can land inside library code that swallows exceptions (an import)."""
+
+
 @dataclass
 class _Step:
-    """Heartbeat, progress and cancel checks between denoising steps, for a whole batch."""
+    """Heartbeat, progress, deadline and cancel checks between denoising steps, for a batch."""
 
     jobs: list[Generation]
     worker_id: str
+    deadline: float | None = None  # time.monotonic() value
     last_beat: float = 0.0
 
     def __call__(self, step: int, total: int) -> bool:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise DeadlineExceeded()
         ids = [job.pk for job in self.jobs]
         if time.monotonic() - self.last_beat >= _HEARTBEAT_EVERY_SECONDS or step == total:
             self.last_beat = time.monotonic()
@@ -134,8 +142,13 @@ class _Step:
         return len(canceled) < len(ids)  # stop only when nobody in the batch still wants it
 
 
-def generation_run(*, generation_id: uuid.UUID | str, worker_id: str | None = None) -> list[str]:
-    """Runs one delivered job (and compatible queued ones with it). Returns the ids it settled."""
+def generation_run(
+    *, generation_id: uuid.UUID | str, worker_id: str | None = None, deadline: float | None = None
+) -> list[str]:
+    """Runs one delivered job (and compatible queued ones with it). Returns the ids it settled.
+
+    `deadline` (a time.monotonic() value) is the task's soft time limit.
+    """
     from celery.exceptions import SoftTimeLimitExceeded
 
     from generation.inference.operations import BatchCanceled
@@ -152,7 +165,7 @@ def generation_run(*, generation_id: uuid.UUID | str, worker_id: str | None = No
         return [str(primary.pk)]
     jobs = [primary, *_batch_mates(primary=primary, worker_id=worker_id)]
     try:
-        _run_and_deliver(jobs=jobs, worker_id=worker_id)
+        _run_and_deliver(jobs=jobs, worker_id=worker_id, deadline=deadline)
     except BatchCanceled:
         for job in jobs:
             generation_settle(generation=job, worker_id=worker_id, delivered=[], canceled=True)
@@ -161,7 +174,7 @@ def generation_run(*, generation_id: uuid.UUID | str, worker_id: str | None = No
             generation_fail(generation=job, worker_id=worker_id, message=(
                 f"The model '{job.model}' is not available on the GPU workers right now. "
                 "No credits were charged."), log_detail=str(error))
-    except SoftTimeLimitExceeded:
+    except (SoftTimeLimitExceeded, DeadlineExceeded):
         for job in jobs:
             generation_fail(generation=job, worker_id=worker_id, message=(
                 "The job ran past its time limit and was stopped. No credits were charged."))
@@ -183,7 +196,7 @@ def _inputs_load(job: Generation) -> tuple[PILImage.Image | None, PILImage.Image
     return load(job.input_image_key), load(job.input_mask_key)
 
 
-def _run_and_deliver(*, jobs: list[Generation], worker_id: str) -> None:
+def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float | None) -> None:
     from django.core.cache import cache
 
     from generation.inference.operations import BatchJob, run_batch
@@ -196,7 +209,8 @@ def _run_and_deliver(*, jobs: list[Generation], worker_id: str) -> None:
     first = jobs[0]
     started = time.monotonic()
     run_batch(model_id=first.model, operation=first.operation, size=first.size, steps=first.steps,
-              guidance_scale=first.guidance_scale, jobs=batch, on_step=_Step(jobs, worker_id))
+              guidance_scale=first.guidance_scale, jobs=batch,
+              on_step=_Step(jobs=jobs, worker_id=worker_id, deadline=deadline))
     elapsed = max(time.monotonic() - started, 1e-6)
     images = sum(job.n for job in jobs)
     previous = cache.get(THROUGHPUT_CACHE_KEY)

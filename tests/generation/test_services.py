@@ -223,4 +223,4 @@ def test_low_lane_jobs_waiting_too_long_are_promoted_once(user, settings, django
     old.refresh_from_db()
     fresh.refresh_from_db()
     assert (old.queue_lane, fresh.queue_lane) == (1, 0)
-    assert sent == [{"args": [str(old.pk)], "priority": 3}]
+    assert sent == [{"args": [str(old.pk)], "queue": "gpu", "priority": 3}]
