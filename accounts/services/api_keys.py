@@ -16,6 +16,8 @@ SECRET_PREFIX = "sk-"
 SECRET_RANDOM_BYTES = 32  # 43 URL-safe characters after "sk-"
 PREFIX_LENGTH = 11  # "sk-" and 8 characters: enough to tell keys apart, useless to guess with
 ALL_SCOPES = frozenset(ApiKey.Scope.values)
+# Enough for every environment and integration; a cap stops a script from minting keys forever.
+MAX_ACTIVE_KEYS_PER_USER = 50
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ def api_key_create(
     if monthly_credit_cap is not None and monthly_credit_cap < 0:
         raise InvalidRequest(
             "The monthly credit cap cannot be negative.", param="monthly_credit_cap"
+        )
+    active = ApiKey.objects.filter(user=user, revoked_at__isnull=True).count()
+    if active >= MAX_ACTIVE_KEYS_PER_USER:
+        raise InvalidRequest(
+            f"You have {active} active API keys, the most an account may have. "
+            "Revoke one you no longer use first.",
+            code="too_many_api_keys",
         )
     secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_RANDOM_BYTES)
     key = ApiKey.objects.create(

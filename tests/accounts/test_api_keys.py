@@ -171,3 +171,16 @@ def test_a_session_user_creates_a_key_with_a_cap(user, api_client):
     assert body["monthly_credit_cap"] == 200
     assert body["scopes"] == ["images.generate", "images.read"]
     assert ApiKey.objects.get(prefix=body["prefix"]).monthly_credit_cap == 200
+
+
+def test_an_account_holds_at_most_fifty_active_keys(user, api_client, settings):
+    from accounts.services.api_keys import MAX_ACTIVE_KEYS_PER_USER
+
+    keys = [api_key_create(user=user, name=f"k{i}").key for i in range(MAX_ACTIVE_KEYS_PER_USER)]
+    api_client.force_authenticate(user)
+    refused = api_client.post(KEYS_URL, {"name": "one too many"}, format="json")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "too_many_api_keys"
+    assert ApiKey.objects.count() == MAX_ACTIVE_KEYS_PER_USER
+    api_key_revoke(key=keys[0])
+    assert api_client.post(KEYS_URL, {"name": "replacement"}, format="json").status_code == 201
