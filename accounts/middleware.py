@@ -10,6 +10,7 @@ authenticate inside DRF, after middleware.
 from collections.abc import Callable
 
 from allauth.mfa.utils import is_mfa_enabled
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
@@ -21,20 +22,46 @@ from accounts.decorators import mfa_setup_redirect
 
 
 class StaffTwoFactorMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    # Async-capable, so the ASGI server does not hop threads for every request because of us.
+    sync_capable = True
+    async_capable = True
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(tuple(settings.STAFF_TWO_FACTOR_PATHS)):
-            user = request.user
-            if not user.is_authenticated:
-                return redirect_to_login(_after_login(request))
-            if not user.is_staff:
-                # Not the admin's own "log in as someone else" form: that would skip the code.
-                raise PermissionDenied("Staff only.")
-            if not is_mfa_enabled(user):
-                return mfa_setup_redirect(request)
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        if _is_staff_path(request):
+            refusal = _refusal(request, request.user)
+            if refusal is not None:
+                return refusal
         return self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if _is_staff_path(request):
+            user = await request.auser()
+            refusal = await sync_to_async(_refusal)(request, user)
+            if refusal is not None:
+                return refusal
+        return await self.get_response(request)
+
+
+def _is_staff_path(request: HttpRequest) -> bool:
+    return request.path.startswith(tuple(settings.STAFF_TWO_FACTOR_PATHS))
+
+
+def _refusal(request: HttpRequest, user) -> HttpResponse | None:  # type: ignore[no-untyped-def]
+    if not user.is_authenticated:
+        return redirect_to_login(_after_login(request))
+    if not user.is_staff:
+        # Not the admin's own "log in as someone else" form: that would skip the code.
+        raise PermissionDenied("Staff only.")
+    if not is_mfa_enabled(user):
+        return mfa_setup_redirect(request)
+    return None
 
 
 def _after_login(request: HttpRequest) -> str:

@@ -174,3 +174,16 @@ def test_concurrent_deletions_signal_once():
         user_deleting.disconnect(dispatch_uid="count")
     assert received == [user.pk]
     assert User.objects.get(pk=user.pk).deleted_at is not None
+
+
+def test_a_session_delete_without_the_csrf_token_is_refused(user):
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    response = browser.generic(
+        "DELETE", ACCOUNT_URL, f'{{"password": "{TEST_PASSWORD}"}}', "application/json"
+    )
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]["message"]
+    assert User.objects.get(pk=user.pk).deleted_at is None

@@ -149,3 +149,23 @@ def test_people_who_are_not_staff_never_reach_staff_pages(client):
     assert client.get("/staff-api/").status_code == 403
     client.logout()
     assert client.get("/staff-console/").url.startswith("/accounts/login/")
+
+
+@pytest.mark.django_db
+def test_the_guard_works_on_the_async_stack_too():
+    """uvicorn serves Easel through ASGI: the middleware's async path must guard the same way."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client = AsyncClient()
+
+    async def visit():  # type: ignore[no-untyped-def]
+        anonymous = await client.get("/admin/")
+        await client.aforce_login(staff)
+        without_two_factor = await client.get("/admin/")
+        return anonymous, without_two_factor
+
+    anonymous, without_two_factor = async_to_sync(visit)()
+    assert anonymous.status_code == 302 and anonymous.url.startswith("/accounts/login/")
+    assert without_two_factor.url.startswith("/accounts/2fa/totp/activate/")
