@@ -1,0 +1,108 @@
+"""A live Easel for client tests and benchmarks: uvicorn serving config.asgi and a real Celery
+worker, as subprocesses, on PostgreSQL and Redis. Nothing is mocked: the `openai` client and
+httpx talk HTTP to it, and the worker runs the tiny diffusers pipeline."""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class LiveEasel:
+    base_url: str
+    media_root: str
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(
+            f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+            for path in self.logs
+        )
+
+
+def live_easel_start(
+    *,
+    database_url: str,
+    redis_url: str,
+    settings_module: str = "config.settings.test",
+    worker: bool = True,
+    extra_env: dict[str, str] | None = None,
+    log_dir: str | None = None,
+) -> LiveEasel:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    media_root = tempfile.mkdtemp(prefix="easel-live-media-")
+    log_dir = log_dir or tempfile.mkdtemp(prefix="easel-live-logs-")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "MEDIA_ROOT": media_root,
+        "SITE_URL": base_url,
+        "HF_HUB_OFFLINE": "1",
+        "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
+    live = LiveEasel(base_url=base_url, media_root=media_root)
+    commands = {
+        "web": [str(VENV_BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
+                "--port", str(port), "--no-access-log", "--log-level", "warning"],
+    }
+    if worker:
+        commands["worker"] = [str(VENV_BIN / "celery"), "-A", "config", "worker", "--queues",
+                              "default,gpu", "--concurrency", "1", "--prefetch-multiplier", "1",
+                              "--loglevel", "WARNING", "--hostname", f"live-{port}@%h"]
+    for name, command in commands.items():
+        log = Path(log_dir) / f"{name}-{port}.log"
+        live.logs.append(log)
+        live.processes.append(
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        )
+    _wait_until_serving(live)
+    return live
+
+
+def _wait_until_serving(live: LiveEasel, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in live.processes):
+            live.stop()
+            raise RuntimeError("a live Easel process exited early:\n" + live.log_tail())
+        try:
+            if httpx.get(f"{live.base_url}/v1/models", timeout=2).status_code == 401:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    live.stop()
+    raise RuntimeError("the live Easel did not start in time:\n" + live.log_tail())
