@@ -31,15 +31,15 @@ TEXT_CATEGORIES = [
 # `bench/moderation_quality.py --tune` (see docs/moderation-policy.md). A policy rule's
 # `text_threshold` overrides them, so staff can move one without a deploy.
 TEXT_THRESHOLDS: dict[str, float] = {
-    Category.SEXUAL: 0.50,
+    Category.SEXUAL: 0.55,
     Category.SEXUAL_MINORS: 0.55,
-    Category.VIOLENCE: 0.52,
+    Category.VIOLENCE: 0.55,
     Category.SELF_HARM: 0.52,
     Category.HATE: 0.52,
     Category.HARASSMENT: 0.52,
-    Category.ILLEGAL: 0.52,
+    Category.ILLEGAL: 0.55,
     Category.DECEPTION: 0.55,
-    Category.SENSITIVE_EVENTS: 0.52,
+    Category.SENSITIVE_EVENTS: 0.58,
 }
 # A minor cue turns a sexual prompt into sexual content involving minors even when the sexual
 # signal alone is a little below its threshold: the cost of a miss there is far higher.

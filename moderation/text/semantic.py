@@ -12,6 +12,7 @@ score also beats that, so a look-alike sits closer to its harmless twin than to 
 
 import json
 import threading
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,9 @@ def _load() -> dict:
     return _state
 
 
+# The same prompt is often screened twice in a row (the web app's preflight, then the request;
+# a retried request): the embedding is kept for the most recent prompts of this process.
+@lru_cache(maxsize=2048)
 def semantic_scores(text: str) -> SemanticScores:
     state = _load()
     vector = state["model"].encode(
