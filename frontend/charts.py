@@ -57,9 +57,11 @@ def bar_chart(points: list[tuple[str, list[float]]], *, label_every: int = 7) ->
                 )
             )
         if index % label_every == 0:
+            # Kept clear of the edges so the first and last labels are not cut in half.
+            centre = min(max(index * slot + slot / 2, 18), CHART_WIDTH - 18)
             labels.append(
                 Bar(
-                    x=round(index * slot + slot / 2, 1),
+                    x=round(centre, 1),
                     y=CHART_HEIGHT - 4,
                     width=0,
                     height=0,

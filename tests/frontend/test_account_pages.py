@@ -38,8 +38,21 @@ def test_billing_page_shows_balance_lots_chart_and_ledger(user_client, user):
     balance = balance_summary(user=user)
     assert f'data-testid="balance">{balance.balance}<' in body
     assert "Free monthly credits" in body or "Free credits" in body  # the sign-up lot
-    assert '<svg class="chart"' in body and "Credits used per day" in body
+    assert "No credits used in the last 30 days" in body and '<svg class="chart"' not in body
     assert "Payments are not set up" in body  # no Stripe keys in tests by default
+
+
+def test_billing_chart_shows_todays_spending_after_a_generation(
+    user_client, user, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    with django_capture_on_commit_callbacks(execute=True):  # the eager task runs the tiny model
+        user_client.post("/create/", {"prompt": "a teapot in the rain", "n": 2, "size": 256})
+    body = user_client.get("/billing/").content.decode()
+    today = timezone.now().strftime("%m-%d")
+    assert '<svg class="chart"' in body
+    assert f"<title>{today}: 2</title>" in body  # two 256px images, one credit each
 
 
 def test_buying_without_stripe_keys_explains_and_redirects_back(user_client):

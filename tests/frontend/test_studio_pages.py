@@ -75,26 +75,29 @@ def test_blocked_prompt_explains_the_rule_links_to_appeal_and_costs_nothing(user
     assert not Generation.objects.exists()
 
 
-def test_create_starts_a_generation_and_the_progress_page_shows_its_images(user_client, user):
-    """Celery runs eagerly in this test: the tiny model really runs in-process."""
-    response = user_client.post(
-        "/create/", {"prompt": "a red fox in snow", "n": 2, "size": 256, "seed": 7}
-    )
+def test_create_starts_a_generation_and_the_progress_page_shows_its_images(
+    user_client, user, django_capture_on_commit_callbacks
+):
+    """Celery runs eagerly here: the tiny model really runs in-process once the request commits."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = user_client.post(
+            "/create/", {"prompt": "a red fox in snow", "n": 2, "size": 256, "seed": 7}
+        )
     assert response.status_code == 302
     generation = Generation.objects.get(user=user)
     assert response["Location"] == f"/g/{generation.pk}/"
     assert generation.seed == 7 and generation.n == 2
+    assert generation.status == Generation.Status.SUCCEEDED
     page = user_client.get(f"/g/{generation.pk}/").content.decode()
-    assert "a red fox in snow" in page
-    generation.refresh_from_db()
-    progress = user_client.get(f"/g/{generation.pk}/progress", HTTP_HX_REQUEST="true")
-    assert progress.status_code == 200
-    if generation.status == Generation.Status.SUCCEEDED:
-        assert "hx-trigger" not in progress.content.decode()  # final: polling stops
-        assert (
-            progress.content.decode().count("/image.png")
-            == generation.images.filter(status="delivered").count()
-        )
+    assert "a red fox in snow" in page and 'data-status="succeeded"' in page
+    progress = user_client.get(
+        f"/g/{generation.pk}/progress", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert "hx-trigger" not in progress  # final: the polling stops
+    delivered = list(generation.images.filter(status="delivered"))
+    assert len(delivered) == 2
+    for image in delivered:
+        assert f"/i/{image.pk}/image.png" in progress
 
 
 def test_progress_fragment_polls_while_queued_and_shows_queue_position(user_client, user):
