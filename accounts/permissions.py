@@ -14,12 +14,13 @@ def is_staff_with_two_factor(user: User | AnonymousUser) -> bool:
 
 
 class IsStaffWithTwoFactor(BasePermission):
-    """DRF permission for `/api/v1/staff/`: staff, and two-factor authentication enabled."""
+    """DRF permission for `/api/v1/staff/`: staff, two-factor authentication enabled, and a web
+    session (whose login asked for the code): an API key would skip the second factor."""
 
-    message = "Staff only, with two-factor authentication enabled."
+    message = "Staff only, with two-factor authentication enabled, from a signed-in web session."
 
     def has_permission(self, request: Request, view: object) -> bool:
-        return is_staff_with_two_factor(request.user)
+        return request.auth is None and is_staff_with_two_factor(request.user)
 
 
 def request_scopes(request: Request) -> frozenset[str]:

@@ -169,3 +169,22 @@ def test_the_guard_works_on_the_async_stack_too():
     anonymous, without_two_factor = async_to_sync(visit)()
     assert anonymous.status_code == 302 and anonymous.url.startswith("/accounts/login/")
     assert without_two_factor.url.startswith("/accounts/2fa/totp/activate/")
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.django_db
+def test_a_staff_api_key_never_reaches_the_staff_api(api_client):
+    """Even with 2FA on the account: the key itself never passed a second factor."""
+    from accounts.services.api_keys import api_key_create
+
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    TOTP.activate(staff, generate_totp_secret())
+    api_client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {api_key_create(user=staff, name='s').secret}"
+    )
+    response = api_client.get("/staff-api/")
+    assert response.status_code == 403
+    assert "web session" in response.json()["error"]["message"]
+    api_client.credentials()
+    api_client.force_login(staff)
+    assert api_client.get("/staff-api/").status_code == 200
