@@ -114,6 +114,24 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     page.click("section[aria-labelledby=share-title] button[type=submit]")
     share_url = page.locator("#share-link").inner_text().strip()
     slug = share_url.rsplit("/", 1)[-1]
+    image_url = page.url
+
+    # Edit: paint a mask over the top-left corner on the canvas, then prompt.
+    page.goto(image_url + "edit")
+    page.wait_for_load_state("load")
+    box = page.locator("canvas.mask-layer").bounding_box()
+    page.mouse.move(box["x"] + 10, box["y"] + 10)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=8)
+    page.mouse.up()
+    page.fill("textarea[name=prompt]", "a lighthouse with a red roof")
+    screenshot(page, "edit")
+    _accessible(page, "edit", problems)
+    page.click("form[data-mask-form] button[type=submit]")
+    page.wait_for_url(re.compile(r".*/g/[0-9a-f-]+/$"))
+    page.wait_for_selector("#progress[data-status=succeeded]", timeout=60_000)
+    assert "Edit (inpainting)" in page.content()
+
     page.goto(base + "/history/")
     screenshot(page, "history")
     _accessible(page, "history", problems)
