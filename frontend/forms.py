@@ -77,7 +77,12 @@ class ApiKeyForm(forms.Form):
 
 
 class WebhookForm(forms.Form):
-    url = forms.URLField(max_length=2000, label="Endpoint URL", assume_scheme="https")
+    url = forms.URLField(
+        max_length=2000,
+        label="Endpoint URL",
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/easel-webhook"}),
+    )
 
 
 class ReasonForm(forms.Form):
