@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from django.db import transaction
 from PIL import Image, UnidentifiedImageError
@@ -89,6 +90,9 @@ def figure_add(
             target_id=figure.pk,
             details={"aliases": aliases, "ambiguous_aliases": ambiguous, "photos": len(embeddings)},
         )
+        # Now (this process's next prompt, even inside an outer transaction) and again at
+        # commit (in case another thread rebuilt from the table before the row was visible).
+        figure_matcher_invalidate()
         transaction.on_commit(figure_matcher_invalidate)
     return figure
 
@@ -122,7 +126,11 @@ def photo_open(path: str | Path) -> ReferencePhoto:
 
 
 def figures_import(
-    *, rows: Iterable[dict], actor: User | None = None, progress: bool = False, total: int | None = None
+    *,
+    rows: Iterable[dict],
+    actor: User | None = None,
+    progress_to: IO[str] | None = None,
+    total: int | None = None,
 ) -> ImportResult:
     """Create or update figures from rows (`name`, `aliases`, `ambiguous_aliases`, `category`,
     `external_id`), in batches, so a 100,000-row export imports in seconds and memory stays flat.
@@ -134,10 +142,10 @@ def figures_import(
     errors: list[str] = []
     batches = _batches(rows, size=IMPORT_BATCH)
     bar = None
-    if progress:
+    if progress_to is not None:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="figure", desc="Importing figures")
+        bar = tqdm(total=total, unit="figure", desc="Importing figures", file=progress_to)
     for batch in batches:
         parsed = []
         for line_number, row in batch:

@@ -41,7 +41,9 @@ class Command(OperatorCommand):
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "import":
             rows, total = figures_read_file(options["file"])
-            result = figures_import(rows=rows, progress=not options["no_progress"], total=total)
+            result = figures_import(
+                rows=rows, progress_to=None if options["no_progress"] else self.stderr, total=total
+            )
             for error in result.errors:
                 self.stderr.write(f"skipped {error}")
             self.stdout.write(
