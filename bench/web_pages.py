@@ -36,7 +36,7 @@ def _fixtures() -> tuple:
     from tests.frontend.conftest import stored_image
 
     user = UserFactory(email="bench@example.com")
-    images = [stored_image(user=user, prompt=f"a lighthouse, study {number}") for number in range(60)]
+    images = [stored_image(user=user, prompt=f"a lighthouse, study {n}") for n in range(60)]
     share = share_enable(user=user, image_id=images[0].pk)
     staff = UserFactory(email="staff-bench@example.com", is_staff=True)
     TOTP.activate(staff, generate_totp_secret())
