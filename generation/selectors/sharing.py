@@ -19,7 +19,11 @@ class PublicShare:
 
 
 def _image_is_gone(image: Image) -> bool:
-    return image.status != Image.Status.DELIVERED or image.deleted_at is not None or not image.storage_key
+    return (
+        image.status != Image.Status.DELIVERED
+        or image.deleted_at is not None
+        or not image.storage_key
+    )
 
 
 def share_get_public(*, slug: str) -> PublicShare:
@@ -85,5 +89,7 @@ def collection_images(*, collection: Collection, viewer) -> QuerySet[Image]:  # 
         status=Image.Status.DELIVERED,
     ).select_related("generation")
     if collection.user_id != getattr(viewer, "pk", None):
-        images = images.filter(under_review=False, share__is_active=True, share__taken_down_at__isnull=True)
+        images = images.filter(
+            under_review=False, share__is_active=True, share__taken_down_at__isnull=True
+        )
     return images.order_by("-collection_items__created_at")

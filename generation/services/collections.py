@@ -15,7 +15,9 @@ MAX_NAME_LENGTH = 100
 def _clean_name(name: str) -> str:
     name = " ".join(name.split())
     if not name or len(name) > MAX_NAME_LENGTH:
-        raise InvalidRequest(f"A collection's name must be 1 to {MAX_NAME_LENGTH} characters.", param="name")
+        raise InvalidRequest(
+            f"A collection's name must be 1 to {MAX_NAME_LENGTH} characters.", param="name"
+        )
     return name
 
 
@@ -49,7 +51,9 @@ def collection_update(
         with transaction.atomic():
             collection.save(update_fields=["name", "is_public", "updated_at"])
     except IntegrityError as error:
-        raise Conflict(f"You already have a collection named '{collection.name}'.", param="name") from error
+        raise Conflict(
+            f"You already have a collection named '{collection.name}'.", param="name"
+        ) from error
     return collection
 
 

@@ -38,7 +38,9 @@ def _owned_image_for_update(*, user: User, image_id: uuid.UUID) -> Image:
 
 def _check_shareable(*, image: Image) -> None:
     if image.status == Image.Status.REMOVED:
-        raise PermissionDenied("This image was removed under the content policy and cannot be shared.")
+        raise PermissionDenied(
+            "This image was removed under the content policy and cannot be shared."
+        )
     if image.status != Image.Status.DELIVERED or not image.storage_key:
         raise InvalidRequest("Only delivered images can be shared.", param="image")
     if image.under_review or not image_shareable(image_id=image.pk):
@@ -66,7 +68,9 @@ def share_enable(*, user: User, image_id: uuid.UUID, in_explore: bool = True) ->
         if share is None:
             return _share_insert(image=image, in_explore=in_explore)
         if share.taken_down_at is not None:
-            raise PermissionDenied("This image was removed under the content policy and cannot be shared.")
+            raise PermissionDenied(
+                "This image was removed under the content policy and cannot be shared."
+            )
         share.is_active = True
         share.in_explore = in_explore
         share.save(update_fields=["is_active", "in_explore", "updated_at"])
@@ -88,5 +92,6 @@ def share_disable(*, user: User, image_id: uuid.UUID) -> None:
     """Turns sharing off: the link answers 404 until sharing is turned on again. Idempotent."""
     with transaction.atomic():
         image = _owned_image_for_update(user=user, image_id=image_id)
-        Share.objects.filter(image=image, is_active=True).update(is_active=False, updated_at=timezone.now())
-
+        Share.objects.filter(image=image, is_active=True).update(
+            is_active=False, updated_at=timezone.now()
+        )
