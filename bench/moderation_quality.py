@@ -56,7 +56,9 @@ def main() -> None:
         started = time.perf_counter()
         report = evaluate(rows_here, screen=screen_with({}))
         seconds = time.perf_counter() - started
-        print_report(title=f"{title} ({path.name})", report=report, seconds=seconds, quiet=args.quiet)
+        print_report(
+            title=f"{title} ({path.name})", report=report, seconds=seconds, quiet=args.quiet
+        )
     if args.tune:
         tune(rows=rows, screen_with=screen_with)
 
@@ -78,7 +80,10 @@ def print_report(*, title: str, report, seconds: float, quiet: bool) -> None:  #
     if not quiet:
         print("mistakes (expected -> got):")
         for row, decision, categories in report.mistakes:
-            print(f"  [{row.group}] {row.prompt!r}: {row.decision}/{row.category} -> {decision}/{categories}")
+            print(
+                f"  [{row.group}] {row.prompt!r}: "
+                f"{row.decision}/{row.category} -> {decision}/{categories}"
+            )
 
 
 def tune(*, rows, screen_with) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +98,9 @@ def tune(*, rows, screen_with) -> None:  # type: ignore[no-untyped-def]
             if figures is None:
                 continue
             mark = "*" if abs(value - TEXT_THRESHOLDS[category]) < 0.015 else " "
-            cells.append(f"{value:.2f}{mark}{100 * figures.precision:.0f}/{100 * figures.recall:.0f}")
+            cells.append(
+                f"{value:.2f}{mark}{100 * figures.precision:.0f}/{100 * figures.recall:.0f}"
+            )
         print(f"  {category:<18} " + "  ".join(cells))
 
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import Any, Protocol
 
 from django.db import transaction
 from PIL import Image, UnidentifiedImageError
@@ -28,6 +28,14 @@ IMPORT_BATCH = 1000
 # Column names accepted for the name, so a Wikidata query export imports without editing.
 NAME_COLUMNS = ("name", "itemLabel", "label")
 ID_COLUMNS = ("external_id", "item", "wikidata_id", "id")
+
+
+class Writable(Protocol):
+    """Where the progress bar goes: a file, or a management command's stderr."""
+
+    def write(self, text: str, /) -> Any: ...
+
+    def flush(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,12 @@ def figure_add(
             figure.is_active = True
             figure.save()
         FigureFace.objects.bulk_create(
-            FigureFace(figure=figure, embedding=embedding, embedding_model=EMBEDDING_MODEL, source_name=source)
+            FigureFace(
+                figure=figure,
+                embedding=embedding,
+                embedding_model=EMBEDDING_MODEL,
+                source_name=source,
+            )
             for embedding, source in embeddings
         )
         audit_record(
@@ -129,7 +142,7 @@ def figures_import(
     *,
     rows: Iterable[dict],
     actor: User | None = None,
-    progress_to: IO[str] | None = None,
+    progress_to: Writable | None = None,
     total: int | None = None,
 ) -> ImportResult:
     """Create or update figures from rows (`name`, `aliases`, `ambiguous_aliases`, `category`,

@@ -44,9 +44,14 @@ def _create_next(*, actor: User, rules: dict[str, dict], reason: str) -> PolicyV
     current = policy_current()
     merged = {category: dict(rule) for category, rule in current.rules.items()}
     for category, change in rules.items():
-        merged[category] = {**merged.get(category, {"action": Outcome.ALLOW, "threshold": 1.0}), **change}
+        merged[category] = {
+            **merged.get(category, {"action": Outcome.ALLOW, "threshold": 1.0}),
+            **change,
+        }
     if merged == current.rules:
-        raise InvalidRequest("These rules are the current policy already: nothing to change.", param="rules")
+        raise InvalidRequest(
+            "These rules are the current policy already: nothing to change.", param="rules"
+        )
     version = PolicyVersion.objects.create(
         version=current.version + 1, rules=merged, reason=reason, created_by=actor
     )
@@ -68,7 +73,9 @@ def _validate(*, rules: dict[str, dict]) -> None:
         if category not in Category.values:
             raise InvalidRequest(f"Unknown category '{category}'.", param="rules")
         if not isinstance(change, dict) or not change:
-            raise InvalidRequest(f"The rule for '{category}' must be an object of changes.", param="rules")
+            raise InvalidRequest(
+                f"The rule for '{category}' must be an object of changes.", param="rules"
+            )
         unknown = set(change) - RULE_KEYS
         if unknown:
             raise InvalidRequest(

@@ -45,7 +45,11 @@ TEXT_THRESHOLDS: dict[str, float] = {
 # signal alone is a little below its threshold: the cost of a miss there is far higher.
 MINORS_SEXUAL_FACTOR = 0.8
 
-MODEL_VERSIONS = {"text_normaliser": "1", "figure_matcher": "aho-corasick+symspell 1", "semantic": MODEL_NAME}
+MODEL_VERSIONS = {
+    "text_normaliser": "1",
+    "figure_matcher": "aho-corasick+symspell 1",
+    "semantic": MODEL_NAME,
+}
 
 
 @dataclass
@@ -77,12 +81,16 @@ def prompt_analyse(
         from_words = category in hits.categories
         # The nearest example must be this category's, not a harmless look-alike's.
         from_meaning = similarity >= thresholds[category] and similarity > semantic.harmless
-        if category == Category.SEXUAL_MINORS and not (hits.minor_cue and _sexual_near(semantic, thresholds)):
+        if category == Category.SEXUAL_MINORS and not (
+            hits.minor_cue and _sexual_near(semantic, thresholds)
+        ):
             # Both halves are needed: without a word for a child or an age under 18 there is no
             # evidence of a minor ("xxx photoshoot" is the sexual rule), and without a sexual
             # signal a child is just a child ("a teenage girl with headphones").
             from_meaning = False
-        analysis.scores[category] = 1.0 if from_words else round(similarity if from_meaning else 0.0, 4)
+        analysis.scores[category] = (
+            1.0 if from_words else round(similarity if from_meaning else 0.0, 4)
+        )
         if from_words or from_meaning:
             fired.add(category)
 
@@ -109,4 +117,7 @@ def prompt_analyse(
 def _sexual_near(semantic: SemanticScores, thresholds: dict[str, float]) -> bool:
     # No comparison with the harmless examples here: beside a minor cue, a sexual signal a
     # little under the sexual threshold is enough (a miss costs far more than a review).
-    return semantic.scores.get(Category.SEXUAL, 0.0) >= thresholds[Category.SEXUAL] * MINORS_SEXUAL_FACTOR
+    return (
+        semantic.scores.get(Category.SEXUAL, 0.0)
+        >= thresholds[Category.SEXUAL] * MINORS_SEXUAL_FACTOR
+    )

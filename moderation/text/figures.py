@@ -39,72 +39,343 @@ COMPACT_MIN_LENGTH = 8
 # Phrases in which a registered name is not a person. Matched on the normalised prompt; any
 # name hit inside one is ignored.
 HARMLESS_PHRASES = [
-    "madonna and child", "madonna with child", "madonna of the", "sistine madonna",
-    "madonna lily", "black madonna", "virgin madonna", "madonna della",
-    "swift river", "swift current", "swift fox", "swift bird", "swift birds", "swift boat",
-    "chimney swift", "common swift", "swift programming", "swift code", "swift language",
-    "suzuki swift", "jonathan swift",
-    "burning bush", "rose bush", "bush baby", "bush fire", "bushfire", "in the bush",
-    "jordan river", "river jordan", "air jordan", "air jordans", "jordan almonds",
-    "trump card", "trump cards", "trump tower", "trumpet",
-    "king charles spaniel", "cavalier king charles", "prince edward island",
-    "drake duck", "mallard drake", "drake passage", "francis drake", "nick drake",
-    "bee sting", "wasp sting", "sting ray", "stingray",
-    "harp seal", "navy seal", "navy seals", "elephant seal", "wax seal", "seal of approval",
-    "pro bono", "pink floyd", "pink panther", "pink flamingo", "pink flamingos",
-    "moby dick", "grimes golden", "musk ox", "musk deer", "musk melon", "muskmelon",
-    "gates of", "garden gates", "pearly gates", "golden gates",
-    "bolt of lightning", "lightning bolt", "bolt cutter", "bolt cutters", "nut and bolt",
-    "brady bunch", "sinner and saint", "saints and sinners",
+    "madonna and child",
+    "madonna with child",
+    "madonna of the",
+    "sistine madonna",
+    "madonna lily",
+    "black madonna",
+    "virgin madonna",
+    "madonna della",
+    "swift river",
+    "swift current",
+    "swift fox",
+    "swift bird",
+    "swift birds",
+    "swift boat",
+    "chimney swift",
+    "common swift",
+    "swift programming",
+    "swift code",
+    "swift language",
+    "suzuki swift",
+    "jonathan swift",
+    "burning bush",
+    "rose bush",
+    "bush baby",
+    "bush fire",
+    "bushfire",
+    "in the bush",
+    "jordan river",
+    "river jordan",
+    "air jordan",
+    "air jordans",
+    "jordan almonds",
+    "trump card",
+    "trump cards",
+    "trump tower",
+    "trumpet",
+    "king charles spaniel",
+    "cavalier king charles",
+    "prince edward island",
+    "drake duck",
+    "mallard drake",
+    "drake passage",
+    "francis drake",
+    "nick drake",
+    "bee sting",
+    "wasp sting",
+    "sting ray",
+    "stingray",
+    "harp seal",
+    "navy seal",
+    "navy seals",
+    "elephant seal",
+    "wax seal",
+    "seal of approval",
+    "pro bono",
+    "pink floyd",
+    "pink panther",
+    "pink flamingo",
+    "pink flamingos",
+    "moby dick",
+    "grimes golden",
+    "musk ox",
+    "musk deer",
+    "musk melon",
+    "muskmelon",
+    "gates of",
+    "garden gates",
+    "pearly gates",
+    "golden gates",
+    "bolt of lightning",
+    "lightning bolt",
+    "bolt cutter",
+    "bolt cutters",
+    "nut and bolt",
+    "brady bunch",
+    "sinner and saint",
+    "saints and sinners",
     "serena van der woodsen",
-    "snoop around", "adele blanc sec", "elon university",
+    "snoop around",
+    "adele blanc sec",
+    "elon university",
 ]
 # A harmless phrase suppresses only the hits it strictly contains: a full name in the list
 # ("Greta Gerwig" beside the alias "Greta") would still be a name.
 
 ARTICLES = {
-    "a", "an", "the", "this", "that", "these", "those", "some", "my", "your", "his", "her",
-    "our", "their", "its", "every", "each", "any", "no", "one", "two", "three", "many",
-    "several", "old", "young", "little", "big", "small", "wild", "fast", "quick",
+    "a",
+    "an",
+    "the",
+    "this",
+    "that",
+    "these",
+    "those",
+    "some",
+    "my",
+    "your",
+    "his",
+    "her",
+    "our",
+    "their",
+    "its",
+    "every",
+    "each",
+    "any",
+    "no",
+    "one",
+    "two",
+    "three",
+    "many",
+    "several",
+    "old",
+    "young",
+    "little",
+    "big",
+    "small",
+    "wild",
+    "fast",
+    "quick",
 }
 # Words just before a name that mean "this is a person".
 PERSON_BEFORE = {
-    "president", "senator", "governor", "congressman", "congresswoman", "chancellor",
-    "minister", "pm", "mr", "mrs", "ms", "miss", "dr", "sir", "dame", "lady", "lord",
-    "singer", "rapper", "actor", "actress", "celebrity", "star", "popstar", "footballer",
-    "player", "ceo", "billionaire", "candidate", "champion", "coach", "king", "queen",
-    "prince", "princess", "pope", "politician", "musician", "comedian", "host", "athlete",
-    "legend", "icon", "diva", "boxer", "golfer", "quarterback", "striker", "founder",
-    "former", "ex", "donald", "george", "taylor", "michael", "tom", "elon", "bill",
+    "president",
+    "senator",
+    "governor",
+    "congressman",
+    "congresswoman",
+    "chancellor",
+    "minister",
+    "pm",
+    "mr",
+    "mrs",
+    "ms",
+    "miss",
+    "dr",
+    "sir",
+    "dame",
+    "lady",
+    "lord",
+    "singer",
+    "rapper",
+    "actor",
+    "actress",
+    "celebrity",
+    "star",
+    "popstar",
+    "footballer",
+    "player",
+    "ceo",
+    "billionaire",
+    "candidate",
+    "champion",
+    "coach",
+    "king",
+    "queen",
+    "prince",
+    "princess",
+    "pope",
+    "politician",
+    "musician",
+    "comedian",
+    "host",
+    "athlete",
+    "legend",
+    "icon",
+    "diva",
+    "boxer",
+    "golfer",
+    "quarterback",
+    "striker",
+    "founder",
+    "former",
+    "ex",
+    "donald",
+    "george",
+    "taylor",
+    "michael",
+    "tom",
+    "elon",
+    "bill",
 }
 # Depictions: "<word> of <name>" / "<word> with <name>".
 DEPICTION_WORDS = {
-    "photo", "photograph", "picture", "pic", "portrait", "image", "selfie", "headshot",
-    "painting", "drawing", "sketch", "caricature", "render", "rendering", "deepfake",
-    "likeness", "face", "statue", "bust", "poster", "meme", "video", "still", "snapshot",
-    "close", "closeup", "cartoon", "illustration", "mugshot", "cosplay", "lookalike",
-    "impression", "nude", "naked", "body",
+    "photo",
+    "photograph",
+    "picture",
+    "pic",
+    "portrait",
+    "image",
+    "selfie",
+    "headshot",
+    "painting",
+    "drawing",
+    "sketch",
+    "caricature",
+    "render",
+    "rendering",
+    "deepfake",
+    "likeness",
+    "face",
+    "statue",
+    "bust",
+    "poster",
+    "meme",
+    "video",
+    "still",
+    "snapshot",
+    "close",
+    "closeup",
+    "cartoon",
+    "illustration",
+    "mugshot",
+    "cosplay",
+    "lookalike",
+    "impression",
+    "nude",
+    "naked",
+    "body",
 }
-LINK_WORDS = {"of", "with", "featuring", "starring", "showing", "depicting", "like", "as", "and",
-              "meeting", "meets", "hugging", "kissing", "beside", "next", "versus", "vs"}
+LINK_WORDS = {
+    "of",
+    "with",
+    "featuring",
+    "starring",
+    "showing",
+    "depicting",
+    "like",
+    "as",
+    "and",
+    "meeting",
+    "meets",
+    "hugging",
+    "kissing",
+    "beside",
+    "next",
+    "versus",
+    "vs",
+}
 # Words just after a name that mean "this is a person".
 PERSON_AFTER = {
-    "smiling", "smiles", "laughing", "laughs", "crying", "cries", "wearing", "wears",
-    "speaking", "speaks", "giving", "gives", "singing", "sings", "performing", "performs",
-    "posing", "poses", "waving", "waves", "hugging", "kissing", "holding", "signing", "voting",
-    "campaigning", "naked", "nude", "topless", "shirtless", "arrested", "handcuffed", "face",
-    "portrait", "selfie", "headshot", "caricature", "deepfake", "lookalike", "impersonator",
-    "cosplay", "himself", "herself", "frowning", "yelling", "shouting", "punching",
-    "celebrating", "inaugurated", "rally", "interview", "concert", "onstage", "mugshot",
-    "smoking", "dunking", "dribbling", "scoring",
-    "s", "in", "at", "on", "with", "and", "as",
+    "smiling",
+    "smiles",
+    "laughing",
+    "laughs",
+    "crying",
+    "cries",
+    "wearing",
+    "wears",
+    "speaking",
+    "speaks",
+    "giving",
+    "gives",
+    "singing",
+    "sings",
+    "performing",
+    "performs",
+    "posing",
+    "poses",
+    "waving",
+    "waves",
+    "hugging",
+    "kissing",
+    "holding",
+    "signing",
+    "voting",
+    "campaigning",
+    "naked",
+    "nude",
+    "topless",
+    "shirtless",
+    "arrested",
+    "handcuffed",
+    "face",
+    "portrait",
+    "selfie",
+    "headshot",
+    "caricature",
+    "deepfake",
+    "lookalike",
+    "impersonator",
+    "cosplay",
+    "himself",
+    "herself",
+    "frowning",
+    "yelling",
+    "shouting",
+    "punching",
+    "celebrating",
+    "inaugurated",
+    "rally",
+    "interview",
+    "concert",
+    "onstage",
+    "mugshot",
+    "smoking",
+    "dunking",
+    "dribbling",
+    "scoring",
+    "s",
+    "in",
+    "at",
+    "on",
+    "with",
+    "and",
+    "as",
 }
 # Two or three words after "in"/"at"/"on" that make the name a person: "Trump at a rally".
 PERSON_NEAR_AFTER = {
-    "rally", "podium", "press", "conference", "interview", "concert", "stage", "oval",
-    "white", "carpet", "grammys", "oscars", "premiere", "debate", "campaign", "speech",
-    "handcuffs", "prison", "jail", "court", "courtroom", "senate", "congress", "parliament",
-    "summit", "stadium", "inauguration", "gala", "tuxedo", "suit",
+    "rally",
+    "podium",
+    "press",
+    "conference",
+    "interview",
+    "concert",
+    "stage",
+    "oval",
+    "white",
+    "carpet",
+    "grammys",
+    "oscars",
+    "premiere",
+    "debate",
+    "campaign",
+    "speech",
+    "handcuffs",
+    "prison",
+    "jail",
+    "court",
+    "courtroom",
+    "senate",
+    "congress",
+    "parliament",
+    "summit",
+    "stadium",
+    "inauguration",
+    "gala",
+    "tuxedo",
+    "suit",
 }
 # After a name, a word that keeps it a person only when a depiction or title came before:
 # "photo of Trump in a suit" (person) versus "swift in flight" (no cue before: not a person).
@@ -116,7 +387,9 @@ class FigureMatch:
     figure_id: int
     name: str
     alias: str  # the normalised key that matched (kept for staff records, never shown to users)
-    how: str  # "exact", "compact", "context" (an ambiguous alias in a person context), "misspelling"
+    how: (
+        str  # "exact", "compact", "context" (an ambiguous alias in a person context), "misspelling"
+    )
 
 
 @dataclass(frozen=True)
@@ -158,14 +431,20 @@ class FigureMatcher:
         plain = {normalise(name) for name in (entry.name, *entry.aliases)} - {""} - ambiguous
         for key in plain:
             self._put(key, _Key(entry.figure_id, entry.name, ambiguous=False, how="exact"))
-            if " " not in key and len(key) >= FUZZY_SINGLE_MIN_LENGTH and key == normalise(entry.name):
+            if (
+                " " not in key
+                and len(key) >= FUZZY_SINGLE_MIN_LENGTH
+                and key == normalise(entry.name)
+            ):
                 self._add_fuzzy(key, _Key(entry.figure_id, entry.name, False, "misspelling"))
             if " " in key:
                 compact = key.replace(" ", "")
                 if len(compact) >= COMPACT_MIN_LENGTH:
                     self._put(compact, _Key(entry.figure_id, entry.name, False, "compact"))
                 if len(compact) >= FUZZY_MIN_LENGTH:
-                    self._add_fuzzy(compact, _Key(entry.figure_id, entry.name, False, "misspelling"))
+                    self._add_fuzzy(
+                        compact, _Key(entry.figure_id, entry.name, False, "misspelling")
+                    )
         for key in ambiguous:
             self._put(key, _Key(entry.figure_id, entry.name, ambiguous=True, how="context"))
 
@@ -203,8 +482,10 @@ class FigureMatcher:
             start = end - len(key) + 1
             if not _on_boundaries(text, start, end):
                 continue
-            if any(h_start <= start and end <= h_end and (h_end - h_start) > (end - start)
-                   for h_start, h_end in harmless):
+            if any(
+                h_start <= start and end <= h_end and (h_end - h_start) > (end - start)
+                for h_start, h_end in harmless
+            ):
                 continue
             if value.ambiguous and not _person_context(text, start, end):
                 continue
@@ -225,7 +506,9 @@ class FigureMatcher:
         for size in (2, 3, 1, 4):
             for first in range(0, len(words) - size + 1):
                 window = "".join(words[first : first + size])
-                if len(window) < (FUZZY_SINGLE_MIN_LENGTH - 1 if size == 1 else FUZZY_MIN_LENGTH - 1):
+                if len(window) < (
+                    FUZZY_SINGLE_MIN_LENGTH - 1 if size == 1 else FUZZY_MIN_LENGTH - 1
+                ):
                     continue
                 start = starts[first]
                 end = starts[first + size - 1] + len(words[first + size - 1]) - 1
@@ -243,9 +526,10 @@ class FigureMatcher:
         for index in sorted(candidates):
             target, value = self._fuzzy_targets[index]
             allowed = 2 if len(target) >= FUZZY_TWO_EDITS_LENGTH else 1
-            if abs(len(target) - len(window)) <= allowed and _edit_distance(
-                window, target, limit=allowed
-            ) <= allowed:
+            if (
+                abs(len(target) - len(window)) <= allowed
+                and _edit_distance(window, target, limit=allowed) <= allowed
+            ):
                 return FigureMatch(value.figure_id, value.name, target, "misspelling")
         return None
 

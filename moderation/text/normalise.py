@@ -23,9 +23,12 @@ import unicodedata
 
 # Invisible characters used to split a word without changing how it looks.
 _INVISIBLE = dict.fromkeys(
-    map(ord, "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f"
+    map(
+        ord,
+        "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f"
         "\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069"
-        "\u3164\ufeff\uffa0"),
+        "\u3164\ufeff\uffa0",
+    ),
     None,
 )
 
@@ -33,27 +36,121 @@ _INVISIBLE = dict.fromkeys(
 _HOMOGLYPHS = str.maketrans(
     {
         # Cyrillic
-        "а": "a", "б": "b", "в": "b", "г": "r", "д": "d", "е": "e", "ё": "e", "ж": "zh",
-        "з": "3", "и": "n", "й": "n", "к": "k", "л": "n", "м": "m", "н": "h", "о": "o",
-        "п": "n", "р": "p", "с": "c", "т": "t", "у": "y", "ф": "f", "х": "x", "ц": "u",
-        "ч": "4", "ш": "w", "щ": "w", "ъ": "b", "ы": "bi", "ь": "b", "э": "e", "ю": "io",
-        "я": "r", "і": "i", "ї": "i", "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "ԛ": "q",
-        "ԝ": "w", "һ": "h", "ӏ": "l", "є": "e", "ґ": "r", "ў": "y", "ү": "y", "ҳ": "x",
+        "а": "a",
+        "б": "b",
+        "в": "b",
+        "г": "r",
+        "д": "d",
+        "е": "e",
+        "ё": "e",
+        "ж": "zh",
+        "з": "3",
+        "и": "n",
+        "й": "n",
+        "к": "k",
+        "л": "n",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "п": "n",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "ф": "f",
+        "х": "x",
+        "ц": "u",
+        "ч": "4",
+        "ш": "w",
+        "щ": "w",
+        "ъ": "b",
+        "ы": "bi",
+        "ь": "b",
+        "э": "e",
+        "ю": "io",
+        "я": "r",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ɡ": "g",
+        "ԛ": "q",
+        "ԝ": "w",
+        "һ": "h",
+        "ӏ": "l",
+        "є": "e",
+        "ґ": "r",
+        "ў": "y",
+        "ү": "y",
+        "ҳ": "x",
         # Greek
-        "α": "a", "β": "b", "γ": "y", "δ": "d", "ε": "e", "ζ": "z", "η": "n", "θ": "o",
-        "ι": "i", "κ": "k", "λ": "l", "μ": "u", "ν": "v", "ξ": "e", "ο": "o", "π": "n",
-        "ρ": "p", "σ": "o", "ς": "c", "τ": "t", "υ": "u", "φ": "f", "χ": "x", "ψ": "w",
+        "α": "a",
+        "β": "b",
+        "γ": "y",
+        "δ": "d",
+        "ε": "e",
+        "ζ": "z",
+        "η": "n",
+        "θ": "o",
+        "ι": "i",
+        "κ": "k",
+        "λ": "l",
+        "μ": "u",
+        "ν": "v",
+        "ξ": "e",
+        "ο": "o",
+        "π": "n",
+        "ρ": "p",
+        "σ": "o",
+        "ς": "c",
+        "τ": "t",
+        "υ": "u",
+        "φ": "f",
+        "χ": "x",
+        "ψ": "w",
         "ω": "w",
         # Latin look-alikes outside ASCII that NFKC keeps
-        "ı": "i", "ȷ": "j", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "ß": "ss",
-        "æ": "ae", "œ": "oe", "þ": "th", "ð": "d", "ŋ": "n", "ɑ": "a", "ɩ": "i", "ʀ": "r",
+        "ı": "i",
+        "ȷ": "j",
+        "ł": "l",
+        "ø": "o",
+        "đ": "d",
+        "ħ": "h",
+        "ŧ": "t",
+        "ß": "ss",
+        "æ": "ae",
+        "œ": "oe",
+        "þ": "th",
+        "ð": "d",
+        "ŋ": "n",
+        "ɑ": "a",
+        "ɩ": "i",
+        "ʀ": "r",
     }
 )
 
 # Digits and symbols that stand for letters in leetspeak. "1" is read as "i"; a second
 # reading with "l" is offered by `variants()` because both are common ("1ady", "b1den").
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
-                       "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e", "£": "l"})
+_LEET = str.maketrans(
+    {
+        "0": "o",
+        "1": "i",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "7": "t",
+        "8": "b",
+        "9": "g",
+        "@": "a",
+        "$": "s",
+        "!": "i",
+        "|": "l",
+        "+": "t",
+        "€": "e",
+        "£": "l",
+    }
+)
 _LEET_SYMBOLS = "@$!|+€£"
 _LEET_ALT = str.maketrans({"1": "l", "!": "l", "|": "i"})
 
@@ -116,7 +213,9 @@ def _map_leet_digits(word: str, leet: bytes | dict) -> str:
 
 def _looks_like_number(word: str) -> bool:
     # "1920s", "4k", "35mm", "3d", "1st": a number with a unit, not a disguised word.
-    return bool(re.fullmatch(r"\d+(s|k|mm|cm|m|px|d|st|nd|rd|th|am|pm|x|p|fps|hz|kg|g|yo|y)?", word))
+    return bool(
+        re.fullmatch(r"\d+(s|k|mm|cm|m|px|d|st|nd|rd|th|am|pm|x|p|fps|hz|kg|g|yo|y)?", word)
+    )
 
 
 def normalise(text: str) -> str:

@@ -12,8 +12,8 @@ score also beats that, so a look-alike sits closer to its harmless twin than to 
 
 import json
 import threading
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,10 @@ def _load() -> dict:
             }
             embedded = {
                 name: model.encode(
-                    phrases, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+                    phrases,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
                 )
                 for name, phrases in examples.items()
             }
@@ -69,7 +72,9 @@ def semantic_scores(text: str) -> SemanticScores:
     vector = state["model"].encode(
         [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )[0]
-    similarity = {name: float(np.max(matrix @ vector)) for name, matrix in state["examples"].items()}
+    similarity = {
+        name: float(np.max(matrix @ vector)) for name, matrix in state["examples"].items()
+    }
     harmless = similarity.pop(HARMLESS, 0.0)
     return SemanticScores(scores=similarity, harmless=harmless)
 

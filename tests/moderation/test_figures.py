@@ -29,7 +29,9 @@ def test_a_figure_is_added_with_a_reference_face() -> None:
         aliases=["The Reference Astronaut"],
         ambiguous_aliases=["Collins"],
         category="astronaut",
-        photos=[ReferencePhoto(image=image_samples.astronaut_reference_crop(), source_name="crop.png")],
+        photos=[
+            ReferencePhoto(image=image_samples.astronaut_reference_crop(), source_name="crop.png")
+        ],
         actor=staff,
     )
     face = FigureFace.objects.get(figure=figure)
@@ -53,7 +55,9 @@ def test_a_photo_without_a_face_is_refused_and_nothing_is_written() -> None:
         figure_add(
             name="Nobody New",
             photos=[
-                ReferencePhoto(image=image_samples.astronaut_reference_crop(), source_name="ok.png"),
+                ReferencePhoto(
+                    image=image_samples.astronaut_reference_crop(), source_name="ok.png"
+                ),
                 ReferencePhoto(image=image_samples.cat(), source_name="cat.png"),
             ],
         )
@@ -93,7 +97,9 @@ def test_import_from_jsonl_is_idempotent_and_merges_aliases(tmp_path) -> None:  
 
     call_command("figures", "import", str(path), stdout=out, stderr=err)
     again = io.StringIO()
-    call_command("figures", "import", str(path), "--no-progress", stdout=again, stderr=io.StringIO())
+    call_command(
+        "figures", "import", str(path), "--no-progress", stdout=again, stderr=io.StringIO()
+    )
 
     assert "created 2, updated 1, skipped 2" in out.getvalue()
     assert "created 0, updated 0, skipped 2" in again.getvalue()
@@ -107,8 +113,7 @@ def test_import_from_jsonl_is_idempotent_and_merges_aliases(tmp_path) -> None:  
 def test_import_from_csv(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "figures.csv"
     path.write_text(
-        "name,aliases,ambiguous_aliases,category\n"
-        "Csv Person,Csv P;The Csv,Csvy,politician\n"
+        "name,aliases,ambiguous_aliases,category\nCsv Person,Csv P;The Csv,Csvy,politician\n"
     )
     call_command("figures", "import", str(path), "--no-progress", stdout=io.StringIO())
     figure = PublicFigure.objects.get(name="Csv Person")
@@ -139,7 +144,9 @@ def test_the_add_command_stores_photos_and_refuses_a_faceless_one(tmp_path) -> N
     image_samples.cat().save(cat)
     out = io.StringIO()
 
-    call_command("figures", "add", "Command Person", "--alias", "C. Person", "--photo", str(face), stdout=out)
+    call_command(
+        "figures", "add", "Command Person", "--alias", "C. Person", "--photo", str(face), stdout=out
+    )
 
     assert "Command Person" in out.getvalue() and "1 reference faces" in out.getvalue()
     with pytest.raises(CommandError, match="cat.png: found no face"):

@@ -52,7 +52,13 @@ def test_the_labelled_set_is_large_and_covers_every_group() -> None:
     rows = labelled_prompts(LABELLED_PATH)
     assert len(rows) >= 300
     groups = {row.group for row in rows}
-    for group in ("figure_name", "figure_evasion", "figure_context", "name_lookalike", "synthetic_face"):
+    for group in (
+        "figure_name",
+        "figure_evasion",
+        "figure_context",
+        "name_lookalike",
+        "synthetic_face",
+    ):
         assert group in groups
     for category in FLOORS:
         assert any(row.category == category for row in rows), category

@@ -37,7 +37,11 @@ def test_a_public_figure_is_blocked_recorded_and_struck(user) -> None:  # type: 
     assert decision.scores["figure"]["how"] == "context"
     assert decision.model_versions["semantic"].startswith("all-MiniLM-L6-v2")
     strike = Strike.objects.get(decision=decision)
-    assert (strike.user, strike.end_user, strike.category) == (user, "end-7", Category.PUBLIC_FIGURE)
+    assert (strike.user, strike.end_user, strike.category) == (
+        user,
+        "end-7",
+        Category.PUBLIC_FIGURE,
+    )
 
 
 def test_the_error_is_openai_shaped_and_never_echoes_the_blocked_words(user) -> None:  # type: ignore[no-untyped-def]
@@ -133,7 +137,9 @@ def test_a_figure_added_is_enforced_on_the_next_prompt(user) -> None:  # type: i
 
     verdict = prompt_screen(prompt=prompt, user=user)
     assert verdict.decision == Outcome.BLOCK
-    assert Decision.objects.get(pk=verdict.decision_id).matched_figure.name == "Quennell Varrow-Amsel"
+    assert (
+        Decision.objects.get(pk=verdict.decision_id).matched_figure.name == "Quennell Varrow-Amsel"
+    )
     assert AuditLogEntry.objects.filter(action="figure.add").exists()
 
 

@@ -78,7 +78,9 @@ def test_a_common_word_alias_blocks_in_a_person_context(
         "portrait of a smiling woman, photorealistic",
     ],
 )
-def test_harmless_prompts_sharing_words_with_names_pass(matcher: FigureMatcher, prompt: str) -> None:
+def test_harmless_prompts_sharing_words_with_names_pass(
+    matcher: FigureMatcher, prompt: str
+) -> None:
     assert found(matcher, prompt) is None
 
 
@@ -93,7 +95,9 @@ def test_an_empty_registry_finds_nothing() -> None:
 
 
 def test_a_large_synthetic_registry_still_finds_the_right_name() -> None:
-    entries = [RegistryEntry(figure_id=i, name=f"Zyx{i:05d} Qorvath{i % 97}") for i in range(20_000)]
+    entries = [
+        RegistryEntry(figure_id=i, name=f"Zyx{i:05d} Qorvath{i % 97}") for i in range(20_000)
+    ]
     entries.append(RegistryEntry(figure_id=99_999, name="Wilhelmina Okonkwo-Baptiste"))
     matcher = FigureMatcher(entries)
     assert matcher.find(variants("Wilhelmina Okonkwo Baptiste at a desk")).figure_id == 99_999

@@ -1,4 +1,5 @@
-"""`python manage.py figures import FILE` and `figures add NAME [--alias A ...] [--photo PATH ...]`."""
+"""`python manage.py figures import FILE` and
+`python manage.py figures add NAME [--alias A ...] [--photo PATH ...]`."""
 
 from typing import Any
 
@@ -23,7 +24,9 @@ class Command(OperatorCommand):
         importing.add_argument("--no-progress", action="store_true", help="No progress bar.")
         add = actions.add_parser("add", help="Add one figure (or add aliases and photos to it).")
         add.add_argument("name")
-        add.add_argument("--alias", action="append", default=[], help="A name that blocks anywhere.")
+        add.add_argument(
+            "--alias", action="append", default=[], help="A name that blocks anywhere."
+        )
         add.add_argument(
             "--ambiguous-alias",
             action="append",
