@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from PIL import Image as PILImage
@@ -25,7 +25,13 @@ from frontend.views.common import flash_error, not_found_as_404
 from frontend.views.studio import image_response
 from moderation.models import Case, Category
 from moderation.selectors.cases import case_get, cases_queue
-from moderation.selectors.console import audit_log, figures_search, user_get, user_standing
+from moderation.selectors.console import (
+    audit_log,
+    figures_search,
+    suspensions_for_user,
+    user_get,
+    user_standing,
+)
 from moderation.services.cases import (
     ACTIONS_BY_RESOLUTION,
     CaseAction,
@@ -227,7 +233,11 @@ def user_adjust_credits(request: HttpRequest, user_id: int) -> HttpResponse:
 
 @staff_two_factor_required
 @require_POST
+@not_found_as_404
 def suspension_lift_view(request: HttpRequest, user_id: int, suspension_id: int) -> HttpResponse:
+    subject = user_get(user_id=user_id)
+    if not suspensions_for_user(user=subject).filter(pk=suspension_id).exists():
+        raise Http404("No such suspension for this user.")
     try:
         suspension_lift(
             suspension_id=suspension_id, actor=request.user, reason=request.POST.get("reason", "")

@@ -185,3 +185,25 @@ def test_audit_log_filters(staff_client, reported):
         "<code>case.claim</code>"
         not in staff_client.get("/console/audit/?action=policy.update").content.decode()
     )
+
+
+def test_lift_a_suspension_needs_a_reason(staff_client, user, staff_user):
+    from moderation.services.enforcement import suspension_for_days
+
+    suspension = suspension_for_days(user=user, days=3, reason="strikes", actor=staff_user)
+    staff_client.post(f"/console/users/{user.pk}/suspensions/{suspension.pk}/lift", {"reason": ""})
+    suspension.refresh_from_db()
+    assert suspension.lifted_at is None
+    staff_client.post(
+        f"/console/users/{user.pk}/suspensions/{suspension.pk}/lift", {"reason": "Appeal accepted"}
+    )
+    suspension.refresh_from_db()
+    assert suspension.lifted_at is not None
+
+
+def test_release_puts_a_claimed_case_back(staff_client, reported):
+    _, _, case = reported
+    staff_client.post(f"/console/cases/{case.pk}/claim")
+    staff_client.post(f"/console/cases/{case.pk}/release", {"reason": "not my area"})
+    case.refresh_from_db()
+    assert case.state == Case.State.OPEN and case.assignee is None

@@ -292,3 +292,33 @@ def test_variations_with_a_bad_n_explain_and_create_nothing(user_client, image):
     response = user_client.post(f"/i/{image.pk}/variations", {"n": "lots"}, follow=True)
     assert "below minimum value" in response.content.decode()
     assert not Generation.objects.filter(operation="variation").exists()
+
+
+def test_cancel_a_queued_generation_returns_its_credits(user_client, user):
+    with_credits = balance_summary(user=user).balance
+    from generation.services.generations import generation_create
+
+    generation = generation_create(
+        user=user, source="web", operation="generate", prompt="a quiet harbour", n=2, size=256
+    )
+    assert balance_summary(user=user).balance == with_credits - 2
+    response = user_client.post(f"/g/{generation.pk}/cancel")
+    assert response.status_code == 302
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.CANCELED
+    assert balance_summary(user=user).balance == with_credits
+    assert "Canceled" in user_client.get(f"/g/{generation.pk}/").content.decode()
+
+
+def test_collection_remove_and_delete_keep_the_images(user_client, user, image):
+    user_client.post(f"/i/{image.pk}/collect", {"name": "Keep"})
+    collection = Collection.objects.get(user=user)
+    assert (
+        user_client.post(f"/c/{collection.slug}/remove", {"image": "not-a-uuid"}).status_code == 302
+    )
+    assert CollectionItem.objects.count() == 1
+    user_client.post(f"/c/{collection.slug}/remove", {"image": str(image.pk)})
+    assert CollectionItem.objects.count() == 0
+    user_client.post(f"/c/{collection.slug}/delete")
+    assert not Collection.objects.exists()
+    assert user_client.get(f"/i/{image.pk}/").status_code == 200
