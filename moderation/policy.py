@@ -4,8 +4,12 @@ from django.db import transaction
 
 from moderation.models import Category, Outcome, PolicyVersion
 
-# Version 1, seeded by a migration. `threshold` is the score (0-1) at or above which the action
-# applies: semantic similarity for text, classifier score for images.
+# Version 1, seeded by a migration. Each rule: `action` (block, review or allow) and `threshold`,
+# the score (0-1) at or above which the action applies. A rule may refine the threshold per
+# stage: `text_threshold` (semantic similarity of a prompt to the category's examples; absent,
+# the tuned defaults in moderation/text/analysis.py apply), `image_threshold` (classifier score
+# or likeness of an image) and `case_threshold` (when a withheld output opens a case). Staff
+# change rules with `moderation.services.policy.policy_update`: a new version each time.
 DEFAULT_RULES: dict[str, dict] = {
     Category.SEXUAL: {"action": Outcome.BLOCK, "threshold": 0.55},
     Category.SEXUAL_MINORS: {"action": Outcome.BLOCK, "threshold": 0.45},
