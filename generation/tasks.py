@@ -34,16 +34,14 @@ def generation_run_task(self, generation_id: str) -> None:  # type: ignore[no-un
     generation_run(generation_id=generation_id, deadline=deadline)
 
 
-@shared_task(name="generation.lanes_promote", ignore_result=True,
-             soft_time_limit=60, time_limit=90)
+@shared_task(name="generation.lanes_promote", ignore_result=True, soft_time_limit=60, time_limit=90)
 def generation_lanes_promote_task() -> None:
     from generation.services.generations import lanes_promote
 
     lanes_promote()
 
 
-@shared_task(name="generation.stale_sweep", ignore_result=True,
-             soft_time_limit=60, time_limit=90)
+@shared_task(name="generation.stale_sweep", ignore_result=True, soft_time_limit=60, time_limit=90)
 def generation_stale_sweep_task() -> None:
     from generation.services.worker import stale_sweep
 
@@ -59,7 +57,9 @@ def _preload_inference_libraries(sender=None, **_: object) -> None:  # type: ign
     its first job, where a soft time limit can interrupt the import and leave torch half-loaded
     in that process for every later job.
     """
-    consumed = set(getattr(getattr(sender, "app", None) and sender.app.amqp.queues, "consume_from", None) or {})
+    consumed = set(
+        getattr(getattr(sender, "app", None) and sender.app.amqp.queues, "consume_from", None) or {}
+    )
     if consumed and Queue.GPU not in consumed:
         return  # a CPU-only worker
     import torch  # noqa: F401

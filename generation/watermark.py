@@ -154,7 +154,9 @@ def watermark_read(image: PILImage.Image) -> WatermarkReading:
     return WatermarkReading(image_id=image_id, confidence=confidence)
 
 
-def png_metadata(*, model: str, seed: int, generation_id: uuid.UUID, image_id: uuid.UUID) -> PngInfo:
+def png_metadata(
+    *, model: str, seed: int, generation_id: uuid.UUID, image_id: uuid.UUID
+) -> PngInfo:
     info = PngInfo()
     info.add_text("Software", "Easel")
     info.add_text("easel:model", model)
@@ -175,6 +177,8 @@ def image_mark(
     marked.save(
         buffer,
         format="PNG",
-        pnginfo=png_metadata(model=model, seed=seed, generation_id=generation_id, image_id=image_id),
+        pnginfo=png_metadata(
+            model=model, seed=seed, generation_id=generation_id, image_id=image_id
+        ),
     )
     return buffer.getvalue()

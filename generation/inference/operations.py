@@ -114,7 +114,9 @@ def _variation(loaded: LoadedModel, jobs: list[BatchJob], render: int, steps: in
 
     # img2img runs int(steps * strength) steps: never fewer than one.
     common["num_inference_steps"] = max(steps, math.ceil(1 / VARIATION_STRENGTH))
-    return loaded.img2img(image=_per_image(jobs, init), strength=VARIATION_STRENGTH, **common).images
+    return loaded.img2img(
+        image=_per_image(jobs, init), strength=VARIATION_STRENGTH, **common
+    ).images
 
 
 def _edit(loaded: LoadedModel, jobs: list[BatchJob], render: int, common: dict):

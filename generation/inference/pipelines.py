@@ -117,7 +117,7 @@ def _optimise_for_gpu(text2img: Any) -> None:
     text2img.vae.to(memory_format=torch.channels_last)
     if settings.EASEL_TORCH_COMPILE:
         # The pipelines share this UNet object, so one compile serves all three operations.
-        text2img.unet = torch.compile(text2img.unet, mode="max-autotune-no-cudagraphs")
+        text2img.unet = torch.compile(text2img.unet, mode="default")
 
 
 def _how_to_fix(spec: ModelSpec) -> str:
@@ -159,7 +159,10 @@ def _load(spec: ModelSpec) -> LoadedModel:
     )
     _warm(loaded)
     logger.info(
-        "model %s loaded on %s in %.1f s", spec.id, device, time.monotonic() - started,
+        "model %s loaded on %s in %.1f s",
+        spec.id,
+        device,
+        time.monotonic() - started,
         extra={"model": spec.id, "device": device},
     )
     return loaded

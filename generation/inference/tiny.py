@@ -52,7 +52,7 @@ _TEXT_CONFIG: dict[str, Any] = {
 
 @dataclass
 class TinyComponents:
-    """The parts of the tiny model; `inpaint_unet` takes 9 channels (latents, mask, masked image)."""
+    """The parts of the tiny model; `inpaint_unet` takes 9 channels (latents, mask, image)."""
 
     tokenizer: Any
     text_encoder: Any

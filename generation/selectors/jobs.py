@@ -73,10 +73,14 @@ def queue_position(*, generation: Generation) -> int:
     """Queued jobs that run before this one: higher lanes, then older jobs of its own lane."""
     if generation.status != Generation.Status.QUEUED:
         return 0
-    return Generation.objects.filter(status=Generation.Status.QUEUED).filter(
-        Q(queue_lane__gt=generation.queue_lane)
-        | Q(queue_lane=generation.queue_lane, created_at__lt=generation.created_at)
-    ).count()
+    return (
+        Generation.objects.filter(status=Generation.Status.QUEUED)
+        .filter(
+            Q(queue_lane__gt=generation.queue_lane)
+            | Q(queue_lane=generation.queue_lane, created_at__lt=generation.created_at)
+        )
+        .count()
+    )
 
 
 def queue_estimate(*, generation: Generation) -> dict[str, Any]:
@@ -87,11 +91,15 @@ def queue_estimate(*, generation: Generation) -> dict[str, Any]:
     rate = cache.get(THROUGHPUT_CACHE_KEY)
     if generation.status != Generation.Status.QUEUED:
         return {"position": 0, "estimated_start_seconds": 0}
-    ahead = Generation.objects.filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING]).filter(
-        Q(status=Generation.Status.RUNNING)
-        | Q(queue_lane__gt=generation.queue_lane)
-        | Q(queue_lane=generation.queue_lane, created_at__lt=generation.created_at)
-    ).values_list("n", flat=True)
+    ahead = (
+        Generation.objects.filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING])
+        .filter(
+            Q(status=Generation.Status.RUNNING)
+            | Q(queue_lane__gt=generation.queue_lane)
+            | Q(queue_lane=generation.queue_lane, created_at__lt=generation.created_at)
+        )
+        .values_list("n", flat=True)
+    )
     images_ahead = sum(ahead)
     seconds = math.ceil(images_ahead / rate) if rate else None
     return {"position": position, "estimated_start_seconds": seconds}

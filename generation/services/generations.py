@@ -39,8 +39,11 @@ LANE_PRIORITY = {2: 0, 1: 3, 0: 6}
 
 def moderation_service(name: str) -> Callable[..., Any]:
     """A screening service of moderation's (docs/contracts.md), wherever that app keeps it."""
-    for module in ("moderation.services.screening", "moderation.services.image_screening",
-                   "moderation.services.prompt_screening"):
+    for module in (
+        "moderation.services.screening",
+        "moderation.services.image_screening",
+        "moderation.services.prompt_screening",
+    ):
         try:
             service = getattr(importlib.import_module(module), name, None)
         except ImportError:
@@ -74,7 +77,8 @@ def _validate(*, operation: str, prompt: str, n: int, size: int | str) -> int:
         )
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise InvalidRequest(
-            f"Invalid 'n': integer below minimum value. Expected a value >= 1, but got {n} instead.",
+            f"Invalid 'n': integer below minimum value. Expected a value >= 1, "
+            f"but got {n} instead.",
             param="n",
             code="integer_below_min_value",
         )
@@ -143,7 +147,10 @@ def generation_create(
             raise verdict.as_error()
     if upload is not None:
         verdict = moderation_service("upload_screen")(
-            image=upload.image, user=user, face_consent=face_consent, end_user=end_user,
+            image=upload.image,
+            user=user,
+            face_consent=face_consent,
+            end_user=end_user,
             generation_id=generation_id,
         )
         if verdict.blocked:
@@ -152,7 +159,9 @@ def generation_create(
             raise error
 
     amount = generation_cost(size=pixels, n=n)
-    credits_reserve(user=user, generation_id=generation_id, amount=amount, api_key=api_key, size=pixels)
+    credits_reserve(
+        user=user, generation_id=generation_id, amount=amount, api_key=api_key, size=pixels
+    )
     try:
         keys = _uploads_store(generation_id=generation_id, upload=upload)
         with transaction.atomic():
@@ -221,7 +230,9 @@ def generation_cancel(*, generation: Generation) -> Generation:
     next denoising step, then settles. Final: nothing changes. Idempotent."""
     from billing.services.credits import credits_release
 
-    canceled_now = Generation.objects.filter(pk=generation.pk, status=Generation.Status.QUEUED).update(
+    canceled_now = Generation.objects.filter(
+        pk=generation.pk, status=Generation.Status.QUEUED
+    ).update(
         status=Generation.Status.CANCELED,
         cancel_requested=True,
         status_message="Canceled before it started.",
@@ -258,9 +269,9 @@ def lanes_promote(*, now: Any = None) -> int:
     ).values_list("pk", flat=True)
     for generation_id in list(waiting[:500]):
         # Conditional, so two beat runs never promote (and re-send) one job twice.
-        if Generation.objects.filter(pk=generation_id, queue_lane=0, status=Generation.Status.QUEUED).update(
-            queue_lane=1
-        ):
+        if Generation.objects.filter(
+            pk=generation_id, queue_lane=0, status=Generation.Status.QUEUED
+        ).update(queue_lane=1):
             generation_enqueue(generation=Generation.objects.get(pk=generation_id))
             promoted += 1
     if promoted:

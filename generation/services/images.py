@@ -30,7 +30,7 @@ def image_delete(*, image: Image) -> Image:
 
 
 def image_take_down(*, image_id: uuid.UUID | str, actor: Any, reason: str) -> Image:
-    """A reviewer removes a delivered image: marked removed, file deleted, share link 410 at once."""
+    """A reviewer removes an image: marked removed, file deleted, share link 410 at once."""
     with transaction.atomic():
         locked = Image.objects.select_for_update().filter(pk=image_id).first()
         if locked is None:
@@ -47,7 +47,10 @@ def image_take_down(*, image_id: uuid.UUID | str, actor: Any, reason: str) -> Im
         if key:
             storage_delete(key=key)
     logger.info(
-        "image %s taken down by %s: %s", image_id, getattr(actor, "pk", actor), reason,
+        "image %s taken down by %s: %s",
+        image_id,
+        getattr(actor, "pk", actor),
+        reason,
         extra={"image_id": str(image_id)},
     )
     return locked

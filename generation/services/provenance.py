@@ -55,7 +55,9 @@ def provenance_check(*, image_bytes: bytes) -> ProvenanceResult:
     }
     reading = watermark_read(picture)
     if reading.image_id is None:
-        return ProvenanceResult(made_by_easel=False, confidence=reading.confidence, metadata=metadata)
+        return ProvenanceResult(
+            made_by_easel=False, confidence=reading.confidence, metadata=metadata
+        )
     row = Image.objects.filter(pk=reading.image_id).select_related("generation").first()
     return ProvenanceResult(
         made_by_easel=True,

@@ -89,7 +89,8 @@ def upload_validate(
     if mask_picture is not None and mask_picture.size != picture.size:
         raise InvalidRequest(
             "Invalid input mask - image and mask must be the same size: image is "
-            f"{picture.width}x{picture.height}, mask is {mask_picture.width}x{mask_picture.height}.",
+            f"{picture.width}x{picture.height}, "
+            f"mask is {mask_picture.width}x{mask_picture.height}.",
             param="mask",
         )
     image = _decode(picture, param="image")

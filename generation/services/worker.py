@@ -64,8 +64,12 @@ def _holder_gone(generation: Generation, *, now) -> bool:  # type: ignore[no-unt
 def generation_claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Generation | None:
     """The job, now held by `worker_id`; None when it is not this delivery's to run."""
     now = timezone.now()
-    claim = {"status": Generation.Status.RUNNING, "worker_id": worker_id, "heartbeat_at": now,
-             "attempts": F("attempts") + 1}
+    claim = {
+        "status": Generation.Status.RUNNING,
+        "worker_id": worker_id,
+        "heartbeat_at": now,
+        "attempts": F("attempts") + 1,
+    }
     if Generation.objects.filter(pk=generation_id, status=Generation.Status.QUEUED).update(
         started_at=now, **claim
     ):
@@ -77,7 +81,9 @@ def generation_claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Gener
         return None
     # Conditional on the holder we judged dead, so two redeliveries cannot both take it over.
     taken = Generation.objects.filter(
-        pk=generation_id, status=Generation.Status.RUNNING, worker_id=current.worker_id,
+        pk=generation_id,
+        status=Generation.Status.RUNNING,
+        worker_id=current.worker_id,
         heartbeat_at=current.heartbeat_at,
     ).update(**claim)
     if not taken:
@@ -91,11 +97,20 @@ def _batch_mates(*, primary: Generation, worker_id: str) -> list[Generation]:
     room = settings.EASEL_BATCH_MAX_IMAGES - primary.n
     if room <= 0:
         return []
-    candidates = Generation.objects.filter(
-        status=Generation.Status.QUEUED, cancel_requested=False, model=primary.model,
-        operation=primary.operation, size=primary.size, steps=primary.steps,
-        guidance_scale=primary.guidance_scale, n__lte=room,
-    ).order_by("-queue_lane", "created_at").values_list("pk", "n")[:32]
+    candidates = (
+        Generation.objects.filter(
+            status=Generation.Status.QUEUED,
+            cancel_requested=False,
+            model=primary.model,
+            operation=primary.operation,
+            size=primary.size,
+            steps=primary.steps,
+            guidance_scale=primary.guidance_scale,
+            n__lte=room,
+        )
+        .order_by("-queue_lane", "created_at")
+        .values_list("pk", "n")[:32]
+    )
     mates = []
     for generation_id, n in candidates:
         if n > room:
@@ -133,12 +148,15 @@ class _Step:
                 heartbeat_at=timezone.now(), progress_step=step, progress_total=total
             )
         canceled = set(
-            Generation.objects.filter(pk__in=ids, cancel_requested=True).values_list("pk", flat=True)
+            Generation.objects.filter(pk__in=ids, cancel_requested=True).values_list(
+                "pk", flat=True
+            )
         )
         for job in self.jobs:
             if job.pk not in canceled:
-                progress_publish(generation_id=job.pk, status=Generation.Status.RUNNING,
-                                 step=step, total=total)
+                progress_publish(
+                    generation_id=job.pk, status=Generation.Status.RUNNING, step=step, total=total
+                )
         return len(canceled) < len(ids)  # stop only when nobody in the batch still wants it
 
 
@@ -160,8 +178,14 @@ def generation_run(
         logger.info("generation %s: nothing to do (claimed elsewhere or final)", generation_id)
         return []
     if primary.attempts > settings.EASEL_GENERATION_MAX_ATTEMPTS:
-        generation_fail(generation=primary, worker_id=worker_id, message=(
-            f"The job stopped its worker {primary.attempts - 1} times and was not retried again."))
+        generation_fail(
+            generation=primary,
+            worker_id=worker_id,
+            message=(
+                f"The job stopped its worker {primary.attempts - 1} times "
+                "and was not retried again."
+            ),
+        )
         return [str(primary.pk)]
     jobs = [primary, *_batch_mates(primary=primary, worker_id=worker_id)]
     try:
@@ -171,19 +195,33 @@ def generation_run(
             generation_settle(generation=job, worker_id=worker_id, delivered=[], canceled=True)
     except ModelUnavailable as error:
         for job in jobs:
-            generation_fail(generation=job, worker_id=worker_id, message=(
-                f"The model '{job.model}' is not available on the GPU workers right now. "
-                "No credits were charged."), log_detail=str(error))
+            generation_fail(
+                generation=job,
+                worker_id=worker_id,
+                message=(
+                    f"The model '{job.model}' is not available on the GPU workers right now. "
+                    "No credits were charged."
+                ),
+                log_detail=str(error),
+            )
     except (SoftTimeLimitExceeded, DeadlineExceeded):
         for job in jobs:
-            generation_fail(generation=job, worker_id=worker_id, message=(
-                "The job ran past its time limit and was stopped. No credits were charged."))
+            generation_fail(
+                generation=job,
+                worker_id=worker_id,
+                message=(
+                    "The job ran past its time limit and was stopped. No credits were charged."
+                ),
+            )
     except Exception as error:
         logger.exception("generation batch %s failed", [str(job.pk) for job in jobs])
         for job in jobs:
-            generation_fail(generation=job, worker_id=worker_id, message=(
-                "The job failed on the GPU worker. No credits were charged."),
-                log_detail=f"{type(error).__name__}: {error}")
+            generation_fail(
+                generation=job,
+                worker_id=worker_id,
+                message=("The job failed on the GPU worker. No credits were charged."),
+                log_detail=f"{type(error).__name__}: {error}",
+            )
     return [str(job.pk) for job in jobs]
 
 
@@ -204,27 +242,43 @@ def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float 
     batch = []
     for job in jobs:
         init_image, mask = _inputs_load(job)
-        batch.append(BatchJob(prompt=job.prompt, seeds=[job.seed + i for i in range(job.n)],
-                              init_image=init_image, mask=mask))
+        batch.append(
+            BatchJob(
+                prompt=job.prompt,
+                seeds=[job.seed + i for i in range(job.n)],
+                init_image=init_image,
+                mask=mask,
+            )
+        )
     first = jobs[0]
     started = time.monotonic()
-    run_batch(model_id=first.model, operation=first.operation, size=first.size, steps=first.steps,
-              guidance_scale=first.guidance_scale, jobs=batch,
-              on_step=_Step(jobs=jobs, worker_id=worker_id, deadline=deadline))
+    run_batch(
+        model_id=first.model,
+        operation=first.operation,
+        size=first.size,
+        steps=first.steps,
+        guidance_scale=first.guidance_scale,
+        jobs=batch,
+        on_step=_Step(jobs=jobs, worker_id=worker_id, deadline=deadline),
+    )
     elapsed = max(time.monotonic() - started, 1e-6)
     images = sum(job.n for job in jobs)
     previous = cache.get(THROUGHPUT_CACHE_KEY)
     rate = images / elapsed if previous is None else 0.8 * previous + 0.2 * images / elapsed
     cache.set(THROUGHPUT_CACHE_KEY, rate, 24 * 3600)
 
-    canceled = set(Generation.objects.filter(pk__in=[j.pk for j in jobs], cancel_requested=True)
-                   .values_list("pk", flat=True))
+    canceled = set(
+        Generation.objects.filter(pk__in=[j.pk for j in jobs], cancel_requested=True).values_list(
+            "pk", flat=True
+        )
+    )
     for job, outputs in zip(jobs, batch, strict=True):
         if job.pk in canceled:
             generation_settle(generation=job, worker_id=worker_id, delivered=[], canceled=True)
             continue
         delivered = [
-            image for index, picture in enumerate(outputs.images)
+            image
+            for index, picture in enumerate(outputs.images)
             if (image := image_deliver(generation=job, index=index, picture=picture)).status
             == Image.Status.DELIVERED
         ]
@@ -236,9 +290,14 @@ def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image
     from generation.watermark import image_mark
 
     image, _ = Image.objects.get_or_create(
-        generation=generation, index=index,
-        defaults={"seed": generation.seed + index, "width": generation.size,
-                  "height": generation.size, "status": Image.Status.WITHHELD},
+        generation=generation,
+        index=index,
+        defaults={
+            "seed": generation.seed + index,
+            "width": generation.size,
+            "height": generation.size,
+            "status": Image.Status.WITHHELD,
+        },
     )
     verdict = moderation_service("output_screen")(
         image=picture, user=generation.user, generation_id=generation.pk, image_id=image.pk
@@ -248,8 +307,13 @@ def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image
         storage_delete(key=key)  # a rerun must not leave an earlier copy reachable
         image.status, image.storage_key, image.under_review = Image.Status.WITHHELD, "", False
     else:
-        content = image_mark(picture, model=generation.model, seed=image.seed,
-                             generation_id=generation.pk, image_id=image.pk)
+        content = image_mark(
+            picture,
+            model=generation.model,
+            seed=image.seed,
+            generation_id=generation.pk,
+            image_id=image.pk,
+        )
         storage_write(key=key, content=content)
         image.status, image.storage_key = Image.Status.DELIVERED, key
         image.under_review = verdict.decision == "review"
@@ -272,26 +336,46 @@ def generation_settle(
         credits_release(generation_id=generation.pk)
     withheld = generation.n - len(delivered) if not canceled else 0
     if canceled:
-        status, message = Generation.Status.CANCELED, "Canceled while running. No credits were charged."
+        status, message = (
+            Generation.Status.CANCELED,
+            "Canceled while running. No credits were charged.",
+        )
     elif delivered:
         status = Generation.Status.SUCCEEDED
-        message = (f"{withheld} of {generation.n} images were withheld by Easel's content policy "
-                   "and not charged.") if withheld else ""
+        message = (
+            (
+                f"{withheld} of {generation.n} images were withheld by Easel's content policy "
+                "and not charged."
+            )
+            if withheld
+            else ""
+        )
     else:
         status = Generation.Status.BLOCKED
         message = "Every image was withheld by Easel's content policy. No credits were charged."
     with transaction.atomic():
         settled = Generation.objects.filter(
             pk=generation.pk, status=Generation.Status.RUNNING, worker_id=worker_id
-        ).update(status=status, status_message=message, withheld_count=withheld,
-                 credits_captured=amount, finished_at=timezone.now(), heartbeat_at=timezone.now())
+        ).update(
+            status=status,
+            status_message=message,
+            withheld_count=withheld,
+            credits_captured=amount,
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+        )
     if not settled:
         logger.warning("generation %s was settled by another worker", generation.pk)
         return False
     _inputs_delete(generation=generation)
-    progress_publish(generation_id=generation.pk, status=status, step=generation.steps,
-                     total=generation.steps, images=[str(image.pk) for image in delivered],
-                     message=message)
+    progress_publish(
+        generation_id=generation.pk,
+        status=status,
+        step=generation.steps,
+        total=generation.steps,
+        images=[str(image.pk) for image in delivered],
+        message=message,
+    )
     return True
 
 
@@ -301,9 +385,16 @@ def generation_fail(
     """Marks the job failed and releases its credits. Only the claim holder (or a sweep) may."""
     from billing.services.credits import credits_release
 
-    logger.error("generation %s failed: %s %s", generation.pk, message, log_detail,
-                 extra={"generation_id": str(generation.pk)})
-    condition = Q(pk=generation.pk, status__in=[Generation.Status.RUNNING, Generation.Status.QUEUED])
+    logger.error(
+        "generation %s failed: %s %s",
+        generation.pk,
+        message,
+        log_detail,
+        extra={"generation_id": str(generation.pk)},
+    )
+    condition = Q(
+        pk=generation.pk, status__in=[Generation.Status.RUNNING, Generation.Status.QUEUED]
+    )
     if worker_id is not None:
         condition &= Q(worker_id=worker_id)
     credits_release(generation_id=generation.pk)
@@ -312,8 +403,9 @@ def generation_fail(
     )
     if failed:
         _inputs_delete(generation=generation)
-        progress_publish(generation_id=generation.pk, status=Generation.Status.FAILED,
-                         images=[], message=message)
+        progress_publish(
+            generation_id=generation.pk, status=Generation.Status.FAILED, images=[], message=message
+        )
     return bool(failed)
 
 
@@ -323,7 +415,14 @@ def stale_sweep(*, now=None) -> int:  # type: ignore[no-untyped-def]
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.EASEL_GENERATION_LEASE_SECONDS)
     count = 0
-    for generation in Generation.objects.filter(status=Generation.Status.RUNNING, heartbeat_at__lt=cutoff):
-        count += generation_fail(generation=generation, worker_id=generation.worker_id, message=(
-            "The GPU worker running this job stopped responding. No credits were charged."))
+    for generation in Generation.objects.filter(
+        status=Generation.Status.RUNNING, heartbeat_at__lt=cutoff
+    ):
+        count += generation_fail(
+            generation=generation,
+            worker_id=generation.worker_id,
+            message=(
+                "The GPU worker running this job stopped responding. No credits were charged."
+            ),
+        )
     return count

@@ -32,7 +32,9 @@ def png(picture: PILImage.Image) -> bytes:
     return buffer.getvalue()
 
 
-def picture_with_hole(side: int = 256, *, hole: tuple[int, int, int, int] | None = None) -> PILImage.Image:
+def picture_with_hole(
+    side: int = 256, *, hole: tuple[int, int, int, int] | None = None
+) -> PILImage.Image:
     """A textured opaque RGBA square; `hole` (x0, y0, x1, y1) is made fully transparent."""
     random = np.random.default_rng(7)
     pixels = np.zeros((side, side, 4), dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""The pipelines for real, with the tiny random model: every operation, seeds, batching, failures."""
+"""The pipelines for real, with the tiny random model: operations, seeds, batching, failures."""
 
 import numpy as np
 import pytest
@@ -20,8 +20,15 @@ def pixels(picture) -> np.ndarray:  # type: ignore[no-untyped-def]
 
 def generate(*, seeds, size=256, steps=2, prompt="a lighthouse at dusk", on_step=None):  # type: ignore[no-untyped-def]
     jobs = [BatchJob(prompt=prompt, seeds=list(seeds))]
-    return run_batch(model_id=TINY, operation="generate", size=size, steps=steps,
-                     guidance_scale=0.0, jobs=jobs, on_step=on_step)[0].images
+    return run_batch(
+        model_id=TINY,
+        operation="generate",
+        size=size,
+        steps=steps,
+        guidance_scale=0.0,
+        jobs=jobs,
+        on_step=on_step,
+    )[0].images
 
 
 def test_tiny_model_is_built_offline_with_the_same_weights_every_time():
@@ -36,7 +43,9 @@ def test_tiny_model_is_built_offline_with_the_same_weights_every_time():
 
 def test_text_to_image_honours_seeds_and_size():
     steps = []
-    images = generate(seeds=[11, 12], on_step=lambda step, total: steps.append((step, total)) or True)
+    images = generate(
+        seeds=[11, 12], on_step=lambda step, total: steps.append((step, total)) or True
+    )
     assert [image.size for image in images] == [(256, 256), (256, 256)]
     assert steps == [(1, 2), (2, 2)]
     again = generate(seeds=[11])[0]
@@ -51,8 +60,11 @@ def test_larger_sizes_render_at_that_size():
 def test_edit_repaints_only_the_transparent_area():
     source = picture_with_hole(256, hole=(64, 64, 192, 192))
     job = BatchJob(prompt="a window", seeds=[5], init_image=source)
-    edited = pixels(run_batch(model_id=TINY, operation="edit", size=256, steps=2,
-                              guidance_scale=0.0, jobs=[job])[0].images[0])
+    edited = pixels(
+        run_batch(
+            model_id=TINY, operation="edit", size=256, steps=2, guidance_scale=0.0, jobs=[job]
+        )[0].images[0]
+    )
     original = pixels(source)
     assert np.abs(edited[:64] - original[:64]).max() < 2  # opaque: kept
     assert np.abs(edited[80:176, 80:176] - original[80:176, 80:176]).mean() > 10  # hole: new
@@ -63,8 +75,11 @@ def test_edit_with_a_separate_mask_uses_the_mask_transparency():
     mask = picture_with_hole(256, hole=(0, 128, 256, 256))  # bottom half to repaint
     assert np.asarray(repaint_mask(image=source, mask=mask))[200, 10] == 255
     job = BatchJob(prompt="grass", seeds=[5], init_image=source, mask=mask)
-    edited = pixels(run_batch(model_id=TINY, operation="edit", size=256, steps=2,
-                              guidance_scale=0.0, jobs=[job])[0].images[0])
+    edited = pixels(
+        run_batch(
+            model_id=TINY, operation="edit", size=256, steps=2, guidance_scale=0.0, jobs=[job]
+        )[0].images[0]
+    )
     original = pixels(source)
     assert np.abs(edited[:120] - original[:120]).max() < 2
     assert np.abs(edited[140:] - original[140:]).mean() > 10
@@ -73,8 +88,9 @@ def test_edit_with_a_separate_mask_uses_the_mask_transparency():
 def test_variations_keep_the_composition_and_differ_by_seed():
     source = picture_with_hole(256)
     job = BatchJob(prompt="", seeds=[1, 2], init_image=source)
-    first, second = run_batch(model_id=TINY, operation="variation", size=256, steps=2,
-                              guidance_scale=0.0, jobs=[job])[0].images
+    first, second = run_batch(
+        model_id=TINY, operation="variation", size=256, steps=2, guidance_scale=0.0, jobs=[job]
+    )[0].images
     assert first.size == (256, 256)
     assert np.abs(pixels(first) - pixels(second)).mean() > 1
     # The red top half of the upload is still redder than the bottom half.
@@ -89,9 +105,17 @@ def test_cancel_between_steps_stops_the_call():
 
 
 def test_a_model_that_cannot_load_says_which_why_and_how_to_fix(settings, tmp_path):
-    settings.EASEL_MODELS = {**settings.EASEL_MODELS, "broken/model": {
-        "source": str(tmp_path / "missing"), "native_size": 512, "default_steps": 1,
-        "guidance_scale": 0.0, "scheduler": "", "operations": ["generate"]}}
+    settings.EASEL_MODELS = {
+        **settings.EASEL_MODELS,
+        "broken/model": {
+            "source": str(tmp_path / "missing"),
+            "native_size": 512,
+            "default_steps": 1,
+            "guidance_scale": 0.0,
+            "scheduler": "",
+            "operations": ["generate"],
+        },
+    }
     pipeline_cache_clear()
     with pytest.raises(ModelUnavailable) as raised:
         pipeline_get(model_id="broken/model")
@@ -109,3 +133,35 @@ def test_unknown_model_is_a_bad_request():
     assert raised.value.param == "model"
     assert model_spec(model_id=TINY).render_size(256) == 256
     assert model_spec(model_id="stabilityai/sd-turbo").render_size(256) == 512
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmark_starts_on_a_cpu():
+    """bench/gpu.py is run by hand on GPU machines; here it must at least start and print."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "bench/gpu.py",
+            "--device",
+            "cpu",
+            "--size",
+            "256",
+            "--smoke",
+            "--batches",
+            "1",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    assert rows[0]["batch"] == 1 and rows[0]["images_per_second"] > 0

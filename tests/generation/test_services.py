@@ -31,14 +31,19 @@ def jpeg_bytes() -> bytes:
 
 def bomb_bytes(side: int = 20000) -> bytes:
     """A valid, tiny PNG that would decode to side x side pixels (400 MB at 20000)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     compressor = zlib.compressobj(9)
     row = b"\x00" * (side + 1)
     body = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
 
 
 def noise_png(side: int, megabytes: float) -> bytes:
@@ -53,20 +58,51 @@ def noise_png(side: int, megabytes: float) -> bytes:
 
 BAD_UPLOADS = [
     ("jpeg sent as png", lambda: {"image_bytes": jpeg_bytes()}, "image", "PNG"),
-    ("not square", lambda: {"image_bytes": png(picture_with_hole(256).crop((0, 0, 256, 200)))}, "image", "square"),
+    (
+        "not square",
+        lambda: {"image_bytes": png(picture_with_hole(256).crop((0, 0, 256, 200)))},
+        "image",
+        "square",
+    ),
     ("over 4 MB", lambda: {"image_bytes": noise_png(1100, 4)}, "image", "4 MB"),
-    ("truncated", lambda: {"image_bytes": png(picture_with_hole(256, hole=(0, 0, 9, 9)))[:-2000]}, "image", "truncated"),
+    (
+        "truncated",
+        lambda: {"image_bytes": png(picture_with_hole(256, hole=(0, 0, 9, 9)))[:-2000]},
+        "image",
+        "truncated",
+    ),
     ("decompression bomb", lambda: {"image_bytes": bomb_bytes()}, "image", "too large"),
     ("5000 px canvas", lambda: {"image_bytes": bomb_bytes(5000)}, "image", "too large"),
-    ("no alpha, no mask", lambda: {"image_bytes": png(picture_with_hole(256).convert("RGB"))}, "image", "RGBA"),
-    ("mask of another size", lambda: {"image_bytes": png(picture_with_hole(256)),
-                                      "mask_bytes": png(picture_with_hole(128, hole=(0, 0, 9, 9)))}, "mask", "same size"),
-    ("mask without alpha", lambda: {"image_bytes": png(picture_with_hole(256)),
-                                    "mask_bytes": png(picture_with_hole(256).convert("RGB"))}, "mask", "transparency"),
+    (
+        "no alpha, no mask",
+        lambda: {"image_bytes": png(picture_with_hole(256).convert("RGB"))},
+        "image",
+        "RGBA",
+    ),
+    (
+        "mask of another size",
+        lambda: {
+            "image_bytes": png(picture_with_hole(256)),
+            "mask_bytes": png(picture_with_hole(128, hole=(0, 0, 9, 9))),
+        },
+        "mask",
+        "same size",
+    ),
+    (
+        "mask without alpha",
+        lambda: {
+            "image_bytes": png(picture_with_hole(256)),
+            "mask_bytes": png(picture_with_hole(256).convert("RGB")),
+        },
+        "mask",
+        "transparency",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "make", "param", "words"), BAD_UPLOADS, ids=[c[0] for c in BAD_UPLOADS])
+@pytest.mark.parametrize(
+    ("case", "make", "param", "words"), BAD_UPLOADS, ids=[c[0] for c in BAD_UPLOADS]
+)
 def test_bad_uploads_are_refused_by_their_bytes(case, make, param, words):
     with pytest.raises(InvalidRequest) as raised:
         upload_validate(needs_alpha=True, **make())
@@ -76,9 +112,16 @@ def test_bad_uploads_are_refused_by_their_bytes(case, make, param, words):
 
 
 def test_a_good_edit_upload_and_a_variation_without_alpha_pass():
-    upload = upload_validate(image_bytes=png(picture_with_hole(256, hole=(0, 0, 9, 9))), needs_alpha=True)
+    upload = upload_validate(
+        image_bytes=png(picture_with_hole(256, hole=(0, 0, 9, 9))), needs_alpha=True
+    )
     assert upload.side == 256 and upload.image.mode == "RGBA"
-    assert upload_validate(image_bytes=png(picture_with_hole(512).convert("RGB")), needs_alpha=False).side == 512
+    assert (
+        upload_validate(
+            image_bytes=png(picture_with_hole(512).convert("RGB")), needs_alpha=False
+        ).side
+        == 512
+    )
 
 
 def _nothing_changed(user, balance_before: int) -> None:  # type: ignore[no-untyped-def]
@@ -113,14 +156,22 @@ def test_bad_requests_change_nothing(user, change, param):
 def test_bad_upload_through_create_changes_nothing(user):
     before = balance_summary(user=user).balance
     with pytest.raises(InvalidRequest):
-        generation_create(user=user, source="openai_api", operation="edit", prompt="a door",
-                          size=256, image_bytes=bomb_bytes())
+        generation_create(
+            user=user,
+            source="openai_api",
+            operation="edit",
+            prompt="a door",
+            size=256,
+            image_bytes=bomb_bytes(),
+        )
     _nothing_changed(user, before)
 
 
 def test_the_tier_limits_apply(user):
     with pytest.raises(InvalidRequest) as raised:  # free allows n <= 4 and no 1024
-        generation_create(user=user, source="web", operation="generate", prompt="a cat", n=5, size=256)
+        generation_create(
+            user=user, source="web", operation="generate", prompt="a cat", n=5, size=256
+        )
     assert raised.value.param == "n"
     with pytest.raises(InvalidRequest) as raised:
         generation_create(user=user, source="web", operation="generate", prompt="a cat", size=1024)
@@ -130,22 +181,45 @@ def test_the_tier_limits_apply(user):
 def test_a_blocked_prompt_is_refused_and_costs_nothing(user):
     before = balance_summary(user=user).balance
     with pytest.raises(ContentPolicyViolation):
-        generation_create(user=user, source="openai_api", operation="generate",
-                          prompt="explicit pornographic nude sex scene", size=256)
+        generation_create(
+            user=user,
+            source="openai_api",
+            operation="generate",
+            prompt="explicit pornographic nude sex scene",
+            size=256,
+        )
     _nothing_changed(user, before)
 
 
-def test_create_reserves_stores_uploads_and_queues_after_commit(user, django_capture_on_commit_callbacks):
+def test_create_reserves_stores_uploads_and_queues_after_commit(
+    user, django_capture_on_commit_callbacks
+):
     before = balance_summary(user=user).balance
     with django_capture_on_commit_callbacks() as callbacks:
         generation = generation_create(
-            user=user, source="openai_api", operation="edit", prompt="a door", n=2, size="256x256",
-            image_bytes=png(picture_with_hole(256, hole=(10, 10, 50, 50))), seed=1234)
+            user=user,
+            source="openai_api",
+            operation="edit",
+            prompt="a door",
+            n=2,
+            size="256x256",
+            image_bytes=png(picture_with_hole(256, hole=(10, 10, 50, 50))),
+            seed=1234,
+        )
     assert len(callbacks) == 1  # the enqueue waits for the commit
     assert generation.status == Generation.Status.QUEUED
-    assert (generation.n, generation.size, generation.seed, generation.model) == (2, 256, 1234, "easel/tiny")
+    assert (generation.n, generation.size, generation.seed, generation.model) == (
+        2,
+        256,
+        1234,
+        "easel/tiny",
+    )
     assert generation.queue_lane == user.tier.queue_lane
-    assert Reservation.objects.get(generation_id=generation.pk).amount == generation.credits_reserved == 2
+    assert (
+        Reservation.objects.get(generation_id=generation.pk).amount
+        == generation.credits_reserved
+        == 2
+    )
     assert balance_summary(user=user).balance == before - 2
     assert storage().exists(generation.input_image_key)
 
@@ -153,11 +227,15 @@ def test_create_reserves_stores_uploads_and_queues_after_commit(user, django_cap
 def test_cancel_of_a_queued_job_releases_its_credits_once(user, django_capture_on_commit_callbacks):
     before = balance_summary(user=user).balance
     with django_capture_on_commit_callbacks():
-        generation = generation_create(user=user, source="web", operation="generate", prompt="a cat", size=256)
+        generation = generation_create(
+            user=user, source="web", operation="generate", prompt="a cat", size=256
+        )
     assert generation_cancel(generation=generation).status == Generation.Status.CANCELED
     assert generation_cancel(generation=generation).status == Generation.Status.CANCELED
     assert balance_summary(user=user).balance == before
-    assert Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+    assert (
+        Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+    )
 
 
 def test_cancel_of_a_running_job_asks_the_worker(user):
@@ -167,16 +245,34 @@ def test_cancel_of_a_running_job_asks_the_worker(user):
 
 
 def _generation(user, **fields):  # type: ignore[no-untyped-def]
-    values = {"user": user, "source": "web", "operation": "generate", "model": "easel/tiny",
-              "prompt": "p", "n": 1, "size": 256, "steps": 1, "guidance_scale": 0.0, "seed": 1, **fields}
+    values = {
+        "user": user,
+        "source": "web",
+        "operation": "generate",
+        "model": "easel/tiny",
+        "prompt": "p",
+        "n": 1,
+        "size": 256,
+        "steps": 1,
+        "guidance_scale": 0.0,
+        "seed": 1,
+        **fields,
+    }
     return Generation.objects.create(**values)
 
 
 def _delivered(user):  # type: ignore[no-untyped-def]
     generation = _generation(user, status=Generation.Status.SUCCEEDED)
     key = storage_write(key=image_key(generation_id=generation.pk, index=0), content=b"png")
-    image = Image.objects.create(generation=generation, index=0, seed=1, width=256, height=256,
-                                 status=Image.Status.DELIVERED, storage_key=key)
+    image = Image.objects.create(
+        generation=generation,
+        index=0,
+        seed=1,
+        width=256,
+        height=256,
+        status=Image.Status.DELIVERED,
+        storage_key=key,
+    )
     share = Share.objects.create(image=image, slug=f"s{str(image.pk)[:8]}")
     return image, share, key
 
@@ -205,7 +301,9 @@ def test_delete_removes_the_file_and_the_share(user, django_capture_on_commit_ca
     assert share.is_active is False
 
 
-def test_low_lane_jobs_waiting_too_long_are_promoted_once(user, settings, django_capture_on_commit_callbacks):
+def test_low_lane_jobs_waiting_too_long_are_promoted_once(
+    user, settings, django_capture_on_commit_callbacks
+):
     settings.CELERY_TASK_ALWAYS_EAGER = False  # only the promotion is under test, not the run
     old = _generation(user, queue_lane=0)
     Generation.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=10))

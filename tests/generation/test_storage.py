@@ -64,14 +64,25 @@ def s3(settings):  # type: ignore[no-untyped-def]
     endpoint = f"http://{host}:{port}"
     credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials).create_bucket(
-        Bucket="easel-images")
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {"bucket_name": "easel-images", "endpoint_url": endpoint,
-                    "access_key": "testing", "secret_key": "testing", "region_name": "us-east-1",
-                    "addressing_style": "path", "default_acl": None, "querystring_auth": True,
-                    "signature_version": settings.AWS_S3_SIGNATURE_VERSION},
-    }}
+        Bucket="easel-images"
+    )
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "easel-images",
+                "endpoint_url": endpoint,
+                "access_key": "testing",
+                "secret_key": "testing",
+                "region_name": "us-east-1",
+                "addressing_style": "path",
+                "default_acl": None,
+                "querystring_auth": True,
+                "signature_version": settings.AWS_S3_SIGNATURE_VERSION,
+            },
+        },
+    }
     yield endpoint
     server.stop()
 

@@ -36,15 +36,28 @@ def queued(user, django_capture_on_commit_callbacks, **request):  # type: ignore
         return generation_create(user=user, source="native_api", operation="generate", **values)
 
 
-def test_the_eager_task_delivers_marked_images_and_captures_credits(user, django_capture_on_commit_callbacks):
+def test_the_eager_task_delivers_marked_images_and_captures_credits(
+    user, django_capture_on_commit_callbacks
+):
     before = balance_summary(user=user).balance
     with django_capture_on_commit_callbacks(execute=True):
-        generation = generation_create(user=user, source="web", operation="generate",
-                                       prompt="a red boat", n=2, size=256, seed=77, steps=1)
+        generation = generation_create(
+            user=user,
+            source="web",
+            operation="generate",
+            prompt="a red boat",
+            n=2,
+            size=256,
+            seed=77,
+            steps=1,
+        )
     generation.refresh_from_db()
     assert generation.status == Generation.Status.SUCCEEDED, generation.status_message
     images = list(generation.images.order_by("index"))
-    assert [(i.index, i.seed, i.status) for i in images] == [(0, 77, "delivered"), (1, 78, "delivered")]
+    assert [(i.index, i.seed, i.status) for i in images] == [
+        (0, 77, "delivered"),
+        (1, 78, "delivered"),
+    ]
     for image in images:
         picture = PILImage.open(io.BytesIO(storage_read(key=image.storage_key)))
         assert picture.size == (256, 256) and picture.text["easel:seed"] == str(image.seed)
@@ -80,8 +93,12 @@ def test_compatible_queued_jobs_run_in_one_batch(user, django_capture_on_commit_
     # Batched or alone, a seed gives the same image (up to the watermark and float rounding).
     alone = queued(user, django_capture_on_commit_callbacks, n=1, seed=9)
     generation_run(generation_id=alone.pk)
-    pixels = [np.asarray(PILImage.open(io.BytesIO(storage_read(key=job.images.get(index=0).storage_key))), float)
-              for job in (second, alone)]
+    pixels = [
+        np.asarray(
+            PILImage.open(io.BytesIO(storage_read(key=job.images.get(index=0).storage_key))), float
+        )
+        for job in (second, alone)
+    ]
     assert np.abs(pixels[0] - pixels[1]).mean() < 2.0
 
 
@@ -90,7 +107,9 @@ def test_withheld_images_are_never_stored_nor_charged(user, django_capture_on_co
     before = balance_summary(user=user).balance
     current = PolicyVersion.objects.order_by("-version").first()
     rules = {**current.rules, "sexual": {**current.rules["sexual"], "image_threshold": 0.0}}
-    PolicyVersion.objects.create(version=current.version + 1, rules=rules, reason="test: withhold all")
+    PolicyVersion.objects.create(
+        version=current.version + 1, rules=rules, reason="test: withhold all"
+    )
     generation_run(generation_id=generation.pk)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.BLOCKED
@@ -101,12 +120,22 @@ def test_withheld_images_are_never_stored_nor_charged(user, django_capture_on_co
     assert balance_summary(user=user).balance == before + 2  # the reservation came back
 
 
-def test_a_model_that_cannot_load_fails_the_job_and_releases(user, settings, django_capture_on_commit_callbacks, tmp_path):
+def test_a_model_that_cannot_load_fails_the_job_and_releases(
+    user, settings, django_capture_on_commit_callbacks, tmp_path
+):
     from generation.inference.pipelines import pipeline_cache_clear
 
-    settings.EASEL_MODELS = {**settings.EASEL_MODELS, "broken/model": {
-        "source": str(tmp_path / "nothing"), "native_size": 256, "default_steps": 1,
-        "guidance_scale": 0.0, "scheduler": "", "operations": ["generate"]}}
+    settings.EASEL_MODELS = {
+        **settings.EASEL_MODELS,
+        "broken/model": {
+            "source": str(tmp_path / "nothing"),
+            "native_size": 256,
+            "default_steps": 1,
+            "guidance_scale": 0.0,
+            "scheduler": "",
+            "operations": ["generate"],
+        },
+    }
     generation = queued(user, django_capture_on_commit_callbacks, model="broken/model")
     before = balance_summary(user=user).balance
     generation_run(generation_id=generation.pk)
@@ -117,21 +146,33 @@ def test_a_model_that_cannot_load_fails_the_job_and_releases(user, settings, dja
     assert balance_summary(user=user).balance == before + 1
 
 
-def test_a_cancel_that_races_the_claim_stops_at_the_first_step(user, django_capture_on_commit_callbacks):
+def test_a_cancel_that_races_the_claim_stops_at_the_first_step(
+    user, django_capture_on_commit_callbacks
+):
     generation = queued(user, django_capture_on_commit_callbacks, steps=2)
-    Generation.objects.filter(pk=generation.pk).update(cancel_requested=True)  # the worker already holds it
+    Generation.objects.filter(pk=generation.pk).update(
+        cancel_requested=True
+    )  # the worker already holds it
     generation_run(generation_id=generation.pk)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.CANCELED
-    assert Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+    assert (
+        Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+    )
     assert not generation.images.filter(status="delivered").exists()
 
 
-def test_a_job_held_by_a_dead_process_is_reclaimed_and_by_a_live_one_is_not(user, django_capture_on_commit_callbacks):
+def test_a_job_held_by_a_dead_process_is_reclaimed_and_by_a_live_one_is_not(
+    user, django_capture_on_commit_callbacks
+):
     generation = queued(user, django_capture_on_commit_callbacks)
     host = socket.gethostname()
     Generation.objects.filter(pk=generation.pk).update(
-        status=Generation.Status.RUNNING, worker_id=f"{host}:{os.getppid()}", heartbeat_at=timezone.now(), attempts=1)
+        status=Generation.Status.RUNNING,
+        worker_id=f"{host}:{os.getppid()}",
+        heartbeat_at=timezone.now(),
+        attempts=1,
+    )
     assert generation_claim(generation_id=generation.pk, worker_id="me:1") is None  # parent lives
     Generation.objects.filter(pk=generation.pk).update(worker_id=f"{host}:4194999")  # no such pid
     generation_run(generation_id=generation.pk)
@@ -139,26 +180,39 @@ def test_a_job_held_by_a_dead_process_is_reclaimed_and_by_a_live_one_is_not(user
     assert generation.status == Generation.Status.SUCCEEDED and generation.attempts == 2
 
 
-def test_the_attempt_cap_fails_a_job_that_keeps_killing_workers(user, settings, django_capture_on_commit_callbacks):
+def test_the_attempt_cap_fails_a_job_that_keeps_killing_workers(
+    user, settings, django_capture_on_commit_callbacks
+):
     generation = queued(user, django_capture_on_commit_callbacks)
     Generation.objects.filter(pk=generation.pk).update(
-        status=Generation.Status.RUNNING, worker_id=f"{socket.gethostname()}:4194999",
-        heartbeat_at=timezone.now(), attempts=settings.EASEL_GENERATION_MAX_ATTEMPTS)
+        status=Generation.Status.RUNNING,
+        worker_id=f"{socket.gethostname()}:4194999",
+        heartbeat_at=timezone.now(),
+        attempts=settings.EASEL_GENERATION_MAX_ATTEMPTS,
+    )
     generation_run(generation_id=generation.pk)
     generation.refresh_from_db()
-    assert generation.status == Generation.Status.FAILED and "not retried" in generation.status_message
-    assert Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+    assert (
+        generation.status == Generation.Status.FAILED and "not retried" in generation.status_message
+    )
+    assert (
+        Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+    )
 
 
 def test_the_stale_sweep_fails_silent_jobs_and_releases(user, django_capture_on_commit_callbacks):
     generation = queued(user, django_capture_on_commit_callbacks)
     Generation.objects.filter(pk=generation.pk).update(
-        status=Generation.Status.RUNNING, worker_id="elsewhere:1",
-        heartbeat_at=timezone.now() - timedelta(hours=2))
+        status=Generation.Status.RUNNING,
+        worker_id="elsewhere:1",
+        heartbeat_at=timezone.now() - timedelta(hours=2),
+    )
     assert stale_sweep() == 1
     generation.refresh_from_db()
     assert generation.status == Generation.Status.FAILED
-    assert Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+    assert (
+        Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RELEASED
+    )
 
 
 @pytest.mark.postgres
@@ -166,8 +220,17 @@ def test_the_stale_sweep_fails_silent_jobs_and_releases(user, django_capture_on_
 def test_concurrent_deliveries_claim_a_job_exactly_once():
     user = UserFactory()
     generation = Generation.objects.create(
-        user=user, source="web", operation="generate", model="easel/tiny", prompt="a cat", n=1,
-        size=256, steps=1, guidance_scale=0.0, seed=1)
+        user=user,
+        source="web",
+        operation="generate",
+        model="easel/tiny",
+        prompt="a cat",
+        n=1,
+        size=256,
+        steps=1,
+        guidance_scale=0.0,
+        seed=1,
+    )
     barrier = threading.Barrier(6)
     winners = []
 

@@ -27,8 +27,17 @@ def jpeg(picture: PILImage.Image, quality: int = 85) -> bytes:
 
 
 def test_the_signature_is_five_coloured_squares_bottom_right():
-    marked = PILImage.open(io.BytesIO(image_mark(
-        photo(256), model="easel/tiny", seed=1, generation_id=uuid.uuid4(), image_id=uuid.uuid4())))
+    marked = PILImage.open(
+        io.BytesIO(
+            image_mark(
+                photo(256),
+                model="easel/tiny",
+                seed=1,
+                generation_id=uuid.uuid4(),
+                image_id=uuid.uuid4(),
+            )
+        )
+    )
     side = 4  # 256 / 64
     rgb = np.asarray(marked.convert("RGB"), dtype=int)
     for position, colour in enumerate(SIGNATURE_COLOURS):
@@ -56,8 +65,13 @@ def test_unmarked_and_other_key_images_carry_nothing(settings):
 
 def test_png_metadata_names_model_seed_and_generation():
     generation_id, image_id = uuid.uuid4(), uuid.uuid4()
-    marked = PILImage.open(io.BytesIO(image_mark(
-        photo(), model="easel/tiny", seed=42, generation_id=generation_id, image_id=image_id)))
+    marked = PILImage.open(
+        io.BytesIO(
+            image_mark(
+                photo(), model="easel/tiny", seed=42, generation_id=generation_id, image_id=image_id
+            )
+        )
+    )
     assert marked.text["easel:model"] == "easel/tiny"
     assert marked.text["easel:seed"] == "42"
     assert marked.text["easel:generation_id"] == str(generation_id)
@@ -66,11 +80,23 @@ def test_png_metadata_names_model_seed_and_generation():
 @pytest.mark.django_db
 def test_provenance_check_names_the_image_even_after_jpeg(user):
     generation = Generation.objects.create(
-        user=user, source="web", operation="generate", model="easel/tiny", prompt="p", n=1,
-        size=256, steps=1, guidance_scale=0.0, seed=1)
-    image = Image.objects.create(generation=generation, index=0, seed=1, width=256, height=256,
-                                 status=Image.Status.DELIVERED)
-    png = image_mark(photo(), model="easel/tiny", seed=1, generation_id=generation.pk, image_id=image.pk)
+        user=user,
+        source="web",
+        operation="generate",
+        model="easel/tiny",
+        prompt="p",
+        n=1,
+        size=256,
+        steps=1,
+        guidance_scale=0.0,
+        seed=1,
+    )
+    image = Image.objects.create(
+        generation=generation, index=0, seed=1, width=256, height=256, status=Image.Status.DELIVERED
+    )
+    png = image_mark(
+        photo(), model="easel/tiny", seed=1, generation_id=generation.pk, image_id=image.pk
+    )
     for data in (png, jpeg(PILImage.open(io.BytesIO(png)))):
         result = provenance_check(image_bytes=data)
         assert result.made_by_easel and result.image_id == image.pk
@@ -80,6 +106,7 @@ def test_provenance_check_names_the_image_even_after_jpeg(user):
     # Metadata alone proves nothing: a forged claim on an unmarked image is not Easel's.
     forged = io.BytesIO()
     from PIL.PngImagePlugin import PngInfo
+
     info = PngInfo()
     info.add_text("easel:image_id", str(image.pk))
     photo().save(forged, format="PNG", pnginfo=info)

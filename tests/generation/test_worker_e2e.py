@@ -46,8 +46,10 @@ FINAL = {"succeeded", "failed", "blocked", "canceled"}
 class Worker:
     def __init__(self, *, media: Path, log: Path) -> None:
         database = django_settings.DATABASES["default"]
-        url = (f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/"
-               f"{database['NAME']}")
+        url = (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/"
+            f"{database['NAME']}"
+        )
         self.hostname = f"e2e-{uuid.uuid4().hex[:8]}@%h"
         env = {
             **os.environ,
@@ -63,11 +65,33 @@ class Worker:
             env["PGPASSWORD"] = database["PASSWORD"]
         self.log = log
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork",
-             "--concurrency", "1", "--prefetch-multiplier", "1", "--queues", "gpu",
-             "--loglevel", "INFO", "--hostname", self.hostname, "--without-gossip",
-             "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "1",
+                "--prefetch-multiplier",
+                "1",
+                "--queues",
+                "gpu",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                self.hostname,
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
         )
         self._wait_for("ready.", timeout=90)
 
@@ -94,7 +118,10 @@ class Worker:
 def worker(django_db_setup, tmp_path_factory):  # type: ignore[no-untyped-def]
     from config.celery import app
 
-    if not django_settings.REDIS_URL or django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if (
+        not django_settings.REDIS_URL
+        or django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
+    ):
         pytest.skip("needs PostgreSQL and Redis")
     client = redis.Redis.from_url(django_settings.REDIS_URL)
     for key in client.scan_iter("gpu*"):  # messages left by an earlier, interrupted run
@@ -113,9 +140,13 @@ def _shared_media(worker, settings):  # type: ignore[no-untyped-def]
     """This process reads the files the worker wrote."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.MEDIA_ROOT = str(worker.log.parent / "media")
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": settings.MEDIA_ROOT}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": settings.MEDIA_ROOT},
+        },
+    }
 
 
 class Progress:
@@ -151,7 +182,9 @@ def progress():  # type: ignore[no-untyped-def]
     listener.close()
 
 
-def wait_final(generation: Generation, *, timeout: float = 90, worker: Worker | None = None) -> Generation:
+def wait_final(
+    generation: Generation, *, timeout: float = 90, worker: Worker | None = None
+) -> Generation:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         generation.refresh_from_db()
@@ -174,12 +207,21 @@ def wait_running(generation: Generation, *, step: int = 1, timeout: float = 60) 
 
 
 def pixels(image: Image) -> np.ndarray:
-    return np.asarray(PILImage.open(io.BytesIO(storage_read(key=image.storage_key))).convert("RGB"), float)
+    return np.asarray(
+        PILImage.open(io.BytesIO(storage_read(key=image.storage_key))).convert("RGB"), float
+    )
 
 
 def create(user, **request) -> Generation:  # type: ignore[no-untyped-def]
-    values = {"source": "native_api", "operation": "generate", "prompt": "a lighthouse", "n": 1,
-              "size": 256, "steps": 2, **request}
+    values = {
+        "source": "native_api",
+        "operation": "generate",
+        "prompt": "a lighthouse",
+        "n": 1,
+        "size": 256,
+        "steps": 2,
+        **request,
+    }
     return generation_create(user=user, **values)
 
 
@@ -187,16 +229,24 @@ def test_each_operation_n_images_seeds_and_progress(worker, progress):
     user = UserFactory()
     before = balance_summary(user=user).balance
     generated = create(user, n=2, seed=1000)
-    edited = create(user, operation="edit", prompt="a door", seed=7,
-                    image_bytes=png(picture_with_hole(256, hole=(64, 64, 192, 192))))
-    varied = create(user, operation="variation", prompt="", n=2, seed=3,
-                    image_bytes=png(picture_with_hole(256)))
+    edited = create(
+        user,
+        operation="edit",
+        prompt="a door",
+        seed=7,
+        image_bytes=png(picture_with_hole(256, hole=(64, 64, 192, 192))),
+    )
+    varied = create(
+        user, operation="variation", prompt="", n=2, seed=3, image_bytes=png(picture_with_hole(256))
+    )
     again = create(user, n=1, seed=1000)
     for job in (generated, edited, varied, again):
         wait_final(job, worker=worker)
         assert job.status == "succeeded", job.status_message
         assert job.images.filter(status="delivered").count() == job.n
-        assert [i.seed for i in job.images.order_by("index")] == [job.seed + i for i in range(job.n)]
+        assert [i.seed for i in job.images.order_by("index")] == [
+            job.seed + i for i in range(job.n)
+        ]
     # The same seed gives the same picture (watermarks differ by image id: a few levels at most).
     first = generated.images.get(index=0)
     assert np.abs(pixels(first) - pixels(again.images.get(index=0))).mean() < 2.0
@@ -206,7 +256,8 @@ def test_each_operation_n_images_seeds_and_progress(worker, progress):
     time.sleep(0.5)
     events = progress.of(generated.pk)
     assert {"status": "running", "step": 2, "total": 2}.items() <= events[-2].items() or any(
-        e["status"] == "running" and e["step"] == e["total"] == 2 for e in events)
+        e["status"] == "running" and e["step"] == e["total"] == 2 for e in events
+    )
     assert events[-1]["status"] == "succeeded"
     assert sorted(events[-1]["images"]) == sorted(str(i.pk) for i in generated.images.all())
 
@@ -250,8 +301,18 @@ def test_a_job_past_its_time_limit_fails_and_releases(worker):
     before = balance_summary(user=user).balance
     # Made like generation_create does, but sent with a 2-second soft limit of its own.
     job = Generation.objects.create(
-        user=user, source="native_api", operation="generate", model="easel/tiny",
-        prompt="too slow", n=1, size=256, steps=50, guidance_scale=0.0, seed=1, credits_reserved=1)
+        user=user,
+        source="native_api",
+        operation="generate",
+        model="easel/tiny",
+        prompt="too slow",
+        n=1,
+        size=256,
+        steps=50,
+        guidance_scale=0.0,
+        seed=1,
+        credits_reserved=1,
+    )
     credits_reserve(user=user, generation_id=job.pk, amount=1)
     assert balance_summary(user=user).balance == before - 1
     generation_enqueue(generation=job, soft_time_limit=2, time_limit=60)
