@@ -197,14 +197,19 @@ def browser():  # type: ignore[no-untyped-def]
         chromium.close()
 
 
-def screenshot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    """The page at phone and desktop widths, full length, into artifacts/screenshots/."""
+def screenshot(page, name: str, *, dark: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """The page at phone and desktop widths, full length, into artifacts/screenshots/;
+    `dark` adds the desktop page in the dark colour scheme."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     original = page.viewport_size
     for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
         page.set_viewport_size(size)
         page.wait_for_timeout(100)
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
+    if dark:
+        page.emulate_media(color_scheme="dark")
+        page.screenshot(path=str(SCREENSHOTS / f"{name}-desktop-dark.png"), full_page=True)
+        page.emulate_media(color_scheme="light")
     if original:
         page.set_viewport_size(original)
 
@@ -220,3 +225,11 @@ def serious_accessibility_violations(page) -> list[str]:  # type: ignore[no-unty
         for violation in results.response["violations"]
         if violation["impact"] in ("serious", "critical")
     ]
+
+
+def assert_fits_the_screen(page) -> None:  # type: ignore[no-untyped-def]
+    """At phone width nothing may widen the page: wide tables scroll inside their card."""
+    page.set_viewport_size(PHONE)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    page.set_viewport_size(DESKTOP)
+    assert width <= PHONE["width"], f"{page.url} is {width}px wide on a {PHONE['width']}px phone"

@@ -28,7 +28,7 @@ from generation.models import Image
 from moderation.models import Case
 from tests.billing.conftest import ensure_tiers
 from tests.billing.stripe_server import WEBHOOK_PATH, signature_header
-from tests.e2e.conftest import screenshot, serious_accessibility_violations
+from tests.e2e.conftest import assert_fits_the_screen, screenshot, serious_accessibility_violations
 from tests.factories import TEST_PASSWORD, UserFactory
 
 pytestmark = [
@@ -49,7 +49,12 @@ def _totp_code(secret: str) -> str:
 
 
 def _accessible(page, name: str, problems: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """axe-core's serious findings, and the page must fit a phone's width."""
     problems.extend(f"{name}: {line}" for line in serious_accessibility_violations(page))
+    try:
+        assert_fits_the_screen(page)
+    except AssertionError as error:
+        problems.append(f"{name}: {error}")
 
 
 def _log_in(page, base: str, email: str, password: str = TEST_PASSWORD) -> None:  # type: ignore[no-untyped-def]
@@ -69,7 +74,7 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     # The landing page, then sign-up and the verification link from the outbox.
     page.goto(base + "/")
     assert page.locator("h1").inner_text().startswith("Describe it")
-    screenshot(page, "landing")
+    screenshot(page, "landing", dark=True)
     _accessible(page, "landing", problems)
     page.goto(base + "/accounts/signup/")
     screenshot(page, "signup")
@@ -109,7 +114,7 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     # The image page: share it, with the link shown.
     results.first.click()
     page.wait_for_url(re.compile(r".*/i/[0-9a-f-]+/$"))
-    screenshot(page, "image")
+    screenshot(page, "image", dark=True)
     _accessible(page, "image", problems)
     page.click("section[aria-labelledby=share-title] button[type=submit]")
     share_url = page.locator("#share-link").inner_text().strip()
