@@ -4,9 +4,10 @@ import re
 import uuid
 from collections.abc import Callable
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from whitenoise import middleware as _whitenoise
 
 from common.request_context import request_id_var
 
@@ -82,3 +83,36 @@ class ContentSecurityPolicyMiddleware:
         if policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy
         return response
+
+
+class WhiteNoiseMiddleware(_whitenoise.WhiteNoiseMiddleware):
+    """WhiteNoise, able to run in Django's async middleware chain.
+
+    WhiteNoise's own middleware is synchronous only, and one sync-only middleware makes Django
+    run everything after it (views included) through async_to_sync in a thread: every held
+    OpenAI-style request and SSE stream would then hold a blocked thread for its whole wait
+    (bench/held_requests.py measured 200 held requests -> 200 threads). Looking a path up in
+    WhiteNoise's table is a dict read; only serving a file touches the disk, off the loop.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        super().__init__(get_response)
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        return super().__call__(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if self.autorefresh:
+            static_file = await sync_to_async(self.find_file)(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is not None:
+            return await sync_to_async(self.serve)(static_file, request)
+        return await self.get_response(request)

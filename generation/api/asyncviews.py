@@ -11,7 +11,7 @@ worker thread through `run_sync`.
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
@@ -53,6 +53,26 @@ async def run_sync(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> 
     return await sync_to_async(_with_fresh_connections(function), thread_sensitive=False)(
         *args, **kwargs
     )
+
+
+def request_thread_release() -> None:
+    """Lets this request's private thread go before a long wait; call it from the event loop.
+
+    Django's ASGI handler gives every request a `ThreadSensitiveContext`, and its synchronous
+    middleware (sessions, CSRF, auth, messages...) run through `sync_to_async(thread_sensitive=
+    True)`, which starts one executor thread per context and keeps it until the response is
+    sent. A request held for minutes would keep a parked thread (and, with glibc, a malloc
+    arena of its own: about 3 MiB each, measured by bench/held_requests.py) the whole time.
+    Nothing runs on that thread while the view awaits, so it is shut down here; the
+    middleware's response phase gets a fresh one when the answer is ready. asgiref recreates a
+    context's executor on demand, which is what makes this safe.
+    """
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    if context is None:
+        return
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+    if executor is not None:
+        executor.shutdown(wait=False)
 
 
 class AsyncApiView(APIView):

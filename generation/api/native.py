@@ -29,7 +29,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
-from generation.api.asyncviews import AsyncApiView, run_sync
+from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_progress
 from generation.api.flows import generation_start
 from generation.api.openai import IDEMPOTENCY_HEADER
@@ -290,6 +290,7 @@ class GenerationEventsApi(AsyncApiView):
 
 
 async def _sse(generation_id: Any) -> AsyncIterator[bytes]:
+    request_thread_release()
     progress = generation_progress(
         generation_id=generation_id,
         timeout=settings.EASEL_API_WAIT_TIMEOUT,

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey
 from accounts.permissions import HasScope
 from common.errors import ApiError, ContentPolicyViolation, InvalidRequest, NotFound
-from generation.api.asyncviews import AsyncApiView, run_sync
+from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_wait_final
 from generation.api.flows import OPENAI_MODEL_ALIASES, Started, generation_start
 from generation.inference.registry import default_model_id, model_ids
@@ -230,6 +230,7 @@ def _image_entry(*, image: Image, response_format: str) -> dict[str, str]:
 
 
 async def _answer(*, request: Request, started: Started, response_format: str) -> Response:
+    request_thread_release()
     await generation_wait_final(
         generation_id=started.generation.id, timeout=settings.EASEL_API_WAIT_TIMEOUT
     )

@@ -54,6 +54,8 @@ def live_easel_start(
     redis_url: str,
     settings_module: str = "config.settings.test",
     worker: bool = True,
+    worker_app: str = "config",
+    web_command: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
     log_dir: str | None = None,
 ) -> LiveEasel:
@@ -75,11 +77,12 @@ def live_easel_start(
     }
     live = LiveEasel(base_url=base_url, media_root=media_root)
     commands = {
-        "web": [str(VENV_BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
-                "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        "web": web_command + ["--port", str(port)] if web_command else [
+            str(VENV_BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
+            "--port", str(port), "--no-access-log", "--log-level", "warning"],
     }
     if worker:
-        commands["worker"] = [str(VENV_BIN / "celery"), "-A", "config", "worker", "--queues",
+        commands["worker"] = [str(VENV_BIN / "celery"), "-A", worker_app, "worker", "--queues",
                               "default,gpu", "--concurrency", "1", "--prefetch-multiplier", "1",
                               "--loglevel", "WARNING", "--hostname", f"live-{port}@%h"]
     for name, command in commands.items():
@@ -106,3 +109,28 @@ def _wait_until_serving(live: LiveEasel, timeout: float = 90.0) -> None:
         time.sleep(0.3)
     live.stop()
     raise RuntimeError("the live Easel did not start in time:\n" + live.log_tail())
+
+
+def unlimited_customer(*, credits: int = 1_000_000):  # type: ignore[no-untyped-def]
+    """A customer whose tier limits nothing (benchmarks), with credits. Needs Django set up."""
+    from accounts.models import Tier
+    from accounts.services.api_keys import api_key_create
+    from billing.services.credits import credits_adjust
+    from tests.factories import UserFactory
+
+    tier, _ = Tier.objects.update_or_create(
+        name="bench-unlimited",
+        defaults={
+            "display_name": "Benchmarks", "is_public": False, "sort_order": 99,
+            "monthly_credits": 0, "requests_per_minute": 1_000_000, "images_per_minute": 1_000_000,
+            "concurrent_jobs": 1_000_000, "queue_lane": 2, "max_n": 10,
+            "allowed_sizes": [256, 512, 1024], "uploads_allowed": True,
+            "face_uploads_allowed": False, "private_images_allowed": True,
+        },
+    )
+    import uuid
+
+    user = UserFactory(tier=tier, email=f"bench-{uuid.uuid4().hex}@example.com")
+    staff = UserFactory(is_staff=True, email=f"bench-staff-{uuid.uuid4().hex}@example.com")
+    credits_adjust(user=user, amount=credits, actor=staff, reason="benchmark credits")
+    return user, api_key_create(user=user, name="bench").secret
