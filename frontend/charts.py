@@ -38,7 +38,7 @@ def bar_chart(points: list[tuple[str, list[float]]], *, label_every: int = 7) ->
     peak = max((value for _, values in points for value in values), default=0) or 1
     plot_height = CHART_HEIGHT - LABEL_SPACE - 4
     slot = CHART_WIDTH / max(len(points), 1)
-    bar_width = max(slot * 0.8 / series_count, 1)
+    bar_width = min(max(slot * 0.8 / series_count, 1), 48)
     bars: list[Bar] = []
     labels: list[Bar] = []
     for index, (label, values) in enumerate(points):

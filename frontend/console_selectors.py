@@ -129,15 +129,21 @@ def transparency_context(*, weeks: int) -> dict:
             tally = by_week.setdefault(row.week, [0, 0, 0, 0])
             for index, value in enumerate((row.screened, row.flagged, row.reviewed, row.confirmed)):
                 tally[index] += value
-    weekly = [
-        {
-            "week": week,
-            "images": images,
-            "flagged_share": flagged / images if images else 0.0,
-            "confirmed_share": confirmed / reviewed if reviewed else None,
-        }
-        for week, (images, flagged, reviewed, confirmed) in sorted(by_week.items())
-    ]
+    # Every week of the period is a row, with zeros where nothing happened, so the charts'
+    # bars keep one width and a quiet week shows as a gap rather than disappearing.
+    this_monday = timezone.now().date() - dt.timedelta(days=timezone.now().weekday())
+    mondays = [this_monday - dt.timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
+    weekly = []
+    for week in mondays:
+        images, flagged, reviewed, confirmed = by_week.get(week, (0, 0, 0, 0))
+        weekly.append(
+            {
+                "week": week,
+                "images": images,
+                "flagged_share": flagged / images if images else 0.0,
+                "confirmed_share": confirmed / reviewed if reviewed else None,
+            }
+        )
     per_category: dict[str, list[int]] = {}
     for row in rows:
         if row.category != ALL_CATEGORIES:
@@ -157,6 +163,8 @@ def transparency_context(*, weeks: int) -> dict:
     ]
     return {
         "weeks": weeks,
+        "any_images": any(row["images"] for row in weekly),
+        "any_flags": any(row["flagged_share"] for row in weekly),
         "rows": weekly,
         "per_category": categories,
         "images_chart": bar_chart(

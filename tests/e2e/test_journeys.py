@@ -206,6 +206,21 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     case.refresh_from_db()
     assert case.state == Case.State.RESOLVED and case.resolution == Case.Resolution.UPHELD
 
+    for name, path in (
+        ("console-users", "/console/users/"),
+        (
+            "console-user",
+            f"/console/users/{Image.objects.get(share__slug=slug).generation.user_id}/",
+        ),
+        ("console-figures", "/console/figures/"),
+        ("console-policy", "/console/policy/"),
+        ("console-transparency", "/console/transparency/"),
+        ("console-audit", "/console/audit/"),
+    ):
+        console.goto(base + path)
+        screenshot(console, name)
+        _accessible(console, name, problems)
+
     # The share page is gone at once, for everyone.
     gone = public.goto(f"{base}/s/{slug}")
     assert gone.status == 410

@@ -207,3 +207,25 @@ def test_release_puts_a_claimed_case_back(staff_client, reported):
     staff_client.post(f"/console/cases/{case.pk}/release", {"reason": "not my area"})
     case.refresh_from_db()
     assert case.state == Case.State.OPEN and case.assignee is None
+
+
+def test_transparency_shows_this_weeks_images_and_flagged_share(staff_client, user):
+    from moderation.policy import policy_current
+    from moderation.services.decisions import decision_record
+
+    policy = policy_current()
+    for outcome in ("allow", "allow", "allow", "review"):
+        decision_record(
+            stage="output",
+            outcome=outcome,
+            policy=policy,
+            scores={},
+            model_versions={},
+            user=user,
+            categories=["violence"] if outcome == "review" else [],
+        )
+    body = staff_client.get("/console/transparency/?weeks=4").content.decode()
+    assert '<td class="num">4</td><td class="num">25%</td>' in body
+    assert '<td>Violence and gore</td><td class="num">1</td>' in body
+    assert body.count('<svg class="chart"') == 2
+    assert staff_client.get("/console/transparency/?weeks=abc").status_code == 200  # default 12
