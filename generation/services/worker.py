@@ -328,8 +328,14 @@ def generation_settle(
     from billing.selectors import image_price
     from billing.services.credits import credits_capture, credits_release
 
+    if not Generation.objects.filter(
+        pk=generation.pk, status=Generation.Status.RUNNING, worker_id=worker_id
+    ).exists():
+        logger.warning("generation %s is no longer held by %s", generation.pk, worker_id)
+        return False
     amount = len(delivered) * image_price(size=generation.size)
-    # Money first, idempotent per generation: a crash after it and a rerun charge once.
+    # Money before the status, idempotent per generation: a crash between the two and a rerun
+    # charge once; the other order could leave a delivered job never charged.
     if amount:
         credits_capture(generation_id=generation.pk, amount=amount)
     else:
@@ -397,11 +403,14 @@ def generation_fail(
     )
     if worker_id is not None:
         condition &= Q(worker_id=worker_id)
-    credits_release(generation_id=generation.pk)
     failed = Generation.objects.filter(condition).update(
         status=Generation.Status.FAILED, status_message=message, finished_at=timezone.now()
     )
     if failed:
+        # Only after the status moved: a worker that lost its claim must not release credits
+        # for a job the new holder will deliver and capture. (A crash right here leaves the
+        # reservation to billing's reservation sweep.)
+        credits_release(generation_id=generation.pk)
         _inputs_delete(generation=generation)
         progress_publish(
             generation_id=generation.pk, status=Generation.Status.FAILED, images=[], message=message

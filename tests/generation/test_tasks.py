@@ -250,3 +250,22 @@ def test_concurrent_deliveries_claim_a_job_exactly_once():
     assert len(winners) == 1
     generation.refresh_from_db()
     assert generation.attempts == 1 and generation.worker_id == f"elsewhere:{winners[0]}"
+
+
+def test_a_worker_that_lost_its_claim_cannot_fail_or_settle_the_job(
+    user, django_capture_on_commit_callbacks
+):
+    from generation.services.worker import generation_fail, generation_settle
+
+    generation = queued(user, django_capture_on_commit_callbacks)
+    holder = generation_claim(generation_id=generation.pk, worker_id="new-holder:1")
+    assert holder is not None
+    assert not generation_fail(generation=holder, worker_id="old-holder:1", message="late")
+    assert not generation_settle(
+        generation=holder, worker_id="old-holder:1", delivered=[], canceled=True
+    )
+    holder.refresh_from_db()
+    assert holder.status == Generation.Status.RUNNING
+    assert (
+        Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RESERVED
+    )
