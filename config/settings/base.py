@@ -204,6 +204,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Image generation: an OpenAI-compatible API at /v1/ and the native API at /api/v1/.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One schema name per choice set that several fields share (else W001 warnings).
+    "ENUM_NAME_OVERRIDES": {
+        "ModerationCategoryEnum": "moderation.models.Category",
+        "CaseSourceEnum": "moderation.models.Case.Source",
+        "GenerationSourceEnum": "generation.models.Generation.Source",
+    },
 }
 
 # Empty: no Content-Security-Policy header (local); production sets a strict one.
@@ -270,7 +276,7 @@ EASEL_BATCH_MAX_IMAGES = env.int("EASEL_BATCH_MAX_IMAGES", default=8)
 EASEL_GENERATION_SOFT_TIME_LIMIT = env.int("EASEL_GENERATION_SOFT_TIME_LIMIT", default=300)
 EASEL_GENERATION_HARD_TIME_LIMIT = env.int("EASEL_GENERATION_HARD_TIME_LIMIT", default=360)
 # A claim is abandoned (re-claimable by another delivery) after this long without a heartbeat.
-EASEL_GENERATION_LEASE_SECONDS = env.int("EASEL_GENERATION_LEASE_SECONDS", default=600)
+EASEL_GENERATION_LEASE_SECONDS = env.int("EASEL_GENERATION_LEASE_SECONDS", default=120)
 EASEL_GENERATION_MAX_ATTEMPTS = env.int("EASEL_GENERATION_MAX_ATTEMPTS", default=3)
 # A low-lane job queued longer than this is re-sent at normal priority, so Free still progresses.
 EASEL_LANE_PROMOTE_AFTER_SECONDS = env.int("EASEL_LANE_PROMOTE_AFTER_SECONDS", default=120)
