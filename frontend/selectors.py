@@ -3,7 +3,7 @@ for a page. Every function takes the viewer and returns only what the viewer may
 
 import uuid
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
 from common.errors import NotFound
@@ -45,17 +45,6 @@ def image_get_for_owner(*, user: User, image_id: uuid.UUID) -> Image:
     if image is None:
         raise NotFound("No such image.")
     return image
-
-
-def queue_position(*, generation: Generation) -> int | None:
-    """1 when it runs next; None once it has left the queue. Higher lanes go first."""
-    if generation.status != Generation.Status.QUEUED:
-        return None
-    ahead = Generation.objects.filter(status=Generation.Status.QUEUED).filter(
-        Q(queue_lane__gt=generation.queue_lane)
-        | Q(queue_lane=generation.queue_lane, created_at__lt=generation.created_at)
-    )
-    return ahead.count() + 1
 
 
 def recent_blocks(*, user: User, limit: int = 20) -> list:

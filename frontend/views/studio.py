@@ -22,10 +22,10 @@ from frontend.selectors import (
     generation_get_for_owner,
     generations_for_user,
     image_get_for_owner,
-    queue_position,
 )
 from frontend.views.common import flash_error, not_found_as_404
 from generation.models import Generation
+from generation.selectors import queue_estimate
 from generation.selectors.sharing import collections_for_user, share_for_image
 from generation.services import collections as collection_services
 from generation.services import sharing as sharing_services
@@ -88,7 +88,18 @@ def _progress_context(generation: Generation) -> dict:
         "generation": generation,
         "images": images,
         "pending": pending if not generation.is_final else [],
-        "position": queue_position(generation=generation),
+        **_queue_context(generation),
+    }
+
+
+def _queue_context(generation: Generation) -> dict:
+    """Place in the queue (1: runs next) and the generation app's estimate of the wait."""
+    if generation.status != Generation.Status.QUEUED:
+        return {"position": None, "eta_seconds": None}
+    estimate = queue_estimate(generation=generation)
+    return {
+        "position": estimate["position"] + 1,
+        "eta_seconds": estimate["estimated_start_seconds"],
     }
 
 

@@ -100,9 +100,17 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     _accessible(page, "create", problems)
     page.click("form.prompt-box button[type=submit]")
     page.wait_for_url(re.compile(r".*/g/[0-9a-f-]+/$"))
+    # The worker loads the model on its first job, so the page first shows the queue or steps;
+    # htmx then swaps the fragment in place (no reload) until the images are there.
     seen = page.locator("[data-testid=progress-text]").first.inner_text()
-    assert seen  # queued, running (step i of N) or done
+    assert re.fullmatch(
+        r"Position \d+ in the queue.*|Waiting for a worker|Step \d+ of \d+"
+        r"|2 of 2 images delivered.*",
+        seen,
+    ), seen
+    page.evaluate("window.__easelSamePage = true")
     page.wait_for_selector("#progress[data-status=succeeded]", timeout=90_000)
+    assert page.evaluate("window.__easelSamePage === true")  # updated in place by htmx
     results = page.locator("[data-testid=results] img")
     assert results.count() == 2
     widths = page.evaluate(
