@@ -26,12 +26,16 @@ from common.queues import Queue
     time_limit=settings.EASEL_GENERATION_HARD_TIME_LIMIT,
 )
 def generation_run_task(self, generation_id: str) -> None:  # type: ignore[no-untyped-def]
-    from generation.services.worker import generation_run
+    from generation.services.worker import HeldElsewhere, generation_run
 
     # A per-call limit (apply_async(soft_time_limit=...)) arrives in the request; else the task's.
     soft_limit = (self.request.timelimit or (None, None))[1] or self.soft_time_limit
     deadline = time.monotonic() + soft_limit if soft_limit else None
-    generation_run(generation_id=generation_id, deadline=deadline)
+    try:
+        generation_run(generation_id=generation_id, deadline=deadline)
+    except HeldElsewhere as held:
+        # A worker on another machine holds it: if that machine dies, this copy takes over.
+        raise self.retry(countdown=held.retry_in, max_retries=None) from None
 
 
 @shared_task(name="generation.lanes_promote", ignore_result=True, soft_time_limit=60, time_limit=90)

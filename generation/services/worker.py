@@ -11,6 +11,7 @@ a duplicate message). Every step is idempotent, keyed by the generation:
   only by the worker holding the claim.
 """
 
+import contextlib
 import io
 import logging
 import os
@@ -61,40 +62,90 @@ def _holder_gone(generation: Generation, *, now) -> bool:  # type: ignore[no-unt
     return False
 
 
-def generation_claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Generation | None:
-    """The job, now held by `worker_id`; None when it is not this delivery's to run."""
-    now = timezone.now()
-    claim = {
+class HeldElsewhere(Exception):
+    """A live worker on another machine holds the job: look again once its lease could lapse."""
+
+    def __init__(self, retry_in: float) -> None:
+        super().__init__(f"held elsewhere; look again in {retry_in:.0f} s")
+        self.retry_in = retry_in
+
+
+@dataclass
+class Claim:
+    generation: Generation | None
+    taken_from: str = ""  # the dead holder's worker_id, when this claim took over a RUNNING row
+    retry_in: float | None = None  # set when a live worker on another machine holds it
+
+
+def _claim_values(worker_id: str, now) -> dict:  # type: ignore[no-untyped-def]
+    return {
         "status": Generation.Status.RUNNING,
         "worker_id": worker_id,
         "heartbeat_at": now,
         "attempts": F("attempts") + 1,
     }
+
+
+def _claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Claim:
+    now = timezone.now()
     if Generation.objects.filter(pk=generation_id, status=Generation.Status.QUEUED).update(
-        started_at=now, **claim
+        started_at=now, **_claim_values(worker_id, now)
     ):
-        return Generation.objects.get(pk=generation_id)
+        return Claim(Generation.objects.get(pk=generation_id))
     current = Generation.objects.filter(pk=generation_id).first()
     if current is None or current.status != Generation.Status.RUNNING:
-        return None
+        return Claim(None)
     if not _holder_gone(current, now=now):
-        return None
+        host = current.worker_id.rpartition(":")[0]
+        if host == socket.gethostname() or current.heartbeat_at is None:
+            return Claim(None)  # a live process here holds it; it settles the job
+        lease = timedelta(seconds=settings.EASEL_GENERATION_LEASE_SECONDS)
+        return Claim(None, retry_in=(current.heartbeat_at + lease - now).total_seconds() + 1)
     # Conditional on the holder we judged dead, so two redeliveries cannot both take it over.
     taken = Generation.objects.filter(
         pk=generation_id,
         status=Generation.Status.RUNNING,
         worker_id=current.worker_id,
         heartbeat_at=current.heartbeat_at,
-    ).update(**claim)
+    ).update(**_claim_values(worker_id, now))
     if not taken:
-        return None
+        return Claim(None)
     logger.warning("re-claimed generation %s from %s", generation_id, current.worker_id)
-    return Generation.objects.get(pk=generation_id)
+    return Claim(Generation.objects.get(pk=generation_id), taken_from=current.worker_id)
 
 
-def _batch_mates(*, primary: Generation, worker_id: str) -> list[Generation]:
+def generation_claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Generation | None:
+    """The job, now held by `worker_id`; None when it is not this delivery's to run."""
+    return _claim(generation_id=generation_id, worker_id=worker_id).generation
+
+
+def _compatible(job: Generation, primary: Generation) -> bool:
+    fields = ("model", "operation", "size", "steps", "guidance_scale")
+    return all(getattr(job, name) == getattr(primary, name) for name in fields)
+
+
+def _orphans_reclaim(
+    *, dead_worker_id: str, worker_id: str, primary: Generation
+) -> list[Generation]:
+    """The other jobs of the dead worker's batch: their own messages were already consumed (they
+    found the job held), so whoever takes over the batch's first job takes them over too."""
+    now = timezone.now()
+    orphans = []
+    held = Generation.objects.filter(
+        status=Generation.Status.RUNNING, worker_id=dead_worker_id
+    ).exclude(pk=primary.pk)
+    for job in held:
+        if not _compatible(job, primary):
+            continue
+        if Generation.objects.filter(
+            pk=job.pk, status=Generation.Status.RUNNING, worker_id=dead_worker_id
+        ).update(**_claim_values(worker_id, now)):
+            orphans.append(Generation.objects.get(pk=job.pk))
+    return orphans
+
+
+def _batch_mates(*, primary: Generation, worker_id: str, room: int) -> list[Generation]:
     """Other queued jobs that can share the pipeline call, highest lane and oldest first."""
-    room = settings.EASEL_BATCH_MAX_IMAGES - primary.n
     if room <= 0:
         return []
     candidates = (
@@ -173,21 +224,34 @@ def generation_run(
     from generation.inference.pipelines import ModelUnavailable
 
     worker_id = worker_id or worker_identity()
-    primary = generation_claim(generation_id=generation_id, worker_id=worker_id)
+    _model_preload(generation_id=generation_id)
+    claim = _claim(generation_id=generation_id, worker_id=worker_id)
+    if claim.retry_in is not None:
+        raise HeldElsewhere(claim.retry_in)
+    primary = claim.generation
     if primary is None:
         logger.info("generation %s: nothing to do (claimed elsewhere or final)", generation_id)
         return []
-    if primary.attempts > settings.EASEL_GENERATION_MAX_ATTEMPTS:
+    jobs = [primary]
+    if claim.taken_from:
+        jobs += _orphans_reclaim(
+            dead_worker_id=claim.taken_from, worker_id=worker_id, primary=primary
+        )
+    over_cap = [job for job in jobs if job.attempts > settings.EASEL_GENERATION_MAX_ATTEMPTS]
+    for job in over_cap:
         generation_fail(
-            generation=primary,
+            generation=job,
             worker_id=worker_id,
             message=(
-                f"The job stopped its worker {primary.attempts - 1} times "
-                "and was not retried again."
+                f"The job stopped its worker {job.attempts - 1} times "
+                "and was not retried again. No credits were charged."
             ),
         )
-        return [str(primary.pk)]
-    jobs = [primary, *_batch_mates(primary=primary, worker_id=worker_id)]
+    jobs = [job for job in jobs if job not in over_cap]
+    if not jobs:
+        return [str(job.pk) for job in over_cap]
+    room = settings.EASEL_BATCH_MAX_IMAGES - sum(job.n for job in jobs)
+    jobs += _batch_mates(primary=jobs[0], worker_id=worker_id, room=room)
     try:
         _run_and_deliver(jobs=jobs, worker_id=worker_id, deadline=deadline)
     except BatchCanceled:
@@ -222,7 +286,24 @@ def generation_run(
                 message=("The job failed on the GPU worker. No credits were charged."),
                 log_detail=f"{type(error).__name__}: {error}",
             )
-    return [str(job.pk) for job in jobs]
+    return [str(job.pk) for job in jobs + over_cap]
+
+
+def _model_preload(*, generation_id: uuid.UUID | str) -> None:
+    """Loads the job's model before claiming it, so a claim's heartbeat is never stale while a
+    large model loads. A model that cannot load fails the job after the claim."""
+    from generation.inference.pipelines import ModelUnavailable, pipeline_get
+
+    model = (
+        Generation.objects.filter(
+            pk=generation_id, status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING]
+        )
+        .values_list("model", flat=True)
+        .first()
+    )
+    if model:
+        with contextlib.suppress(ModelUnavailable):
+            pipeline_get(model_id=model)
 
 
 def _inputs_load(job: Generation) -> tuple[PILImage.Image | None, PILImage.Image | None]:

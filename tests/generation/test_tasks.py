@@ -269,3 +269,34 @@ def test_a_worker_that_lost_its_claim_cannot_fail_or_settle_the_job(
     assert (
         Reservation.objects.get(generation_id=generation.pk).status == Reservation.Status.RESERVED
     )
+
+
+def test_taking_over_from_a_dead_worker_takes_its_whole_batch(
+    user, django_capture_on_commit_callbacks
+):
+    first = queued(user, django_capture_on_commit_callbacks, seed=1)
+    second = queued(user, django_capture_on_commit_callbacks, seed=2)
+    dead = f"{socket.gethostname()}:4194999"
+    Generation.objects.filter(pk__in=[first.pk, second.pk]).update(
+        status=Generation.Status.RUNNING, worker_id=dead, heartbeat_at=timezone.now(), attempts=1
+    )
+    # The second job's own message was consumed while the dead worker held it: only the first's
+    # redelivery remains, and it must settle both.
+    generation_run(generation_id=first.pk, worker_id="new:1")
+    for job in (first, second):
+        job.refresh_from_db()
+        assert job.status == Generation.Status.SUCCEEDED and job.attempts == 2
+
+
+def test_a_job_held_by_a_live_worker_elsewhere_is_looked_at_again_later(
+    user, django_capture_on_commit_callbacks
+):
+    from generation.services.worker import HeldElsewhere
+
+    generation = queued(user, django_capture_on_commit_callbacks)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Generation.Status.RUNNING, worker_id="other-machine:12", heartbeat_at=timezone.now()
+    )
+    with pytest.raises(HeldElsewhere) as raised:
+        generation_run(generation_id=generation.pk, worker_id="me:1")
+    assert 100 < raised.value.retry_in <= 122
