@@ -53,8 +53,9 @@ def test_text_to_image_honours_seeds_and_size():
     assert np.abs(pixels(images[0]) - pixels(images[1])).mean() > 5  # another seed: another image
 
 
-def test_larger_sizes_render_at_that_size():
-    assert generate(seeds=[3], size=512, steps=1)[0].size == (512, 512)
+@pytest.mark.parametrize("size", [512, 1024])
+def test_larger_sizes_render_at_that_size(size):
+    assert generate(seeds=[3], size=size, steps=1)[0].size == (size, size)
 
 
 def test_edit_repaints_only_the_transparent_area():
