@@ -231,5 +231,9 @@ def assert_fits_the_screen(page) -> None:  # type: ignore[no-untyped-def]
     """At phone width nothing may widen the page: wide tables scroll inside their card."""
     page.set_viewport_size(PHONE)
     width = page.evaluate("document.documentElement.scrollWidth")
+    height = page.evaluate("document.documentElement.scrollHeight")
     page.set_viewport_size(DESKTOP)
     assert width <= PHONE["width"], f"{page.url} is {width}px wide on a {PHONE['width']}px phone"
+    # The pages here hold a few items each: a very tall page means text squeezed into a
+    # column a few letters wide.
+    assert height <= 8000, f"{page.url} is {height}px tall on a phone"
