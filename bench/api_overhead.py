@@ -77,12 +77,16 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--response-format", default="url", choices=["url", "b64_json"])
     args = parser.parse_args()
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get(
+        "REDIS_URL"
+    ):
         sys.exit("api_overhead.py needs DATABASE_URL (PostgreSQL) and REDIS_URL")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     import django
@@ -107,13 +111,17 @@ def main() -> None:
         worker_app="bench.api_overhead",
         extra_env={"EASEL_BENCH_WORKER": "1", "PYTHONPATH": str(ROOT), "DEBUG": "false"},
     )
-    client = openai.OpenAI(api_key=secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=300)
+    client = openai.OpenAI(
+        api_key=secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=300
+    )
     rows = []
     try:
         for number in range(args.warmup + args.requests):
             prompt = f"overhead probe {number} {time.time_ns()}"
             started = time.perf_counter()
-            client.images.generate(prompt=prompt, size="256x256", response_format=args.response_format)
+            client.images.generate(
+                prompt=prompt, size="256x256", response_format=args.response_format
+            )
             end_to_end = time.perf_counter() - started
             pipeline, callbacks = json.loads(results.hget(_TIMES_KEY, prompt))
             if number >= args.warmup:
@@ -126,12 +134,20 @@ def main() -> None:
     shares = [(e2e - pipeline) / e2e for e2e, pipeline in rows]
     e2e_ms = [e2e * 1000 for e2e, _ in rows]
     pipeline_ms = [pipeline * 1000 for _, pipeline in rows]
-    print(f"requests:           {len(rows)} sequential, tiny model, 256x256, n=1, {args.response_format}")
-    print(f"end to end:         p50 {_percentile(e2e_ms, .5):.0f} ms, p99 {_percentile(e2e_ms, .99):.0f} ms")
-    print(f"pipeline call:      p50 {_percentile(pipeline_ms, .5):.0f} ms, p99 {_percentile(pipeline_ms, .99):.0f} ms")
-    print(f"Easel's own time:   p50 {_percentile(own, .5):.0f} ms, p99 {_percentile(own, .99):.0f} ms")
-    print(f"share of end to end: p50 {_percentile(shares, .5):.0%}, p99 {_percentile(shares, .99):.0%} "
-          f"(mean {statistics.mean(shares):.0%})")
+
+    def line(label: str, values: list[float], unit: str = "ms") -> None:
+        if unit == "%":
+            p50, p99 = f"{_percentile(values, 0.5):.0%}", f"{_percentile(values, 0.99):.0%}"
+        else:
+            p50, p99 = f"{_percentile(values, 0.5):.0f} ms", f"{_percentile(values, 0.99):.0f} ms"
+        print(f"{label:<22} p50 {p50}, p99 {p99}")
+
+    print(f"requests: {len(rows)} sequential, tiny model, 256x256, n=1, {args.response_format}")
+    line("end to end:", e2e_ms)
+    line("pipeline call:", pipeline_ms)
+    line("Easel's own time:", own)
+    line("share of end to end:", shares, unit="%")
+    print(f"mean share of end to end: {statistics.mean(shares):.0%}")
 
 
 if __name__ == "__main__":

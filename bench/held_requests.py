@@ -20,8 +20,8 @@ import os
 import statistics
 import sys
 import threading
-from collections import Counter
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,11 @@ def serve(port: int, stats_path: str) -> None:
                     "lag_p99": sorted(samples)[int(len(samples) * 0.99) - 1] if samples else 0.0,
                     "lag_p50": statistics.median(samples),
                     "tasks": len(asyncio.all_tasks()),
-                    "thread_kinds": dict(Counter(t.name.rsplit("-", 1)[0].split("_")[0] for t in threading.enumerate())),
+                    "thread_kinds": dict(
+                        Counter(
+                            t.name.rsplit("-", 1)[0].split("_")[0] for t in threading.enumerate()
+                        )
+                    ),
                 }
                 with open(stats_path, "a") as out:
                     out.write(json.dumps(line) + "\n")
@@ -62,8 +66,12 @@ def serve(port: int, stats_path: str) -> None:
 
     async def main() -> None:
         config = uvicorn.Config(
-            "config.asgi:application", host="127.0.0.1", port=port, log_level="warning",
-            access_log=False, backlog=4096,
+            "config.asgi:application",
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            backlog=4096,
         )
         server = uvicorn.Server(config)
         await asyncio.gather(server.serve(), monitor())
@@ -83,7 +91,10 @@ def _db_connections(database: str) -> int:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [database],
+        )
         return cursor.fetchone()[0]
 
 
@@ -133,17 +144,25 @@ async def _round(live, secret, user, count, *, hold_seconds, during_hold=None): 
     release_started = time.monotonic()
     await sync_to_async(Generation.objects.filter(pk__in=ids).update)(status="succeeded")
     for generation_id in ids:
-        await sync_to_async(progress_publish)(generation_id=generation_id, status="succeeded", images=[])
+        await sync_to_async(progress_publish)(
+            generation_id=generation_id, status="succeeded", images=[]
+        )
     statuses = await asyncio.gather(*tasks)
     return {
-        "accepted_in": accepted_in, "hold_start": hold_start, "hold_end": hold_end,
-        "still_open": still_open, "during": during, "statuses": statuses,
+        "accepted_in": accepted_in,
+        "hold_start": hold_start,
+        "hold_end": hold_end,
+        "still_open": still_open,
+        "during": during,
+        "statuses": statuses,
         "answered_in": max(finished_at) - release_started,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--hold-seconds", type=float, default=10.0)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -154,7 +173,9 @@ def main() -> None:
         serve(args.port, args.stats)
         return
 
-    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get("REDIS_URL"):
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres") or not os.environ.get(
+        "REDIS_URL"
+    ):
         sys.exit("held_requests.py needs DATABASE_URL (PostgreSQL) and REDIS_URL")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     import django
@@ -193,33 +214,52 @@ async def _run(args: argparse.Namespace, settings) -> None:  # type: ignore[no-u
         idle = _window(stats_path, idle_start, time.time())
         idle_connections = await sync_to_async(_db_connections)(database["NAME"])
         result = await _round(
-            live, secret, user, args.requests, hold_seconds=args.hold_seconds,
+            live,
+            secret,
+            user,
+            args.requests,
+            hold_seconds=args.hold_seconds,
             during_hold=lambda: sync_to_async(_db_connections)(database["NAME"]),
         )
         holding = _window(stats_path, result["hold_start"], result["hold_end"])
     finally:
         live.stop()
     accepted_in, still_open = result["accepted_in"], result["still_open"]
-    held_connections, answered_in, statuses = result["during"], result["answered_in"], result["statuses"]
+    held_connections, answered_in, statuses = (
+        result["during"],
+        result["answered_in"],
+        result["statuses"],
+    )
 
     def figure(rows: list[dict], key: str, pick=max) -> float:  # type: ignore[no-untyped-def]
         return pick(row[key] for row in rows)
 
     rss_idle = statistics.median(row["rss"] for row in idle)
     rss_held = statistics.median(row["rss"] for row in holding)
-    print(f"held requests:              {still_open} of {args.requests} open at once (one uvicorn process)")
+    print(
+        f"held requests:              {still_open} of {args.requests} open at once "
+        "(one uvicorn process)"
+    )
     print(f"accepted and queued in:     {accepted_in:.2f} s")
     print(f"memory (RSS) idle:          {rss_idle / 2**20:.1f} MiB")
-    print(f"memory (RSS) holding:       {rss_held / 2**20:.1f} MiB  "
-          f"(+{(rss_held - rss_idle) / 2**10 / args.requests:.1f} KiB per held request)")
+    print(
+        f"memory (RSS) holding:       {rss_held / 2**20:.1f} MiB  "
+        f"(+{(rss_held - rss_idle) / 2**10 / args.requests:.1f} KiB per held request)"
+    )
     print(f"threads idle -> holding:    {figure(idle, 'threads')} -> {figure(holding, 'threads')}")
     print(f"asyncio tasks holding:      {figure(holding, 'tasks')}")
     print(f"threads by kind, holding:   {holding[-1]['thread_kinds']}")
     print(f"DB connections idle/held:   {idle_connections} / {held_connections}")
-    print(f"event-loop lag while held:  p50 {statistics.median(r['lag_p50'] for r in holding) * 1000:.2f} ms, "
-          f"p99 {figure(holding, 'lag_p99') * 1000:.2f} ms, max {figure(holding, 'lag_max') * 1000:.2f} ms")
-    print(f"all {args.requests} answered after the publish in: {answered_in * 1000:.0f} ms "
-          f"(statuses: {sorted(set(statuses))})")
+    print(
+        "event-loop lag while held:  "
+        f"p50 {statistics.median(r['lag_p50'] for r in holding) * 1000:.2f} ms, "
+        f"p99 {figure(holding, 'lag_p99') * 1000:.2f} ms, "
+        f"max {figure(holding, 'lag_max') * 1000:.2f} ms"
+    )
+    print(
+        f"all {args.requests} answered after the publish in: {answered_in * 1000:.0f} ms "
+        f"(statuses: {sorted(set(statuses))})"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from uuid import UUID
 
@@ -162,7 +162,7 @@ def _hub() -> _ChannelHub | None:
 
 async def generation_progress(
     *, generation_id: UUID | str, timeout: float, heartbeat: float | None = None
-) -> AsyncIterator[dict[str, Any] | None]:
+) -> AsyncGenerator[dict[str, Any] | None, None]:
     """Yields the job's state now and at every change, until it is final or `timeout` passes.
 
     Yields None every `heartbeat` seconds without news (SSE keeps the connection alive with
@@ -204,7 +204,7 @@ async def generation_progress(
 
 async def _poll_progress(
     generation_id: UUID | str, deadline: float, heartbeat: float | None
-) -> AsyncIterator[dict[str, Any] | None]:
+) -> AsyncGenerator[dict[str, Any] | None, None]:
     """The no-Redis fallback: re-read the job's state on a timer, on the event loop."""
     loop = asyncio.get_running_loop()
     interval = settings.EASEL_API_POLL_INTERVAL

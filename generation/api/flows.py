@@ -54,7 +54,9 @@ def generation_start(
             return Started(generation=claim.replay, replayed=True)
         record = claim.record
     try:
-        state = rate_limit_consume(user=user, api_key=api_key, requests=1, images=params.get("n", 1))
+        state = rate_limit_consume(
+            user=user, api_key=api_key, requests=1, images=params.get("n", 1)
+        )
         concurrent_jobs_check(user=user)
         model = params.get("model")
         generation = generation_create(

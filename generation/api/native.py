@@ -22,7 +22,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -41,13 +41,13 @@ from generation.selectors.jobs import (
     images_for_user,
     queue_estimate,
 )
+from generation.selectors.preflight import generation_preflight
 from generation.services.generations import generation_cancel
 from generation.services.images import image_delete
-from generation.selectors.preflight import generation_preflight
 from generation.services.provenance import provenance_check
 
-READ = [IsAuthenticated, HasScope(ApiKey.Scope.READ)]
-WRITE = [IsAuthenticated, HasScope(ApiKey.Scope.GENERATE)]
+READ: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.READ)]
+WRITE: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.GENERATE)]
 SSE_HEARTBEAT_SECONDS = 15.0
 
 
@@ -62,8 +62,16 @@ class ImageOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Image
         fields = [
-            "id", "generation_id", "index", "seed", "width", "height", "prompt", "under_review",
-            "created_at", "url",
+            "id",
+            "generation_id",
+            "index",
+            "seed",
+            "width",
+            "height",
+            "prompt",
+            "under_review",
+            "created_at",
+            "url",
         ]
 
     @extend_schema_field(serializers.URLField(allow_null=True))
@@ -87,15 +95,34 @@ class GenerationOutputSerializer(serializers.ModelSerializer):
     object = serializers.SerializerMethodField()
     size = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
-    queue = serializers.SerializerMethodField(help_text="Position and estimated start while queued.")
+    queue = serializers.SerializerMethodField(
+        help_text="Position and estimated start while queued."
+    )
     images = serializers.SerializerMethodField()
 
     class Meta:
         model = Generation
         fields = [
-            "id", "object", "status", "status_message", "operation", "model", "prompt", "n",
-            "size", "seed", "steps", "progress", "queue", "credits_reserved", "credits_captured",
-            "withheld_count", "created_at", "started_at", "finished_at", "images",
+            "id",
+            "object",
+            "status",
+            "status_message",
+            "operation",
+            "model",
+            "prompt",
+            "n",
+            "size",
+            "seed",
+            "steps",
+            "progress",
+            "queue",
+            "credits_reserved",
+            "credits_captured",
+            "withheld_count",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "images",
         ]
 
     def get_object(self, generation: Generation) -> str:
@@ -105,7 +132,9 @@ class GenerationOutputSerializer(serializers.ModelSerializer):
         return f"{generation.size}x{generation.size}"
 
     @extend_schema_field(
-        inline_serializer("Progress", {"step": serializers.IntegerField(), "total": serializers.IntegerField()})
+        inline_serializer(
+            "Progress", {"step": serializers.IntegerField(), "total": serializers.IntegerField()}
+        )
     )
     def get_progress(self, generation: Generation) -> dict[str, int]:
         return {"step": generation.progress_step, "total": generation.progress_total}
@@ -126,7 +155,7 @@ class GenerationOutputSerializer(serializers.ModelSerializer):
         return queue_estimate(generation=generation)
 
     @extend_schema_field(GenerationImageSerializer(many=True))
-    def get_images(self, generation: Generation) -> list[dict[str, Any]]:
+    def get_images(self, generation: Generation) -> Any:
         delivered = generation.images.filter(
             status=Image.Status.DELIVERED, deleted_at__isnull=True
         ).exclude(storage_key="")
@@ -135,14 +164,28 @@ class GenerationOutputSerializer(serializers.ModelSerializer):
 
 class GenerationInputSerializer(serializers.Serializer):
     operation = serializers.ChoiceField(choices=Generation.Operation.values, default="generate")
-    prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
+    prompt = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, default=""
+    )
     n = serializers.IntegerField(required=False, default=1, help_text="1 to 10.")
-    size = serializers.CharField(required=False, default="1024x1024", help_text="256x256, 512x512 or 1024x1024.")
+    size = serializers.CharField(
+        required=False, default="1024x1024", help_text="256x256, 512x512 or 1024x1024."
+    )
     model = serializers.CharField(required=False, allow_null=True, default=None)
-    seed = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="Image i uses seed + i.")
-    user = serializers.CharField(required=False, allow_blank=True, max_length=256, default="", help_text="Your end user's id.")
+    seed = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Image i uses seed + i."
+    )
+    user = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=256,
+        default="",
+        help_text="Your end user's id.",
+    )
     face_consent = serializers.BooleanField(required=False, default=False)
-    image = serializers.FileField(required=False, help_text="Edits and variations: a square PNG under 4 MB.")
+    image = serializers.FileField(
+        required=False, help_text="Edits and variations: a square PNG under 4 MB."
+    )
     mask = serializers.FileField(required=False, help_text="Edits: a PNG of the image's size.")
 
 
@@ -171,7 +214,10 @@ class GenerationCreateApi(APIView):
     @extend_schema(
         operation_id="generations_create",
         summary="Start a generation; answers 202 with the queued job",
-        request={"application/json": GenerationInputSerializer, "multipart/form-data": GenerationInputSerializer},
+        request={
+            "application/json": GenerationInputSerializer,
+            "multipart/form-data": GenerationInputSerializer,
+        },
         parameters=[IDEMPOTENCY_HEADER],
         responses={202: GenerationOutputSerializer},
     )
@@ -210,7 +256,10 @@ class GenerationPreflightApi(APIView):
         operation_id="generations_preflight",
         summary="What a generation would cost, whether the policy allows its prompt, how long "
         "it would wait: free, charges and stores nothing",
-        request={"application/json": GenerationInputSerializer, "multipart/form-data": GenerationInputSerializer},
+        request={
+            "application/json": GenerationInputSerializer,
+            "multipart/form-data": GenerationInputSerializer,
+        },
         responses=inline_serializer(
             "Preflight",
             {
@@ -248,8 +297,11 @@ class GenerationPreflightApi(APIView):
 class GenerationDetailApi(APIView):
     permission_classes = READ
 
-    @extend_schema(operation_id="generations_retrieve", summary="A generation (poll it)",
-                   responses=GenerationOutputSerializer)
+    @extend_schema(
+        operation_id="generations_retrieve",
+        summary="A generation (poll it)",
+        responses=GenerationOutputSerializer,
+    )
     def get(self, request: Request, generation_id: str) -> Response:
         generation = generation_get_for_user(user=request.user, generation_id=generation_id)
         return Response(GenerationOutputSerializer(generation).data)
@@ -258,9 +310,12 @@ class GenerationDetailApi(APIView):
 class GenerationCancelApi(APIView):
     permission_classes = WRITE
 
-    @extend_schema(operation_id="generations_cancel", request=None,
-                   summary="Cancel: a queued job stops at once, a running one at its next step",
-                   responses=GenerationOutputSerializer)
+    @extend_schema(
+        operation_id="generations_cancel",
+        request=None,
+        summary="Cancel: a queued job stops at once, a running one at its next step",
+        responses=GenerationOutputSerializer,
+    )
     def post(self, request: Request, generation_id: str) -> Response:
         generation = generation_get_for_user(user=request.user, generation_id=generation_id)
         generation = generation_cancel(generation=generation)
@@ -282,7 +337,9 @@ class GenerationEventsApi(AsyncApiView):
         },
     )
     async def get(self, request: Request, generation_id: str) -> StreamingHttpResponse:
-        generation = await run_sync(generation_get_for_user, user=request.user, generation_id=generation_id)
+        generation = await run_sync(
+            generation_get_for_user, user=request.user, generation_id=generation_id
+        )
         response = StreamingHttpResponse(_sse(generation.id), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # proxies must pass each event on at once
@@ -312,7 +369,9 @@ async def _sse(generation_id: Any) -> AsyncIterator[bytes]:
 class ImageListQuerySerializer(PageQuerySerializer):
     created_after = serializers.DateTimeField(required=False)
     created_before = serializers.DateTimeField(required=False)
-    prompt = serializers.CharField(required=False, allow_blank=True, help_text="Text the prompt contains.")
+    prompt = serializers.CharField(
+        required=False, allow_blank=True, help_text="Text the prompt contains."
+    )
 
 
 class ImageListApi(APIView):
@@ -363,7 +422,11 @@ def _image_for_user(request: Request, image_id: str) -> Image:
 class ImageDetailApi(APIView):
     permission_classes = READ
 
-    @extend_schema(operation_id="images_retrieve", summary="One of your images", responses=ImageOutputSerializer)
+    @extend_schema(
+        operation_id="images_retrieve",
+        summary="One of your images",
+        responses=ImageOutputSerializer,
+    )
     def get(self, request: Request, image_id: str) -> Response:
         return Response(ImageOutputSerializer(_image_for_user(request, image_id)).data)
 
@@ -371,8 +434,11 @@ class ImageDetailApi(APIView):
 class ImageDeleteApi(APIView):
     permission_classes = WRITE
 
-    @extend_schema(operation_id="images_delete", summary="Delete one of your images (its file goes too)",
-                   responses={204: None})
+    @extend_schema(
+        operation_id="images_delete",
+        summary="Delete one of your images (its file goes too)",
+        responses={204: None},
+    )
     def delete(self, request: Request, image_id: str) -> Response:
         image_delete(image=_image_for_user(request, image_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

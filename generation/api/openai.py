@@ -12,7 +12,7 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -63,24 +63,38 @@ class GenerationCanceled(ApiError):
 
 
 def _enum_error(value: Any, choices: list[str], param: str) -> InvalidRequest:
-    return InvalidRequest(f"'{value}' is not one of {choices} - '{param}'", param=param, code="invalid_value")
+    return InvalidRequest(
+        f"'{value}' is not one of {choices} - '{param}'", param=param, code="invalid_value"
+    )
 
 
 class ImageParamsSerializer(serializers.Serializer):
     """What all three operations share, validated with OpenAI's words."""
 
-    n = serializers.IntegerField(required=False, allow_null=True, default=None, help_text="1 to 10; default 1.")
+    n = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="1 to 10; default 1."
+    )
     size = serializers.CharField(
-        required=False, allow_null=True, default=None, help_text="256x256, 512x512 or 1024x1024; default 1024x1024."
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="256x256, 512x512 or 1024x1024; default 1024x1024.",
     )
     response_format = serializers.CharField(
-        required=False, allow_null=True, default=None, help_text="url (valid for an hour) or b64_json; default url."
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="url (valid for an hour) or b64_json; default url.",
     )
     user = serializers.CharField(
         required=False, allow_blank=True, max_length=256, help_text="Your end user's id."
     )
     model = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, default=None, help_text="dall-e-2 or a GET /v1/models id."
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        default=None,
+        help_text="dall-e-2 or a GET /v1/models id.",
     )
 
     def validate_n(self, value: int | None) -> int:
@@ -128,13 +142,18 @@ class ImageParamsSerializer(serializers.Serializer):
 
 def _prompt_field() -> serializers.CharField:
     return serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, help_text="At most 1000 characters."
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="At most 1000 characters.",
     )
 
 
 def _prompt_check(prompt: str | None) -> str:
     if prompt is None or not prompt.strip():
-        raise InvalidRequest("'prompt' is a required property.", param="prompt", code="missing_required_parameter")
+        raise InvalidRequest(
+            "'prompt' is a required property.", param="prompt", code="missing_required_parameter"
+        )
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidRequest(
             f"Invalid 'prompt': string too long. Expected a string with maximum length "
@@ -187,7 +206,7 @@ class ImageDataSerializer(serializers.Serializer):
 
 class ImagesResponseSerializer(serializers.Serializer):
     created = serializers.IntegerField()
-    data = ImageDataSerializer(many=True)
+    data = ImageDataSerializer(many=True)  # type: ignore[assignment]
 
 
 # --- Answer ------------------------------------------------------------------------------------
@@ -211,7 +230,8 @@ def openai_images_body(*, generation_id: Any, response_format: str) -> dict[str,
         raise GenerationCanceled("The generation was canceled before it finished.")
     if generation.status != Generation.Status.SUCCEEDED:
         raise GenerationTimeout(
-            f"The images are not ready yet. The job goes on: GET /api/v1/generations/{generation.id}.",
+            "The images are not ready yet. The job goes on: "
+            f"GET /api/v1/generations/{generation.id}.",
             headers={"x-should-retry": "false"},  # a retry would start (and charge) another job
         )
     images = Image.objects.filter(
@@ -248,7 +268,12 @@ def _idempotency_key(request: Request) -> str | None:
 
 
 def _start(
-    request: Request, *, operation: str, params: dict[str, Any], files: dict[str, Any], face_consent: bool
+    request: Request,
+    *,
+    operation: str,
+    params: dict[str, Any],
+    files: dict[str, Any],
+    face_consent: bool,
 ):  # type: ignore[no-untyped-def]
     api_key = request.auth if isinstance(request.auth, ApiKey) else None
     return run_sync(
@@ -275,7 +300,10 @@ def _create_params(data: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-_GENERATE_PERMISSIONS = [IsAuthenticated, HasScope(ApiKey.Scope.GENERATE)]
+_GENERATE_PERMISSIONS: list[type[BasePermission]] = [
+    IsAuthenticated,
+    HasScope(ApiKey.Scope.GENERATE),
+]
 
 
 class ImagesGenerationsApi(AsyncApiView):
@@ -295,10 +323,15 @@ class ImagesGenerationsApi(AsyncApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         started = await _start(
-            request, operation=Generation.Operation.GENERATE, params=_create_params(data),
-            files={}, face_consent=False,
+            request,
+            operation=Generation.Operation.GENERATE,
+            params=_create_params(data),
+            files={},
+            face_consent=False,
         )
-        return await _answer(request=request, started=started, response_format=data["response_format"])
+        return await _answer(
+            request=request, started=started, response_format=data["response_format"]
+        )
 
 
 class ImagesEditsApi(AsyncApiView):
@@ -318,10 +351,15 @@ class ImagesEditsApi(AsyncApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         started = await _start(
-            request, operation=Generation.Operation.EDIT, params=_create_params(data),
-            files={"image": data["image"], "mask": data.get("mask")}, face_consent=data["face_consent"],
+            request,
+            operation=Generation.Operation.EDIT,
+            params=_create_params(data),
+            files={"image": data["image"], "mask": data.get("mask")},
+            face_consent=data["face_consent"],
         )
-        return await _answer(request=request, started=started, response_format=data["response_format"])
+        return await _answer(
+            request=request, started=started, response_format=data["response_format"]
+        )
 
 
 class ImagesVariationsApi(AsyncApiView):
@@ -341,13 +379,19 @@ class ImagesVariationsApi(AsyncApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         started = await _start(
-            request, operation=Generation.Operation.VARIATION, params=_create_params(data),
-            files={"image": data["image"]}, face_consent=data["face_consent"],
+            request,
+            operation=Generation.Operation.VARIATION,
+            params=_create_params(data),
+            files={"image": data["image"]},
+            face_consent=data["face_consent"],
         )
-        return await _answer(request=request, started=started, response_format=data["response_format"])
+        return await _answer(
+            request=request, started=started, response_format=data["response_format"]
+        )
 
 
 # --- Models ------------------------------------------------------------------------------------
+
 
 class ModelSerializer(serializers.Serializer):
     id = serializers.CharField()
@@ -387,7 +431,9 @@ class ModelDetailApi(APIView):
     )
     def get(self, request: Request, model_id: str) -> Response:
         if model_id not in _served_model_ids():
-            raise NotFound(f"The model '{model_id}' does not exist.", param="model", code="model_not_found")
+            raise NotFound(
+                f"The model '{model_id}' does not exist.", param="model", code="model_not_found"
+            )
         entry = _model_entry(model_id)
         if model_id in OPENAI_MODEL_ALIASES:
             entry["easel_serves_with"] = default_model_id()

@@ -41,7 +41,9 @@ def paginate(queryset: QuerySet, *, limit: int, cursor: str) -> Page:
     queryset = queryset.order_by("-created_at", "-pk")
     if cursor:
         created_at, pk = _decode(cursor)
-        queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk))
+        queryset = queryset.filter(
+            Q(created_at__lt=created_at) | Q(created_at=created_at, pk__lt=pk)
+        )
     try:
         rows = list(queryset[: limit + 1])
     except (ValueError, ValidationError):  # a tampered cursor with an id of the wrong shape

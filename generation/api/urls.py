@@ -7,8 +7,16 @@ from generation.api import native, webhooks
 
 urlpatterns = [
     path("generations", native.GenerationCreateApi.as_view(), name="api-generations"),
-    path("generations/preflight", native.GenerationPreflightApi.as_view(), name="api-generations-preflight"),
-    path("generations/<uuid:generation_id>", native.GenerationDetailApi.as_view(), name="api-generation"),
+    path(
+        "generations/preflight",
+        native.GenerationPreflightApi.as_view(),
+        name="api-generations-preflight",
+    ),
+    path(
+        "generations/<uuid:generation_id>",
+        native.GenerationDetailApi.as_view(),
+        name="api-generation",
+    ),
     path(
         "generations/<uuid:generation_id>/events",
         native.GenerationEventsApi.as_view(),

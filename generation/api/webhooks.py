@@ -100,12 +100,17 @@ class WebhookEndpointCreateApi(APIView):
         endpoint = webhook_endpoint_create(
             user=request.user, url=serializer.validated_data["url"], api_key=api_key
         )
-        return Response(WebhookEndpointOutputSerializer(endpoint).data, status=status.HTTP_201_CREATED)
+        return Response(
+            WebhookEndpointOutputSerializer(endpoint).data, status=status.HTTP_201_CREATED
+        )
 
 
 class WebhookEndpointDetailApi(APIView):
-    @extend_schema(operation_id="webhooks_retrieve", summary="One webhook endpoint",
-                   responses=WebhookEndpointOutputSerializer)
+    @extend_schema(
+        operation_id="webhooks_retrieve",
+        summary="One webhook endpoint",
+        responses=WebhookEndpointOutputSerializer,
+    )
     def get(self, request: Request, endpoint_id: str) -> Response:
         endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
         return Response(WebhookEndpointOutputSerializer(endpoint).data)
@@ -117,8 +122,12 @@ class WebhookEndpointUpdateApi(APIView):
         url = serializers.CharField(max_length=2000, required=False)
         is_active = serializers.BooleanField(required=False)
 
-    @extend_schema(operation_id="webhooks_update", summary="Change a webhook endpoint's URL or pause it",
-                   request=InputSerializer, responses=WebhookEndpointOutputSerializer)
+    @extend_schema(
+        operation_id="webhooks_update",
+        summary="Change a webhook endpoint's URL or pause it",
+        request=InputSerializer,
+        responses=WebhookEndpointOutputSerializer,
+    )
     def patch(self, request: Request, endpoint_id: str) -> Response:
         endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
         serializer = self.InputSerializer(data=request.data)
@@ -128,8 +137,9 @@ class WebhookEndpointUpdateApi(APIView):
 
 
 class WebhookEndpointDeleteApi(APIView):
-    @extend_schema(operation_id="webhooks_delete", summary="Remove a webhook endpoint",
-                   responses={204: None})
+    @extend_schema(
+        operation_id="webhooks_delete", summary="Remove a webhook endpoint", responses={204: None}
+    )
     def delete(self, request: Request, endpoint_id: str) -> Response:
         endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
         webhook_endpoint_delete(endpoint=endpoint)
@@ -174,4 +184,6 @@ class WebhookDeliveryReplayApi(APIView):
     def post(self, request: Request, delivery_id: str) -> Response:
         delivery = webhook_delivery_get_for_user(user=request.user, delivery_id=delivery_id)
         replay = webhook_delivery_replay(delivery=delivery)
-        return Response(WebhookDeliveryOutputSerializer(replay).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            WebhookDeliveryOutputSerializer(replay).data, status=status.HTTP_202_ACCEPTED
+        )

@@ -50,7 +50,9 @@ def _params_check(*, operation: str, prompt: str, n: int, size: int | str) -> in
             code="string_above_max_length",
         )
     if not 1 <= n <= MAX_N:
-        raise InvalidRequest(f"Invalid 'n': expected a value from 1 to {MAX_N}, got {n}.", param="n")
+        raise InvalidRequest(
+            f"Invalid 'n': expected a value from 1 to {MAX_N}, got {n}.", param="n"
+        )
     pixels = size_pixels(size)
     if pixels not in SIZES:
         raise InvalidRequest(

@@ -10,7 +10,9 @@ from generation.models import WebhookDelivery, WebhookEndpoint
 
 
 def webhook_endpoints_for_user(*, user: User) -> QuerySet[WebhookEndpoint]:
-    return WebhookEndpoint.objects.filter(user=user).select_related("api_key").order_by("-created_at")
+    return (
+        WebhookEndpoint.objects.filter(user=user).select_related("api_key").order_by("-created_at")
+    )
 
 
 def webhook_endpoint_get_for_user(*, user: User, endpoint_id: UUID | str) -> WebhookEndpoint:

@@ -42,7 +42,9 @@ class IdempotencyClaim:
     replay: Generation | None
 
 
-def request_fingerprint(*, method: str, path: str, fields: dict[str, Any], files: dict[str, bytes]) -> str:
+def request_fingerprint(
+    *, method: str, path: str, fields: dict[str, Any], files: dict[str, bytes]
+) -> str:
     """SHA-256 of what the request asks for, independent of JSON spacing or multipart boundary."""
     canonical = {
         "method": method.upper(),
@@ -68,7 +70,9 @@ def idempotency_claim(*, user: User, key: str, fingerprint: str) -> IdempotencyC
     _expired(user=user, key=key).delete()
     try:
         with transaction.atomic():
-            record = IdempotencyRecord.objects.create(user=user, key=key, request_fingerprint=fingerprint)
+            record = IdempotencyRecord.objects.create(
+                user=user, key=key, request_fingerprint=fingerprint
+            )
         return IdempotencyClaim(record=record, replay=None)
     except IntegrityError:
         pass  # the key is taken: by this same request sent again, or by another one
@@ -91,7 +95,9 @@ def idempotency_claim(*, user: User, key: str, fingerprint: str) -> IdempotencyC
     return IdempotencyClaim(record=record, replay=record.generation)
 
 
-def idempotency_attach(*, record: IdempotencyRecord, generation: Generation, status_code: int) -> None:
+def idempotency_attach(
+    *, record: IdempotencyRecord, generation: Generation, status_code: int
+) -> None:
     """Records which generation answers the key, for every later request with it."""
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         generation=generation, response_status=status_code
@@ -105,7 +111,9 @@ def idempotency_release(*, record: IdempotencyRecord) -> None:
 
 def idempotency_records_purge() -> int:
     """Deletes records past the 24-hour window; returns how many. Run hourly by beat."""
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=timezone.now() - IDEMPOTENCY_TTL).delete()
+    deleted, _ = IdempotencyRecord.objects.filter(
+        created_at__lt=timezone.now() - IDEMPOTENCY_TTL
+    ).delete()
     return deleted
 
 

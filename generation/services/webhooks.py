@@ -63,7 +63,9 @@ class ResolvedTarget:
 # --- Endpoints ---------------------------------------------------------------------------------
 
 
-def webhook_endpoint_create(*, user: User, url: str, api_key: ApiKey | None = None) -> WebhookEndpoint:
+def webhook_endpoint_create(
+    *, user: User, url: str, api_key: ApiKey | None = None
+) -> WebhookEndpoint:
     url = webhook_url_validate(url=url)
     if api_key is not None and api_key.user_id != user.pk:
         raise NotFound("No such API key.", param="api_key")
@@ -117,11 +119,11 @@ def webhook_url_validate(*, url: str) -> str:
 
 
 def webhook_event_emit(*, generation: Generation) -> list[WebhookDelivery]:
-    """Queues `generation.<status>` to the owner's endpoints. Idempotent: call it on every settle."""
+    """Queues `generation.<status>` to the owner's endpoints. Idempotent: call it on settling."""
     if not generation.is_final:
         return []
-    endpoints = WebhookEndpoint.objects.filter(user_id=generation.user_id, is_active=True)
-    endpoints = [e for e in endpoints if e.api_key_id is None or e.api_key_id == generation.api_key_id]
+    active = WebhookEndpoint.objects.filter(user_id=generation.user_id, is_active=True)
+    endpoints = [e for e in active if e.api_key_id is None or e.api_key_id == generation.api_key_id]
     event_type = f"generation.{generation.status}"
     event_id = f"evt_{generation.id.hex}_{generation.status}"
     payload = _event_payload(event_id=event_id, event_type=event_type, generation=generation)
@@ -248,7 +250,9 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     WebhookAttempt.objects.create(
         delivery=delivery, status_code=status_code, error=error, duration_ms=duration_ms
     )
-    return _delivery_record_try(delivery=delivery, status_code=status_code, error=error, refused=refused)
+    return _delivery_record_try(
+        delivery=delivery, status_code=status_code, error=error, refused=refused
+    )
 
 
 def _delivery_record_try(
@@ -294,14 +298,16 @@ def webhook_target_resolve(*, url: str) -> ResolvedTarget:
     parts = urlsplit(url)
     allowed_schemes = {"https", "http"} if settings.WEBHOOKS_ALLOW_LOOPBACK else {"https"}
     if parts.scheme not in allowed_schemes:
-        raise WebhookRefused(f"Refused: only https:// webhook URLs are called, not {parts.scheme}://.")
+        raise WebhookRefused(
+            f"Refused: only https:// webhook URLs are called, not {parts.scheme}://."
+        )
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise WebhookRefused(f"Refused: the host name {host!r} does not resolve ({exc}).") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         raise WebhookRefused(f"Refused: the host name {host!r} does not resolve.")
     for address in addresses:
@@ -325,7 +331,12 @@ def _address_check(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> No
         raise WebhookRefused(f"Refused: {address} is a link-local (cloud metadata) address.")
     if address.is_private:
         raise WebhookRefused(f"Refused: {address} is a private network address.")
-    if address.is_multicast or address.is_unspecified or address.is_reserved or not address.is_global:
+    if (
+        address.is_multicast
+        or address.is_unspecified
+        or address.is_reserved
+        or not address.is_global
+    ):
         raise WebhookRefused(f"Refused: {address} is not a public internet address.")
 
 
@@ -341,7 +352,9 @@ def _post(*, target: ResolvedTarget, body: bytes, secret: str) -> tuple[int | No
     try:
         # The TLS name is the original host, so the certificate is checked against it.
         # trust_env=False: no proxy from the environment gets to choose where this goes.
-        with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT, follow_redirects=False, trust_env=False) as client:
+        with httpx.Client(
+            timeout=settings.WEBHOOK_TIMEOUT, follow_redirects=False, trust_env=False
+        ) as client:
             response = client.post(
                 target.url, content=body, headers=headers, extensions={"sni_hostname": target.host}
             )
@@ -377,7 +390,9 @@ def webhook_signature_verify(
         return False
     if abs(time.time() - timestamp) > tolerance:
         return False
-    expected = webhook_signature_header(secret=secret, body=body, timestamp=timestamp).split("v1=")[1]
+    expected = webhook_signature_header(secret=secret, body=body, timestamp=timestamp).split("v1=")[
+        1
+    ]
     return any(hmac.compare_digest(expected, candidate) for candidate in fields.get("v1", []))
 
 

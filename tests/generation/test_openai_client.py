@@ -29,12 +29,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def live(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
-    if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or not django_settings.REDIS_URL:
+    if (
+        django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
+        or not django_settings.REDIS_URL
+    ):
         pytest.skip("needs PostgreSQL and Redis")  # the markers say so too; this avoids the start
     database = django_settings.DATABASES["default"]
-    database_url = (
-        f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
-    )
+    host = f"{database['HOST']}:{database['PORT'] or 5432}"
+    database_url = f"postgres://{database['USER']}@{host}/{database['NAME']}"
     server = live_easel_start(database_url=database_url, redis_url=django_settings.REDIS_URL)
     yield server
     server.stop()
@@ -53,7 +55,9 @@ def _png_side(data: bytes) -> int:
 def test_generate_with_urls_and_with_b64_json(live, settings):
     who = customer(settings=settings)
     client = _client(live, who.secret)
-    result = client.images.generate(model="dall-e-2", prompt="a lighthouse at dusk", n=2, size="256x256")
+    result = client.images.generate(
+        model="dall-e-2", prompt="a lighthouse at dusk", n=2, size="256x256"
+    )
     assert len(result.data) == 2 and result.created > 0
     for image in result.data:
         fetched = httpx.get(image.url, timeout=30)
@@ -86,7 +90,9 @@ def test_edit_and_variation(live, settings):
     assert httpx.get(masked.data[0].url, timeout=30).status_code == 200
 
     varied = client.images.create_variation(
-        image=("door.png", png_bytes(256, mode="RGB"), "image/png"), n=2, size="256x256",
+        image=("door.png", png_bytes(256, mode="RGB"), "image/png"),
+        n=2,
+        size="256x256",
         response_format="b64_json",
     )
     assert [_png_side(base64.b64decode(item.b64_json)) for item in varied.data] == [256, 256]
@@ -117,7 +123,9 @@ def test_error_classes(live, settings):
 def test_rate_limit_and_quota_are_rate_limit_errors(live, settings):
     limited = customer(tier="free", settings=settings)
     for _ in range(limited.user.tier.requests_per_minute):
-        rate_limit_consume(user=limited.user, api_key=limited.key)  # the same Redis the server counts in
+        rate_limit_consume(
+            user=limited.user, api_key=limited.key
+        )  # the same Redis the server counts in
     with pytest.raises(openai.RateLimitError) as throttled:
         _client(live, limited.secret).images.generate(prompt="a cat", size="256x256")
     assert throttled.value.code == "rate_limit_exceeded"
@@ -134,13 +142,18 @@ def test_native_job_with_server_sent_events(live, settings):
     who = customer(settings=settings)
     headers = {"Authorization": f"Bearer {who.secret}"}
     job = httpx.post(
-        f"{live.base_url}/api/v1/generations", headers=headers, timeout=30,
+        f"{live.base_url}/api/v1/generations",
+        headers=headers,
+        timeout=30,
         json={"prompt": "a lighthouse at dusk", "size": "256x256", "n": 1},
     )
     assert job.status_code == 202, job.text
     events = []
     with httpx.stream(
-        "GET", f"{live.base_url}/api/v1/generations/{job.json()['id']}/events", headers=headers, timeout=180
+        "GET",
+        f"{live.base_url}/api/v1/generations/{job.json()['id']}/events",
+        headers=headers,
+        timeout=180,
     ) as stream:
         assert stream.headers["content-type"].startswith("text/event-stream")
         for line in stream.iter_lines():
@@ -148,5 +161,7 @@ def test_native_job_with_server_sent_events(live, settings):
                 events.append(json.loads(line[6:]))
     assert events[-1]["status"] == "succeeded"
     assert any(event["status"] == "running" for event in events) or len(events) >= 2
-    polled = httpx.get(f"{live.base_url}/api/v1/generations/{job.json()['id']}", headers=headers).json()
+    polled = httpx.get(
+        f"{live.base_url}/api/v1/generations/{job.json()['id']}", headers=headers
+    ).json()
     assert polled["status"] == "succeeded" and len(polled["images"]) == 1
