@@ -160,13 +160,17 @@ def image_detail(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
 
 def image_response(
     *, storage_key: str, filename: str, download: bool, private: bool
-) -> FileResponse:
-    """Streams a stored image through Django: works the same on the local folder and on S3."""
+) -> HttpResponse:
+    """Streams a stored image through Django: works the same on the local folder and on S3.
+    A file that storage no longer has answers 410, as a removed image does."""
+    try:
+        handle = default_storage.open(storage_key, "rb")
+    except (FileNotFoundError, OSError):
+        return HttpResponse(
+            "This image is no longer available.", status=410, content_type="text/plain"
+        )
     response = FileResponse(
-        default_storage.open(storage_key, "rb"),
-        content_type="image/png",
-        as_attachment=download,
-        filename=filename,
+        handle, content_type="image/png", as_attachment=download, filename=filename
     )
     response["Cache-Control"] = "private, max-age=3600" if private else "public, max-age=300"
     return response
@@ -246,8 +250,11 @@ def image_collect(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
 
 
 def _image_bytes(image_storage_key: str) -> bytes:
-    with default_storage.open(image_storage_key, "rb") as handle:
-        return handle.read()
+    try:
+        with default_storage.open(image_storage_key, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, OSError) as error:
+        raise InvalidRequest("This image is no longer stored.", param="image") from error
 
 
 @login_required
@@ -256,13 +263,18 @@ def _image_bytes(image_storage_key: str) -> bytes:
 def image_variations(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = image_get_for_owner(user=request.user, image_id=image_id)
     n = request.POST.get("n", "1")
+    try:
+        source = _image_bytes(image.storage_key)
+    except ApiError as error:
+        flash_error(request, error)
+        return redirect("frontend:image", image_id=image.pk)
     generation = _start_generation(
         request,
         operation=Generation.Operation.VARIATION,
         prompt="",
         n=int(n) if n.isdigit() else 0,
         size=image.width,
-        image_bytes=_image_bytes(image.storage_key),
+        image_bytes=source,
     )
     if generation is None:
         return redirect("frontend:image", image_id=image.pk)
@@ -302,6 +314,7 @@ def image_edit(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             mask = _decode_mask(form.cleaned_data["mask"], size=image.width)
+            source = _image_bytes(image.storage_key)
         except ApiError as error:
             flash_error(request, error)
         else:
@@ -311,7 +324,7 @@ def image_edit(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
                 prompt=form.cleaned_data["prompt"],
                 n=form.cleaned_data["n"],
                 size=image.width,
-                image_bytes=_image_bytes(image.storage_key),
+                image_bytes=source,
                 mask_bytes=mask,
             )
             if generation is not None:
@@ -329,19 +342,26 @@ def image_extend(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = image_get_for_owner(user=request.user, image_id=image_id)
     form = ExtendForm(request.POST or None, initial={"prompt": image.generation.prompt})
     if request.method == "POST" and form.is_valid():
-        frame = canvas.extension_frame(
-            _image_bytes(image.storage_key), direction=form.cleaned_data["direction"]
-        )
-        generation = _start_generation(
-            request,
-            operation=Generation.Operation.EDIT,
-            prompt=form.cleaned_data["prompt"],
-            n=form.cleaned_data["n"],
-            size=image.width,
-            image_bytes=frame,
-            mask_bytes=frame,  # its transparent half is the area to paint
-        )
+        generation = _start_extension(request, image=image, form=form)
         if generation is not None:
             return redirect("frontend:generation", generation_id=generation.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "frontend/extend.html", {"image": image, "form": form}, status=status)
+
+
+def _start_extension(request: HttpRequest, *, image, form: ExtendForm) -> Generation | None:  # type: ignore[no-untyped-def]
+    try:
+        source = _image_bytes(image.storage_key)
+    except ApiError as error:
+        flash_error(request, error)
+        return None
+    frame = canvas.extension_frame(source, direction=form.cleaned_data["direction"])
+    return _start_generation(
+        request,
+        operation=Generation.Operation.EDIT,
+        prompt=form.cleaned_data["prompt"],
+        n=form.cleaned_data["n"],
+        size=image.width,
+        image_bytes=frame,
+        mask_bytes=frame,  # its transparent half is the area to paint
+    )

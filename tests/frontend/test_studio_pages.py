@@ -322,3 +322,17 @@ def test_collection_remove_and_delete_keep_the_images(user_client, user, image):
     user_client.post(f"/c/{collection.slug}/delete")
     assert not Collection.objects.exists()
     assert user_client.get(f"/i/{image.pk}/").status_code == 200
+
+
+def test_an_image_whose_file_is_gone_answers_410_and_cannot_be_varied(user_client, image):
+    from django.core.files.storage import default_storage
+
+    default_storage.delete(image.storage_key)
+    assert user_client.get(f"/i/{image.pk}/image.png").status_code == 410
+    response = user_client.post(f"/i/{image.pk}/variations", {"n": 1}, follow=True)
+    assert "no longer stored" in response.content.decode()
+    response = user_client.post(
+        f"/i/{image.pk}/extend", {"prompt": "more", "n": 1, "direction": "up"}
+    )
+    assert response.status_code == 400
+    assert not Generation.objects.exclude(pk=image.generation_id).exists()
