@@ -1,0 +1,71 @@
+"""Waiting for a job (generation.api.events): with Redis, one database read and then only
+pub/sub; without Redis, the documented fallback re-reads the state on a timer."""
+
+import threading
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from generation.api.events import generation_wait_final
+from generation.models import Generation
+from generation.services.progress import progress_publish
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _request_thread(settings):  # type: ignore[no-untyped-def]
+    # Database work on this thread, so CaptureQueriesContext sees every query the wait makes.
+    settings.EASEL_API_SHARED_THREAD_POOL = False
+
+
+@pytest.fixture
+def job(db):  # type: ignore[no-untyped-def]
+    return Generation.objects.create(
+        user=UserFactory(), source="openai_api", operation="generate", model="easel/tiny",
+        prompt="p", n=1, size=256, steps=2, guidance_scale=0.0, seed=1,
+    )
+
+
+@pytest.mark.redis
+def test_with_redis_a_wait_reads_the_database_once(job):
+    with CaptureQueriesContext(connection) as queries:
+        finished = async_to_sync(generation_wait_final)(generation_id=job.pk, timeout=1.5)
+    assert finished is False  # nothing happened: it timed out
+    assert len(queries) == 1  # the state read after subscribing; no polling loop
+
+
+@pytest.mark.redis
+def test_with_redis_the_final_message_ends_the_wait(job):
+    def finish() -> None:
+        time.sleep(0.5)
+        progress_publish(generation_id=job.pk, status="running", step=1, total=2)
+        progress_publish(generation_id=job.pk, status="succeeded", step=2, total=2)
+
+    threading.Thread(target=finish).start()
+    started = time.monotonic()
+    with CaptureQueriesContext(connection) as queries:
+        finished = async_to_sync(generation_wait_final)(generation_id=job.pk, timeout=30)
+    assert finished is True and time.monotonic() - started < 10
+    assert len(queries) == 1
+
+
+def test_without_redis_the_fallback_polls_the_state(job, settings):
+    settings.REDIS_URL = ""
+    settings.EASEL_API_POLL_INTERVAL = 0.2
+    with CaptureQueriesContext(connection) as queries:
+        assert async_to_sync(generation_wait_final)(generation_id=job.pk, timeout=1.0) is False
+    assert 3 <= len(queries) <= 7
+    Generation.objects.filter(pk=job.pk).update(status="canceled")
+    assert async_to_sync(generation_wait_final)(generation_id=job.pk, timeout=5) is True
+
+
+def test_a_missing_job_ends_the_wait_at_once(db):
+    started = time.monotonic()
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert async_to_sync(generation_wait_final)(generation_id=missing, timeout=30) is False
+    assert time.monotonic() - started < 5
