@@ -309,6 +309,17 @@ def test_generations_answer_urls_and_charge_per_image(http, settings, shared_poo
         assert _png_side(b"".join(image.streaming_content) if image.streaming else image.content) == 256
     assert balance(who.user) == before - 2 * image_price(size=256)
 
+    # The URLs expire after an hour, as OpenAI's do: a minute short still works, past it not.
+    import time
+
+    now = time.time  # storage.time is the time module itself: keep the real clock
+
+    path = body["data"][0]["url"].replace(settings.SITE_URL, "")
+    for offset, status in [(3540, 200), (3660, 404)]:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(time, "time", lambda offset=offset: now() + offset)
+            assert http.get(path).status_code == status
+
 
 @live
 def test_generations_b64_json_and_idempotency_key(http, settings, shared_pool):
