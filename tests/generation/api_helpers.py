@@ -34,7 +34,9 @@ class Customer:
         return {"HTTP_AUTHORIZATION": f"Bearer {self.secret}"}
 
 
-def customer(*, tier: str = "pro", credits: int = 100, scopes: list[str] | None = None, settings=None) -> Customer:  # type: ignore[no-untyped-def]
+def customer(
+    *, tier: str = "pro", credits: int = 100, scopes: list[str] | None = None, settings=None
+) -> Customer:  # type: ignore[no-untyped-def]
     ensure_tiers()
     if settings is not None:
         settings.BILLING_SIGNUP_GRANT = credits
@@ -68,7 +70,9 @@ def assert_nothing_charged_or_stored(*, user: User, credits_before: int, media_r
 
 
 def png_bytes(side: int = 64, *, mode: str = "RGBA", height: int | None = None) -> bytes:
-    picture = PILImage.new(mode, (side, height or side), color=(10, 120, 200, 0) if mode == "RGBA" else (10, 120, 200))
+    picture = PILImage.new(
+        mode, (side, height or side), color=(10, 120, 200, 0) if mode == "RGBA" else (10, 120, 200)
+    )
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -107,14 +111,24 @@ def truncated_png() -> bytes:
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    return (
+        struct.pack(">I", len(payload))
+        + kind
+        + payload
+        + struct.pack(">I", zlib.crc32(kind + payload))
+    )
 
 
 def decompression_bomb_png(side: int = 100_000) -> bytes:
     """A few hundred bytes claiming a 100,000 x 100,000 canvas: 40 GB once decoded."""
     header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
     rows = zlib.compress(b"\x00" * (side * 4 + 1) * 2, 9)  # the start of the pixel stream
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", rows) + _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", rows)
+        + _chunk(b"IEND", b"")
+    )
 
 
 def upload(name: str, data: bytes, content_type: str = "image/png"):  # type: ignore[no-untyped-def]

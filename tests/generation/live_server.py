@@ -77,19 +77,44 @@ def live_easel_start(
     }
     live = LiveEasel(base_url=base_url, media_root=media_root)
     commands = {
-        "web": web_command + ["--port", str(port)] if web_command else [
-            str(VENV_BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        "web": web_command + ["--port", str(port)]
+        if web_command
+        else [
+            str(VENV_BIN / "uvicorn"),
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
     }
     if worker:
-        commands["worker"] = [str(VENV_BIN / "celery"), "-A", worker_app, "worker", "--queues",
-                              "default,gpu", "--concurrency", "1", "--prefetch-multiplier", "1",
-                              "--loglevel", "WARNING", "--hostname", f"live-{port}@%h"]
+        commands["worker"] = [
+            str(VENV_BIN / "celery"),
+            "-A",
+            worker_app,
+            "worker",
+            "--queues",
+            "default,gpu",
+            "--concurrency",
+            "1",
+            "--prefetch-multiplier",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"live-{port}@%h",
+        ]
     for name, command in commands.items():
         log = Path(log_dir) / f"{name}-{port}.log"
         live.logs.append(log)
         live.processes.append(
-            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+            subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+            )
         )
     _wait_until_serving(live)
     return live
@@ -121,11 +146,19 @@ def unlimited_customer(*, credits: int = 1_000_000):  # type: ignore[no-untyped-
     tier, _ = Tier.objects.update_or_create(
         name="bench-unlimited",
         defaults={
-            "display_name": "Benchmarks", "is_public": False, "sort_order": 99,
-            "monthly_credits": 0, "requests_per_minute": 1_000_000, "images_per_minute": 1_000_000,
-            "concurrent_jobs": 1_000_000, "queue_lane": 2, "max_n": 10,
-            "allowed_sizes": [256, 512, 1024], "uploads_allowed": True,
-            "face_uploads_allowed": False, "private_images_allowed": True,
+            "display_name": "Benchmarks",
+            "is_public": False,
+            "sort_order": 99,
+            "monthly_credits": 0,
+            "requests_per_minute": 1_000_000,
+            "images_per_minute": 1_000_000,
+            "concurrent_jobs": 1_000_000,
+            "queue_lane": 2,
+            "max_n": 10,
+            "allowed_sizes": [256, 512, 1024],
+            "uploads_allowed": True,
+            "face_uploads_allowed": False,
+            "private_images_allowed": True,
         },
     )
     import uuid

@@ -26,8 +26,16 @@ def _request_thread(settings):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def job(db):  # type: ignore[no-untyped-def]
     return Generation.objects.create(
-        user=UserFactory(), source="openai_api", operation="generate", model="easel/tiny",
-        prompt="p", n=1, size=256, steps=2, guidance_scale=0.0, seed=1,
+        user=UserFactory(),
+        source="openai_api",
+        operation="generate",
+        model="easel/tiny",
+        prompt="p",
+        n=1,
+        size=256,
+        steps=2,
+        guidance_scale=0.0,
+        seed=1,
     )
 
 

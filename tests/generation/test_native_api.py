@@ -38,7 +38,9 @@ def http():  # type: ignore[no-untyped-def]
 
 def _create(http, who, body=None, **headers):  # type: ignore[no-untyped-def]
     body = body or {"prompt": "a lighthouse at dusk", "n": 2, "size": "256x256"}
-    return http.post("/api/v1/generations", body, content_type="application/json", **headers, **who.auth)
+    return http.post(
+        "/api/v1/generations", body, content_type="application/json", **headers, **who.auth
+    )
 
 
 # --- jobs --------------------------------------------------------------------------------------
@@ -121,7 +123,9 @@ def test_idempotency_key_on_the_native_api(http, pro):
     assert again.json()["id"] == first.json()["id"]
     assert Generation.objects.count() == 1
     assert balance(pro.user) == before - first.json()["credits_reserved"]
-    conflict = _create(http, pro, {"prompt": "something else", "size": "256x256"}, HTTP_IDEMPOTENCY_KEY="job-1")
+    conflict = _create(
+        http, pro, {"prompt": "something else", "size": "256x256"}, HTTP_IDEMPOTENCY_KEY="job-1"
+    )
     assert conflict.status_code == 409
     assert conflict.json()["error"]["code"] == "idempotency_key_reused"
     assert Generation.objects.count() == 1
@@ -131,7 +135,9 @@ def test_idempotency_keys_are_per_user_and_expire_after_a_day(http, pro, setting
     first = _create(http, pro, HTTP_IDEMPOTENCY_KEY="shared").json()
     other = customer(settings=settings)
     assert _create(http, other, HTTP_IDEMPOTENCY_KEY="shared").json()["id"] != first["id"]
-    IdempotencyRecord.objects.filter(user=pro.user).update(created_at=timezone.now() - timedelta(hours=25))
+    IdempotencyRecord.objects.filter(user=pro.user).update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
     later = _create(http, pro, HTTP_IDEMPOTENCY_KEY="shared")
     assert later.status_code == 202 and later.json()["id"] != first["id"]
 
@@ -171,12 +177,16 @@ def test_concurrent_requests_with_one_key_make_one_job_and_charge_once(settings)
 
 def test_events_stream_ends_with_the_final_state(http, pro):
     job = _create(http, pro).json()
-    Generation.objects.filter(pk=job["id"]).update(status="succeeded", progress_step=2, progress_total=2)
+    Generation.objects.filter(pk=job["id"]).update(
+        status="succeeded", progress_step=2, progress_total=2
+    )
     response = http.get(f"/api/v1/generations/{job['id']}/events", **pro.auth)
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
     text = b"".join(response).decode()
-    events = [json.loads(line[len("data: "):]) for line in text.splitlines() if line.startswith("data: ")]
+    events = [
+        json.loads(line[len("data: ") :]) for line in text.splitlines() if line.startswith("data: ")
+    ]
     assert events[-1]["status"] == "succeeded" and events[-1]["step"] == 2
 
 
@@ -186,8 +196,16 @@ def test_events_stream_follows_published_progress(settings):
     """Progress published on Redis while the stream is open reaches the client, in order."""
     who = customer(settings=settings)
     generation = Generation.objects.create(
-        user=who.user, source="native_api", operation="generate", model="easel/tiny", prompt="p",
-        n=1, size=256, steps=3, guidance_scale=0.0, seed=1,
+        user=who.user,
+        source="native_api",
+        operation="generate",
+        model="easel/tiny",
+        prompt="p",
+        n=1,
+        size=256,
+        steps=3,
+        guidance_scale=0.0,
+        seed=1,
     )
 
     def worker() -> None:
@@ -208,7 +226,11 @@ def test_events_stream_follows_published_progress(settings):
     thread.join()
     events = [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
     assert [(e["status"], e["step"]) for e in events] == [
-        ("queued", 0), ("running", 1), ("running", 2), ("running", 3), ("succeeded", 3)
+        ("queued", 0),
+        ("running", 1),
+        ("running", 2),
+        ("running", 3),
+        ("succeeded", 3),
     ]
 
 
@@ -219,18 +241,36 @@ def _images(user, prompts: list[str]) -> list[Image]:  # type: ignore[no-untyped
     made = []
     for number, prompt in enumerate(prompts):
         generation = Generation.objects.create(
-            user=user, source="native_api", operation="generate", model="easel/tiny", prompt=prompt,
-            n=1, size=256, steps=2, guidance_scale=0.0, seed=number, status="succeeded",
+            user=user,
+            source="native_api",
+            operation="generate",
+            model="easel/tiny",
+            prompt=prompt,
+            n=1,
+            size=256,
+            steps=2,
+            guidance_scale=0.0,
+            seed=number,
+            status="succeeded",
         )
-        made.append(Image.objects.create(
-            generation=generation, index=0, seed=number, width=256, height=256,
-            status=Image.Status.DELIVERED, storage_key=f"generations/{generation.id}/0.png",
-        ))
+        made.append(
+            Image.objects.create(
+                generation=generation,
+                index=0,
+                seed=number,
+                width=256,
+                height=256,
+                status=Image.Status.DELIVERED,
+                storage_key=f"generations/{generation.id}/0.png",
+            )
+        )
     return made
 
 
 def test_images_list_pages_and_filters(http, pro, settings):
-    made = _images(pro.user, ["a red fox", "a blue whale", "a red barn", "a green field", "red sky"])
+    made = _images(
+        pro.user, ["a red fox", "a blue whale", "a red barn", "a green field", "red sky"]
+    )
     _images(customer(settings=settings).user, ["a red fox of someone else"])
     seen, cursor = [], ""
     while True:
@@ -247,7 +287,9 @@ def test_images_list_pages_and_filters(http, pro, settings):
 
     Image.objects.filter(pk=made[0].pk).update(created_at=timezone.now() - timedelta(days=3))
     recent = http.get(
-        "/api/v1/images", {"created_after": (timezone.now() - timedelta(days=1)).isoformat()}, **pro.auth
+        "/api/v1/images",
+        {"created_after": (timezone.now() - timedelta(days=1)).isoformat()},
+        **pro.auth,
     ).json()["data"]
     assert str(made[0].id) not in {i["id"] for i in recent} and len(recent) == 4
     bad = http.get("/api/v1/images", {"created_after": "yesterday"}, **pro.auth)
@@ -282,8 +324,10 @@ def test_preflight_costs_judges_and_stores_nothing(http, pro):
     before = balance(pro.user)
     decisions = Decision.objects.count()
     fine = http.post(
-        "/api/v1/generations/preflight", {"prompt": "a lighthouse at dusk", "n": 3, "size": "1024x1024"},
-        content_type="application/json", **pro.auth,
+        "/api/v1/generations/preflight",
+        {"prompt": "a lighthouse at dusk", "n": 3, "size": "1024x1024"},
+        content_type="application/json",
+        **pro.auth,
     )
     assert fine.status_code == 200, fine.content
     body = fine.json()
@@ -294,8 +338,10 @@ def test_preflight_costs_judges_and_stores_nothing(http, pro):
     assert body["estimated_wait_seconds"] == 0 and body["queue_position"] == 0
 
     blocked = http.post(
-        "/api/v1/generations/preflight", {"prompt": "explicit pornographic nude sex scene", "size": "256x256"},
-        content_type="application/json", **pro.auth,
+        "/api/v1/generations/preflight",
+        {"prompt": "explicit pornographic nude sex scene", "size": "256x256"},
+        content_type="application/json",
+        **pro.auth,
     ).json()
     assert blocked["policy"]["decision"] == "block" and blocked["policy"]["message"]
     assert "pornographic" not in blocked["policy"]["message"]
@@ -303,8 +349,12 @@ def test_preflight_costs_judges_and_stores_nothing(http, pro):
     assert balance(pro.user) == before
     assert Decision.objects.count() == decisions  # no decision recorded, no strike counted
     assert not Generation.objects.exists()
-    bad = http.post("/api/v1/generations/preflight", {"prompt": "x", "n": 0},
-                    content_type="application/json", **pro.auth)
+    bad = http.post(
+        "/api/v1/generations/preflight",
+        {"prompt": "x", "n": 0},
+        content_type="application/json",
+        **pro.auth,
+    )
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "n"
 
 
@@ -325,13 +375,19 @@ def test_provenance_check_finds_easel_images_after_a_jpeg_resave(settings):
     buffer = io.BytesIO()
     PILImage.open(io.BytesIO(original)).convert("RGB").save(buffer, format="JPEG", quality=85)
     for name, data in [("image.png", original), ("image.jpg", buffer.getvalue())]:
-        found = http.post("/api/v1/provenance/check", {"image": upload(name, data)}, **who.auth).json()
+        found = http.post(
+            "/api/v1/provenance/check", {"image": upload(name, data)}, **who.auth
+        ).json()
         assert found["made_by_easel"] is True, name
         assert found["image_id"] == str(image.id) and found["generation_id"] == str(generation.id)
 
     stranger = http.post(
-        "/api/v1/provenance/check", {"image": upload("other.png", png_bytes(256, mode="RGB"))}, **who.auth
+        "/api/v1/provenance/check",
+        {"image": upload("other.png", png_bytes(256, mode="RGB"))},
+        **who.auth,
     ).json()
     assert stranger["made_by_easel"] is False and stranger["image_id"] is None
-    broken = http.post("/api/v1/provenance/check", {"image": upload("x.png", b"not an image")}, **who.auth)
+    broken = http.post(
+        "/api/v1/provenance/check", {"image": upload("x.png", b"not an image")}, **who.auth
+    )
     assert broken.status_code == 400 and broken.json()["error"]["param"] == "image"

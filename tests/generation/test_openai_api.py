@@ -79,23 +79,33 @@ def _error(response, status: int, *, param: str | None = None, code: str | None 
 def test_generations_bad_parameters(http, pro, settings, body, param, code):
     before = balance(pro.user)
     response = http.post(
-        "/v1/images/generations", body, content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY="k-1", **pro.auth,
+        "/v1/images/generations",
+        body,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+        **pro.auth,
     )
     _error(response, 400, param=param, code=code)
-    assert_nothing_charged_or_stored(user=pro.user, credits_before=before, media_root=settings.MEDIA_ROOT)
+    assert_nothing_charged_or_stored(
+        user=pro.user, credits_before=before, media_root=settings.MEDIA_ROOT
+    )
 
 
 def test_generations_prompt_of_exactly_1000_characters_passes_validation(http, pro):
     """The limit is inclusive: 1000 characters are fine (whatever happens after validation)."""
     response = http.post(
-        "/v1/images/generations", {"prompt": "x" * 1000, "n": 11}, content_type="application/json", **pro.auth
+        "/v1/images/generations",
+        {"prompt": "x" * 1000, "n": 11},
+        content_type="application/json",
+        **pro.auth,
     )
     _error(response, 400, param="n")  # n is what is wrong, not the prompt
 
 
 def test_generations_malformed_json(http, pro):
-    response = http.post("/v1/images/generations", "{not json", content_type="application/json", **pro.auth)
+    response = http.post(
+        "/v1/images/generations", "{not json", content_type="application/json", **pro.auth
+    )
     _error(response, 400, code="invalid_body")
 
 
@@ -107,11 +117,15 @@ def test_generations_wants_json(http, pro):
 def test_tier_limits_apply(http, settings):
     free = customer(tier="free", credits=10, settings=settings)
     response = http.post(
-        "/v1/images/generations", {"prompt": "a cat", "size": "1024x1024"},
-        content_type="application/json", **free.auth,
+        "/v1/images/generations",
+        {"prompt": "a cat", "size": "1024x1024"},
+        content_type="application/json",
+        **free.auth,
     )
     _error(response, 400, param="size")
-    assert_nothing_charged_or_stored(user=free.user, credits_before=10, media_root=settings.MEDIA_ROOT)
+    assert_nothing_charged_or_stored(
+        user=free.user, credits_before=10, media_root=settings.MEDIA_ROOT
+    )
 
 
 # --- edits and variations: the uploaded PNG, checked by its bytes -------------------------------
@@ -142,7 +156,9 @@ def test_edits_bad_image(http, pro, settings, case):
     before = balance(pro.user)
     response = _edit(http, pro, image=make())
     _error(response, 400, param=param)
-    assert_nothing_charged_or_stored(user=pro.user, credits_before=before, media_root=settings.MEDIA_ROOT)
+    assert_nothing_charged_or_stored(
+        user=pro.user, credits_before=before, media_root=settings.MEDIA_ROOT
+    )
 
 
 @pytest.mark.parametrize("case", sorted(BAD_UPLOADS))
@@ -150,7 +166,9 @@ def test_variations_bad_image(http, pro, settings, case):
     make, param = BAD_UPLOADS[case]
     before = balance(pro.user)
     _error(_variation(http, pro, image=make()), 400, param=param)
-    assert_nothing_charged_or_stored(user=pro.user, credits_before=before, media_root=settings.MEDIA_ROOT)
+    assert_nothing_charged_or_stored(
+        user=pro.user, credits_before=before, media_root=settings.MEDIA_ROOT
+    )
 
 
 def test_edits_mask_of_another_size(http, pro, settings):
@@ -160,7 +178,9 @@ def test_edits_mask_of_another_size(http, pro, settings):
     )
     error = _error(response, 400, param="mask")
     assert "same size" in error["message"]
-    assert_nothing_charged_or_stored(user=pro.user, credits_before=before, media_root=settings.MEDIA_ROOT)
+    assert_nothing_charged_or_stored(
+        user=pro.user, credits_before=before, media_root=settings.MEDIA_ROOT
+    )
 
 
 def test_edits_without_mask_need_transparency(http, pro, settings):
@@ -202,13 +222,19 @@ def test_uploads_refused_by_declared_type_are_still_judged_by_bytes(http, pro):
     ("headers", "fragment"),
     [
         ({}, "didn't provide an API key"),
-        ({"HTTP_AUTHORIZATION": "Bearer sk-not-a-real-key-000000000000000000000000"}, "Incorrect API key"),
+        (
+            {"HTTP_AUTHORIZATION": "Bearer sk-not-a-real-key-000000000000000000000000"},
+            "Incorrect API key",
+        ),
         ({"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"}, "Malformed"),
     ],
 )
 def test_401_shapes(http, headers, fragment):
     for path, kwargs in [
-        ("/v1/images/generations", {"data": {"prompt": "a cat"}, "content_type": "application/json"}),
+        (
+            "/v1/images/generations",
+            {"data": {"prompt": "a cat"}, "content_type": "application/json"},
+        ),
         ("/v1/images/variations", {"data": {"image": upload("i.png", png_bytes())}}),
     ]:
         response = http.post(path, **kwargs, **headers)
@@ -227,7 +253,10 @@ def test_revoked_key_is_401(http, pro):
 def test_key_without_generate_scope_is_403(http, settings):
     reader = customer(scopes=["images.read"], settings=settings)
     response = http.post(
-        "/v1/images/generations", {"prompt": "a cat"}, content_type="application/json", **reader.auth
+        "/v1/images/generations",
+        {"prompt": "a cat"},
+        content_type="application/json",
+        **reader.auth,
     )
     error = _error(response, 403, code="missing_scope")
     assert error["type"] == "permission_error"
@@ -241,15 +270,19 @@ def test_rate_limited_is_429_with_headers(http, settings):
     for _ in range(who.user.tier.requests_per_minute):
         rate_limit_consume(user=who.user, api_key=who.key)
     response = http.post(
-        "/v1/images/generations", {"prompt": "a cat", "size": "256x256"},
-        content_type="application/json", **who.auth,
+        "/v1/images/generations",
+        {"prompt": "a cat", "size": "256x256"},
+        content_type="application/json",
+        **who.auth,
     )
     error = _error(response, 429, code="rate_limit_exceeded")
     assert error["type"] == "requests"
     assert int(response["retry-after"]) >= 1
     assert response["x-ratelimit-limit-requests"] == str(who.user.tier.requests_per_minute)
     assert response["x-ratelimit-remaining-requests"] == "0"
-    assert_nothing_charged_or_stored(user=who.user, credits_before=10, media_root=settings.MEDIA_ROOT)
+    assert_nothing_charged_or_stored(
+        user=who.user, credits_before=10, media_root=settings.MEDIA_ROOT
+    )
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -262,7 +295,12 @@ def test_models_list_and_detail(http, pro, settings):
     assert settings.EASEL_MODEL in ids and "dall-e-2" in ids
     assert listed.json()["object"] == "list"
     detail = http.get(f"/v1/models/{settings.EASEL_MODEL}", **pro.auth).json()
-    assert detail == {"id": settings.EASEL_MODEL, "object": "model", "created": 0, "owned_by": "easel"}
+    assert detail == {
+        "id": settings.EASEL_MODEL,
+        "object": "model",
+        "created": 0,
+        "owned_by": "easel",
+    }
     _error(http.get("/v1/models/gpt-99", **pro.auth), 404, param="model", code="model_not_found")
 
 
@@ -295,8 +333,10 @@ def test_generations_answer_urls_and_charge_per_image(http, settings, shared_poo
     who = customer(settings=settings)
     before = balance(who.user)
     response = http.post(
-        "/v1/images/generations", {"prompt": "a lighthouse at dusk", "n": 2, "size": "256x256"},
-        content_type="application/json", **who.auth,
+        "/v1/images/generations",
+        {"prompt": "a lighthouse at dusk", "n": 2, "size": "256x256"},
+        content_type="application/json",
+        **who.auth,
     )
     assert response.status_code == 200, response.content
     body = response.json()
@@ -306,7 +346,10 @@ def test_generations_answer_urls_and_charge_per_image(http, settings, shared_poo
         assert set(entry) == {"url"}
         image = http.get(entry["url"].replace(settings.SITE_URL, ""))
         assert image.status_code == 200
-        assert _png_side(b"".join(image.streaming_content) if image.streaming else image.content) == 256
+        assert (
+            _png_side(b"".join(image.streaming_content) if image.streaming else image.content)
+            == 256
+        )
     assert balance(who.user) == before - 2 * image_price(size=256)
 
     # The URLs expire after an hour, as OpenAI's do: a minute short still works, past it not.
@@ -330,23 +373,38 @@ def test_generations_b64_json_and_idempotency_key(http, settings, shared_pool):
     who = customer(settings=settings)
     before = balance(who.user)
     body = {"prompt": "a lighthouse at dusk", "size": "256x256", "response_format": "b64_json"}
-    first = http.post("/v1/images/generations", body, content_type="application/json",
-                      HTTP_IDEMPOTENCY_KEY="order-17", **who.auth)
+    first = http.post(
+        "/v1/images/generations",
+        body,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="order-17",
+        **who.auth,
+    )
     assert first.status_code == 200, first.content
     [entry] = first.json()["data"]
     assert _png_side(base64.b64decode(entry["b64_json"])) == 256
     charged = before - balance(who.user)
     assert charged > 0
 
-    again = http.post("/v1/images/generations", body, content_type="application/json",
-                      HTTP_IDEMPOTENCY_KEY="order-17", **who.auth)
+    again = http.post(
+        "/v1/images/generations",
+        body,
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="order-17",
+        **who.auth,
+    )
     assert again.status_code == 200 and again["idempotent-replayed"] == "true"
     assert again.json() == first.json()
     assert Generation.objects.filter(user=who.user).count() == 1
     assert before - balance(who.user) == charged  # charged once
 
-    other = http.post("/v1/images/generations", {**body, "n": 2}, content_type="application/json",
-                      HTTP_IDEMPOTENCY_KEY="order-17", **who.auth)
+    other = http.post(
+        "/v1/images/generations",
+        {**body, "n": 2},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="order-17",
+        **who.auth,
+    )
     _error(other, 409, param="Idempotency-Key", code="idempotency_key_reused")
     assert other["x-should-retry"] == "false"
     assert Generation.objects.filter(user=who.user).count() == 1
@@ -359,8 +417,12 @@ def test_edits_and_variations_answer(http, settings, shared_pool):
     who = customer(settings=settings)
     edit = http.post(
         "/v1/images/edits",
-        {"prompt": "a blue window", "size": "256x256", "response_format": "b64_json",
-         "image": upload("door.png", rgba_with_transparent_square(256))},
+        {
+            "prompt": "a blue window",
+            "size": "256x256",
+            "response_format": "b64_json",
+            "image": upload("door.png", rgba_with_transparent_square(256)),
+        },
         **who.auth,
     )
     assert edit.status_code == 200, edit.content
@@ -378,12 +440,16 @@ def test_edits_and_variations_answer(http, settings, shared_pool):
 def test_no_credits_is_insufficient_quota(http, settings, shared_pool):
     broke = customer(credits=0, settings=settings)
     response = http.post(
-        "/v1/images/generations", {"prompt": "a lighthouse", "size": "256x256"},
-        content_type="application/json", **broke.auth,
+        "/v1/images/generations",
+        {"prompt": "a lighthouse", "size": "256x256"},
+        content_type="application/json",
+        **broke.auth,
     )
     error = _error(response, 429, code="insufficient_quota")
     assert error["type"] == "insufficient_quota"
-    assert_nothing_charged_or_stored(user=broke.user, credits_before=0, media_root=settings.MEDIA_ROOT)
+    assert_nothing_charged_or_stored(
+        user=broke.user, credits_before=0, media_root=settings.MEDIA_ROOT
+    )
 
 
 @live
@@ -391,9 +457,14 @@ def test_policy_block_is_400_content_policy_violation(http, settings, shared_poo
     who = customer(settings=settings)
     before = balance(who.user)
     response = http.post(
-        "/v1/images/generations", {"prompt": "explicit pornographic nude sex scene", "size": "256x256"},
-        content_type="application/json", HTTP_IDEMPOTENCY_KEY="blocked-1", **who.auth,
+        "/v1/images/generations",
+        {"prompt": "explicit pornographic nude sex scene", "size": "256x256"},
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="blocked-1",
+        **who.auth,
     )
     error = _error(response, 400, param="prompt", code="content_policy_violation")
     assert "pornographic" not in error["message"]  # never echoes the words that fired
-    assert_nothing_charged_or_stored(user=who.user, credits_before=before, media_root=settings.MEDIA_ROOT)
+    assert_nothing_charged_or_stored(
+        user=who.user, credits_before=before, media_root=settings.MEDIA_ROOT
+    )

@@ -38,7 +38,11 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length", 0))
                 receiver.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)}
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": self.rfile.read(length),
+                    }
                 )
                 code, headers = receiver.answers.pop(0) if receiver.answers else (200, {})
                 self.send_response(code)
@@ -195,7 +199,9 @@ def test_event_is_signed_and_delivered_once_per_endpoint(
     assert sorted(r["path"] for r in receiver.requests) == ["/all", "/app"]
     received = next(r for r in receiver.requests if r["path"] == "/all")
     assert webhook_signature_verify(
-        secret=account_wide.secret, body=received["body"], header=received["headers"]["Easel-Signature"]
+        secret=account_wide.secret,
+        body=received["body"],
+        header=received["headers"]["Easel-Signature"],
     )
     payload = json.loads(received["body"])
     assert payload["type"] == "generation.succeeded"
@@ -206,7 +212,9 @@ def test_event_is_signed_and_delivered_once_per_endpoint(
 
 def test_signature_refuses_a_changed_body_and_an_old_timestamp():
     body = b'{"id":"evt_1"}'
-    header = webhooks.webhook_signature_header(secret="whsec_x", body=body, timestamp=int(timezone.now().timestamp()))
+    header = webhooks.webhook_signature_header(
+        secret="whsec_x", body=body, timestamp=int(timezone.now().timestamp())
+    )
     assert webhook_signature_verify(secret="whsec_x", body=body, header=header)
     assert not webhook_signature_verify(secret="whsec_x", body=body + b" ", header=header)
     assert not webhook_signature_verify(secret="whsec_y", body=body, header=header)
@@ -222,7 +230,9 @@ def test_failed_try_is_retried_with_backoff_then_delivered(
     with django_capture_on_commit_callbacks(execute=True):
         [delivery] = webhook_event_emit(generation=_finished_generation(user=user))
     delivery.refresh_from_db()
-    assert delivery.status == "pending" and delivery.attempts == 1 and delivery.last_status_code == 500
+    assert (
+        delivery.status == "pending" and delivery.attempts == 1 and delivery.last_status_code == 500
+    )
     wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
     assert 20 < wait <= 30
 
@@ -245,10 +255,16 @@ def test_failed_try_is_retried_with_backoff_then_delivered(
 def test_gives_up_after_a_day(user, receiver):
     endpoint = webhooks.webhook_endpoint_create(user=user, url=receiver.url())
     delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, event_type="generation.succeeded", event_id="evt_old", payload={},
-        next_attempt_at=timezone.now(), attempts=8,
+        endpoint=endpoint,
+        event_type="generation.succeeded",
+        event_id="evt_old",
+        payload={},
+        next_attempt_at=timezone.now(),
+        attempts=8,
     )
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=timezone.now() - timedelta(hours=23))
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        created_at=timezone.now() - timedelta(hours=23)
+    )
     receiver.answers = [(500, {})]
     delivery = webhook_deliver(delivery_id=delivery.pk)
     assert delivery.status == "failed" and delivery.next_attempt_at is None
@@ -258,7 +274,10 @@ def test_redirects_are_not_followed(user, receiver):
     endpoint = webhooks.webhook_endpoint_create(user=user, url=receiver.url("/moved"))
     receiver.answers = [(302, {"Location": receiver.url("/elsewhere")})]
     delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, event_type="generation.succeeded", event_id="evt_r", payload={"a": 1},
+        endpoint=endpoint,
+        event_type="generation.succeeded",
+        event_id="evt_r",
+        payload={"a": 1},
         next_attempt_at=timezone.now(),
     )
     delivery = webhook_deliver(delivery_id=delivery.pk)
@@ -267,7 +286,9 @@ def test_redirects_are_not_followed(user, receiver):
     assert "Redirects are not followed" in delivery.last_error
 
 
-def test_delivery_log_and_replay_through_the_api(client, user, receiver, django_capture_on_commit_callbacks):
+def test_delivery_log_and_replay_through_the_api(
+    client, user, receiver, django_capture_on_commit_callbacks
+):
     endpoint = webhooks.webhook_endpoint_create(user=user, url=receiver.url())
     with django_capture_on_commit_callbacks(execute=True):
         [delivery] = webhook_event_emit(generation=_finished_generation(user=user))
@@ -289,7 +310,10 @@ def test_delivery_log_pages_with_a_cursor(client, user, receiver):
     endpoint = webhooks.webhook_endpoint_create(user=user, url=receiver.url())
     for index in range(5):
         WebhookDelivery.objects.create(
-            endpoint=endpoint, event_type="generation.succeeded", event_id=f"evt_{index}", payload={}
+            endpoint=endpoint,
+            event_type="generation.succeeded",
+            event_id=f"evt_{index}",
+            payload={},
         )
     seen: list[str] = []
     cursor = ""
@@ -341,7 +365,9 @@ def test_a_name_is_checked_after_dns_resolution(settings):
         webhook_target_resolve(url="https://localhost/x")
 
 
-def test_dns_that_changes_after_creation_is_refused_at_delivery(settings, user, receiver, monkeypatch):
+def test_dns_that_changes_after_creation_is_refused_at_delivery(
+    settings, user, receiver, monkeypatch
+):
     """DNS rebinding: public when saved, private when called. The check runs at delivery time."""
     settings.WEBHOOKS_ALLOW_LOOPBACK = False
     answers = {"hooks.customer.example": "93.184.216.34"}
@@ -358,7 +384,10 @@ def test_dns_that_changes_after_creation_is_refused_at_delivery(settings, user, 
 
     answers["hooks.customer.example"] = "10.0.0.7"
     delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, event_type="generation.succeeded", event_id="evt_x", payload={},
+        endpoint=endpoint,
+        event_type="generation.succeeded",
+        event_id="evt_x",
+        payload={},
         next_attempt_at=timezone.now(),
     )
     delivery = webhook_deliver(delivery_id=delivery.pk)
@@ -370,9 +399,14 @@ def test_refused_delivery_never_reaches_the_server(settings, user, receiver):
     """With loopback refused, a name resolving to loopback gets no request at all."""
     endpoint = webhooks.webhook_endpoint_create(user=user, url=receiver.url(host="localhost"))
     settings.WEBHOOKS_ALLOW_LOOPBACK = False
-    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(url=endpoint.url.replace("http:", "https:"))
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        url=endpoint.url.replace("http:", "https:")
+    )
     delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, event_type="generation.succeeded", event_id="evt_l", payload={},
+        endpoint=endpoint,
+        event_type="generation.succeeded",
+        event_id="evt_l",
+        payload={},
         next_attempt_at=timezone.now(),
     )
     delivery = webhook_deliver(delivery_id=delivery.pk)
@@ -394,7 +428,10 @@ def test_concurrent_tries_of_one_delivery_send_once(receiver):
     user = UserFactory()
     endpoint = webhooks.webhook_endpoint_create(user=user, url=receiver.url())
     delivery = WebhookDelivery.objects.create(
-        endpoint=endpoint, event_type="generation.succeeded", event_id="evt_c", payload={},
+        endpoint=endpoint,
+        event_type="generation.succeeded",
+        event_id="evt_c",
+        payload={},
         next_attempt_at=timezone.now(),
     )
     barrier = threading.Barrier(4)
@@ -418,7 +455,9 @@ def test_concurrent_tries_of_one_delivery_send_once(receiver):
     assert delivery.attempts == 1 and delivery.status == "succeeded"
 
 
-def test_sweep_emits_events_of_finished_jobs_once(user, receiver, django_capture_on_commit_callbacks):
+def test_sweep_emits_events_of_finished_jobs_once(
+    user, receiver, django_capture_on_commit_callbacks
+):
     """Whatever else happens, a finished job's event leaves within a beat interval."""
     webhooks.webhook_endpoint_create(user=user, url=receiver.url())
     finished = _finished_generation(user=user)
