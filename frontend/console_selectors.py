@@ -3,6 +3,7 @@
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -133,7 +134,7 @@ def transparency_context(*, weeks: int) -> dict:
     # bars keep one width and a quiet week shows as a gap rather than disappearing.
     this_monday = timezone.now().date() - dt.timedelta(days=timezone.now().weekday())
     mondays = [this_monday - dt.timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
-    weekly = []
+    weekly: list[dict[str, Any]] = []
     for week in mondays:
         images, flagged, reviewed, confirmed = by_week.get(week, (0, 0, 0, 0))
         weekly.append(

@@ -1,5 +1,7 @@
 """Forms of the web app. They check shape only (types, lengths); rules live in services."""
 
+from typing import cast
+
 from django import forms
 
 PROMPT_MAX_LENGTH = 1000  # DALL-E 2's limit for a prompt
@@ -21,9 +23,10 @@ class CreateForm(forms.Form):
 
     def __init__(self, *args: object, sizes: list[int], max_n: int, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["size"].choices = [(size, f"{size}×{size}") for size in sorted(sizes)]
-        self.fields["size"].initial = sorted(sizes)[0] if sizes else None
-        self.fields["n"].max_value = max_n
+        size = cast(forms.TypedChoiceField, self.fields["size"])
+        size.choices = [(pixels, f"{pixels}×{pixels}") for pixels in sorted(sizes)]
+        size.initial = sorted(sizes)[0] if sizes else None
+        # The browser hints the plan's limit; the service explains it when it is exceeded.
         self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
         self.fields["prompt"].widget.attrs.update({"maxlength": PROMPT_MAX_LENGTH})
 
@@ -62,7 +65,7 @@ class ReportForm(forms.Form):
         from moderation.models import Category
 
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["reason"].choices = Category.choices
+        cast(forms.ChoiceField, self.fields["reason"]).choices = Category.choices
 
 
 class AppealForm(forms.Form):

@@ -5,7 +5,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -13,12 +13,12 @@ from accounts.services.users import user_delete
 from common.errors import ApiError, InvalidRequest
 from frontend.forms import AppealForm, DeleteAccountForm
 from frontend.selectors import recent_blocks
-from frontend.views.common import flash_error
+from frontend.views.common import AuthedRequest, flash_error
 from moderation.services.appeals import appeal_create
 
 
 @login_required
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthedRequest) -> HttpResponse:
     context = {
         "emails": EmailAddress.objects.filter(user=request.user).order_by("-primary", "email"),
         "mfa_enabled": is_mfa_enabled(request.user),
@@ -29,7 +29,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def account_delete(request: HttpRequest) -> HttpResponse:
+def account_delete(request: AuthedRequest) -> HttpResponse:
     form = DeleteAccountForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Type DELETE (in capitals) to confirm.")
@@ -46,7 +46,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def appeals(request: HttpRequest) -> HttpResponse:
+def appeals(request: AuthedRequest) -> HttpResponse:
     """Ask a person to look again at a blocked request."""
     form = AppealForm(request.POST or None)
     blocks = recent_blocks(user=request.user)

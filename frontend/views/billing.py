@@ -1,12 +1,13 @@
 """Billing: balance and lots, buying credits, plans, the Stripe portal, usage and the ledger."""
 
 import datetime as dt
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -27,14 +28,14 @@ from billing.services.payments import (
 )
 from common.errors import ApiError
 from frontend.charts import bar_chart
-from frontend.views.common import flash_error
+from frontend.views.common import AuthedRequest, flash_error
 
 USAGE_DAYS = 30
 LEDGER_PAGE_SIZE = 20
 
 
 @login_required
-def billing(request: HttpRequest) -> HttpResponse:
+def billing(request: AuthedRequest) -> HttpResponse:
     today = timezone.now().date()
     usage = usage_summary(
         user=request.user, since=today - dt.timedelta(days=USAGE_DAYS - 1), until=today
@@ -51,6 +52,7 @@ def billing(request: HttpRequest) -> HttpResponse:
         }
         for entry in page.object_list
     ]
+    packs: dict[str, dict[str, Any]] = settings.BILLING_CREDIT_PACKS
     checkout = request.GET.get("checkout")
     if checkout == "success":
         messages.info(
@@ -64,7 +66,7 @@ def billing(request: HttpRequest) -> HttpResponse:
         "chart": chart,
         "page": page,
         "ledger": ledger,
-        "packs": sorted(settings.BILLING_CREDIT_PACKS.items(), key=lambda item: item[1]["credits"]),
+        "packs": sorted(packs.items(), key=lambda item: item[1]["credits"]),
         "tiers": Tier.objects.filter(is_public=True).order_by("sort_order"),
         "prices": price_table(),
         "payments_enabled": bool(settings.STRIPE_SECRET_KEY),
@@ -72,7 +74,7 @@ def billing(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/billing.html", context)
 
 
-def _stripe_redirect(request: HttpRequest, start) -> HttpResponse:  # type: ignore[no-untyped-def]
+def _stripe_redirect(request: AuthedRequest, start) -> HttpResponse:  # type: ignore[no-untyped-def]
     """Runs a billing service that answers a Stripe-hosted URL and sends the browser there."""
     try:
         url = start()
@@ -84,7 +86,7 @@ def _stripe_redirect(request: HttpRequest, start) -> HttpResponse:  # type: igno
 
 @login_required
 @require_POST
-def billing_buy(request: HttpRequest) -> HttpResponse:
+def billing_buy(request: AuthedRequest) -> HttpResponse:
     pack = request.POST.get("pack", settings.BILLING_DEFAULT_PACK)
     return _stripe_redirect(
         request, lambda: checkout_pack_start(user=request.user, pack_id=pack).url
@@ -93,7 +95,7 @@ def billing_buy(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def billing_change_tier(request: HttpRequest) -> HttpResponse:
+def billing_change_tier(request: AuthedRequest) -> HttpResponse:
     tier_name = request.POST.get("tier", "")
     return _stripe_redirect(
         request, lambda: checkout_subscription_start(user=request.user, tier_name=tier_name).url
@@ -102,5 +104,5 @@ def billing_change_tier(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def billing_portal(request: HttpRequest) -> HttpResponse:
+def billing_portal(request: AuthedRequest) -> HttpResponse:
     return _stripe_redirect(request, lambda: portal_session_start(user=request.user))

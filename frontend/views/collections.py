@@ -5,13 +5,13 @@ import uuid
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from common.errors import ApiError
 from frontend.forms import CollectionForm
-from frontend.views.common import flash_error, not_found_as_404
+from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from generation.selectors.sharing import (
     collection_get_visible,
     collection_images,
@@ -22,7 +22,7 @@ from generation.services import collections as services
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def collection_list(request: HttpRequest) -> HttpResponse:
+def collection_list(request: AuthedRequest) -> HttpResponse:
     form = CollectionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -40,7 +40,7 @@ def collection_list(request: HttpRequest) -> HttpResponse:
 
 
 @not_found_as_404
-def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def collection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     """Owner: every image. Anyone else: a public collection's shared images only."""
     collection = collection_get_visible(slug=slug, viewer=request.user)
     page = Paginator(collection_images(collection=collection, viewer=request.user), 24).get_page(
@@ -55,7 +55,7 @@ def collection_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 @not_found_as_404
-def collection_update(request: HttpRequest, slug: str) -> HttpResponse:
+def collection_update(request: AuthedRequest, slug: str) -> HttpResponse:
     collection = collection_get_visible(slug=slug, viewer=request.user)
     form = CollectionForm(request.POST)
     if not form.is_valid():
@@ -77,7 +77,7 @@ def collection_update(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 @not_found_as_404
-def collection_delete(request: HttpRequest, slug: str) -> HttpResponse:
+def collection_delete(request: AuthedRequest, slug: str) -> HttpResponse:
     collection = collection_get_visible(slug=slug, viewer=request.user)
     try:
         services.collection_delete(user=request.user, collection_id=collection.pk)
@@ -91,7 +91,7 @@ def collection_delete(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 @not_found_as_404
-def collection_remove(request: HttpRequest, slug: str) -> HttpResponse:
+def collection_remove(request: AuthedRequest, slug: str) -> HttpResponse:
     collection = collection_get_visible(slug=slug, viewer=request.user)
     try:
         image_id = uuid.UUID(request.POST.get("image", ""))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from PIL import Image as PILImage
@@ -21,7 +22,7 @@ from billing.selectors import balance_summary
 from billing.services.credits import credits_adjust
 from common.errors import ApiError, InvalidRequest
 from frontend import console_selectors as selectors
-from frontend.views.common import flash_error, not_found_as_404
+from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from frontend.views.studio import image_response
 from moderation.models import Case, Category
 from moderation.selectors.cases import case_get, cases_queue
@@ -51,7 +52,7 @@ from moderation.services.policy import policy_update
 PAGE_SIZE = 25
 
 
-def _page(request: HttpRequest, rows):  # type: ignore[no-untyped-def]
+def _page(request: AuthedRequest, rows):  # type: ignore[no-untyped-def]
     return Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
@@ -59,7 +60,7 @@ def _page(request: HttpRequest, rows):  # type: ignore[no-untyped-def]
 
 
 @staff_two_factor_required
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: AuthedRequest) -> HttpResponse:
     filters = {
         "category": request.GET.get("category", ""),
         "source": request.GET.get("source", ""),
@@ -88,7 +89,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @staff_two_factor_required
 @not_found_as_404
-def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
+def case_detail(request: AuthedRequest, case_id: int) -> HttpResponse:
     case = case_get(case_id=case_id)
     context = {
         "case": case,
@@ -106,7 +107,7 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @staff_two_factor_required
 @require_POST
-def case_claim_view(request: HttpRequest, case_id: int) -> HttpResponse:
+def case_claim_view(request: AuthedRequest, case_id: int) -> HttpResponse:
     try:
         case_claim(case_id=case_id, actor=request.user)
         messages.success(request, "Case claimed: it is yours until you resolve or release it.")
@@ -117,7 +118,7 @@ def case_claim_view(request: HttpRequest, case_id: int) -> HttpResponse:
 
 @staff_two_factor_required
 @require_POST
-def case_release_view(request: HttpRequest, case_id: int) -> HttpResponse:
+def case_release_view(request: AuthedRequest, case_id: int) -> HttpResponse:
     try:
         case_release(case_id=case_id, actor=request.user, reason=request.POST.get("reason", ""))
         messages.success(request, "Case released back to the queue.")
@@ -143,7 +144,7 @@ def _actions_from(post) -> list[CaseAction]:  # type: ignore[no-untyped-def]
 
 @staff_two_factor_required
 @require_POST
-def case_resolve_view(request: HttpRequest, case_id: int) -> HttpResponse:
+def case_resolve_view(request: AuthedRequest, case_id: int) -> HttpResponse:
     """Resolution, actions and a reason are all required; the service checks they fit."""
     try:
         case_resolve(
@@ -163,9 +164,9 @@ def case_resolve_view(request: HttpRequest, case_id: int) -> HttpResponse:
     return redirect("console:queue")
 
 
-@staff_two_factor_required
+@staff_two_factor_required  # type: ignore[arg-type]  # streams a FileResponse
 @not_found_as_404
-def image_file(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+def image_file(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponseBase:
     """Any image, for reviewers; served blurred by the page until revealed."""
     image = selectors.image_for_staff(image_id=image_id)
     if not image.storage_key:
@@ -181,7 +182,7 @@ def image_file(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
 
 
 @staff_two_factor_required
-def users(request: HttpRequest) -> HttpResponse:
+def users(request: AuthedRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     return render(
         request,
@@ -192,7 +193,7 @@ def users(request: HttpRequest) -> HttpResponse:
 
 @staff_two_factor_required
 @not_found_as_404
-def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
+def user_detail(request: AuthedRequest, user_id: int) -> HttpResponse:
     subject = user_get(user_id=user_id)
     context = {
         "subject": subject,
@@ -207,7 +208,7 @@ def user_detail(request: HttpRequest, user_id: int) -> HttpResponse:
 @staff_two_factor_required
 @require_POST
 @not_found_as_404
-def user_adjust_credits(request: HttpRequest, user_id: int) -> HttpResponse:
+def user_adjust_credits(request: AuthedRequest, user_id: int) -> HttpResponse:
     subject = user_get(user_id=user_id)
     raw = request.POST.get("amount", "").strip()
     try:
@@ -234,7 +235,7 @@ def user_adjust_credits(request: HttpRequest, user_id: int) -> HttpResponse:
 @staff_two_factor_required
 @require_POST
 @not_found_as_404
-def suspension_lift_view(request: HttpRequest, user_id: int, suspension_id: int) -> HttpResponse:
+def suspension_lift_view(request: AuthedRequest, user_id: int, suspension_id: int) -> HttpResponse:
     subject = user_get(user_id=user_id)
     if not suspensions_for_user(user=subject).filter(pk=suspension_id).exists():
         raise Http404("No such suspension for this user.")
@@ -280,7 +281,7 @@ def _import_upload(*, upload, actor) -> str:  # type: ignore[no-untyped-def]
 
 @staff_two_factor_required
 @require_http_methods(["GET", "POST"])
-def figures(request: HttpRequest) -> HttpResponse:
+def figures(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             if request.FILES.get("file"):
@@ -313,7 +314,7 @@ def figures(request: HttpRequest) -> HttpResponse:
 
 @staff_two_factor_required
 @require_http_methods(["GET", "POST"])
-def policy(request: HttpRequest) -> HttpResponse:
+def policy(request: AuthedRequest) -> HttpResponse:
     current, history = selectors.policy_versions()
     if request.method == "POST":
         try:
@@ -334,7 +335,7 @@ def policy(request: HttpRequest) -> HttpResponse:
 
 
 @staff_two_factor_required
-def transparency(request: HttpRequest) -> HttpResponse:
+def transparency(request: AuthedRequest) -> HttpResponse:
     weeks = request.GET.get("weeks", "12")
     weeks_count = int(weeks) if weeks.isdigit() and 1 <= int(weeks) <= 104 else 12
     return render(
@@ -343,7 +344,7 @@ def transparency(request: HttpRequest) -> HttpResponse:
 
 
 @staff_two_factor_required
-def audit(request: HttpRequest) -> HttpResponse:
+def audit(request: AuthedRequest) -> HttpResponse:
     filters = {
         key: request.GET.get(key, "").strip()[:64]
         for key in ("action", "target_type", "target_id", "actor")

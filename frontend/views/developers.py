@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -15,7 +15,7 @@ from billing.selectors import api_key_month_spending
 from common.errors import ApiError
 from frontend.forms import ApiKeyForm, WebhookForm
 from frontend.selectors import webhook_deliveries_for_user
-from frontend.views.common import flash_error, not_found_as_404
+from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from generation.selectors.webhooks import webhook_endpoint_get_for_user, webhook_endpoints_for_user
 from generation.services.webhooks import webhook_endpoint_create, webhook_endpoint_delete
 
@@ -24,10 +24,11 @@ NEW_SECRET_SESSION_KEY = "frontend.new_api_key_secret"
 
 
 @login_required
-def developers(request: HttpRequest) -> HttpResponse:
-    keys = list(api_keys_for_user(user=request.user, include_revoked=True)[:50])
-    for key in keys:
-        key.month_spending = api_key_month_spending(api_key_id=key.pk)
+def developers(request: AuthedRequest) -> HttpResponse:
+    keys = [
+        {"key": key, "month_spending": api_key_month_spending(api_key_id=key.pk)}
+        for key in api_keys_for_user(user=request.user, include_revoked=True)[:50]
+    ]
     base_url = settings.SITE_URL.rstrip("/")
     context = {
         "keys": keys,
@@ -44,7 +45,7 @@ def developers(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_key_new(request: HttpRequest) -> HttpResponse:
+def api_key_new(request: AuthedRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
         messages.error(
@@ -67,7 +68,7 @@ def api_key_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 @not_found_as_404
-def api_key_revoke_view(request: HttpRequest, prefix: str) -> HttpResponse:
+def api_key_revoke_view(request: AuthedRequest, prefix: str) -> HttpResponse:
     key = api_key_get_for_user(user=request.user, prefix=prefix)
     api_key_revoke(key=key)
     messages.success(request, f"Key {key.prefix}… revoked. Requests with it now fail.")
@@ -76,7 +77,7 @@ def api_key_revoke_view(request: HttpRequest, prefix: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def webhook_new(request: HttpRequest) -> HttpResponse:
+def webhook_new(request: AuthedRequest) -> HttpResponse:
     form = WebhookForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Enter a full https:// address.")
@@ -92,7 +93,7 @@ def webhook_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 @not_found_as_404
-def webhook_delete(request: HttpRequest, endpoint_id: uuid.UUID) -> HttpResponse:
+def webhook_delete(request: AuthedRequest, endpoint_id: uuid.UUID) -> HttpResponse:
     endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
     webhook_endpoint_delete(endpoint=endpoint)
     messages.success(request, "Endpoint removed.")

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -63,7 +64,7 @@ def share_page(request: HttpRequest, slug: str) -> HttpResponse:
     return response
 
 
-def share_image(request: HttpRequest, slug: str) -> HttpResponse:
+def share_image(request: HttpRequest, slug: str) -> HttpResponseBase:
     """The shared image itself: a stable address for link previews (og:image)."""
     public = _public_share(slug)
     if public.gone:

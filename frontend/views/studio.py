@@ -4,12 +4,14 @@ import base64
 import binascii
 import io
 import uuid
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from PIL import Image as PILImage
@@ -23,7 +25,7 @@ from frontend.selectors import (
     generations_for_user,
     image_get_for_owner,
 )
-from frontend.views.common import flash_error, not_found_as_404
+from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from generation.models import Generation
 from generation.selectors import queue_estimate
 from generation.selectors.sharing import collections_for_user, share_for_image
@@ -35,12 +37,12 @@ HISTORY_PAGE_SIZE = 12
 MAX_MASK_BYTES = 6_000_000
 
 
-def _create_form(request: HttpRequest, data: object = None) -> CreateForm:
+def _create_form(request: AuthedRequest, data: object = None) -> CreateForm:
     tier = request.user.tier
     return CreateForm(data, sizes=list(tier.allowed_sizes), max_n=tier.max_n)
 
 
-def _start_generation(request: HttpRequest, **kwargs: object) -> Generation | None:
+def _start_generation(request: AuthedRequest, **kwargs: Any) -> Generation | None:
     """Calls the generation service; on a refusal shows its message and returns None."""
     from generation.services.generations import generation_create
 
@@ -55,7 +57,7 @@ def _start_generation(request: HttpRequest, **kwargs: object) -> Generation | No
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def create(request: HttpRequest) -> HttpResponse:
+def create(request: AuthedRequest) -> HttpResponse:
     form = _create_form(request, request.POST or None)
     if request.method == "POST" and form.is_valid():
         generation = _start_generation(
@@ -105,14 +107,14 @@ def _queue_context(generation: Generation) -> dict:
 
 @login_required
 @not_found_as_404
-def generation_detail(request: HttpRequest, generation_id: uuid.UUID) -> HttpResponse:
+def generation_detail(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
     generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
     return render(request, "frontend/generation.html", _progress_context(generation))
 
 
 @login_required
 @not_found_as_404
-def generation_progress(request: HttpRequest, generation_id: uuid.UUID) -> HttpResponse:
+def generation_progress(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
     """The live part of the generation page, polled by htmx until the generation is final."""
     generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
     return render(request, "frontend/_progress.html", _progress_context(generation))
@@ -121,7 +123,7 @@ def generation_progress(request: HttpRequest, generation_id: uuid.UUID) -> HttpR
 @login_required
 @require_POST
 @not_found_as_404
-def generation_cancel(request: HttpRequest, generation_id: uuid.UUID) -> HttpResponse:
+def generation_cancel(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
     from generation.services.generations import generation_cancel as cancel
 
     generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
@@ -133,7 +135,7 @@ def generation_cancel(request: HttpRequest, generation_id: uuid.UUID) -> HttpRes
 
 
 @login_required
-def history(request: HttpRequest) -> HttpResponse:
+def history(request: AuthedRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
     paginator = Paginator(generations_for_user(user=request.user, query=query), HISTORY_PAGE_SIZE)
     page = paginator.get_page(request.GET.get("page"))
@@ -143,7 +145,7 @@ def history(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @not_found_as_404
-def image_detail(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+def image_detail(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     image = image_get_for_owner(user=request.user, image_id=image_id)
     share = share_for_image(image=image)
     context = {
@@ -160,7 +162,7 @@ def image_detail(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
 
 def image_response(
     *, storage_key: str, filename: str, download: bool, private: bool
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Streams a stored image through Django: works the same on the local folder and on S3.
     A file that storage no longer has answers 410, as a removed image does."""
     try:
@@ -178,7 +180,7 @@ def image_response(
 
 @login_required
 @not_found_as_404
-def image_file(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+def image_file(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponseBase:
     image = image_get_for_owner(user=request.user, image_id=image_id)
     if not image.storage_key:
         return HttpResponse("This image is not available.", status=410, content_type="text/plain")
@@ -193,7 +195,7 @@ def image_file(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 @not_found_as_404
-def image_share(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+def image_share(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     image = image_get_for_owner(user=request.user, image_id=image_id)
     form = ShareForm(request.POST)
     form.is_valid()  # both fields are optional booleans: always valid
@@ -214,7 +216,7 @@ def image_share(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 @not_found_as_404
-def image_delete(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+def image_delete(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     image = image_get_for_owner(user=request.user, image_id=image_id)
     try:
         image_delete_service(image=image)
@@ -228,7 +230,7 @@ def image_delete(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 @not_found_as_404
-def image_collect(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+def image_collect(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     """Adds the image to a collection, creating the collection when a new name is given."""
     image = image_get_for_owner(user=request.user, image_id=image_id)
     try:
@@ -260,7 +262,7 @@ def _image_bytes(image_storage_key: str) -> bytes:
 @login_required
 @require_POST
 @not_found_as_404
-def image_variations(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+def image_variations(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     image = image_get_for_owner(user=request.user, image_id=image_id)
     n = request.POST.get("n", "1")
     try:
@@ -307,7 +309,7 @@ def _decode_mask(data_url: str, *, size: int) -> bytes:
 @login_required
 @require_http_methods(["GET", "POST"])
 @not_found_as_404
-def image_edit(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     """Paint a mask over the area to repaint, then describe the whole new image."""
     image = image_get_for_owner(user=request.user, image_id=image_id)
     form = EditForm(request.POST or None, initial={"prompt": image.generation.prompt})
@@ -336,7 +338,7 @@ def image_edit(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 @not_found_as_404
-def image_extend(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
+def image_extend(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     """Outpainting, frame by frame: the next frame overlaps half of this image and the edit
     operation paints the other half. Extending a result again continues the canvas."""
     image = image_get_for_owner(user=request.user, image_id=image_id)
@@ -349,7 +351,7 @@ def image_extend(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     return render(request, "frontend/extend.html", {"image": image, "form": form}, status=status)
 
 
-def _start_extension(request: HttpRequest, *, image, form: ExtendForm) -> Generation | None:  # type: ignore[no-untyped-def]
+def _start_extension(request: AuthedRequest, *, image, form: ExtendForm) -> Generation | None:  # type: ignore[no-untyped-def]
     try:
         source = _image_bytes(image.storage_key)
     except ApiError as error:
