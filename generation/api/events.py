@@ -17,6 +17,7 @@ state every `EASEL_API_POLL_INTERVAL` seconds instead, still on the event loop.
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 import weakref
@@ -99,7 +100,11 @@ class _ChannelHub:
 
     def _ensure_reader(self) -> None:
         if self._reader is None or self._reader.done():
-            self._reader = asyncio.get_running_loop().create_task(self._read_forever())
+            # A fresh context: the reader outlives the request that started it, and must not
+            # carry its request id (logs) or its ThreadSensitiveContext.
+            self._reader = asyncio.get_running_loop().create_task(
+                self._read_forever(), context=contextvars.Context()
+            )
 
     async def _read_forever(self) -> None:
         while True:
