@@ -27,7 +27,8 @@ _TIMES_KEY = "bench:api_overhead:pipeline"
 
 
 def _instrument_worker() -> None:
-    """Times the pipeline call and the callbacks inside it; results go to Redis by prompt."""
+    """Times, in the worker, the pipeline call (and the callbacks inside it), the whole task and
+    the delivery of images (output screening, watermark, storage); results go to Redis."""
     import json
 
     import redis
@@ -36,29 +37,48 @@ def _instrument_worker() -> None:
     from generation.services import worker
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    callbacks = threading.local()
+    spans = threading.local()
     original_run_batch = operations.run_batch
     original_step = worker._Step.__call__
+    original_run = worker.generation_run
+    original_deliver = worker.image_deliver
 
-    def timed_step(self, step, total):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        try:
-            return original_step(self, step, total)
-        finally:
-            callbacks.seconds = getattr(callbacks, "seconds", 0.0) + time.perf_counter() - started
+    def timed(function, name):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                setattr(spans, name, getattr(spans, name, 0.0) + time.perf_counter() - started)
+
+        return wrapper
 
     def timed_run_batch(**kwargs):  # type: ignore[no-untyped-def]
-        callbacks.seconds = 0.0
+        spans.callbacks = 0.0
         started = time.perf_counter()
         try:
             return original_run_batch(**kwargs)
         finally:
-            total = time.perf_counter() - started
-            for job in kwargs["jobs"]:
-                client.hset(_TIMES_KEY, job.prompt, json.dumps([total, callbacks.seconds]))
+            spans.pipeline = time.perf_counter() - started
+
+    def timed_run(*, generation_id, **kwargs):  # type: ignore[no-untyped-def]
+        spans.pipeline = spans.callbacks = spans.deliver = 0.0
+        started = time.perf_counter()
+        try:
+            return original_run(generation_id=generation_id, **kwargs)
+        finally:
+            record = {
+                "task": time.perf_counter() - started,
+                "pipeline": spans.pipeline,
+                "callbacks": spans.callbacks,
+                "deliver": spans.deliver,
+            }
+            client.hset(_TIMES_KEY, str(generation_id), json.dumps(record))
 
     operations.run_batch = timed_run_batch
-    worker._Step.__call__ = timed_step
+    worker._Step.__call__ = timed(original_step, "callbacks")  # type: ignore[method-assign]
+    worker.generation_run = timed_run
+    worker.image_deliver = timed(original_deliver, "deliver")
 
 
 if os.environ.get("EASEL_BENCH_WORKER") == "1":  # imported by `celery -A bench.api_overhead`
@@ -117,37 +137,53 @@ def main() -> None:
     rows = []
     try:
         for number in range(args.warmup + args.requests):
-            prompt = f"overhead probe {number} {time.time_ns()}"
             started = time.perf_counter()
-            client.images.generate(
-                prompt=prompt, size="256x256", response_format=args.response_format
+            raw = client.images.with_raw_response.generate(
+                prompt=f"overhead probe {number}",
+                size="256x256",
+                response_format=args.response_format,
             )
+            raw.parse()
             end_to_end = time.perf_counter() - started
-            pipeline, callbacks = json.loads(results.hget(_TIMES_KEY, prompt))
+            spans = json.loads(results.hget(_TIMES_KEY, raw.headers["easel-generation-id"]) or "{}")
             if number >= args.warmup:
-                rows.append((end_to_end, pipeline - callbacks))
+                rows.append({"e2e": end_to_end, **spans})
     finally:
         live.stop()
         results.delete(_TIMES_KEY)
 
-    own = [(e2e - pipeline) * 1000 for e2e, pipeline in rows]
-    shares = [(e2e - pipeline) / e2e for e2e, pipeline in rows]
-    e2e_ms = [e2e * 1000 for e2e, _ in rows]
-    pipeline_ms = [pipeline * 1000 for _, pipeline in rows]
+    def pure_pipeline(row: dict) -> float:
+        return row["pipeline"] - row["callbacks"]
+
+    e2e_ms = [row["e2e"] * 1000 for row in rows]
+    pipeline_ms = [pure_pipeline(row) * 1000 for row in rows]
+    own = [(row["e2e"] - pure_pipeline(row)) * 1000 for row in rows]
+    shares = [(row["e2e"] - pure_pipeline(row)) / row["e2e"] for row in rows]
+    # Where Easel's time goes: the web side (validation, screening, reservation, enqueue,
+    # broker pick-up, wake-up, answer) is everything outside the worker's task.
+    outside_task = [(row["e2e"] - row["task"]) * 1000 for row in rows]
+    deliver = [row["deliver"] * 1000 for row in rows]
+    callbacks = [row["callbacks"] * 1000 for row in rows]
+    task_rest = [(row["task"] - row["pipeline"] - row["deliver"]) * 1000 for row in rows]
 
     def line(label: str, values: list[float], unit: str = "ms") -> None:
         if unit == "%":
             p50, p99 = f"{_percentile(values, 0.5):.0%}", f"{_percentile(values, 0.99):.0%}"
         else:
             p50, p99 = f"{_percentile(values, 0.5):.0f} ms", f"{_percentile(values, 0.99):.0f} ms"
-        print(f"{label:<22} p50 {p50}, p99 {p99}")
+        print(f"{label:<34} p50 {p50}, p99 {p99}")
 
     print(f"requests: {len(rows)} sequential, tiny model, 256x256, n=1, {args.response_format}")
     line("end to end:", e2e_ms)
-    line("pipeline call:", pipeline_ms)
+    line("pipeline call (without callbacks):", pipeline_ms)
     line("Easel's own time:", own)
-    line("share of end to end:", shares, unit="%")
+    line("Easel's share of end to end:", shares, unit="%")
     print(f"mean share of end to end: {statistics.mean(shares):.0%}")
+    print("Easel's own time, by part:")
+    line("  web, queue, wake-up, answer:", outside_task)
+    line("  worker: step callbacks:", callbacks)
+    line("  worker: image delivery:", deliver)
+    line("  worker: claim, load, settle:", task_rest)
 
 
 if __name__ == "__main__":

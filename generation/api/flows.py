@@ -43,12 +43,16 @@ def generation_start(
     method: str,
     path: str,
     accepted_status: int,
+    answer_fields: dict[str, Any] | None = None,
 ) -> Started:
-    """`params`: generation_create's keyword arguments; `files`: name -> uploaded file."""
+    """`params`: generation_create's keyword arguments; `files`: name -> uploaded file;
+    `answer_fields`: what else the request asks for (the answer's format), so that a repeat
+    asking for another format is a different request."""
     uploads = {name: _read(upload) for name, upload in files.items() if upload is not None}
     record = None
     if idempotency_key is not None:
-        fingerprint = request_fingerprint(method=method, path=path, fields=params, files=uploads)
+        fields = {**params, **(answer_fields or {})}
+        fingerprint = request_fingerprint(method=method, path=path, fields=fields, files=uploads)
         claim = idempotency_claim(user=user, key=idempotency_key, fingerprint=fingerprint)
         if claim.replay is not None:
             return Started(generation=claim.replay, replayed=True)

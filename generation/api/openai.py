@@ -274,6 +274,7 @@ def _start(
     params: dict[str, Any],
     files: dict[str, Any],
     face_consent: bool,
+    response_format: str,
 ):  # type: ignore[no-untyped-def]
     api_key = request.auth if isinstance(request.auth, ApiKey) else None
     return run_sync(
@@ -288,6 +289,7 @@ def _start(
         method="POST",
         path=request.path,
         accepted_status=200,
+        answer_fields={"response_format": response_format},
     )
 
 
@@ -328,6 +330,7 @@ class ImagesGenerationsApi(AsyncApiView):
             params=_create_params(data),
             files={},
             face_consent=False,
+            response_format=data["response_format"],
         )
         return await _answer(
             request=request, started=started, response_format=data["response_format"]
@@ -356,6 +359,7 @@ class ImagesEditsApi(AsyncApiView):
             params=_create_params(data),
             files={"image": data["image"], "mask": data.get("mask")},
             face_consent=data["face_consent"],
+            response_format=data["response_format"],
         )
         return await _answer(
             request=request, started=started, response_format=data["response_format"]
@@ -384,6 +388,7 @@ class ImagesVariationsApi(AsyncApiView):
             params=_create_params(data),
             files={"image": data["image"]},
             face_consent=data["face_consent"],
+            response_format=data["response_format"],
         )
         return await _answer(
             request=request, started=started, response_format=data["response_format"]

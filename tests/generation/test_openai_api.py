@@ -407,6 +407,14 @@ def test_generations_b64_json_and_idempotency_key(http, settings, shared_pool):
     )
     _error(other, 409, param="Idempotency-Key", code="idempotency_key_reused")
     assert other["x-should-retry"] == "false"
+    as_url = http.post(
+        "/v1/images/generations",
+        {**body, "response_format": "url"},  # the same job, but another answer: another request
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="order-17",
+        **who.auth,
+    )
+    _error(as_url, 409, param="Idempotency-Key", code="idempotency_key_reused")
     assert Generation.objects.filter(user=who.user).count() == 1
 
 
