@@ -301,6 +301,11 @@ EASEL_API_POLL_INTERVAL = env.float("EASEL_API_POLL_INTERVAL", default=0.5)
 # Async API views run their database work in a shared thread pool, so a held request holds no
 # thread; False runs it on the request's own thread, as Django does by default (unit tests).
 EASEL_API_SHARED_THREAD_POOL = env.bool("EASEL_API_SHARED_THREAD_POOL", default=True)
+# Documents the error answers of generation's operations in the OpenAPI schema.
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",
+    "generation.api.schema.error_responses_document",
+]
 # Webhooks: production never calls loopback/private/link-local/metadata addresses (local and
 # test settings allow loopback); a delivery is retried with backoff for WEBHOOK_RETRY_WINDOW.
 WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=False)
