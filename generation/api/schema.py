@@ -45,7 +45,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     statuses = ["400", "401", "403", "404", "429"]
     if method in {"post", "put", "patch"} and operation.get("requestBody"):
         statuses.append("415")
-    if any(parameter.get("name") == "Idempotency-Key" for parameter in operation.get("parameters", [])):
+    parameters = operation.get("parameters", [])
+    if any(parameter.get("name") == "Idempotency-Key" for parameter in parameters):
         statuses.append("409")
     if path.startswith("/v1/images/"):
         statuses += ["500", "504"]
