@@ -17,6 +17,6 @@ app.autodiscover_tasks(related_name="webhook_tasks")
 def _ensure_filesystem_broker_folders(sender: Celery, **_: object) -> None:
     """Kombu's filesystem transport (the no-Redis default) needs its folders to exist."""
     options = sender.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             os.makedirs(options[key], exist_ok=True)
