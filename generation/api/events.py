@@ -12,7 +12,8 @@ database, so a job that ends between the two is never missed. After that the dat
 read again until a message (or a pub/sub reconnect) says there is something to read.
 
 Without Redis (`make run`'s embedded default) there is no pub/sub: waiters sleep-poll the job's
-state every `EASEL_API_POLL_INTERVAL` seconds instead, still on the event loop.
+state every `EASEL_API_POLL_INTERVAL` seconds instead, still on the event loop. The same
+fallback serves when Redis is configured but cannot be reached.
 """
 
 import asyncio
@@ -72,7 +73,12 @@ class _ChannelHub:
             waiters.add(queue)
             if len(waiters) == 1:
                 self._confirmations[channel] = asyncio.get_running_loop().create_future()
-                await self._pubsub.subscribe(channel)
+                try:
+                    await self._pubsub.subscribe(channel)
+                except BaseException:
+                    del self._waiters[channel]
+                    self._confirmations.pop(channel, None)
+                    raise
                 self._ensure_reader()
             confirmation = self._confirmations.get(channel)
         if confirmation is not None:
@@ -176,12 +182,19 @@ async def generation_progress(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     hub = _hub()
-    if hub is None:
+    channel = channel_name(generation_id)
+    queue = None
+    if hub is not None:
+        try:
+            queue = await hub.subscribe(channel)
+        except (aioredis.RedisError, OSError, TimeoutError):
+            # Redis is down or slow: the job still ends, so fall back rather than fail a
+            # request whose credits are already reserved.
+            logger.warning("pub/sub unavailable; polling instead", exc_info=True)
+    if hub is None or queue is None:
         async for state in _poll_progress(generation_id, deadline, heartbeat):
             yield state
         return
-    channel = channel_name(generation_id)
-    queue = await hub.subscribe(channel)
     try:
         state = await run_sync(generation_snapshot, generation_id)
         if state is None:

@@ -77,3 +77,11 @@ def test_a_missing_job_ends_the_wait_at_once(db):
     missing = "00000000-0000-0000-0000-000000000000"
     assert async_to_sync(generation_wait_final)(generation_id=missing, timeout=30) is False
     assert time.monotonic() - started < 5
+
+
+def test_unreachable_redis_falls_back_to_polling(job, settings):
+    """A request whose credits are reserved must not fail because pub/sub is down."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    settings.EASEL_API_POLL_INTERVAL = 0.2
+    Generation.objects.filter(pk=job.pk).update(status="succeeded")
+    assert async_to_sync(generation_wait_final)(generation_id=job.pk, timeout=10) is True
