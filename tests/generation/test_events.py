@@ -5,7 +5,7 @@ import threading
 import time
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -85,3 +85,44 @@ def test_unreachable_redis_falls_back_to_polling(job, settings):
     settings.EASEL_API_POLL_INTERVAL = 0.2
     Generation.objects.filter(pk=job.pk).update(status="succeeded")
     assert async_to_sync(generation_wait_final)(generation_id=job.pk, timeout=10) is True
+
+
+@pytest.mark.redis
+def test_many_waiters_share_one_subscription(job):
+    """Several waiters on one job (an OpenAI request, an SSE stream, a web page) and others on
+    other jobs, in one process: one message for the job wakes every waiter of that job only."""
+    import asyncio
+
+    from generation.api import events
+
+    other = Generation.objects.create(
+        user=job.user,
+        source="openai_api",
+        operation="generate",
+        model="easel/tiny",
+        prompt="q",
+        n=1,
+        size=256,
+        steps=2,
+        guidance_scale=0.0,
+        seed=2,
+    )
+
+    async def scenario() -> tuple[list[bool], bool, int]:
+        waiters = [
+            asyncio.create_task(generation_wait_final(generation_id=job.pk, timeout=20))
+            for _ in range(3)
+        ]
+        bystander = asyncio.create_task(generation_wait_final(generation_id=other.pk, timeout=3))
+        await asyncio.sleep(1.0)  # all subscribed
+        hub = events._hubs[asyncio.get_running_loop()]
+        subscriptions = len(hub._waiters[events.channel_name(job.pk)])
+        # On the test's own thread and connection (thread-sensitive), like the waiters' reads.
+        await sync_to_async(Generation.objects.filter(pk=job.pk).update)(status="succeeded")
+        await sync_to_async(progress_publish)(generation_id=job.pk, status="succeeded")
+        return await asyncio.gather(*waiters), await bystander, subscriptions
+
+    woken, bystander_finished, subscriptions = async_to_sync(scenario)()
+    assert woken == [True, True, True]
+    assert subscriptions == 3  # three waiters, one Redis subscription for the channel
+    assert bystander_finished is False  # the other job's waiter timed out, untouched
