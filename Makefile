@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q --no-deps "mediapipe==0.10.21" "face_recognition==1.3.0"
+	$(PY) -m pip install -q --no-deps "mediapipe==0.10.21"
 	$(PY) -m pip install -q -e ".[gpu,moderation,dev]"
 	touch $(STAMP)
 
