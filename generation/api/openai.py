@@ -302,6 +302,32 @@ def _create_params(data: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+async def _create_images(
+    request: Request,
+    *,
+    serializer_class: type[ImageParamsSerializer],
+    operation: str,
+    file_fields: tuple[str, ...],
+) -> Response:
+    """What the three operations do alike: validate, start (or replay) the job, answer when ready.
+
+    `file_fields` name the uploads the operation takes; their validation is the serializer's.
+    """
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    started = await _start(
+        request,
+        operation=operation,
+        params=_create_params(data),
+        files={name: data.get(name) for name in file_fields},
+        # Only edits and variations take an image, so only they carry the face_consent field.
+        face_consent=data.get("face_consent", False),
+        response_format=data["response_format"],
+    )
+    return await _answer(request=request, started=started, response_format=data["response_format"])
+
+
 _GENERATE_PERMISSIONS: list[type[BasePermission]] = [
     IsAuthenticated,
     HasScope(ApiKey.Scope.GENERATE),
@@ -321,19 +347,11 @@ class ImagesGenerationsApi(AsyncApiView):
         responses={200: ImagesResponseSerializer},
     )
     async def post(self, request: Request) -> Response:
-        serializer = GenerationsInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        started = await _start(
+        return await _create_images(
             request,
+            serializer_class=GenerationsInputSerializer,
             operation=Generation.Operation.GENERATE,
-            params=_create_params(data),
-            files={},
-            face_consent=False,
-            response_format=data["response_format"],
-        )
-        return await _answer(
-            request=request, started=started, response_format=data["response_format"]
+            file_fields=(),
         )
 
 
@@ -350,19 +368,11 @@ class ImagesEditsApi(AsyncApiView):
         responses={200: ImagesResponseSerializer},
     )
     async def post(self, request: Request) -> Response:
-        serializer = EditsInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        started = await _start(
+        return await _create_images(
             request,
+            serializer_class=EditsInputSerializer,
             operation=Generation.Operation.EDIT,
-            params=_create_params(data),
-            files={"image": data["image"], "mask": data.get("mask")},
-            face_consent=data["face_consent"],
-            response_format=data["response_format"],
-        )
-        return await _answer(
-            request=request, started=started, response_format=data["response_format"]
+            file_fields=("image", "mask"),
         )
 
 
@@ -379,19 +389,11 @@ class ImagesVariationsApi(AsyncApiView):
         responses={200: ImagesResponseSerializer},
     )
     async def post(self, request: Request) -> Response:
-        serializer = VariationsInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        started = await _start(
+        return await _create_images(
             request,
+            serializer_class=VariationsInputSerializer,
             operation=Generation.Operation.VARIATION,
-            params=_create_params(data),
-            files={"image": data["image"]},
-            face_consent=data["face_consent"],
-            response_format=data["response_format"],
-        )
-        return await _answer(
-            request=request, started=started, response_format=data["response_format"]
+            file_fields=("image",),
         )
 
 
