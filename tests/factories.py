@@ -2,6 +2,7 @@
 
 import factory
 from allauth.account.models import EmailAddress
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from accounts.models import DEFAULT_TIER_NAME, Tier, User
 
@@ -23,3 +24,10 @@ class UserFactory(factory.django.DjangoModelFactory):
         self.save()
         if create and extracted is not False:
             EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+
+
+def staff_with_two_factor(**fields: object) -> User:
+    """A staff member with TOTP set up: the console, the admin and the staff API require it."""
+    staff = UserFactory(is_staff=True, **fields)
+    TOTP.activate(staff, generate_totp_secret())
+    return staff

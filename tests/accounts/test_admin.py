@@ -1,17 +1,15 @@
 """The admin: tiers editable by staff, keys revocable but never showing or taking a hash."""
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from accounts.models import ApiKey, Tier
 from accounts.services.api_keys import api_key_create
-from tests.factories import UserFactory
+from tests.factories import staff_with_two_factor
 
 
 @pytest.fixture
 def admin_client(client, db):  # type: ignore[no-untyped-def]
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    TOTP.activate(staff, generate_totp_secret())
+    staff = staff_with_two_factor(is_superuser=True)
     client.force_login(staff)
     return client
 

@@ -4,14 +4,13 @@ import io
 import uuid
 
 import pytest
-from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
 from accounts.models import Tier
 from generation.models import Generation, Image
-from tests.factories import UserFactory
+from tests.factories import UserFactory, staff_with_two_factor
 
 
 def png_bytes(side: int = 64, colour: tuple[int, int, int] = (40, 120, 200)) -> bytes:
@@ -83,9 +82,7 @@ def user_client(client, user):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def staff_user(db):  # type: ignore[no-untyped-def]
-    staff = UserFactory(is_staff=True)
-    TOTP.activate(staff, generate_totp_secret())
-    return staff
+    return staff_with_two_factor()
 
 
 @pytest.fixture

@@ -4,14 +4,13 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from allauth.mfa.models import Authenticator
 from django.db import connection
 
 from accounts.models import User
 from moderation.models import Decision, Outcome
 from moderation.policy import policy_current
 from moderation.services.decisions import decision_record
-from tests.factories import UserFactory
+from tests.factories import UserFactory, staff_with_two_factor
 
 
 def make_decision(
@@ -40,12 +39,9 @@ def make_decision(
 
 
 def make_staff(*, two_factor: bool = True, **fields: object) -> User:
-    staff = UserFactory(is_staff=True, **fields)
     if two_factor:
-        Authenticator.objects.create(
-            user=staff, type=Authenticator.Type.TOTP, data={"secret": "JBSWY3DPEHPK3PXP"}
-        )
-    return staff
+        return staff_with_two_factor(**fields)
+    return UserFactory(is_staff=True, **fields)
 
 
 def run_concurrently(functions: list[Callable[[], object]]) -> list[object]:
