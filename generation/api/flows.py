@@ -2,15 +2,22 @@
 
 Order (DESIGN.md, "The flow of one request"): the Idempotency-Key first (a repeat of an earlier
 request answers that request's generation and is neither throttled nor charged again), then
-the tier's rate limits and concurrent jobs, then `generation_create` (tier limits, policy
-screening, credit reservation, the job). Synchronous: views call it through `run_sync`.
+`generation_create` (tier limits, policy screening, credit reservation, the job). The tier's
+concurrent jobs and rate limits are its `admit` step, inside the transaction that inserts the
+job: the concurrency check's lock on the user row then holds until the job row is committed (two
+requests cannot both take the last slot), and the rate limit is charged only by a request that
+passed every other check. Synchronous: views call it through `run_sync`.
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import ApiKey, User
-from accounts.services.rate_limits import concurrent_jobs_check, rate_limit_consume
+from accounts.services.rate_limits import (
+    RateLimitState,
+    concurrent_jobs_check,
+    rate_limit_consume,
+)
 from generation.models import Generation
 from generation.services.generations import generation_create
 from generation.services.idempotency import (
@@ -57,11 +64,15 @@ def generation_start(
         if claim.replay is not None:
             return Started(generation=claim.replay, replayed=True)
         record = claim.record
-    try:
-        state = rate_limit_consume(
-            user=user, api_key=api_key, requests=1, images=params.get("n", 1)
+    charged: list[RateLimitState] = []
+
+    def admit() -> None:
+        concurrent_jobs_check(user=user)  # inside the job's transaction: the lock holds to commit
+        charged.append(
+            rate_limit_consume(user=user, api_key=api_key, requests=1, images=params.get("n", 1))
         )
-        concurrent_jobs_check(user=user)
+
+    try:
         model = params.get("model")
         generation = generation_create(
             user=user,
@@ -70,6 +81,7 @@ def generation_start(
             operation=operation,
             image_bytes=uploads.get("image"),
             mask_bytes=uploads.get("mask"),
+            admit=admit,
             **{**params, "model": None if model in OPENAI_MODEL_ALIASES else model},
         )
     except BaseException:
@@ -78,7 +90,7 @@ def generation_start(
         raise
     if record is not None:
         idempotency_attach(record=record, generation=generation, status_code=accepted_status)
-    return Started(generation=generation, replayed=False, headers=state.headers())
+    return Started(generation=generation, replayed=False, headers=charged[0].headers())
 
 
 def _read(upload: Any) -> bytes:

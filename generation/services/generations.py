@@ -108,8 +108,14 @@ def generation_create(
     steps: int | None = None,
     end_user: str = "",
     face_consent: bool = False,
+    admit: Callable[[], object] | None = None,
 ) -> Generation:
     """Validates, screens, reserves credits, creates the job; the task is queued after commit.
+
+    `admit`: the caller's last checks (the APIs': concurrent jobs, then the rate limit). It runs
+    inside the transaction that inserts the job, so a row lock it takes holds until the job is
+    committed, and it runs after every other check, so a request refused anywhere earlier has
+    not paid for it. When it raises, nothing is created and the reservation is released.
 
     Must not run inside a transaction: the reservation is a durable transaction of its own, and
     a blocked prompt's record must persist although this raises.
@@ -165,6 +171,8 @@ def generation_create(
     try:
         keys = _uploads_store(generation_id=generation_id, upload=upload)
         with transaction.atomic():
+            if admit is not None:
+                admit()
             generation = Generation.objects.create(
                 id=generation_id,
                 user=user,

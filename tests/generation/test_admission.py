@@ -1,0 +1,85 @@
+"""Admission of a new job through the APIs: concurrent jobs and rate limits (generation/api/flows.py).
+
+The concurrency check runs inside the transaction that inserts the job, and the rate limit is
+charged only once every other check has passed.
+"""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from billing.models import Reservation
+from generation.models import Generation
+from tests.generation.api_helpers import balance, customer
+
+BODY = {"prompt": "a lighthouse at dusk", "n": 1, "size": "256x256"}
+
+
+def _create(http: Client, who) -> object:  # type: ignore[no-untyped-def]
+    return http.post("/api/v1/generations", BODY, content_type="application/json", **who.auth)
+
+
+@pytest.fixture(autouse=True)
+def _request_thread(settings):  # type: ignore[no-untyped-def]
+    settings.EASEL_API_SHARED_THREAD_POOL = False
+
+
+@pytest.mark.django_db
+def test_a_request_refused_for_concurrency_uses_none_of_the_rate_limit(settings):
+    """Free: 5 requests a minute, 1 job at a time. Ten refusals leave the minute's budget whole."""
+    who = customer(tier="free", credits=100, settings=settings)
+    http = Client()
+    first = _create(http, who)
+    assert first.status_code == 202, first.content
+    for _ in range(10):
+        refused = _create(http, who)
+        assert refused.status_code == 429
+        assert "in progress" in refused.json()["error"]["message"]
+    Generation.objects.filter(pk=first.json()["id"]).update(status="succeeded")
+    # Four of the five requests are left: the next four are accepted one after another.
+    for _ in range(4):
+        accepted = _create(http, who)
+        assert accepted.status_code == 202, accepted.content
+        assert accepted["x-ratelimit-limit-requests"] == "5"
+        Generation.objects.filter(pk=accepted.json()["id"]).update(status="succeeded")
+    limited = _create(http, who)
+    assert limited.status_code == 429 and "Rate limit reached" in limited.json()["error"]["message"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_free_user_sending_two_generations_at_once_gets_one_job(settings):
+    """Two threads, each with its own PostgreSQL connection, race for the one free slot."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # no broker call in the race; only the rows matter
+    settings.CELERY_BROKER_URL = "memory://"
+    who = customer(tier="free", credits=100, settings=settings)
+    before = balance(who.user)
+    for _attempt in range(3):  # several rounds: a lucky interleaving must not pass by chance
+        barrier = threading.Barrier(2)
+        statuses: list[int] = []
+
+        def send() -> None:
+            try:
+                barrier.wait()
+                statuses.append(_create(Client(), who).status_code)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=send) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [202, 429]
+        jobs = Generation.objects.filter(user=who.user, status="queued")
+        assert jobs.count() == 1
+        job = jobs.get()
+        assert Reservation.objects.filter(generation_id=job.pk).count() == 1
+        assert balance(who.user) == before - job.credits_reserved
+        # Settle it as charged nothing, for the next round.
+        Generation.objects.filter(pk=job.pk).update(status="failed")
+        from billing.services.credits import credits_release
+
+        credits_release(generation_id=job.pk)
