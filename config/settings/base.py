@@ -392,3 +392,6 @@ MODERATION_SEMANTIC_THREADS = env.int("MODERATION_SEMANTIC_THREADS", default=1)
 # WhiteNoise serves /static/ from the apps' static folders directly (no collectstatic needed
 # to see the pages); collectstatic into STATIC_ROOT still works for a CDN or a proxy.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+# Extend (outpainting, generation/services/outpainting.py): the largest canvas side in pixels.
+# A 1024 image at 2x is 2048; each frame is an edit at the image's own size.
+EASEL_EXTEND_MAX_CANVAS_SIDE = env.int("EASEL_EXTEND_MAX_CANVAS_SIDE", default=2048)
