@@ -1,5 +1,7 @@
 """factory_boy factories shared by every app's tests."""
 
+import importlib
+
 import factory
 from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
@@ -7,6 +9,13 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from accounts.models import DEFAULT_TIER_NAME, Tier, User
 
 TEST_PASSWORD = "correct-horse-battery-staple"
+
+
+def ensure_tiers() -> None:
+    """Transactional tests flush every table, the seeded tiers with them: put them back."""
+    seed = importlib.import_module("accounts.migrations.0002_seed_tiers")
+    for values in seed.TIERS:
+        Tier.objects.update_or_create(name=values["name"], defaults=values)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -1,13 +1,12 @@
 """Billing fixtures: users with an exact balance, and a helper that checks the ledger invariant."""
 
-import importlib
 from collections.abc import Callable
 
 import pytest
 from django.db.models import Sum
 
 from billing.models import CreditLot, LedgerEntry, Wallet
-from tests.factories import UserFactory
+from tests.factories import UserFactory, ensure_tiers
 
 
 def assert_invariant(wallet: Wallet) -> None:
@@ -17,15 +16,6 @@ def assert_invariant(wallet: Wallet) -> None:
     lots = CreditLot.objects.filter(wallet=wallet).aggregate(t=Sum("remaining"))["t"] or 0
     assert wallet.balance >= 0
     assert wallet.balance == entries == lots, (wallet.balance, entries, lots)
-
-
-def ensure_tiers() -> None:
-    """Transactional tests flush every table, the seeded tiers with them: put them back."""
-    from accounts.models import Tier
-
-    seed = importlib.import_module("accounts.migrations.0002_seed_tiers")
-    for values in seed.TIERS:
-        Tier.objects.update_or_create(name=values["name"], defaults=values)
 
 
 @pytest.fixture

@@ -111,7 +111,7 @@ def test_reserve_does_not_spend_credits_past_their_expiry(user_with_balance, sta
 
 
 def test_monthly_grants_across_a_month_boundary(settings):
-    from tests.billing.conftest import ensure_tiers
+    from tests.factories import ensure_tiers
 
     ensure_tiers()
     january = dt.datetime(2026, 1, 10, 12, tzinfo=UTC)
@@ -143,7 +143,7 @@ def test_monthly_grants_across_a_month_boundary(settings):
 
 
 def test_monthly_grant_skips_the_month_of_sign_up_and_inactive_users():
-    from tests.billing.conftest import ensure_tiers
+    from tests.factories import ensure_tiers
 
     ensure_tiers()
     user = UserFactory()  # sign-up grant is this month's free grant
@@ -200,7 +200,7 @@ def test_beat_schedule_names_registered_billing_tasks(settings):
 
 def test_the_monthly_grant_task_grants_once_a_month(settings):
     from billing.tasks import monthly_grants_issue_task
-    from tests.billing.conftest import ensure_tiers
+    from tests.factories import ensure_tiers
 
     ensure_tiers()
     settings.BILLING_SIGNUP_GRANT = 0  # as for a user who signed up before billing existed

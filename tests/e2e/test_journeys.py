@@ -26,10 +26,9 @@ from allauth.mfa.totp.internal.auth import (
 from billing.selectors import balance_summary
 from generation.models import Image
 from moderation.models import Case
-from tests.billing.conftest import ensure_tiers
 from tests.billing.stripe_server import WEBHOOK_PATH, signature_header
 from tests.e2e.conftest import assert_fits_the_screen, screenshot, serious_accessibility_violations
-from tests.factories import TEST_PASSWORD, UserFactory
+from tests.factories import TEST_PASSWORD, UserFactory, ensure_tiers
 
 pytestmark = [
     pytest.mark.browser,

@@ -13,8 +13,7 @@ from generation.services.images import image_take_down
 from generation.services.sharing import share_disable, share_enable
 from moderation.models import Case
 from moderation.services.cases import case_open
-from tests.billing.conftest import ensure_tiers
-from tests.factories import UserFactory
+from tests.factories import UserFactory, ensure_tiers
 from tests.frontend.conftest import stored_image
 
 

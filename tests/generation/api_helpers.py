@@ -1,7 +1,6 @@
 """Helpers for the API tests: customers with keys and credits, PNG files good and bad, and what
 "nothing charged or stored" means, checked against the real tables and the media folder."""
 
-import importlib
 import io
 import os
 import struct
@@ -13,14 +12,7 @@ from PIL import Image as PILImage
 from accounts.models import ApiKey, Tier, User
 from accounts.services.api_keys import api_key_create
 from generation.models import Generation, IdempotencyRecord
-from tests.factories import UserFactory
-
-
-def ensure_tiers() -> None:
-    """Transactional tests flush every table, the seeded tiers with them: put them back."""
-    seed = importlib.import_module("accounts.migrations.0002_seed_tiers")
-    for values in seed.TIERS:
-        Tier.objects.update_or_create(name=values["name"], defaults=values)
+from tests.factories import UserFactory, ensure_tiers
 
 
 @dataclass
