@@ -24,6 +24,7 @@ from generation.models import Generation
 from generation.services.progress import progress_publish
 from generation.services.storage import storage_delete, storage_write, upload_key
 from generation.services.uploads import png_bytes, upload_validate
+from generation.services.webhooks import webhook_event_emit_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +249,7 @@ def generation_cancel(*, generation: Generation) -> Generation:
     )
     if canceled_now:
         credits_release(generation_id=generation.pk)
+        webhook_event_emit_on_commit(generation_id=generation.pk)
         _inputs_delete(generation=generation)
         progress_publish(generation_id=generation.pk, status=Generation.Status.CANCELED, images=[])
     else:

@@ -145,6 +145,26 @@ def webhook_event_emit(*, generation: Generation) -> list[WebhookDelivery]:
     return created
 
 
+def webhook_event_emit_on_commit(*, generation_id: Any) -> None:
+    """Emits a job's final event once the transaction that finished it commits (at once outside
+    one): what settle, fail and cancel call, so the customer hears within moments.
+
+    The beat sweep stays the backstop (a process that dies right here, a database hiccup); both
+    emitting sends once, since a delivery is unique per (endpoint, event id).
+    """
+
+    def emit() -> None:
+        try:
+            generation = Generation.objects.filter(pk=generation_id).first()
+            if generation is not None:
+                webhook_event_emit(generation=generation)
+        except Exception:
+            # Never fail the settling that called us: the sweep emits it within 30 seconds.
+            logger.exception("webhook event for generation %s left to the sweep", generation_id)
+
+    transaction.on_commit(emit)
+
+
 def webhook_events_sweep(*, now: Any = None) -> int:
     """Emits the events of recently finished jobs whose owners have endpoints; returns how many.
 

@@ -31,6 +31,7 @@ from generation.models import Generation, Image
 from generation.services.generations import _inputs_delete, moderation_service
 from generation.services.progress import progress_publish
 from generation.services.storage import image_key, storage_delete, storage_read, storage_write
+from generation.services.webhooks import webhook_event_emit_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -454,6 +455,7 @@ def generation_settle(
     if not settled:
         logger.warning("generation %s was settled by another worker", generation.pk)
         return False
+    webhook_event_emit_on_commit(generation_id=generation.pk)
     _inputs_delete(generation=generation)
     progress_publish(
         generation_id=generation.pk,
@@ -492,6 +494,7 @@ def generation_fail(
         # for a job the new holder will deliver and capture. (A crash right here leaves the
         # reservation to billing's reservation sweep.)
         credits_release(generation_id=generation.pk)
+        webhook_event_emit_on_commit(generation_id=generation.pk)
         _inputs_delete(generation=generation)
         progress_publish(
             generation_id=generation.pk, status=Generation.Status.FAILED, images=[], message=message
