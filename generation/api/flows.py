@@ -82,6 +82,7 @@ def generation_start(
             image_bytes=uploads.get("image"),
             mask_bytes=uploads.get("mask"),
             admit=admit,
+            generation_id=record.planned_generation_id if record is not None else None,
             **{**params, "model": None if model in OPENAI_MODEL_ALIASES else model},
         )
     except BaseException:

@@ -116,6 +116,10 @@ class IdempotencyRecord(TimeStampedModel):
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path, body.")
     generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.CASCADE)
+    # Chosen when the key is claimed and given to generation_create as the job's id, so that a
+    # request which died after creating its job, before recording it here, is answered by that
+    # job on a retry instead of making a second one.
+    planned_generation_id = models.UUIDField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
 

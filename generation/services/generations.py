@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from common.errors import InvalidRequest
+from common.errors import Conflict, InvalidRequest
 from common.queues import Queue
 from generation.inference.registry import model_spec
 from generation.models import Generation
@@ -110,6 +110,7 @@ def generation_create(
     end_user: str = "",
     face_consent: bool = False,
     admit: Callable[[], object] | None = None,
+    generation_id: uuid.UUID | None = None,
 ) -> Generation:
     """Validates, screens, reserves credits, creates the job; the task is queued after commit.
 
@@ -117,6 +118,9 @@ def generation_create(
     inside the transaction that inserts the job, so a row lock it takes holds until the job is
     committed, and it runs after every other check, so a request refused anywhere earlier has
     not paid for it. When it raises, nothing is created and the reservation is released.
+
+    `generation_id`: the job's id chosen in advance (the Idempotency-Key's claim records it
+    first, so a retry after a crash finds this job). It must not belong to a job already.
 
     Must not run inside a transaction: the reservation is a durable transaction of its own, and
     a blocked prompt's record must persist although this raises.
@@ -145,7 +149,11 @@ def generation_create(
     from moderation.services.enforcement import generation_permission_check
 
     generation_permission_check(user=user, end_user=end_user)
-    generation_id = uuid.uuid4()
+    if generation_id is None:
+        generation_id = uuid.uuid4()
+    elif Generation.objects.filter(pk=generation_id).exists():
+        # Reserving would answer that job's reservation, and the failed insert would release it.
+        raise Conflict("A generation with this id already exists.", param="generation_id")
     if prompt.strip():
         verdict = moderation_service("prompt_screen")(
             prompt=prompt, user=user, end_user=end_user, generation_id=generation_id

@@ -12,16 +12,21 @@ Stripe does); once it has one, the second answers that generation's result.
 
 A request that fails (bad input, no credits, a policy block) releases its claim: nothing was
 charged or stored, so the key may be used again, with the same or a corrected body.
+
+A request that dies between creating its job and recording it: the claim carries the job's id
+from the start (`planned_generation_id`, given to generation_create), so the next request with
+the key finds that job and records it, rather than taking the key over and making another.
 """
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -67,11 +72,15 @@ def idempotency_claim(*, user: User, key: str, fingerprint: str) -> IdempotencyC
             param="Idempotency-Key",
             code="invalid_idempotency_key",
         )
+    _orphan_attach(user=user, key=key)  # before the expiry below could take the key over
     _expired(user=user, key=key).delete()
     try:
         with transaction.atomic():
             record = IdempotencyRecord.objects.create(
-                user=user, key=key, request_fingerprint=fingerprint
+                user=user,
+                key=key,
+                request_fingerprint=fingerprint,
+                planned_generation_id=uuid.uuid4(),
             )
         return IdempotencyClaim(record=record, replay=None)
     except IntegrityError:
@@ -105,8 +114,12 @@ def idempotency_attach(
 
 
 def idempotency_release(*, record: IdempotencyRecord) -> None:
-    """The request failed and changed nothing: the key is free again."""
-    IdempotencyRecord.objects.filter(pk=record.pk, generation__isnull=True).delete()
+    """The request failed and changed nothing: the key is free again. Kept when its job was
+    made after all (it failed after the insert): a retry is then answered by that job."""
+    made = Generation.objects.filter(pk=OuterRef("planned_generation_id"))
+    IdempotencyRecord.objects.filter(pk=record.pk, generation__isnull=True).exclude(
+        Exists(made)
+    ).delete()
 
 
 def idempotency_records_purge() -> int:
@@ -115,6 +128,14 @@ def idempotency_records_purge() -> int:
         created_at__lt=timezone.now() - IDEMPOTENCY_TTL
     ).delete()
     return deleted
+
+
+def _orphan_attach(*, user: User, key: str) -> None:
+    """Records the job of a request that died after creating it, before recording it."""
+    made = Generation.objects.filter(pk=OuterRef("planned_generation_id"), user=user)
+    IdempotencyRecord.objects.filter(
+        user=user, key=key, generation__isnull=True, planned_generation_id__isnull=False
+    ).filter(Exists(made)).update(generation_id=F("planned_generation_id"))
 
 
 def _expired(*, user: User, key: str):  # type: ignore[no-untyped-def]
