@@ -49,6 +49,22 @@ def _isolated_media(settings, tmp_path):  # type: ignore[no-untyped-def]
     }
 
 
+@pytest.fixture
+def user(db):  # type: ignore[no-untyped-def]
+    """A verified customer on the default tier."""
+    from tests.factories import UserFactory
+
+    return UserFactory()
+
+
+@pytest.fixture
+def pro_user(db):  # type: ignore[no-untyped-def]
+    from accounts.models import Tier
+    from tests.factories import UserFactory
+
+    return UserFactory(tier=Tier.objects.get(name="pro"))
+
+
 @pytest.fixture(autouse=True)
 def _clear_cache():  # type: ignore[no-untyped-def]
     """Rate-limit counters and other cached state never leak from one test into the next."""

@@ -2,12 +2,6 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.services.api_keys import CreatedApiKey, api_key_create
-from tests.factories import UserFactory
-
-
-@pytest.fixture
-def user(db):  # type: ignore[no-untyped-def]
-    return UserFactory()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
-from accounts.models import Tier
 from generation.models import Generation, Image
 from tests.factories import UserFactory, staff_with_two_factor
 
@@ -60,18 +59,8 @@ def stored_image(
 
 
 @pytest.fixture
-def user(db):  # type: ignore[no-untyped-def]
-    return UserFactory()
-
-
-@pytest.fixture
 def other_user(db):  # type: ignore[no-untyped-def]
     return UserFactory()
-
-
-@pytest.fixture
-def pro_user(db):  # type: ignore[no-untyped-def]
-    return UserFactory(tier=Tier.objects.get(name="pro"))
 
 
 @pytest.fixture

@@ -6,24 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from accounts.models import Tier
-from tests.factories import UserFactory
-
 
 @pytest.fixture(autouse=True)
 def _offline_models(monkeypatch):  # type: ignore[no-untyped-def]
     """Nothing may download weights in tests: the tiny model is built from configs."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-
-
-@pytest.fixture
-def user(db):  # type: ignore[no-untyped-def]
-    return UserFactory()
-
-
-@pytest.fixture
-def pro_user(db):  # type: ignore[no-untyped-def]
-    return UserFactory(tier=Tier.objects.get(name="pro"))
 
 
 def png(picture: PILImage.Image) -> bytes:

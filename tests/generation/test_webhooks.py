@@ -76,11 +76,6 @@ def receiver():
 
 
 @pytest.fixture
-def user(db):
-    return UserFactory()
-
-
-@pytest.fixture
 def client(user):
     api = APIClient()
     api.force_authenticate(user)

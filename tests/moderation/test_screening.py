@@ -18,11 +18,6 @@ from tests.moderation.process_helpers import make_staff, run_concurrently
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def user():  # type: ignore[no-untyped-def]
-    return UserFactory()
-
-
 def test_a_public_figure_is_blocked_recorded_and_struck(user) -> None:  # type: ignore[no-untyped-def]
     verdict = prompt_screen(prompt="photo of Trump waving", user=user, end_user="end-7")
 
