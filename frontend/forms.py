@@ -39,10 +39,25 @@ class EditForm(forms.Form):
 
 
 class ExtendForm(forms.Form):
-    DIRECTIONS = [("left", "Left"), ("right", "Right"), ("up", "Up"), ("down", "Down")]
-    prompt = forms.CharField(max_length=PROMPT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
+    """Where the canvas grows and by how much; generation.services.outpainting checks the rest."""
+
+    SCALES = [("1.5", "1.5×"), ("2", "2×")]
+    DIRECTIONS = [
+        ("right", "Right"),
+        ("left", "Left"),
+        ("down", "Down"),
+        ("up", "Up"),
+        ("horizontal", "Left and right"),
+        ("vertical", "Up and down"),
+        ("around", "All around"),
+    ]
+    prompt = forms.CharField(
+        max_length=PROMPT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Describe the whole picture, including what the new area shows.",
+    )
+    scale = forms.ChoiceField(choices=SCALES, initial="2", label="Canvas size")
     direction = forms.ChoiceField(choices=DIRECTIONS, initial="right")
-    n = forms.IntegerField(label="Images", min_value=1, max_value=10, initial=1)
 
 
 class ShareForm(forms.Form):

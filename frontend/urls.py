@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from frontend.views import account, billing, collections, developers, public, studio
+from frontend.views import account, billing, collections, developers, extend, public, studio
 
 app_patterns = [
     path("", public.home, name="home"),
@@ -22,7 +22,11 @@ app_patterns = [
     path("i/<uuid:image_id>/delete", studio.image_delete, name="image_delete"),
     path("i/<uuid:image_id>/variations", studio.image_variations, name="image_variations"),
     path("i/<uuid:image_id>/edit", studio.image_edit, name="image_edit"),
-    path("i/<uuid:image_id>/extend", studio.image_extend, name="image_extend"),
+    path("i/<uuid:image_id>/extend", extend.image_extend, name="image_extend"),
+    path("i/<uuid:image_id>/extend/quote", extend.image_extend_quote, name="image_extend_quote"),
+    path("x/<uuid:extension_id>/", extend.extension_detail, name="extension"),
+    path("x/<uuid:extension_id>/progress", extend.extension_progress, name="extension_progress"),
+    path("x/<uuid:extension_id>/image.png", extend.extension_file, name="extension_file"),
     path("collections/", collections.collection_list, name="collections"),
     path("c/<slug:slug>/", collections.collection_detail, name="collection"),
     path("c/<slug:slug>/update", collections.collection_update, name="collection_update"),

@@ -19,7 +19,7 @@ from PIL import Image as PILImage
 from billing.selectors import balance_summary, price_table
 from common.errors import ApiError, InvalidRequest
 from frontend import canvas
-from frontend.forms import CollectionForm, CreateForm, EditForm, ExtendForm, ShareForm
+from frontend.forms import CollectionForm, CreateForm, EditForm, ShareForm
 from frontend.selectors import (
     generation_get_for_owner,
     generations_for_user,
@@ -333,37 +333,3 @@ def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
                 return redirect("frontend:generation", generation_id=generation.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "frontend/edit.html", {"image": image, "form": form}, status=status)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-@not_found_as_404
-def image_extend(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
-    """Outpainting, frame by frame: the next frame overlaps half of this image and the edit
-    operation paints the other half. Extending a result again continues the canvas."""
-    image = image_get_for_owner(user=request.user, image_id=image_id)
-    form = ExtendForm(request.POST or None, initial={"prompt": image.generation.prompt})
-    if request.method == "POST" and form.is_valid():
-        generation = _start_extension(request, image=image, form=form)
-        if generation is not None:
-            return redirect("frontend:generation", generation_id=generation.pk)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "frontend/extend.html", {"image": image, "form": form}, status=status)
-
-
-def _start_extension(request: AuthedRequest, *, image, form: ExtendForm) -> Generation | None:  # type: ignore[no-untyped-def]
-    try:
-        source = _image_bytes(image.storage_key)
-    except ApiError as error:
-        flash_error(request, error)
-        return None
-    frame = canvas.extension_frame(source, direction=form.cleaned_data["direction"])
-    return _start_generation(
-        request,
-        operation=Generation.Operation.EDIT,
-        prompt=form.cleaned_data["prompt"],
-        n=form.cleaned_data["n"],
-        size=image.width,
-        image_bytes=frame,
-        mask_bytes=frame,  # its transparent half is the area to paint
-    )

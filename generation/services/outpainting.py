@@ -12,10 +12,14 @@ Frames run one after another (each needs the one before). `extension_advance` mo
 extension on as far as it can without waiting; the extension page calls it while it polls.
 """
 
+from __future__ import annotations
+
 import io
 import math
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -25,6 +29,11 @@ from PIL import Image as PILImage
 from common.errors import ApiError, InsufficientQuota, InvalidRequest, NotFound
 from generation.models import Extension, ExtensionFrame, Generation, Image
 from generation.services.storage import storage_delete, storage_read, storage_write
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+ImageId = uuid.UUID | str
 
 SCALES = (Decimal("1.5"), Decimal("2"))
 # Which sides of the source the canvas grows on.
@@ -144,7 +153,7 @@ def _covered(*, corner: tuple[int, int], squares: list[tuple[int, int]], side: i
 # --- Quote and start ----------------------------------------------------------------------
 
 
-def _source_for_owner(*, user: object, image_id: object) -> Image:
+def _source_for_owner(*, user: User, image_id: ImageId) -> Image:
     image = (
         Image.objects.select_related("generation")
         .filter(pk=image_id, generation__user=user, deleted_at__isnull=True)
@@ -158,7 +167,7 @@ def _source_for_owner(*, user: object, image_id: object) -> Image:
 
 
 def extension_quote(
-    *, user: object, image_id: object, scale: str | Decimal, direction: str
+    *, user: User, image_id: ImageId, scale: str | Decimal, direction: str
 ) -> Quote:
     """What extending this image would paint and cost, without starting anything."""
     from billing.selectors import generation_cost
@@ -171,7 +180,7 @@ def extension_quote(
 
 
 def extension_start(
-    *, user: object, image_id: object, prompt: str, scale: str | Decimal, direction: str
+    *, user: User, image_id: ImageId, prompt: str, scale: str | Decimal, direction: str
 ) -> Extension:
     """Checks everything a frame would be refused for, records the plan and the canvas, then
     starts the first frame. A refusal here creates and charges nothing. Not in a transaction:
@@ -197,15 +206,21 @@ def extension_start(
             code="insufficient_quota",
         )
     image = _source_for_owner(user=user, image_id=image_id)
-    extension = _extension_record(user=user, image=image, prompt=prompt, quote=quote)
+    try:
+        source = storage_read(key=image.storage_key)
+    except (FileNotFoundError, OSError) as error:
+        raise InvalidRequest("This image is no longer stored.", param="image") from error
+    extension = _extension_record(user=user, image=image, source=source, prompt=prompt, quote=quote)
     return extension_advance(extension_id=extension.pk)
 
 
-def _extension_record(*, user: object, image: Image, prompt: str, quote: Quote) -> Extension:
+def _extension_record(
+    *, user: User, image: Image, source: bytes, prompt: str, quote: Quote
+) -> Extension:
     plan = quote.plan
-    source = PILImage.open(io.BytesIO(storage_read(key=image.storage_key))).convert("RGBA")
+    picture = PILImage.open(io.BytesIO(source)).convert("RGBA")
     canvas = PILImage.new("RGBA", (plan.canvas_width, plan.canvas_height), (0, 0, 0, 0))
-    canvas.paste(source, (plan.source_x, plan.source_y))
+    canvas.paste(picture, (plan.source_x, plan.source_y))
     with transaction.atomic():
         extension = Extension.objects.create(
             user=user,
@@ -233,7 +248,7 @@ def _extension_record(*, user: object, image: Image, prompt: str, quote: Quote) 
 # --- Advancing ----------------------------------------------------------------------------
 
 
-def extension_advance(*, extension_id: object) -> Extension:
+def extension_advance(*, extension_id: ImageId) -> Extension:
     """Settles finished frames and starts the next one, as far as it can go without waiting.
 
     Safe to call from several requests at once: the extension row is locked while a frame is
@@ -244,7 +259,7 @@ def extension_advance(*, extension_id: object) -> Extension:
     return Extension.objects.get(pk=extension_id)
 
 
-def _step(*, extension_id: object) -> bool:
+def _step(*, extension_id: ImageId) -> bool:
     """One move: settle the running frame or claim the next. True when something changed."""
     with transaction.atomic():
         extension = Extension.objects.select_for_update().get(pk=extension_id)
@@ -258,7 +273,7 @@ def _step(*, extension_id: object) -> bool:
             return True
         if frame.status == ExtensionFrame.Status.STARTING:
             return False  # another request is creating its generation right now
-        if frame.status == ExtensionFrame.Status.RUNNING:
+        if frame.status == ExtensionFrame.Status.RUNNING and frame.generation_id is not None:
             generation = Generation.objects.get(pk=frame.generation_id)
             if not generation.is_final:
                 return False

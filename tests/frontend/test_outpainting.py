@@ -257,4 +257,5 @@ def _record_only(*, user, image) -> Extension:  # type: ignore[no-untyped-def]
     from generation.services.outpainting import _extension_record
 
     quote = extension_quote(user=user, image_id=image.pk, scale="2", direction="right")
-    return _extension_record(user=user, image=image, prompt="a harbour", quote=quote)
+    source = storage_read(key=image.storage_key)
+    return _extension_record(user=user, image=image, source=source, prompt="a harbour", quote=quote)

@@ -266,21 +266,6 @@ def test_edit_with_a_painted_mask_starts_an_edit(client, pro_user):
     assert edit.prompt == "a red boat on the sea" and edit.size == 256
 
 
-def test_extend_starts_an_edit_of_a_half_shifted_frame(client, pro_user):
-    client.force_login(pro_user)
-    picture = stored_image(user=pro_user)
-    assert client.get(f"/i/{picture.pk}/extend").status_code == 200
-    response = client.post(
-        f"/i/{picture.pk}/extend", {"prompt": "more sea", "n": 1, "direction": "right"}
-    )
-    assert response.status_code == 302
-    assert Generation.objects.filter(operation="edit", prompt="more sea").exists()
-    bad = client.post(
-        f"/i/{picture.pk}/extend", {"prompt": "more sea", "n": 1, "direction": "sideways"}
-    )
-    assert bad.status_code == 400
-
-
 def test_make_variations_starts_a_variation_of_the_image(user_client, user, image):
     response = user_client.post(f"/i/{image.pk}/variations", {"n": 1})
     variation = Generation.objects.get(operation="variation")
@@ -332,7 +317,7 @@ def test_an_image_whose_file_is_gone_answers_410_and_cannot_be_varied(user_clien
     response = user_client.post(f"/i/{image.pk}/variations", {"n": 1}, follow=True)
     assert "no longer stored" in response.content.decode()
     response = user_client.post(
-        f"/i/{image.pk}/extend", {"prompt": "more", "n": 1, "direction": "up"}
+        f"/i/{image.pk}/extend", {"prompt": "more", "scale": "2", "direction": "up"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 400 and "no longer stored" in response.content.decode()
     assert not Generation.objects.exclude(pk=image.generation_id).exists()
