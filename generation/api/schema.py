@@ -9,14 +9,17 @@ section of base.py registers it).
 import re
 from typing import Any
 
-GENERATION_PATHS = re.compile(r"^/(v1/|api/v1/(generations|images|webhooks|provenance))")
+GENERATION_PATHS = re.compile(
+    r"^/(v1/|api/v1/(generations|images|webhooks|provenance|collections))"
+)
 _METHODS = {"get", "post", "put", "patch", "delete"}
 _DESCRIPTIONS = {
     "400": "Invalid request, or blocked by the content policy (`code: content_policy_violation`)",
     "401": "Missing, malformed or unknown API key (`code: invalid_api_key`)",
     "403": "The key lacks a scope, or the account may not do this",
     "404": "No such object among yours",
-    "409": "Idempotency-Key reused with another request, or still in use",
+    "409": "Idempotency-Key reused with another request, or still in use; or the object's state "
+    "forbids it (an image under review, a collection name already used)",
     "415": "Unsupported body media type",
     "429": "Rate limit (`rate_limit_exceeded`, x-ratelimit-* headers) or no credits "
     "(`insufficient_quota`)",
@@ -48,6 +51,8 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     parameters = operation.get("parameters", [])
     if any(parameter.get("name") == "Idempotency-Key" for parameter in parameters):
         statuses.append("409")
+    elif path.endswith("/share") or path.startswith("/api/v1/collections"):
+        statuses.append("409")  # the sharing and collections services' conflicts
     if path.startswith("/v1/images/"):
         statuses += ["500", "504"]
     return statuses

@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from accounts.api.routing import method_routes
-from generation.api import native, webhooks
+from generation.api import native, sharing, webhooks
 
 urlpatterns = [
     path("generations", native.GenerationCreateApi.as_view(), name="api-generations"),
@@ -32,6 +32,30 @@ urlpatterns = [
         "images/<uuid:image_id>",
         method_routes(get=native.ImageDetailApi, delete=native.ImageDeleteApi),
         name="api-image",
+    ),
+    path(
+        "images/<uuid:image_id>/share",
+        method_routes(post=sharing.ImageShareCreateApi, delete=sharing.ImageShareDeleteApi),
+        name="api-image-share",
+    ),
+    path(
+        "collections",
+        method_routes(get=sharing.CollectionListApi, post=sharing.CollectionCreateApi),
+        name="api-collections",
+    ),
+    path(
+        "collections/<int:collection_id>",
+        method_routes(
+            get=sharing.CollectionDetailApi,
+            patch=sharing.CollectionUpdateApi,
+            delete=sharing.CollectionDeleteApi,
+        ),
+        name="api-collection",
+    ),
+    path(
+        "collections/<int:collection_id>/images/<uuid:image_id>",
+        method_routes(post=sharing.CollectionImageAddApi, delete=sharing.CollectionImageRemoveApi),
+        name="api-collection-image",
     ),
     path("provenance/check", native.ProvenanceCheckApi.as_view(), name="api-provenance-check"),
     path(

@@ -70,6 +70,16 @@ def collections_for_user(*, user) -> QuerySet[Collection]:  # type: ignore[no-un
     return Collection.objects.filter(user=user).annotate(item_count=Count("items")).order_by("name")
 
 
+def collection_get_for_user(*, user, collection_id: int) -> Collection:  # type: ignore[no-untyped-def]
+    """The user's own collection (the API addresses collections by id); NotFound otherwise."""
+    collection = (
+        Collection.objects.select_related("user").filter(pk=collection_id, user=user).first()
+    )
+    if collection is None:
+        raise NotFound("No such collection.", param="collection")
+    return collection
+
+
 def collection_get_visible(*, slug: str, viewer) -> Collection:  # type: ignore[no-untyped-def]
     """The owner sees their collection; anyone sees a public one; otherwise NotFound (not 403,
     which would confirm that a private collection exists)."""

@@ -1,4 +1,4 @@
-"""Admission of a new job through the APIs: concurrent jobs and rate limits (generation/api/flows.py).
+"""Admission of a new job through the APIs (generation/api/flows.py): concurrent jobs, rate limits.
 
 The concurrency check runs inside the transaction that inserts the job, and the rate limit is
 charged only once every other check has passed.
@@ -11,6 +11,7 @@ from django.db import connection
 from django.test import Client
 
 from billing.models import Reservation
+from billing.services.credits import credits_release
 from generation.models import Generation
 from tests.generation.api_helpers import balance, customer
 
@@ -48,6 +49,26 @@ def test_a_request_refused_for_concurrency_uses_none_of_the_rate_limit(settings)
     assert limited.status_code == 429 and "Rate limit reached" in limited.json()["error"]["message"]
 
 
+def _race(who) -> list[int]:  # type: ignore[no-untyped-def]
+    """Two requests at once, each on its own thread and PostgreSQL connection."""
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            statuses.append(_create(Client(), who).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_free_user_sending_two_generations_at_once_gets_one_job(settings):
@@ -57,21 +78,7 @@ def test_a_free_user_sending_two_generations_at_once_gets_one_job(settings):
     who = customer(tier="free", credits=100, settings=settings)
     before = balance(who.user)
     for _attempt in range(3):  # several rounds: a lucky interleaving must not pass by chance
-        barrier = threading.Barrier(2)
-        statuses: list[int] = []
-
-        def send() -> None:
-            try:
-                barrier.wait()
-                statuses.append(_create(Client(), who).status_code)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=send) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        statuses = _race(who)
         assert sorted(statuses) == [202, 429]
         jobs = Generation.objects.filter(user=who.user, status="queued")
         assert jobs.count() == 1
@@ -80,6 +87,4 @@ def test_a_free_user_sending_two_generations_at_once_gets_one_job(settings):
         assert balance(who.user) == before - job.credits_reserved
         # Settle it as charged nothing, for the next round.
         Generation.objects.filter(pk=job.pk).update(status="failed")
-        from billing.services.credits import credits_release
-
         credits_release(generation_id=job.pk)

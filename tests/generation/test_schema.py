@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.generation.api_helpers import customer
 
-OUR_PATHS = r"^/(v1/|api/v1/(generations|images|webhooks|provenance))"
+OUR_PATHS = r"^/(v1/|api/v1/(generations|images|webhooks|provenance|collections))"
 EXPECTED_OPERATIONS = {
     ("POST", "/v1/images/generations"),
     ("POST", "/v1/images/edits"),
@@ -32,6 +32,15 @@ EXPECTED_OPERATIONS = {
     ("GET", "/api/v1/images"),
     ("GET", "/api/v1/images/{image_id}"),
     ("DELETE", "/api/v1/images/{image_id}"),
+    ("POST", "/api/v1/images/{image_id}/share"),
+    ("DELETE", "/api/v1/images/{image_id}/share"),
+    ("GET", "/api/v1/collections"),
+    ("POST", "/api/v1/collections"),
+    ("GET", "/api/v1/collections/{collection_id}"),
+    ("PATCH", "/api/v1/collections/{collection_id}"),
+    ("DELETE", "/api/v1/collections/{collection_id}"),
+    ("POST", "/api/v1/collections/{collection_id}/images/{image_id}"),
+    ("DELETE", "/api/v1/collections/{collection_id}/images/{image_id}"),
     ("POST", "/api/v1/provenance/check"),
     ("GET", "/api/v1/webhooks"),
     ("POST", "/api/v1/webhooks"),
