@@ -33,7 +33,7 @@ from generation.api.asyncviews import AsyncApiView, request_thread_release, run_
 from generation.api.events import generation_progress
 from generation.api.flows import generation_start
 from generation.api.openai import IDEMPOTENCY_HEADER
-from generation.api.pagination import PageQuerySerializer, paginate
+from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.models import Generation, Image
 from generation.selectors.jobs import (
     generation_get_for_user,
@@ -381,14 +381,7 @@ class ImageListApi(APIView):
         operation_id="images_list",
         summary="Your images, newest first (cursor pagination, filter by date and prompt text)",
         parameters=[ImageListQuerySerializer],
-        responses=inline_serializer(
-            "ImagePage",
-            {
-                "data": ImageOutputSerializer(many=True),
-                "has_more": serializers.BooleanField(),
-                "next_cursor": serializers.CharField(allow_null=True),
-            },
-        ),
+        responses=page_schema("ImagePage", ImageOutputSerializer),
     )
     def get(self, request: Request) -> Response:
         query = ImageListQuerySerializer(data=request.query_params)
@@ -401,13 +394,7 @@ class ImageListApi(APIView):
             prompt_contains=filters.get("prompt", ""),
         )
         page = paginate(images, limit=filters["limit"], cursor=filters["cursor"])
-        return Response(
-            {
-                "data": ImageOutputSerializer(page.items, many=True).data,
-                "has_more": page.has_more,
-                "next_cursor": page.next_cursor,
-            }
-        )
+        return Response(page_body(page, serializer=ImageOutputSerializer))
 
 
 def _image_for_user(request: Request, image_id: str) -> Image:

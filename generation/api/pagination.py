@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from common.errors import InvalidRequest
@@ -51,6 +52,27 @@ def paginate(queryset: QuerySet, *, limit: int, cursor: str) -> Page:
     items = rows[:limit]
     next_cursor = _encode(items[-1]) if len(rows) > limit else None
     return Page(items=items, next_cursor=next_cursor)
+
+
+def page_body(page: Page, *, serializer: type[serializers.Serializer]) -> dict[str, Any]:
+    """A list's answer: the page's rows, serialised, and the cursor of the next page."""
+    return {
+        "data": serializer(page.items, many=True).data,
+        "has_more": page.has_more,
+        "next_cursor": page.next_cursor,
+    }
+
+
+def page_schema(name: str, serializer: type[serializers.Serializer]) -> serializers.Serializer:
+    """The OpenAPI shape of `page_body()`'s answer."""
+    return inline_serializer(
+        name,
+        {
+            "data": serializer(many=True),
+            "has_more": serializers.BooleanField(),
+            "next_cursor": serializers.CharField(allow_null=True),
+        },
+    )
 
 
 def _encode(row: Any) -> str:

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import api_key_get_for_user
-from generation.api.pagination import PageQuerySerializer, paginate
+from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from generation.selectors.webhooks import (
     webhook_deliveries_for_endpoint,
@@ -151,27 +151,14 @@ class WebhookDeliveryListApi(APIView):
         operation_id="webhooks_deliveries_list",
         summary="The endpoint's delivery log, newest first, with every try",
         parameters=[PageQuerySerializer],
-        responses=inline_serializer(
-            "WebhookDeliveryPage",
-            {
-                "data": WebhookDeliveryOutputSerializer(many=True),
-                "has_more": serializers.BooleanField(),
-                "next_cursor": serializers.CharField(allow_null=True),
-            },
-        ),
+        responses=page_schema("WebhookDeliveryPage", WebhookDeliveryOutputSerializer),
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
         endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
         query = PageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         page = paginate(webhook_deliveries_for_endpoint(endpoint=endpoint), **query.validated_data)
-        return Response(
-            {
-                "data": WebhookDeliveryOutputSerializer(page.items, many=True).data,
-                "has_more": page.has_more,
-                "next_cursor": page.next_cursor,
-            }
-        )
+        return Response(page_body(page, serializer=WebhookDeliveryOutputSerializer))
 
 
 class WebhookDeliveryReplayApi(APIView):
