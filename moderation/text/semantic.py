@@ -77,8 +77,3 @@ def semantic_scores(text: str) -> SemanticScores:
     }
     harmless = similarity.pop(HARMLESS, 0.0)
     return SemanticScores(scores=similarity, harmless=harmless)
-
-
-def semantic_warm() -> None:
-    """Load the model now (a worker or a test session can pay the second up front)."""
-    _load()
