@@ -84,9 +84,9 @@ def image_extend_quote(request: AuthedRequest, image_id: uuid.UUID) -> HttpRespo
     """The htmx fragment the form swaps in when the canvas size or direction changes."""
     image = image_get_for_owner(user=request.user, image_id=image_id)
     form = ExtendForm(request.GET)
-    return render(
-        request, "frontend/_extend_quote.html", _quote_context(request, image=image, form=form)
-    )
+    context = {**_quote_context(request, image=image, form=form), "oob_button": True}
+    # The start button's price is swapped out of band, so it always matches the preview.
+    return render(request, "frontend/_extend_quote.html", context)
 
 
 @login_required

@@ -144,6 +144,22 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     page.wait_for_selector("#progress[data-status=succeeded]", timeout=60_000)
     assert "Edit (inpainting)" in page.content()
 
+    # Extend: the image on a 1.5x canvas growing right (one frame), painted and stitched.
+    page.goto(image_url + "extend")
+    page.check("input[name=scale][value='1.5']")
+    page.wait_for_selector("[data-testid=extend-plan]:has-text('384×256 canvas · 1 frame')")
+    page.fill("textarea[name=prompt]", "a lighthouse on a long beach")
+    screenshot(page, "extend")
+    _accessible(page, "extend", problems)
+    page.click("button:has-text('Extend for 1 credit')")
+    page.wait_for_url(re.compile(r".*/x/[0-9a-f-]+/$"))
+    page.wait_for_selector("#extension-progress[data-status=succeeded]", timeout=60_000)
+    result = page.locator("[data-testid=extension-result]")
+    result.evaluate("i => i.decode()")
+    assert result.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [384, 256]
+    screenshot(page, "extension")
+    _accessible(page, "extension", problems)
+
     page.goto(base + "/history/")
     screenshot(page, "history")
     _accessible(page, "history", problems)

@@ -23,12 +23,16 @@ def test_the_page_shows_the_canvas_and_the_cost_before_starting(user_client, use
     image = textured_image(user=user)
     page = user_client.get(f"/i/{image.pk}/extend").content.decode()
     assert 'data-testid="extend-canvas"' in page and 'viewBox="0 0 512 256"' in page
-    assert "2 frames of 256×256" in page and "Extend for 2 credits" in page
+    assert (
+        "2 frames of 256×256" in page
+        and '<span id="extend-button-cost">for 2 credits</span>' in page
+    )
     quote = user_client.get(
         f"/i/{image.pk}/extend/quote", {"scale": "2", "direction": "around"}
     ).content.decode()
     assert 'viewBox="0 0 512 512"' in quote and "8 frames" in quote
     assert 'data-testid="extend-cost">8 credits' in quote
+    assert 'id="extend-button-cost" hx-swap-oob="true">for 8 credits' in quote
     # Without JavaScript, "Show the cost" is a GET of the page with the choices.
     page = user_client.get(
         f"/i/{image.pk}/extend", {"scale": "1.5", "direction": "horizontal", "prompt": "sea"}
