@@ -5,7 +5,9 @@ console requires. Views stay thin: validate, call one service or selector, seria
 """
 
 import datetime
+from collections.abc import Callable
 
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import (
     extend_schema,
@@ -53,6 +55,20 @@ class StaffApi(APIView):
         """The signed-in staff member (the permission let only them through)."""
         assert isinstance(request.user, User)
         return request.user
+
+    def filtered_page(
+        self,
+        request: Request,
+        *,
+        select: Callable[..., QuerySet],
+        serializer: type[serializers.Serializer],
+    ) -> Response:
+        """A filtered list: the view's InputSerializer checks the query string's filters, `select`
+        takes them as keyword arguments, and one page of what it returns is answered."""
+        filters = self.InputSerializer(data=request.query_params)  # type: ignore[attr-defined]
+        filters.is_valid(raise_exception=True)
+        rows = select(**filters.validated_data)
+        return Response(page(request=request, queryset=rows, serializer=serializer))
 
 
 @extend_schema_serializer(component_name="StaffReasonInput")
@@ -198,11 +214,8 @@ class DecisionListApi(StaffApi):
         responses=page_schema("StaffDecisionPage", DecisionOutputSerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = self.InputSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        decisions = console.decisions_list(**filters.validated_data)
-        return Response(
-            page(request=request, queryset=decisions, serializer=DecisionOutputSerializer)
+        return self.filtered_page(
+            request, select=console.decisions_list, serializer=DecisionOutputSerializer
         )
 
 
@@ -487,9 +500,6 @@ class AuditLogApi(StaffApi):
         responses=page_schema("StaffAuditLogPage", AuditLogEntryOutputSerializer),
     )
     def get(self, request: Request) -> Response:
-        filters = self.InputSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        entries = console.audit_log(**filters.validated_data)
-        return Response(
-            page(request=request, queryset=entries, serializer=AuditLogEntryOutputSerializer)
+        return self.filtered_page(
+            request, select=console.audit_log, serializer=AuditLogEntryOutputSerializer
         )
