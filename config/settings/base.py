@@ -395,3 +395,7 @@ WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 # Extend (outpainting, generation/services/outpainting.py): the largest canvas side in pixels.
 # A 1024 image at 2x is 2048; each frame is an edit at the image's own size.
 EASEL_EXTEND_MAX_CANVAS_SIDE = env.int("EASEL_EXTEND_MAX_CANVAS_SIDE", default=2048)
+CELERY_BEAT_SCHEDULE["frontend-extensions-advance"] = {
+    "task": "frontend.extensions_advance",
+    "schedule": 5.0,
+}

@@ -18,6 +18,7 @@ import io
 import math
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,7 @@ DIRECTIONS: dict[str, tuple[str, ...]] = {
     "around": ("left", "right", "up", "down"),
 }
 FRAME_SIZES = (256, 512, 1024)
+CLAIM_LOST_AFTER_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,8 @@ def _step(*, extension_id: ImageId) -> bool:
             _extension_finish(extension=extension, status=Extension.Status.SUCCEEDED, message="")
             return True
         if frame.status == ExtensionFrame.Status.STARTING:
-            return False  # another request is creating its generation right now
+            _claim_lost_stop(extension=extension, frame=frame)
+            return False  # otherwise another request is creating its generation right now
         if frame.status == ExtensionFrame.Status.RUNNING and frame.generation_id is not None:
             generation = Generation.objects.get(pk=frame.generation_id)
             if not generation.is_final:
@@ -281,9 +284,36 @@ def _step(*, extension_id: ImageId) -> bool:
             return True
         frame.status = ExtensionFrame.Status.STARTING
         frame.save(update_fields=["status"])
+        extension.save(update_fields=["updated_at"])  # when the claim was made
         frame_png = _frame_png(extension=extension, frame=frame)
     _frame_start(extension=extension, frame=frame, frame_png=frame_png)
     return True
+
+
+def _claim_lost_stop(*, extension: Extension, frame: ExtensionFrame) -> None:
+    """A claim older than a minute belongs to a request that died between claiming the frame
+    and recording its generation (creating one takes well under a second). Whether that
+    generation exists is unknown, so the frame is not retried (it could be charged twice):
+    the extension stops, and the user can start again from the source."""
+    if extension.updated_at > timezone.now() - timedelta(seconds=CLAIM_LOST_AFTER_SECONDS):
+        return
+    frame.status = ExtensionFrame.Status.STOPPED
+    frame.save(update_fields=["status"])
+    _extension_finish(
+        extension=extension,
+        status=Extension.Status.STOPPED,
+        message=_stop_message(frame=frame, extension=extension, reason="it was interrupted"),
+    )
+
+
+def extensions_advance_running(*, limit: int = 200) -> int:
+    """The periodic task's service: extensions keep painting while nobody has the page open.
+    Returns how many running extensions it looked at."""
+    running = Extension.objects.filter(status=Extension.Status.RUNNING).order_by("updated_at")
+    ids = list(running.values_list("pk", flat=True)[:limit])
+    for extension_id in ids:
+        extension_advance(extension_id=extension_id)
+    return len(ids)
 
 
 def _frame_start(*, extension: Extension, frame: ExtensionFrame, frame_png: bytes) -> None:

@@ -259,3 +259,44 @@ def _record_only(*, user, image) -> Extension:  # type: ignore[no-untyped-def]
     quote = extension_quote(user=user, image_id=image.pk, scale="2", direction="right")
     source = storage_read(key=image.storage_key)
     return _extension_record(user=user, image=image, source=source, prompt="a harbour", quote=quote)
+
+
+@pytest.mark.django_db
+def test_the_periodic_task_finishes_an_extension_nobody_watches(
+    user, django_capture_on_commit_callbacks
+):
+    from frontend.tasks import extensions_advance_task
+
+    image = textured_image(user=user)
+    with django_capture_on_commit_callbacks(execute=True):
+        extension = extension_start(
+            user=user, image_id=image.pk, prompt="a harbour", scale="2", direction="right"
+        )
+    for _ in range(6):
+        with django_capture_on_commit_callbacks(execute=True):
+            extensions_advance_task.delay()
+        extension.refresh_from_db()
+        if extension.is_final:
+            break
+    assert extension.status == Extension.Status.SUCCEEDED, extension.status_message
+    assert [f.status for f in extension.frames.all()] == ["done", "done"]
+
+
+@pytest.mark.django_db
+def test_a_claim_whose_request_died_stops_the_extension_without_a_retry(user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    image = textured_image(user=user)
+    extension = _record_only(user=user, image=image)
+    ExtensionFrame.objects.filter(extension=extension, index=0).update(status="starting")
+    # A fresh claim: another request is creating the frame's generation; nothing happens.
+    assert extension_advance(extension_id=extension.pk).status == Extension.Status.RUNNING
+    Extension.objects.filter(pk=extension.pk).update(
+        updated_at=timezone.now() - timedelta(minutes=2)
+    )
+    extension = extension_advance(extension_id=extension.pk)
+    assert extension.status == Extension.Status.STOPPED
+    assert "frame 1 of 2: it was interrupted" in extension.status_message
+    assert not Generation.objects.filter(operation="edit").exists()
