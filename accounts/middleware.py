@@ -7,10 +7,8 @@ The staff API (`/api/v1/staff/`) is guarded by `IsStaffWithTwoFactor` instead, b
 authenticate inside DRF, after middleware.
 """
 
-from collections.abc import Callable
-
 from allauth.mfa.utils import is_mfa_enabled
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
@@ -19,21 +17,11 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from accounts.decorators import mfa_setup_redirect
+from common.middleware import AsyncCapableMiddleware
 
 
-class StaffTwoFactorMiddleware:
-    # Async-capable, so the ASGI server does not hop threads for every request because of us.
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        if iscoroutinefunction(self):
-            return self._acall(request)
+class StaffTwoFactorMiddleware(AsyncCapableMiddleware):
+    def _call(self, request: HttpRequest) -> HttpResponse:
         if _is_staff_path(request):
             refusal = _refusal(request, request.user)
             if refusal is not None:

@@ -22,8 +22,10 @@ def _request_id_for(request: HttpRequest) -> str:
     return f"req_{uuid.uuid4().hex}"
 
 
-class RequestIdMiddleware:
-    """Gives every request an id, puts it in the logs' context and in `x-request-id`."""
+class AsyncCapableMiddleware:
+    """A middleware that runs natively in both of Django's chains: subclasses write `_call`
+    (sync) and `_acall` (async). Under the ASGI server a sync-only middleware would make Django
+    hop threads for every request, and run the views after it in a thread."""
 
     sync_capable = True
     async_capable = True
@@ -36,6 +38,19 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         if iscoroutinefunction(self):
             return self._acall(request)
+        return self._call(request)
+
+    def _call(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+
+class RequestIdMiddleware(AsyncCapableMiddleware):
+    """Gives every request an id, puts it in the logs' context and in `x-request-id`."""
+
+    def _call(self, request: HttpRequest) -> HttpResponse:
         request_id = self._begin(request)
         try:
             response = self.get_response(request)
@@ -58,20 +73,10 @@ class RequestIdMiddleware:
         return request_id_var.set(request.request_id)  # type: ignore[attr-defined]
 
 
-class ContentSecurityPolicyMiddleware:
+class ContentSecurityPolicyMiddleware(AsyncCapableMiddleware):
     """Sends settings.CONTENT_SECURITY_POLICY when set (production sets a strict one)."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest):  # type: ignore[no-untyped-def]
-        if iscoroutinefunction(self):
-            return self._acall(request)
+    def _call(self, request: HttpRequest) -> HttpResponse:
         return self._with_policy(self.get_response(request))
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
