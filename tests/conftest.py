@@ -25,6 +25,12 @@ def _missing_service(marker: str) -> str | None:
     return None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last: a real browser and live servers are the slowest, most fragile
+    part, and nothing they leave behind can then affect another test."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for marker in ("postgres", "redis", "browser"):
         if item.get_closest_marker(marker) is None:

@@ -31,9 +31,20 @@ CHROMIUM_ARGS = [
 ]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
-# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between
-# browser steps are ordinary blocking calls, which Django allows once told so.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allow_orm_calls_beside_playwright():  # type: ignore[no-untyped-def]
+    """Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    between browser steps are ordinary blocking calls, which Django allows once told so. Only
+    for these tests: the rest of the suite keeps Django's async-safety checks."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def _free_port() -> int:
@@ -185,7 +196,9 @@ def live_easel(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
             print(web_log.read_text()[-5000:], worker_log.read_text()[-5000:])
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's event loop must stop before other modules' tests run, or Django's
+# async_to_sync refuses to work in this thread for the rest of the session.
+@pytest.fixture(scope="module")
 def browser():  # type: ignore[no-untyped-def]
     from playwright.sync_api import sync_playwright
 
