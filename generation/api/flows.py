@@ -1,23 +1,21 @@
 """What both APIs do to start a generation, between validating the input and answering.
 
 Order (DESIGN.md, "The flow of one request"): the Idempotency-Key first (a repeat of an earlier
-request answers that request's generation and is neither throttled nor charged again), then
-`generation_create` (tier limits, policy screening, credit reservation, the job). The tier's
-concurrent jobs and rate limits are its `admit` step, inside the transaction that inserts the
-job: the concurrency check's lock on the user row then holds until the job row is committed (two
-requests cannot both take the last slot), and the rate limit is charged only by a request that
-passed every other check. Synchronous: views call it through `run_sync`.
+request answers that request's generation and is neither throttled nor charged again); then the
+tier's rate limit, before anything else is spent on the request (like OpenAI's, it counts every
+request, refused ones included); then the concurrent-jobs check; then `generation_create` (tier
+limits, policy screening, credit reservation, the job). The concurrent-jobs check runs twice:
+once up front, so a refused request reserves and screens nothing, and again as
+`generation_create`'s `admit` step, inside the transaction that inserts the job, where its lock
+on the user row holds until the job row is committed (two requests cannot both take the last
+slot). Synchronous: views call it through `run_sync`.
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import ApiKey, User
-from accounts.services.rate_limits import (
-    RateLimitState,
-    concurrent_jobs_check,
-    rate_limit_consume,
-)
+from accounts.services.rate_limits import concurrent_jobs_check, rate_limit_consume
 from generation.models import Generation
 from generation.services.generations import generation_create
 from generation.services.idempotency import (
@@ -64,15 +62,11 @@ def generation_start(
         if claim.replay is not None:
             return Started(generation=claim.replay, replayed=True)
         record = claim.record
-    charged: list[RateLimitState] = []
-
-    def admit() -> None:
-        concurrent_jobs_check(user=user)  # inside the job's transaction: the lock holds to commit
-        charged.append(
-            rate_limit_consume(user=user, api_key=api_key, requests=1, images=params.get("n", 1))
-        )
-
     try:
+        rate_limits = rate_limit_consume(
+            user=user, api_key=api_key, requests=1, images=params.get("n", 1)
+        )
+        concurrent_jobs_check(user=user)  # the early answer; `admit` settles a race
         model = params.get("model")
         generation = generation_create(
             user=user,
@@ -81,7 +75,7 @@ def generation_start(
             operation=operation,
             image_bytes=uploads.get("image"),
             mask_bytes=uploads.get("mask"),
-            admit=admit,
+            admit=lambda: concurrent_jobs_check(user=user),  # the lock holds until commit
             generation_id=record.planned_generation_id if record is not None else None,
             **{**params, "model": None if model in OPENAI_MODEL_ALIASES else model},
         )
@@ -91,7 +85,7 @@ def generation_start(
         raise
     if record is not None:
         idempotency_attach(record=record, generation=generation, status_code=accepted_status)
-    return Started(generation=generation, replayed=False, headers=charged[0].headers())
+    return Started(generation=generation, replayed=False, headers=rate_limits.headers())
 
 
 def _read(upload: Any) -> bytes:

@@ -1,7 +1,7 @@
 """Admission of a new job through the APIs (generation/api/flows.py): concurrent jobs, rate limits.
 
-The concurrency check runs inside the transaction that inserts the job, and the rate limit is
-charged only once every other check has passed.
+The rate limit counts every request before anything else is spent; the concurrency check answers
+early and again inside the transaction that inserts the job.
 """
 
 import threading
@@ -10,9 +10,10 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from billing.models import Reservation
+from billing.models import LedgerEntry, Reservation
 from billing.services.credits import credits_release
 from generation.models import Generation
+from moderation.models import Decision
 from tests.generation.api_helpers import balance, customer
 
 BODY = {"prompt": "a lighthouse at dusk", "n": 1, "size": "256x256"}
@@ -28,25 +29,24 @@ def _request_thread(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db
-def test_a_request_refused_for_concurrency_uses_none_of_the_rate_limit(settings):
-    """Free: 5 requests a minute, 1 job at a time. Ten refusals leave the minute's budget whole."""
+def test_refused_requests_screen_and_reserve_nothing(settings):
+    """Free: 5 requests a minute, 1 job at a time. A request refused for concurrency or by the
+    rate limit leaves no trace downstream: no policy decision, no ledger entry, no job. Like
+    OpenAI's, the rate limit counts every request, the refused ones too."""
     who = customer(tier="free", credits=100, settings=settings)
     http = Client()
     first = _create(http, who)
     assert first.status_code == 202, first.content
-    for _ in range(10):
+    entries, decisions = LedgerEntry.objects.count(), Decision.objects.count()
+    for _ in range(4):
         refused = _create(http, who)
         assert refused.status_code == 429
         assert "in progress" in refused.json()["error"]["message"]
     Generation.objects.filter(pk=first.json()["id"]).update(status="succeeded")
-    # Four of the five requests are left: the next four are accepted one after another.
-    for _ in range(4):
-        accepted = _create(http, who)
-        assert accepted.status_code == 202, accepted.content
-        assert accepted["x-ratelimit-limit-requests"] == "5"
-        Generation.objects.filter(pk=accepted.json()["id"]).update(status="succeeded")
     limited = _create(http, who)
     assert limited.status_code == 429 and "Rate limit reached" in limited.json()["error"]["message"]
+    assert (LedgerEntry.objects.count(), Decision.objects.count()) == (entries, decisions)
+    assert Generation.objects.filter(user=who.user).count() == 1
 
 
 def _race(who) -> list[int]:  # type: ignore[no-untyped-def]
