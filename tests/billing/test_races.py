@@ -1,41 +1,23 @@
 """Races against real PostgreSQL: each thread holds its own database connection."""
 
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from billing.models import LedgerEntry, Reservation, Wallet
 from billing.services.credits import credits_capture, credits_release, credits_reserve
 from common.errors import InsufficientQuota
 from tests.billing.conftest import assert_invariant
+from tests.concurrency import run_concurrently as shared_run_concurrently
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def run_concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Start every call at once (behind a barrier), each on its own thread and connection."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-
-    def worker(index: int, call: Callable[[], Any]) -> None:
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as error:  # noqa: BLE001 - the test inspects what each call raised
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
+    """Start every call at once; a thread stuck for a minute fails the test, not the suite."""
+    return shared_run_concurrently(calls, join_timeout=60)
 
 
 def test_twenty_concurrent_reservations_against_a_balance_for_seven(user_with_balance):

@@ -1,9 +1,6 @@
 """Sharing and collections services: the rules, idempotency, and real concurrent requests."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from common.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from generation.models import CollectionItem, Image, Share
@@ -13,6 +10,7 @@ from generation.services.images import image_take_down
 from generation.services.sharing import share_disable, share_enable
 from moderation.models import Case
 from moderation.services.cases import case_open
+from tests.concurrency import run_concurrently
 from tests.factories import UserFactory, ensure_tiers
 from tests.frontend.conftest import stored_image
 
@@ -88,24 +86,7 @@ def test_collections_names_and_public_view(user, other_user):
 
 def _run_at_once(count: int, work) -> list:  # type: ignore[no-untyped-def]
     """`count` threads, each with its own database connection, released together."""
-    barrier = threading.Barrier(count)
-    results: list = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            results.append(work())
-        except Exception as error:  # collected for the assertions
-            results.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    return run_concurrently([work] * count)
 
 
 @pytest.mark.postgres

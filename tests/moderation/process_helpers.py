@@ -1,10 +1,6 @@
 """Shared helpers for the people-and-process tests (cases, strikes, appeals, staff APIs)."""
 
-import threading
 import uuid
-from collections.abc import Callable
-
-from django.db import connection
 
 from accounts.models import User
 from moderation.models import Decision, Outcome
@@ -42,29 +38,6 @@ def make_staff(*, two_factor: bool = True, **fields: object) -> User:
     if two_factor:
         return staff_with_two_factor(**fields)
     return UserFactory(is_staff=True, **fields)
-
-
-def run_concurrently(functions: list[Callable[[], object]]) -> list[object]:
-    """Run each function in its own thread (so its own database connection), all released at
-    once by a barrier; return each result or the exception it raised, in order."""
-    barrier = threading.Barrier(len(functions))
-    results: list[object] = [None] * len(functions)
-
-    def worker(index: int, function: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            results[index] = function()
-        except Exception as error:  # noqa: BLE001 - the test inspects what each thread got
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, f)) for i, f in enumerate(functions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def make_image(  # type: ignore[no-untyped-def]

@@ -11,8 +11,9 @@ from moderation.models import Appeal, AuditLogEntry, Case, Decision, Outcome
 from moderation.services.appeals import appeal_create
 from moderation.services.cases import CaseAction, case_resolve
 from moderation.services.strikes import strike_record, strikes_in_window
+from tests.concurrency import run_concurrently
 from tests.factories import UserFactory
-from tests.moderation.process_helpers import make_decision, make_image, make_staff, run_concurrently
+from tests.moderation.process_helpers import make_decision, make_image, make_staff
 
 pytestmark = pytest.mark.django_db
 

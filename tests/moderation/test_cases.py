@@ -21,8 +21,9 @@ from moderation.services.cases import (
 )
 from moderation.services.enforcement import generation_permission_check
 from moderation.services.reports import report_create
+from tests.concurrency import run_concurrently
 from tests.factories import UserFactory
-from tests.moderation.process_helpers import make_decision, make_image, make_staff, run_concurrently
+from tests.moderation.process_helpers import make_decision, make_image, make_staff
 
 pytestmark = pytest.mark.django_db
 

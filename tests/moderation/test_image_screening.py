@@ -20,9 +20,9 @@ from moderation.models import (
 from moderation.policy import DEFAULT_RULES, policy_current
 from moderation.selectors.figures import figure_references, figure_references_invalidate
 from moderation.services.image_screening import output_screen, upload_screen
+from tests.concurrency import run_concurrently
 from tests.factories import UserFactory
 from tests.moderation import image_samples
-from tests.moderation.process_helpers import run_concurrently
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ from common.errors import InvalidRequest
 from moderation.models import AuditLogEntry, Category, Outcome, PolicyVersion
 from moderation.policy import policy_current
 from moderation.services.policy import policy_update
-from tests.moderation.process_helpers import make_staff, run_concurrently
+from tests.concurrency import run_concurrently
+from tests.moderation.process_helpers import make_staff
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,9 @@ from moderation.services.screening import prompt_screen
 from moderation.text.lexicon import lexicon
 from moderation.text.normalise import normalise
 from moderation.verdicts import USER_MESSAGES
+from tests.concurrency import run_concurrently
 from tests.factories import UserFactory
-from tests.moderation.process_helpers import make_staff, run_concurrently
+from tests.moderation.process_helpers import make_staff
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,9 @@ from common.errors import PermissionDenied
 from moderation.models import AuditLogEntry, Case, Decision, Strike, Suspension
 from moderation.services.enforcement import generation_permission_check
 from moderation.services.strikes import strike_record, strikes_in_window
+from tests.concurrency import run_concurrently
 from tests.factories import UserFactory
-from tests.moderation.process_helpers import make_decision, run_concurrently
+from tests.moderation.process_helpers import make_decision
 
 pytestmark = pytest.mark.django_db
 
