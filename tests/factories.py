@@ -40,3 +40,22 @@ def staff_with_two_factor(**fields: object) -> User:
     staff = UserFactory(is_staff=True, **fields)
     TOTP.activate(staff, generate_totp_secret())
     return staff
+
+
+class GenerationFactory(factory.django.DjangoModelFactory):
+    """A generation row written directly, for tests that need the rows rather than the pipeline.
+    Pass every field a test depends on; the defaults are only the ones most tests share."""
+
+    class Meta:
+        model = "generation.Generation"
+
+    user = factory.SubFactory(UserFactory)
+    source = "native_api"
+    operation = "generate"
+    model = "easel/tiny"
+    prompt = "a lighthouse at dusk"
+    n = 1
+    size = 256
+    steps = 2
+    guidance_scale = 0.0
+    seed = 1

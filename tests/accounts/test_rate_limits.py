@@ -21,7 +21,7 @@ from accounts.services.rate_limits import (
     rate_limit_consume,
 )
 from common.errors import RateLimitExceeded
-from tests.factories import UserFactory
+from tests.factories import GenerationFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -222,21 +222,7 @@ def test_two_processes_on_the_embedded_cache_never_exceed_the_limit(tmp_path):
 
 
 def _job(user, status="queued"):  # type: ignore[no-untyped-def]
-    from generation.models import Generation
-
-    return Generation.objects.create(
-        user=user,
-        source="native_api",
-        operation="generate",
-        model="easel/tiny",
-        prompt="a cat",
-        n=1,
-        size=256,
-        steps=2,
-        guidance_scale=0.0,
-        seed=1,
-        status=status,
-    )
+    return GenerationFactory(user=user, prompt="a cat", status=status)
 
 
 @pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
 from generation.models import Generation, Image
-from tests.factories import UserFactory, staff_with_two_factor
+from tests.factories import GenerationFactory, UserFactory, staff_with_two_factor
 
 
 def png_bytes(side: int = 64, colour: tuple[int, int, int] = (40, 120, 200)) -> bytes:
@@ -30,15 +30,11 @@ def stored_image(
 
     The worker's output is test data here: these tests are about pages, not the pipeline
     (tests/e2e runs the real worker and model)."""
-    generation = Generation.objects.create(
+    generation = GenerationFactory(
         user=user,
         source=Generation.Source.WEB,
-        operation=Generation.Operation.GENERATE,
-        model="easel/tiny",
         prompt=prompt,
-        n=1,
         size=side,
-        steps=2,
         guidance_scale=1.0,
         seed=42,
         status=Generation.Status.SUCCEEDED,

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from generation.api.events import generation_wait_final
 from generation.models import Generation
 from generation.services.progress import progress_publish
-from tests.factories import UserFactory
+from tests.factories import GenerationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -25,18 +25,7 @@ def _request_thread(settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def job(db):  # type: ignore[no-untyped-def]
-    return Generation.objects.create(
-        user=UserFactory(),
-        source="openai_api",
-        operation="generate",
-        model="easel/tiny",
-        prompt="p",
-        n=1,
-        size=256,
-        steps=2,
-        guidance_scale=0.0,
-        seed=1,
-    )
+    return GenerationFactory(user=UserFactory(), source="openai_api", prompt="p")
 
 
 @pytest.mark.redis
@@ -95,18 +84,7 @@ def test_many_waiters_share_one_subscription(job):
 
     from generation.api import events
 
-    other = Generation.objects.create(
-        user=job.user,
-        source="openai_api",
-        operation="generate",
-        model="easel/tiny",
-        prompt="q",
-        n=1,
-        size=256,
-        steps=2,
-        guidance_scale=0.0,
-        seed=2,
-    )
+    other = GenerationFactory(user=job.user, source="openai_api", prompt="q", seed=2)
 
     async def scenario() -> tuple[list[bool], bool, int]:
         waiters = [

@@ -15,6 +15,7 @@ from billing.models import Reservation
 from generation.models import Generation, IdempotencyRecord, Image
 from generation.services.progress import progress_publish
 from generation.services.storage import storage_read
+from tests.factories import GenerationFactory
 from tests.generation.api_helpers import balance, customer, png_bytes, upload
 
 pytestmark = pytest.mark.django_db
@@ -240,19 +241,7 @@ def test_events_stream_follows_published_progress(settings):
 def _images(user, prompts: list[str]) -> list[Image]:  # type: ignore[no-untyped-def]
     made = []
     for number, prompt in enumerate(prompts):
-        generation = Generation.objects.create(
-            user=user,
-            source="native_api",
-            operation="generate",
-            model="easel/tiny",
-            prompt=prompt,
-            n=1,
-            size=256,
-            steps=2,
-            guidance_scale=0.0,
-            seed=number,
-            status="succeeded",
-        )
+        generation = GenerationFactory(user=user, prompt=prompt, seed=number, status="succeeded")
         made.append(
             Image.objects.create(
                 generation=generation,

@@ -18,6 +18,7 @@ from generation.services.generations import generation_cancel, generation_create
 from generation.services.images import image_delete, image_restore, image_take_down
 from generation.services.storage import image_key, storage, storage_write
 from generation.services.uploads import upload_validate
+from tests.factories import GenerationFactory
 from tests.generation.conftest import picture_with_hole, png
 
 pytestmark = pytest.mark.django_db
@@ -245,20 +246,7 @@ def test_cancel_of_a_running_job_asks_the_worker(user):
 
 
 def _generation(user, **fields):  # type: ignore[no-untyped-def]
-    values = {
-        "user": user,
-        "source": "web",
-        "operation": "generate",
-        "model": "easel/tiny",
-        "prompt": "p",
-        "n": 1,
-        "size": 256,
-        "steps": 1,
-        "guidance_scale": 0.0,
-        "seed": 1,
-        **fields,
-    }
-    return Generation.objects.create(**values)
+    return GenerationFactory(**{"user": user, "source": "web", "prompt": "p", "steps": 1, **fields})
 
 
 def _delivered(user):  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ from generation.services.storage import storage, storage_read
 from generation.services.worker import generation_claim, generation_run, stale_sweep
 from generation.watermark import watermark_read
 from moderation.models import PolicyVersion
-from tests.factories import UserFactory
+from tests.factories import GenerationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -219,18 +219,7 @@ def test_the_stale_sweep_fails_silent_jobs_and_releases(user, django_capture_on_
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_claim_a_job_exactly_once():
     user = UserFactory()
-    generation = Generation.objects.create(
-        user=user,
-        source="web",
-        operation="generate",
-        model="easel/tiny",
-        prompt="a cat",
-        n=1,
-        size=256,
-        steps=1,
-        guidance_scale=0.0,
-        seed=1,
-    )
+    generation = GenerationFactory(user=user, source="web", prompt="a cat", steps=1)
     barrier = threading.Barrier(6)
     winners = []
 

@@ -8,9 +8,10 @@ import pytest
 from PIL import Image as PILImage
 
 from common.errors import InvalidRequest
-from generation.models import Generation, Image
+from generation.models import Image
 from generation.services.provenance import provenance_check
 from generation.watermark import SIGNATURE_COLOURS, image_mark, watermark_embed, watermark_read
+from tests.factories import GenerationFactory
 from tests.generation.conftest import picture_with_hole
 
 
@@ -79,18 +80,7 @@ def test_png_metadata_names_model_seed_and_generation():
 
 @pytest.mark.django_db
 def test_provenance_check_names_the_image_even_after_jpeg(user):
-    generation = Generation.objects.create(
-        user=user,
-        source="web",
-        operation="generate",
-        model="easel/tiny",
-        prompt="p",
-        n=1,
-        size=256,
-        steps=1,
-        guidance_scale=0.0,
-        seed=1,
-    )
+    generation = GenerationFactory(user=user, source="web", prompt="p", steps=1)
     image = Image.objects.create(
         generation=generation, index=0, seed=1, width=256, height=256, status=Image.Status.DELIVERED
     )

@@ -23,7 +23,7 @@ from generation.services.webhooks import (
     webhook_target_resolve,
 )
 from generation.webhook_tasks import webhook_deliveries_due_task
-from tests.factories import UserFactory
+from tests.factories import GenerationFactory, UserFactory
 
 
 class Receiver:
@@ -83,20 +83,8 @@ def client(user):
 
 
 def _finished_generation(*, user, api_key=None, status=Generation.Status.SUCCEEDED) -> Generation:
-    generation = Generation.objects.create(
-        user=user,
-        api_key=api_key,
-        source=Generation.Source.NATIVE_API,
-        operation=Generation.Operation.GENERATE,
-        model="easel/tiny",
-        prompt="a lighthouse at dusk",
-        n=2,
-        size=256,
-        steps=2,
-        guidance_scale=0.0,
-        seed=42,
-        status=status,
-        finished_at=timezone.now(),
+    generation = GenerationFactory(
+        user=user, api_key=api_key, n=2, seed=42, status=status, finished_at=timezone.now()
     )
     for index in range(2):
         Image.objects.create(

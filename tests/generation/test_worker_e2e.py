@@ -29,7 +29,7 @@ from billing.services.credits import credits_reserve
 from generation.models import Generation, Image
 from generation.services.generations import generation_cancel, generation_create, generation_enqueue
 from generation.services.storage import storage, storage_read
-from tests.factories import UserFactory
+from tests.factories import GenerationFactory, UserFactory
 from tests.generation.conftest import picture_with_hole, png
 
 pytestmark = [
@@ -300,19 +300,7 @@ def test_a_job_past_its_time_limit_fails_and_releases(worker):
     user = UserFactory()
     before = balance_summary(user=user).balance
     # Made like generation_create does, but sent with a 2-second soft limit of its own.
-    job = Generation.objects.create(
-        user=user,
-        source="native_api",
-        operation="generate",
-        model="easel/tiny",
-        prompt="too slow",
-        n=1,
-        size=256,
-        steps=50,
-        guidance_scale=0.0,
-        seed=1,
-        credits_reserved=1,
-    )
+    job = GenerationFactory(user=user, prompt="too slow", steps=50, credits_reserved=1)
     credits_reserve(user=user, generation_id=job.pk, amount=1)
     assert balance_summary(user=user).balance == before - 1
     generation_enqueue(generation=job, soft_time_limit=2, time_limit=60)

@@ -6,7 +6,7 @@ from accounts.models import User
 from moderation.models import Decision, Outcome
 from moderation.policy import policy_current
 from moderation.services.decisions import decision_record
-from tests.factories import UserFactory, staff_with_two_factor
+from tests.factories import GenerationFactory, UserFactory, staff_with_two_factor
 
 
 def make_decision(
@@ -51,18 +51,10 @@ def make_image(  # type: ignore[no-untyped-def]
     from generation.models import Generation, Image, Share
     from generation.services.storage import image_key, storage_write
 
-    generation = Generation.objects.create(
+    generation = GenerationFactory(
         id=generation_id or uuid.uuid4(),
         user=user,
         source=Generation.Source.WEB,
-        operation=Generation.Operation.GENERATE,
-        model="easel/tiny",
-        prompt="a lighthouse at dusk",
-        n=1,
-        size=256,
-        steps=2,
-        guidance_scale=0.0,
-        seed=1,
         status=Generation.Status.SUCCEEDED,
     )
     image = Image.objects.create(
