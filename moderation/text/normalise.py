@@ -155,7 +155,6 @@ _LEET_SYMBOLS = "@$!|+€£"
 _LEET_ALT = str.maketrans({"1": "l", "!": "l", "|": "i"})
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
-_SPACES = re.compile(r"\s+")
 _HAS_LETTER = re.compile(r"[a-z]")
 _HAS_LEET = re.compile(r"[0-9]")
 # Three or more single letters/digits separated by single spaces: "t r u m p".
