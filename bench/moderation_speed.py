@@ -138,7 +138,8 @@ def bench_prompts(*, synthetic: int) -> None:
         matched = timed(lambda prompt, find=find: find(variants(prompt)), prompts, 3)
         print(f"  figure matcher (normalise + match)   {percentiles(matched)}")
         print(
-            f"  regex alternation (match only)       {percentiles(timed(pattern.search, normalised, 1))}"
+            "  regex alternation (match only)       "
+            f"{percentiles(timed(pattern.search, normalised, 1))}"
         )  # noqa: E501
 
     matcher = FigureMatcher(starter_entries())

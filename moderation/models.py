@@ -33,7 +33,9 @@ class PolicyVersion(models.Model):
     # {category: {"action": "block"|"review"|"allow", "threshold": float, ...}}
     rules = models.JSONField()
     reason = models.TextField()
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -51,8 +53,12 @@ class PublicFigure(TimeStampedModel):
     # (block only in a person context: "photo of Swift", not "a swift river").
     aliases = models.JSONField(default=list, blank=True)
     ambiguous_aliases = models.JSONField(default=list, blank=True)
-    category = models.CharField(max_length=64, blank=True, help_text="e.g. politician, actor, athlete")
-    external_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="e.g. a Wikidata id")
+    category = models.CharField(
+        max_length=64, blank=True, help_text="e.g. politician, actor, athlete"
+    )
+    external_id = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="e.g. a Wikidata id"
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -71,6 +77,9 @@ class FigureFace(TimeStampedModel):
     embedding_model = models.CharField(max_length=64)
     source_name = models.CharField(max_length=255, blank=True)
 
+    def __str__(self) -> str:
+        return f"face of {self.figure_id} ({self.embedding_model})"
+
 
 class Decision(models.Model):
     """Every screening decision: input, stage, scores, model versions, policy version, outcome."""
@@ -85,9 +94,15 @@ class Decision(models.Model):
     categories = models.JSONField(default=list, help_text="Categories that fired.")
     scores = models.JSONField(default=dict)
     model_versions = models.JSONField(default=dict)
-    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.PROTECT, related_name="decisions")
-    matched_figure = models.ForeignKey(PublicFigure, null=True, blank=True, on_delete=models.SET_NULL)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    policy_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.PROTECT, related_name="decisions"
+    )
+    matched_figure = models.ForeignKey(
+        PublicFigure, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     end_user = models.CharField(max_length=256, blank=True)
     prompt = models.TextField(blank=True)
     generation_id = models.UUIDField(null=True, blank=True, db_index=True)
@@ -99,6 +114,9 @@ class Decision(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["stage", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.stage} decision {self.pk}: {self.outcome}"
 
 
 class Case(TimeStampedModel):
@@ -125,14 +143,26 @@ class Case(TimeStampedModel):
     category = models.CharField(max_length=32, choices=Category.choices, blank=True)
     # Higher first; ties go to the oldest.
     priority = models.PositiveSmallIntegerField(default=1)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN, db_index=True)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.OPEN, db_index=True
+    )
     subject_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="moderation_cases"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="moderation_cases",
     )
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_cases"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_cases",
     )
-    decision = models.ForeignKey(Decision, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases")
+    decision = models.ForeignKey(
+        Decision, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+    )
     generation_id = models.UUIDField(null=True, blank=True)
     image_id = models.UUIDField(null=True, blank=True, db_index=True)
     summary = models.TextField(blank=True)
@@ -152,20 +182,30 @@ class Report(TimeStampedModel):
     """A person (logged in or not) reports a shared image."""
 
     image_id = models.UUIDField(db_index=True)
-    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
     reason = models.CharField(max_length=32, choices=Category.choices)
     details = models.TextField(blank=True, max_length=2000)
-    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports")
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports"
+    )
 
 
 class Appeal(TimeStampedModel):
     """A user asks a person to look again at a block or a removal."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="appeals")
-    decision = models.ForeignKey(Decision, null=True, blank=True, on_delete=models.CASCADE, related_name="appeals")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="appeals"
+    )
+    decision = models.ForeignKey(
+        Decision, null=True, blank=True, on_delete=models.CASCADE, related_name="appeals"
+    )
     image_id = models.UUIDField(null=True, blank=True)
     text = models.TextField(max_length=2000)
-    case = models.OneToOneField(Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="appeal")
+    case = models.OneToOneField(
+        Case, null=True, blank=True, on_delete=models.SET_NULL, related_name="appeal"
+    )
 
     class Meta:
         constraints = [
@@ -176,7 +216,9 @@ class Appeal(TimeStampedModel):
 class Strike(models.Model):
     """A blocked attempt, counted in a sliding window per user and per integrator's end user."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="strikes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="strikes"
+    )
     end_user = models.CharField(max_length=256, blank=True)
     decision = models.OneToOneField(Decision, null=True, blank=True, on_delete=models.SET_NULL)
     category = models.CharField(max_length=32, choices=Category.choices)
@@ -185,11 +227,16 @@ class Strike(models.Model):
     class Meta:
         indexes = [models.Index(fields=["user", "end_user", "created_at"])]
 
+    def __str__(self) -> str:
+        return f"strike on {self.user_id} ({self.category})"
+
 
 class Suspension(TimeStampedModel):
     """No generating until `ends_at` (never, for a ban), unless lifted earlier."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="suspensions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="suspensions"
+    )
     end_user = models.CharField(max_length=256, blank=True, help_text="Empty: the whole account.")
     reason = models.TextField()
     ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: a ban.")
@@ -203,7 +250,9 @@ class Suspension(TimeStampedModel):
 class AuditLogEntry(models.Model):
     """Every staff action. Append-only: rows are never updated or deleted."""
 
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
     action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=64)
     target_id = models.CharField(max_length=64)
@@ -213,3 +262,6 @@ class AuditLogEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type} {self.target_id}"

@@ -1,5 +1,6 @@
 # Production web server: gunicorn managing uvicorn workers (ASGI, so held OpenAI-style requests
-# wait on Redis without holding a thread). Use: gunicorn -c platform/gunicorn.conf.py config.asgi:application
+# wait on Redis without holding a thread). Use:
+#   gunicorn -c platform/gunicorn.conf.py config.asgi:application
 import os
 
 bind = f"{os.environ.get('EASEL_WEB_HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"

@@ -16,7 +16,10 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def _missing_service(marker: str) -> str | None:
-    if marker == "postgres" and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if (
+        marker == "postgres"
+        and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
+    ):
         return "needs PostgreSQL: set DATABASE_URL"
     if marker == "redis" and not settings.REDIS_URL:
         return "needs Redis: set REDIS_URL"

@@ -80,7 +80,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env("REDIS_URL", default="")
 
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     # A file cache is shared by the web and worker processes on one machine, unlike locmem.
     CACHES = {
@@ -128,7 +130,10 @@ AUTHENTICATION_BACKENDS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -203,7 +208,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Easel API",
-    "DESCRIPTION": "Image generation: an OpenAI-compatible API at /v1/ and the native API at /api/v1/.",
+    "DESCRIPTION": (
+        "Image generation: an OpenAI-compatible API at /v1/ and the native API at /api/v1/."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # One schema name per choice set that several fields share (else W001 warnings).
@@ -231,7 +238,11 @@ LOGGING = {
     "filters": {"request_id": {"()": "common.logging.RequestIdFilter"}},
     "formatters": {"json": {"()": "common.logging.JsonFormatter"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+        }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
@@ -352,8 +363,12 @@ BILLING_PURCHASE_EXPIRY_MONTHS = env.int("BILLING_PURCHASE_EXPIRY_MONTHS", defau
 # Reservations not settled after this many seconds are released by the sweep.
 BILLING_RESERVATION_TIMEOUT = env.int("BILLING_RESERVATION_TIMEOUT", default=6 * 3600)
 # Where Stripe sends the customer back after Checkout or the Portal (paths under SITE_URL).
-BILLING_CHECKOUT_SUCCESS_PATH = env("BILLING_CHECKOUT_SUCCESS_PATH", default="/billing/?checkout=success")
-BILLING_CHECKOUT_CANCEL_PATH = env("BILLING_CHECKOUT_CANCEL_PATH", default="/billing/?checkout=canceled")
+BILLING_CHECKOUT_SUCCESS_PATH = env(
+    "BILLING_CHECKOUT_SUCCESS_PATH", default="/billing/?checkout=success"
+)
+BILLING_CHECKOUT_CANCEL_PATH = env(
+    "BILLING_CHECKOUT_CANCEL_PATH", default="/billing/?checkout=canceled"
+)
 BILLING_PORTAL_RETURN_PATH = env("BILLING_PORTAL_RETURN_PATH", default="/billing/")
 # Stripe Price ids of the paid tiers, used when a Tier row has no stripe_price_id of its own.
 BILLING_STRIPE_PRICE_IDS = {
@@ -376,7 +391,9 @@ MODERATION_STRIKE_WINDOW_SECONDS = env.int("MODERATION_STRIKE_WINDOW_SECONDS", d
 MODERATION_STRIKES_PER_USER = env.int("MODERATION_STRIKES_PER_USER", default=5)
 MODERATION_STRIKES_PER_END_USER = env.int("MODERATION_STRIKES_PER_END_USER", default=5)
 MODERATION_STRIKES_PER_ACCOUNT = env.int("MODERATION_STRIKES_PER_ACCOUNT", default=50)
-MODERATION_STRIKE_SUSPENSION_SECONDS = env.int("MODERATION_STRIKE_SUSPENSION_SECONDS", default=24 * 3600)
+MODERATION_STRIKE_SUSPENSION_SECONDS = env.int(
+    "MODERATION_STRIKE_SUSPENSION_SECONDS", default=24 * 3600
+)
 # Anonymous reports of shared images allowed per IP address per hour.
 MODERATION_ANONYMOUS_REPORTS_PER_HOUR = env.int("MODERATION_ANONYMOUS_REPORTS_PER_HOUR", default=20)
 # Image screening (docs/moderation-images.md): the share of consented real-face uploads that

@@ -1,6 +1,6 @@
 """Generation's tables, one module per area; import them from here."""
 
-from generation.models.jobs import Generation, Image, IdempotencyRecord
+from generation.models.jobs import Generation, IdempotencyRecord, Image
 from generation.models.outpainting import Extension, ExtensionFrame
 from generation.models.sharing import Collection, CollectionItem, Share
 from generation.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint

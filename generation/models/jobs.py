@@ -7,7 +7,10 @@ from common.models import TimeStampedModel, UUIDModel
 
 
 class Generation(UUIDModel):
-    """One request for `n` images. States: queued -> running -> succeeded|failed|blocked|canceled."""
+    """One request for `n` images.
+
+    States: queued -> running -> succeeded | failed | blocked | canceled.
+    """
 
     class Operation(models.TextChoices):
         GENERATE = "generate", "Text to image"
@@ -29,9 +32,15 @@ class Generation(UUIDModel):
         OPENAI_API = "openai_api"
         NATIVE_API = "native_api"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations"
+    )
     api_key = models.ForeignKey(
-        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="generations"
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="generations",
     )
     # The integrator's own end-user id (OpenAI's `user` parameter), for per-end-user strikes.
     end_user = models.CharField(max_length=256, blank=True)
@@ -50,7 +59,9 @@ class Generation(UUIDModel):
     credits_reserved = models.PositiveIntegerField(default=0)
     credits_captured = models.PositiveIntegerField(default=0)
     queue_lane = models.PositiveSmallIntegerField(default=1)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     progress_step = models.PositiveSmallIntegerField(default=0)
     progress_total = models.PositiveSmallIntegerField(default=0)
@@ -102,7 +113,9 @@ class Image(UUIDModel):
     class Meta:
         ordering = ["generation", "index"]
         constraints = [
-            models.UniqueConstraint(fields=["generation", "index"], name="image_unique_index_per_generation")
+            models.UniqueConstraint(
+                fields=["generation", "index"], name="image_unique_index_per_generation"
+            )
         ]
 
     def __str__(self) -> str:
@@ -114,7 +127,9 @@ class IdempotencyRecord(TimeStampedModel):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     key = models.CharField(max_length=255)
-    request_fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path, body.")
+    request_fingerprint = models.CharField(
+        max_length=64, help_text="SHA-256 of method, path, body."
+    )
     generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.CASCADE)
     # Chosen when the key is claimed and given to generation_create as the job's id, so that a
     # request which died after creating its job, before recording it here, is answered by that
@@ -124,4 +139,6 @@ class IdempotencyRecord(TimeStampedModel):
     response_body = models.JSONField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")
+        ]

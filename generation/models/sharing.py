@@ -12,7 +12,9 @@ class Share(TimeStampedModel):
     image = models.OneToOneField("generation.Image", on_delete=models.CASCADE, related_name="share")
     slug = models.SlugField(max_length=32, unique=True)
     is_active = models.BooleanField(default=True)
-    in_explore = models.BooleanField(default=True, help_text="Listed in the public Explore gallery.")
+    in_explore = models.BooleanField(
+        default=True, help_text="Listed in the public Explore gallery."
+    )
     taken_down_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -23,14 +25,18 @@ class Share(TimeStampedModel):
 
 
 class Collection(TimeStampedModel):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collections")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collections"
+    )
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=32, unique=True)
     is_public = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["user", "name"], name="collection_name_unique_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="collection_name_unique_per_user")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -38,7 +44,9 @@ class Collection(TimeStampedModel):
 
 class CollectionItem(TimeStampedModel):
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="items")
-    image = models.ForeignKey("generation.Image", on_delete=models.CASCADE, related_name="collection_items")
+    image = models.ForeignKey(
+        "generation.Image", on_delete=models.CASCADE, related_name="collection_items"
+    )
 
     class Meta:
         ordering = ["-created_at"]

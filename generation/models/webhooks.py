@@ -9,9 +9,15 @@ from common.models import TimeStampedModel, UUIDModel
 class WebhookEndpoint(UUIDModel):
     """An https URL that receives signed events, for the whole account or for one API key."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
     api_key = models.ForeignKey(
-        "accounts.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_endpoints"
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="webhook_endpoints",
     )
     url = models.URLField(max_length=2000)
     # The signing secret is shown to the customer (they need it to verify), so it is stored.
@@ -29,7 +35,9 @@ class WebhookDelivery(UUIDModel):
         FAILED = "failed"  # gave up after the retry window
         REFUSED = "refused"  # the URL resolved to an address Easel never calls
 
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
     event_type = models.CharField(max_length=64)
     # One event per endpoint: a retried task re-sends the same delivery rather than a new one.
     event_id = models.CharField(max_length=64)
@@ -44,14 +52,18 @@ class WebhookDelivery(UUIDModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["endpoint", "event_id"], name="webhook_delivery_unique_event")
+            models.UniqueConstraint(
+                fields=["endpoint", "event_id"], name="webhook_delivery_unique_event"
+            )
         ]
 
 
 class WebhookAttempt(TimeStampedModel):
     """One HTTP try of a delivery, for the customer's delivery log."""
 
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(default=0)
