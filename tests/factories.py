@@ -59,3 +59,17 @@ class GenerationFactory(factory.django.DjangoModelFactory):
     steps = 2
     guidance_scale = 0.0
     seed = 1
+
+
+class ImageFactory(factory.django.DjangoModelFactory):
+    """An image row of a generation; no file is written (a test that needs one stores it)."""
+
+    class Meta:
+        model = "generation.Image"
+
+    generation = factory.SubFactory(GenerationFactory)
+    index = 0
+    seed = 1
+    width = 256
+    height = 256
+    status = "delivered"

@@ -9,7 +9,7 @@ from django.core.files.storage import default_storage
 from PIL import Image as PILImage
 
 from generation.models import Generation, Image
-from tests.factories import GenerationFactory, UserFactory, staff_with_two_factor
+from tests.factories import GenerationFactory, ImageFactory, UserFactory, staff_with_two_factor
 
 
 def png_bytes(side: int = 64, colour: tuple[int, int, int] = (40, 120, 200)) -> bytes:
@@ -42,9 +42,8 @@ def stored_image(
     key = ""
     if status == Image.Status.DELIVERED:
         key = default_storage.save(f"images/{generation.pk}/0.png", ContentFile(png_bytes(side)))
-    return Image.objects.create(
+    return ImageFactory(
         generation=generation,
-        index=0,
         seed=42,
         width=side,
         height=side,

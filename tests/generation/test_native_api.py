@@ -15,7 +15,7 @@ from billing.models import Reservation
 from generation.models import Generation, IdempotencyRecord, Image
 from generation.services.progress import progress_publish
 from generation.services.storage import storage_read
-from tests.factories import GenerationFactory
+from tests.factories import GenerationFactory, ImageFactory
 from tests.generation.api_helpers import balance, customer, png_bytes, upload
 
 pytestmark = pytest.mark.django_db
@@ -243,13 +243,9 @@ def _images(user, prompts: list[str]) -> list[Image]:  # type: ignore[no-untyped
     for number, prompt in enumerate(prompts):
         generation = GenerationFactory(user=user, prompt=prompt, seed=number, status="succeeded")
         made.append(
-            Image.objects.create(
+            ImageFactory(
                 generation=generation,
-                index=0,
                 seed=number,
-                width=256,
-                height=256,
-                status=Image.Status.DELIVERED,
                 storage_key=f"generations/{generation.id}/0.png",
             )
         )

@@ -18,7 +18,7 @@ from generation.services.generations import generation_cancel, generation_create
 from generation.services.images import image_delete, image_restore, image_take_down
 from generation.services.storage import image_key, storage, storage_write
 from generation.services.uploads import upload_validate
-from tests.factories import GenerationFactory
+from tests.factories import GenerationFactory, ImageFactory
 from tests.generation.conftest import picture_with_hole, png
 
 pytestmark = pytest.mark.django_db
@@ -252,15 +252,7 @@ def _generation(user, **fields):  # type: ignore[no-untyped-def]
 def _delivered(user):  # type: ignore[no-untyped-def]
     generation = _generation(user, status=Generation.Status.SUCCEEDED)
     key = storage_write(key=image_key(generation_id=generation.pk, index=0), content=b"png")
-    image = Image.objects.create(
-        generation=generation,
-        index=0,
-        seed=1,
-        width=256,
-        height=256,
-        status=Image.Status.DELIVERED,
-        storage_key=key,
-    )
+    image = ImageFactory(generation=generation, storage_key=key)
     share = Share.objects.create(image=image, slug=f"s{str(image.pk)[:8]}")
     return image, share, key
 

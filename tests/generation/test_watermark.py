@@ -8,10 +8,9 @@ import pytest
 from PIL import Image as PILImage
 
 from common.errors import InvalidRequest
-from generation.models import Image
 from generation.services.provenance import provenance_check
 from generation.watermark import SIGNATURE_COLOURS, image_mark, watermark_embed, watermark_read
-from tests.factories import GenerationFactory
+from tests.factories import GenerationFactory, ImageFactory
 from tests.generation.conftest import picture_with_hole
 
 
@@ -81,9 +80,7 @@ def test_png_metadata_names_model_seed_and_generation():
 @pytest.mark.django_db
 def test_provenance_check_names_the_image_even_after_jpeg(user):
     generation = GenerationFactory(user=user, source="web", prompt="p", steps=1)
-    image = Image.objects.create(
-        generation=generation, index=0, seed=1, width=256, height=256, status=Image.Status.DELIVERED
-    )
+    image = ImageFactory(generation=generation)
     png = image_mark(
         photo(), model="easel/tiny", seed=1, generation_id=generation.pk, image_id=image.pk
     )

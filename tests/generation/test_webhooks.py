@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.services.api_keys import api_key_create
-from generation.models import Generation, Image, WebhookDelivery, WebhookEndpoint
+from generation.models import Generation, WebhookDelivery, WebhookEndpoint
 from generation.services import webhooks
 from generation.services.webhooks import (
     WebhookRefused,
@@ -23,7 +23,7 @@ from generation.services.webhooks import (
     webhook_target_resolve,
 )
 from generation.webhook_tasks import webhook_deliveries_due_task
-from tests.factories import GenerationFactory, UserFactory
+from tests.factories import GenerationFactory, ImageFactory, UserFactory
 
 
 class Receiver:
@@ -87,13 +87,10 @@ def _finished_generation(*, user, api_key=None, status=Generation.Status.SUCCEED
         user=user, api_key=api_key, n=2, seed=42, status=status, finished_at=timezone.now()
     )
     for index in range(2):
-        Image.objects.create(
+        ImageFactory(
             generation=generation,
             index=index,
             seed=42 + index,
-            width=256,
-            height=256,
-            status=Image.Status.DELIVERED,
             storage_key=f"generations/{generation.id}/{index}.png",
         )
     return generation

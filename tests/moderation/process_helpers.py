@@ -6,7 +6,7 @@ from accounts.models import User
 from moderation.models import Decision, Outcome
 from moderation.policy import policy_current
 from moderation.services.decisions import decision_record
-from tests.factories import GenerationFactory, UserFactory, staff_with_two_factor
+from tests.factories import GenerationFactory, ImageFactory, UserFactory, staff_with_two_factor
 
 
 def make_decision(
@@ -48,7 +48,7 @@ def make_image(  # type: ignore[no-untyped-def]
     generation_id: uuid.UUID | None = None,
 ):
     """A generation with one image, written directly: these tests need rows, not a pipeline."""
-    from generation.models import Generation, Image, Share
+    from generation.models import Generation, Share
     from generation.services.storage import image_key, storage_write
 
     generation = GenerationFactory(
@@ -57,15 +57,7 @@ def make_image(  # type: ignore[no-untyped-def]
         source=Generation.Source.WEB,
         status=Generation.Status.SUCCEEDED,
     )
-    image = Image.objects.create(
-        generation=generation,
-        index=0,
-        seed=1,
-        width=256,
-        height=256,
-        status=status,
-        storage_key="",
-    )
+    image = ImageFactory(generation=generation, status=status, storage_key="")
     if status == "delivered":
         image.storage_key = storage_write(
             key=image_key(generation_id=generation.id, index=0), content=b"\x89PNG test image"
