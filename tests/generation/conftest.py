@@ -13,6 +13,29 @@ def _offline_models(monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture
+def request_thread(settings):  # type: ignore[no-untyped-def]
+    """The async views' database work runs on the request thread (see generation.api.asyncviews),
+    so it sees the test's transaction and CaptureQueriesContext sees every query. Asked for by
+    the API test modules; test_openai_client.py keeps production's shared pool."""
+    settings.EASEL_API_SHARED_THREAD_POOL = False
+
+
+@pytest.fixture
+def pro(settings):  # type: ignore[no-untyped-def]
+    """A Pro customer with an API key and 100 credits."""
+    from tests.generation.api_helpers import customer
+
+    return customer(tier="pro", credits=100, settings=settings)
+
+
+@pytest.fixture
+def http():  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    return Client()
+
+
 def png(picture: PILImage.Image) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")

@@ -14,13 +14,8 @@ from generation.models import Generation
 from generation.services.progress import progress_publish
 from tests.factories import GenerationFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _request_thread(settings):  # type: ignore[no-untyped-def]
-    # Database work on this thread, so CaptureQueriesContext sees every query the wait makes.
-    settings.EASEL_API_SHARED_THREAD_POOL = False
+# request_thread: database work on this thread, so CaptureQueriesContext sees every query.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_thread")]
 
 
 @pytest.fixture

@@ -18,23 +18,7 @@ from generation.services.storage import storage_read
 from tests.factories import GenerationFactory, ImageFactory
 from tests.generation.api_helpers import balance, customer, png_bytes, upload
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _request_thread(settings):  # type: ignore[no-untyped-def]
-    """Unit tests run the async views' database work on the request thread (see asyncviews)."""
-    settings.EASEL_API_SHARED_THREAD_POOL = False
-
-
-@pytest.fixture
-def pro(settings):  # type: ignore[no-untyped-def]
-    return customer(tier="pro", credits=100, settings=settings)
-
-
-@pytest.fixture
-def http():  # type: ignore[no-untyped-def]
-    return Client()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_thread")]
 
 
 def _create(http, who, body=None, **headers):  # type: ignore[no-untyped-def]

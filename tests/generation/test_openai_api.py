@@ -8,7 +8,6 @@ production arrangement against a live server).
 """
 
 import pytest
-from django.test import Client
 
 from accounts.services.api_keys import api_key_revoke
 from accounts.services.rate_limits import rate_limit_consume
@@ -25,22 +24,7 @@ from tests.generation.api_helpers import (
     upload,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _request_thread(settings):  # type: ignore[no-untyped-def]
-    settings.EASEL_API_SHARED_THREAD_POOL = False
-
-
-@pytest.fixture
-def pro(settings):  # type: ignore[no-untyped-def]
-    return customer(tier="pro", credits=100, settings=settings)
-
-
-@pytest.fixture
-def http():  # type: ignore[no-untyped-def]
-    return Client()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_thread")]
 
 
 def _error(response, status: int, *, param: str | None = None, code: str | None = None) -> dict:  # type: ignore[no-untyped-def]
