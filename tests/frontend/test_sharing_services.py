@@ -90,7 +90,7 @@ def _run_at_once(count: int, work) -> list:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_share_requests_make_one_link():
     ensure_tiers()
     owner = UserFactory()
@@ -102,7 +102,7 @@ def test_concurrent_share_requests_make_one_link():
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_adds_and_creates_keep_one_row_each():
     ensure_tiers()
     owner = UserFactory()
