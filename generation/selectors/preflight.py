@@ -9,17 +9,16 @@ from django.core.cache import cache
 from django.db.models import Q, Sum
 
 from accounts.models import User
-from accounts.selectors import size_pixels, tier_limits_check
-from common.errors import InvalidRequest
+from accounts.selectors import tier_limits_check
 from generation.inference.registry import model_spec
 from generation.models import Generation
-from generation.services.generations import MAX_N, MAX_PROMPT_CHARS, SIZES
+from generation.services.generations import generation_params_check
 
 
 def generation_preflight(
     *, user: User, operation: str, prompt: str, n: int, size: int | str, model: str | None
 ) -> dict[str, Any]:
-    pixels = _params_check(operation=operation, prompt=prompt, n=n, size=size)
+    pixels = generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
     tier_limits_check(user=user, n=n, size=pixels, operation=operation)
     model_spec(model_id=model)
     from billing.selectors import generation_cost, wallet_for_user
@@ -36,29 +35,6 @@ def generation_preflight(
         "estimated_wait_seconds": wait,
         "queue_position": position,
     }
-
-
-def _params_check(*, operation: str, prompt: str, n: int, size: int | str) -> int:
-    """The same limits generation_create applies, with the same words."""
-    if operation != Generation.Operation.VARIATION and not prompt.strip():
-        raise InvalidRequest("'prompt' is a required property.", param="prompt")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(
-            f"Invalid 'prompt': string too long. Expected a string with maximum length "
-            f"{MAX_PROMPT_CHARS}, but got a string with length {len(prompt)} instead.",
-            param="prompt",
-            code="string_above_max_length",
-        )
-    if not 1 <= n <= MAX_N:
-        raise InvalidRequest(
-            f"Invalid 'n': expected a value from 1 to {MAX_N}, got {n}.", param="n"
-        )
-    pixels = size_pixels(size)
-    if pixels not in SIZES:
-        raise InvalidRequest(
-            f"'{size}' is not one of ['256x256', '512x512', '1024x1024'] - 'size'", param="size"
-        )
-    return pixels
 
 
 def _policy_verdict(*, prompt: str) -> dict[str, Any]:

@@ -64,7 +64,9 @@ def _size_parse(size: int | str) -> int:
     )
 
 
-def _validate(*, operation: str, prompt: str, n: int, size: int | str) -> int:
+def generation_params_check(*, operation: str, prompt: str, n: int, size: int | str) -> int:
+    """The request's own limits (operation, prompt, n, size), in OpenAI's words; the size in
+    pixels. generation_create and the free preflight both apply them."""
     if operation not in Generation.Operation.values:
         raise InvalidRequest(f"Unknown operation '{operation}'.", param="operation")
     if operation != Generation.Operation.VARIATION and not prompt.strip():
@@ -129,7 +131,7 @@ def generation_create(
     from billing.selectors import generation_cost
     from billing.services.credits import credits_release, credits_reserve
 
-    pixels = _validate(operation=operation, prompt=prompt, n=n, size=size)
+    pixels = generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
     tier_limits_check(user=user, n=n, size=pixels, operation=operation)
     spec = model_spec(model_id=model)
     if operation not in spec.operations:
