@@ -103,10 +103,6 @@ class WebhookForm(forms.Form):
     )
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
-
-
 class DeleteAccountForm(forms.Form):
     confirm = forms.CharField(help_text="Type DELETE to confirm.")
 
