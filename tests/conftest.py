@@ -123,3 +123,21 @@ def _is_transactional(request) -> bool:  # type: ignore[no-untyped-def]
     if "transactional_db" in request.fixturenames:
         return True
     return bool(marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0])))
+
+
+@pytest.fixture
+def celery_enqueue_only():  # type: ignore[no-untyped-def]
+    """Tasks are sent to Kombu's in-memory broker and never run, for tests about what happens
+    before a worker takes a job. Celery reads Django's settings once, so overriding
+    CELERY_TASK_ALWAYS_EAGER in a test changes nothing after the first task: this changes the
+    app's own configuration and connection pools, and puts them back afterwards."""
+    from config.celery import app
+
+    saved = (app.conf.task_always_eager, app.conf.broker_url, app._pool, app.amqp._producer_pool)
+    app.conf.task_always_eager = False
+    app.conf.broker_url = "memory://"
+    app._pool = None
+    app.amqp._producer_pool = None
+    yield
+    app.conf.task_always_eager, app.conf.broker_url = saved[0], saved[1]
+    app._pool, app.amqp._producer_pool = saved[2], saved[3]

@@ -226,10 +226,9 @@ def test_a_withheld_frame_stops_the_extension_and_nothing_more_runs(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres
-def test_concurrent_polls_start_each_frame_once(settings):
+def test_concurrent_polls_start_each_frame_once(settings, celery_enqueue_only):
     """Two requests advancing at once (real connections): one claims the frame, the other waits
     on the row lock and finds it claimed. The frame's task is not run here (not eager)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False  # the frame's task goes to the broker, unrun
     user = UserFactory()
     image = textured_image(user=user)
     extension = _record_only(user=user, image=image)

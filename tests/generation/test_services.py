@@ -284,7 +284,6 @@ def test_delete_removes_the_file_and_the_share(user, django_capture_on_commit_ca
 def test_low_lane_jobs_waiting_too_long_are_promoted_once(
     user, settings, django_capture_on_commit_callbacks
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = False  # only the promotion is under test, not the run
     old = _generation(user, queue_lane=0)
     Generation.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=10))
     fresh = _generation(user, queue_lane=0)
