@@ -2,7 +2,7 @@
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib.auth.models import AnonymousUser
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 
 from accounts.models import ApiKey, User
@@ -58,3 +58,8 @@ def HasScope(*scopes: str) -> type[BasePermission]:  # noqa: N802 - reads as a c
 
     _HasScope.__name__ = f"HasScope({', '.join(scopes)})"
     return _HasScope
+
+
+# What image endpoints require: a signed-in caller whose key (if any) carries the scope.
+READ_IMAGES: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.READ)]
+GENERATE_IMAGES: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.GENERATE)]

@@ -34,6 +34,7 @@ from billing.services.credits import (
 )
 from billing.stripe_client import StripeClient
 from common.errors import Conflict, InvalidRequest
+from common.site import site_url
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,6 @@ ENDED_SUBSCRIPTION_STATES = {"canceled", "unpaid", "incomplete_expired"}
 class CheckoutStart:
     session_id: str
     url: str
-
-
-def _site_url(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
 
 
 def _from_timestamp(value: int | None) -> dt.datetime | None:
@@ -106,8 +103,8 @@ def checkout_pack_start(*, user: Any, pack_id: str | None = None) -> CheckoutSta
             ],
             "metadata": {"user_id": str(user.pk), "pack": pack_id, "credits": str(pack["credits"])},
             "payment_intent_data": {"metadata": {"user_id": str(user.pk), "pack": pack_id}},
-            "success_url": _site_url(settings.BILLING_CHECKOUT_SUCCESS_PATH),
-            "cancel_url": _site_url(settings.BILLING_CHECKOUT_CANCEL_PATH),
+            "success_url": site_url(settings.BILLING_CHECKOUT_SUCCESS_PATH),
+            "cancel_url": site_url(settings.BILLING_CHECKOUT_CANCEL_PATH),
         }
     )
     Payment.objects.create(
@@ -162,8 +159,8 @@ def checkout_subscription_start(*, user: Any, tier_name: str) -> CheckoutStart:
             "line_items": [{"price": price_id, "quantity": 1}],
             "metadata": {"user_id": str(user.pk), "tier": tier.name},
             "subscription_data": {"metadata": {"user_id": str(user.pk), "tier": tier.name}},
-            "success_url": _site_url(settings.BILLING_CHECKOUT_SUCCESS_PATH),
-            "cancel_url": _site_url(settings.BILLING_CHECKOUT_CANCEL_PATH),
+            "success_url": site_url(settings.BILLING_CHECKOUT_SUCCESS_PATH),
+            "cancel_url": site_url(settings.BILLING_CHECKOUT_CANCEL_PATH),
         }
     )
     return CheckoutStart(session_id=session["id"], url=session["url"])
@@ -174,7 +171,7 @@ def portal_session_start(*, user: Any) -> str:
     client = StripeClient()
     customer_id = stripe_customer_get_or_create(user=user, client=client)
     portal = client.portal_session_create(
-        customer_id=customer_id, return_url=_site_url(settings.BILLING_PORTAL_RETURN_PATH)
+        customer_id=customer_id, return_url=site_url(settings.BILLING_PORTAL_RETURN_PATH)
     )
     return portal["url"]
 

@@ -2,7 +2,6 @@
 
 import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -13,6 +12,7 @@ from accounts.selectors import api_key_get_for_user, api_keys_for_user
 from accounts.services.api_keys import api_key_create, api_key_revoke
 from billing.selectors import api_key_month_spending
 from common.errors import ApiError
+from common.site import site_url
 from frontend.forms import ApiKeyForm, WebhookForm
 from frontend.selectors import webhook_deliveries_for_user
 from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
@@ -29,7 +29,7 @@ def developers(request: AuthedRequest) -> HttpResponse:
         {"key": key, "month_spending": api_key_month_spending(api_key_id=key.pk)}
         for key in api_keys_for_user(user=request.user, include_revoked=True)[:50]
     ]
-    base_url = settings.SITE_URL.rstrip("/")
+    base_url = site_url()
     context = {
         "keys": keys,
         "new_secret": request.session.pop(NEW_SECRET_SESSION_KEY, None),

@@ -1,6 +1,5 @@
 """Pages anyone can see: the landing page, Explore, share links, public collections, reports."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -12,6 +11,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import Tier
 from billing.selectors import price_table
 from common.errors import ApiError, NotFound
+from common.site import site_url
 from frontend.forms import ReportForm
 from frontend.views.common import flash_error
 from frontend.views.studio import image_response
@@ -49,8 +49,8 @@ def share_page(request: HttpRequest, slug: str) -> HttpResponse:
     public = _public_share(slug)
     if public.gone:
         return render(request, "frontend/share_gone.html", status=410)
-    share_url = settings.SITE_URL.rstrip("/") + reverse("frontend:share", args=[slug])
-    image_url = settings.SITE_URL.rstrip("/") + reverse("frontend:share_image", args=[slug])
+    share_url = site_url(reverse("frontend:share", args=[slug]))
+    image_url = site_url(reverse("frontend:share_image", args=[slug]))
     context = {
         "share": public.share,
         "image": public.image,

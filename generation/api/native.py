@@ -22,13 +22,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from accounts.permissions import HasScope
+from accounts.permissions import GENERATE_IMAGES, READ_IMAGES
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_progress
 from generation.api.flows import generation_start
@@ -46,8 +46,6 @@ from generation.services.generations import generation_cancel
 from generation.services.images import image_delete
 from generation.services.provenance import provenance_check
 
-READ: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.READ)]
-WRITE: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.GENERATE)]
 SSE_HEARTBEAT_SECONDS = 15.0
 
 
@@ -209,7 +207,7 @@ def _create_kwargs(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 class GenerationCreateApi(APIView):
     parser_classes = [JSONParser, MultiPartParser]
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="generations_create",
@@ -250,7 +248,7 @@ class GenerationCreateApi(APIView):
 
 class GenerationPreflightApi(APIView):
     parser_classes = [JSONParser, MultiPartParser]
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="generations_preflight",
@@ -295,7 +293,7 @@ class GenerationPreflightApi(APIView):
 
 
 class GenerationDetailApi(APIView):
-    permission_classes = READ
+    permission_classes = READ_IMAGES
 
     @extend_schema(
         operation_id="generations_retrieve",
@@ -308,7 +306,7 @@ class GenerationDetailApi(APIView):
 
 
 class GenerationCancelApi(APIView):
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="generations_cancel",
@@ -323,7 +321,7 @@ class GenerationCancelApi(APIView):
 
 
 class GenerationEventsApi(AsyncApiView):
-    permission_classes = READ
+    permission_classes = READ_IMAGES
 
     @extend_schema(
         operation_id="generations_events",
@@ -375,7 +373,7 @@ class ImageListQuerySerializer(PageQuerySerializer):
 
 
 class ImageListApi(APIView):
-    permission_classes = READ
+    permission_classes = READ_IMAGES
 
     @extend_schema(
         operation_id="images_list",
@@ -407,7 +405,7 @@ def _image_for_user(request: Request, image_id: str) -> Image:
 
 
 class ImageDetailApi(APIView):
-    permission_classes = READ
+    permission_classes = READ_IMAGES
 
     @extend_schema(
         operation_id="images_retrieve",
@@ -419,7 +417,7 @@ class ImageDetailApi(APIView):
 
 
 class ImageDeleteApi(APIView):
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="images_delete",

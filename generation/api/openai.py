@@ -12,13 +12,12 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from accounts.permissions import HasScope
+from accounts.permissions import GENERATE_IMAGES
 from common.errors import ApiError, ContentPolicyViolation, InvalidRequest, NotFound
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_wait_final
@@ -328,15 +327,9 @@ async def _create_images(
     return await _answer(request=request, started=started, response_format=data["response_format"])
 
 
-_GENERATE_PERMISSIONS: list[type[BasePermission]] = [
-    IsAuthenticated,
-    HasScope(ApiKey.Scope.GENERATE),
-]
-
-
 class ImagesGenerationsApi(AsyncApiView):
     parser_classes = [JSONParser]
-    permission_classes = _GENERATE_PERMISSIONS
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="openai_images_generations",
@@ -357,7 +350,7 @@ class ImagesGenerationsApi(AsyncApiView):
 
 class ImagesEditsApi(AsyncApiView):
     parser_classes = [MultiPartParser]
-    permission_classes = _GENERATE_PERMISSIONS
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="openai_images_edits",
@@ -378,7 +371,7 @@ class ImagesEditsApi(AsyncApiView):
 
 class ImagesVariationsApi(AsyncApiView):
     parser_classes = [MultiPartParser]
-    permission_classes = _GENERATE_PERMISSIONS
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="openai_images_variations",

@@ -4,16 +4,14 @@ Thin views: the rules (who may share what, Explore on the Free plan, unique coll
 live in generation/services/sharing.py and collections.py, the same services the web app uses.
 """
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import ApiKey
-from accounts.permissions import HasScope
+from accounts.permissions import GENERATE_IMAGES, READ_IMAGES
+from common.site import site_url
 from generation.models import Collection, Share
 from generation.selectors.sharing import (
     collection_get_for_user,
@@ -29,14 +27,6 @@ from generation.services.collections import (
 )
 from generation.services.sharing import share_disable, share_enable
 
-READ: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.READ)]
-WRITE: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.GENERATE)]
-
-
-def _site_url(path: str) -> str:
-    return f"{settings.SITE_URL.rstrip('/')}{path}"
-
-
 # --- Sharing -----------------------------------------------------------------------------------
 
 
@@ -50,11 +40,11 @@ class ShareOutputSerializer(serializers.ModelSerializer):
         fields = ["image_id", "slug", "url", "in_explore", "is_active", "created_at"]
 
     def get_url(self, share: Share) -> str:
-        return _site_url(f"/s/{share.slug}")
+        return site_url(f"/s/{share.slug}")
 
 
 class ImageShareCreateApi(APIView):
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema_serializer(component_name="ShareCreateRequest")
     class InputSerializer(serializers.Serializer):
@@ -80,7 +70,7 @@ class ImageShareCreateApi(APIView):
 
 
 class ImageShareDeleteApi(APIView):
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="images_unshare",
@@ -104,7 +94,7 @@ class CollectionOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "slug", "is_public", "url", "created_at"]
 
     def get_url(self, collection: Collection) -> str:
-        return _site_url(f"/c/{collection.slug}/")
+        return site_url(f"/c/{collection.slug}/")
 
 
 @extend_schema_serializer(component_name="CollectionDetail")
@@ -124,7 +114,7 @@ def _detail(collection: Collection) -> Response:
 
 
 class CollectionListApi(APIView):
-    permission_classes = READ
+    permission_classes = READ_IMAGES
 
     @extend_schema(
         operation_id="collections_list",
@@ -139,7 +129,7 @@ class CollectionListApi(APIView):
 
 
 class CollectionCreateApi(APIView):
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema_serializer(component_name="CollectionCreateRequest")
     class InputSerializer(serializers.Serializer):
@@ -162,7 +152,7 @@ class CollectionCreateApi(APIView):
 
 
 class CollectionDetailApi(APIView):
-    permission_classes = READ
+    permission_classes = READ_IMAGES
 
     @extend_schema(
         operation_id="collections_retrieve",
@@ -174,7 +164,7 @@ class CollectionDetailApi(APIView):
 
 
 class CollectionUpdateApi(APIView):
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema_serializer(component_name="CollectionUpdateRequest")
     class InputSerializer(serializers.Serializer):
@@ -197,7 +187,7 @@ class CollectionUpdateApi(APIView):
 
 
 class CollectionDeleteApi(APIView):
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="collections_delete",
@@ -210,7 +200,7 @@ class CollectionDeleteApi(APIView):
 
 
 class CollectionImageAddApi(APIView):
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="collections_add_image",
@@ -224,7 +214,7 @@ class CollectionImageAddApi(APIView):
 
 
 class CollectionImageRemoveApi(APIView):
-    permission_classes = WRITE
+    permission_classes = GENERATE_IMAGES
 
     @extend_schema(
         operation_id="collections_remove_image",

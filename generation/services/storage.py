@@ -7,13 +7,14 @@ expire (S3 presigned URLs, or the signed local view in generation/views.py).
 
 import time
 import uuid
-from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 from django.urls import reverse
+
+from common.site import site_url
 
 _SIGNING_SALT = "easel.media"
 
@@ -65,7 +66,7 @@ def signed_url(*, key: str, expires_in: int | None = None) -> str:
     if _is_s3(backend):
         return backend.url(key, expire=expires_in)
     token = signing.dumps({"k": key, "e": int(time.time()) + expires_in}, salt=_SIGNING_SALT)
-    return urljoin(settings.SITE_URL, reverse("generation-media-signed", args=[token]))
+    return site_url(reverse("generation-media-signed", args=[token]))
 
 
 def signed_key_load(*, token: str) -> str | None:
