@@ -3,6 +3,7 @@
 import io
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from PIL import Image as PILImage
 
 from billing.models import Reservation
 from generation.models import Generation, IdempotencyRecord, Image
-from generation.services.progress import progress_publish
+from generation.services.progress import channel_name, progress_publish
 from generation.services.storage import storage_read
 from tests.factories import GenerationFactory, ImageFactory
 from tests.generation.api_helpers import balance, customer, png_bytes, upload
@@ -175,6 +176,20 @@ def test_events_stream_ends_with_the_final_state(http, pro):
     assert events[-1]["status"] == "succeeded" and events[-1]["step"] == 2
 
 
+def _wait_for_subscriber(channel: str) -> None:
+    """Until the open stream listens on `channel`: a message published earlier reaches no one.
+    Redis says so itself (PUBSUB NUMSUB), so no guess about how long the stream takes."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + 30
+    while dict(client.pubsub_numsub(channel)).get(channel.encode(), 0) == 0:
+        assert time.monotonic() < deadline, f"nothing subscribed to {channel}"
+        time.sleep(0.02)
+    client.close()
+
+
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_events_stream_follows_published_progress(settings):
@@ -194,9 +209,7 @@ def test_events_stream_follows_published_progress(settings):
     )
 
     def worker() -> None:
-        import time
-
-        time.sleep(0.5)
+        _wait_for_subscriber(channel_name(generation_id=generation.pk))
         for step in (1, 2, 3):
             progress_publish(generation_id=generation.pk, status="running", step=step, total=3)
             time.sleep(0.05)
