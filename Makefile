@@ -22,6 +22,7 @@ migrate: install
 
 run: migrate
 	$(PY) manage.py ensure_local_admin
+	$(PY) manage.py c2pa_development_certificate
 	$(PY) manage.py collectstatic --noinput -v 0
 	EASEL_WEB_PORT=$${PORT:-8000} $(VENV)/bin/honcho -f platform/Procfile -d . -e /dev/null start web worker beat
 

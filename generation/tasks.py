@@ -52,6 +52,23 @@ def generation_stale_sweep_task() -> None:
     stale_sweep()
 
 
+@shared_task(
+    name="generation.cdn_purge",
+    ignore_result=True,
+    autoretry_for=(Exception,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=8,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def cdn_purge(*, urls: list[str], tags: list[str]) -> None:
+    """Tells the CDN in front to drop copies of a taken-down image (retried while it fails)."""
+    from generation.services.cdn import cdn_purge_now
+
+    cdn_purge_now(urls=urls, tags=tags)
+
+
 @worker_init.connect
 def _preload_inference_libraries(sender=None, **_: object) -> None:  # type: ignore[no-untyped-def]
     """A GPU worker's parent imports torch and diffusers once, before forking its children.

@@ -3,6 +3,7 @@
 from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_GET
 
+from generation.services.cdn import media_cache_headers
 from generation.services.storage import signed_key_load, storage
 
 
@@ -13,5 +14,5 @@ def media_signed(request: HttpRequest, token: str) -> FileResponse:
     if key is None or not storage().exists(key):
         raise Http404("This image link has expired or does not exist.")
     response = FileResponse(storage().open(key, "rb"), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=3600"
+    media_cache_headers(response, storage_key=key, private=True)
     return response

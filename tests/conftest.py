@@ -45,6 +45,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.skip(missing)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _content_credentials_certificate() -> None:
+    """The development chain every delivered image is signed with (as `make run` makes it),
+    under var/c2pa/, never committed. The live server and worker of the browser tests use it
+    too: they read the same settings."""
+    from pathlib import Path
+
+    from generation.provenance.certificates import development_chain_ensure
+
+    development_chain_ensure(folder=Path(settings.EASEL_C2PA_CERTIFICATE).parent)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):  # type: ignore[no-untyped-def]
     """Every test writes images to its own folder."""

@@ -15,6 +15,7 @@ Limits are per account, like OpenAI's per-organisation limits: making more keys 
 """
 
 import fcntl
+import ipaddress
 import logging
 import math
 import time
@@ -279,3 +280,39 @@ def concurrent_jobs_check(*, user: User) -> None:
             f"plan runs {limit} at a time. Wait for one to finish and try again.",
             headers={"retry-after": str(CONCURRENT_JOBS_RETRY_AFTER_SECONDS)},
         )
+
+
+# --- Limits of their own (an endpoint anyone may call) ------------------------------------------
+
+
+def client_bucket_name(address: str) -> str:
+    """Who an anonymous caller is for limits: their IPv4 address, or their IPv6 /64 (one host
+    is handed a whole /64, so counting single IPv6 addresses would count nothing)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return "unknown"
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False).network_address) + "/64"
+    return str(parsed)
+
+
+def scoped_rate_limit_consume(*, scope: str, limit: int, user: User | None, address: str) -> None:
+    """Charges one call to `scope`'s own per-minute limit, for the signed-in account or else
+    the client address (REMOTE_ADDR, which the proxy in front sets; see README). Same GCRA
+    bucket and storage as the tier limits; raises RateLimitExceeded with retry-after."""
+    who = f"user:{user.pk}" if user is not None else f"address:{client_bucket_name(address)}"
+    bucket = _Bucket(f"{KEY_PREFIX}:{scope}:{who}", scope, limit, 1)
+    count = _redis_gcra if settings.REDIS_URL else _locked_cache_gcra
+    now_ms, [(_, new_tat)] = count(buckets=[bucket])
+    wait_ms = math.ceil(new_tat - PERIOD_MS - now_ms)
+    if wait_ms <= 0:
+        return
+    logger.info("rate limited", extra={"scope": scope, "who": who})
+    raise RateLimitExceeded(
+        f"Too many {scope} checks: {limit} per minute are allowed. "
+        f"Please try again in {openai_duration(wait_ms)}.",
+        headers={"retry-after": str(max(1, math.ceil(wait_ms / 1000)))},
+    )

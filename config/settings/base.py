@@ -302,6 +302,33 @@ EASEL_IMAGE_URL_EXPIRES = env.int("EASEL_IMAGE_URL_EXPIRES", default=3600)
 AWS_S3_SIGNATURE_VERSION = env("AWS_S3_SIGNATURE_VERSION", default="s3v4")
 # Keys the invisible watermark's pattern; changing it makes older images unreadable.
 EASEL_WATERMARK_KEY = env("EASEL_WATERMARK_KEY", default=f"watermark:{SECRET_KEY}")
+# Content credentials (docs/generation.md, "Provenance"): the C2PA signing certificate chain
+# (PEM, signing certificate first) and its private key, or EASEL_C2PA_SIGN_CALLBACK, a callable
+# set in a settings module (bytes to sign -> signature, e.g. a KMS call) used instead of the key.
+# The defaults are the development chain `make run` and the tests make under var/c2pa/; a
+# production deployment needs a certificate from a CA on the C2PA trust list (check --deploy
+# refuses the development one).
+EASEL_C2PA_CERTIFICATE = env("EASEL_C2PA_CERTIFICATE", default=str(VAR_DIR / "c2pa" / "chain.pem"))
+EASEL_C2PA_PRIVATE_KEY = env("EASEL_C2PA_PRIVATE_KEY", default=str(VAR_DIR / "c2pa" / "key.pem"))
+EASEL_C2PA_ALGORITHM = env("EASEL_C2PA_ALGORITHM", default="es256")
+EASEL_C2PA_SIGN_CALLBACK = None
+# An RFC 3161 time-stamp authority: signatures then stay valid after the certificate expires.
+EASEL_C2PA_TIMESTAMP_URL = env("EASEL_C2PA_TIMESTAMP_URL", default="")
+# Root certificates (PEM) a manifest's chain may end in, beside c2pa's own trust list.
+EASEL_C2PA_TRUST_ANCHORS = env(
+    "EASEL_C2PA_TRUST_ANCHORS", default=str(VAR_DIR / "c2pa" / "root.pem")
+)
+# Provenance checks (the /verify page and POST /api/v1/provenance/check) per minute, per
+# account when signed in, else per client address.
+EASEL_PROVENANCE_CHECKS_PER_MINUTE = env.int("EASEL_PROVENANCE_CHECKS_PER_MINUTE", default=20)
+# Copies already handed out (docs/generation.md, "Take-down"): how long browsers and a CDN may
+# cache an image response, which bounds how long a take-down takes to reach them; and the CDN
+# purge called at a take-down: EASEL_CDN_PURGER (an object with purge(*, urls, tags), set in a
+# settings module), or a JSON POST to EASEL_CDN_PURGE_URL with EASEL_CDN_PURGE_TOKEN.
+EASEL_MEDIA_CACHE_SECONDS = env.int("EASEL_MEDIA_CACHE_SECONDS", default=300)
+EASEL_CDN_PURGER = None
+EASEL_CDN_PURGE_URL = env("EASEL_CDN_PURGE_URL", default="")
+EASEL_CDN_PURGE_TOKEN = env("EASEL_CDN_PURGE_TOKEN", default="")
 CELERY_BEAT_SCHEDULE["generation-lanes-promote"] = {
     "task": "generation.lanes_promote",
     "schedule": 30.0,

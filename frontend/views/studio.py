@@ -31,6 +31,7 @@ from generation.selectors import queue_estimate
 from generation.selectors.sharing import collections_for_user, share_for_image
 from generation.services import collections as collection_services
 from generation.services import sharing as sharing_services
+from generation.services.cdn import media_cache_headers
 from generation.services.images import image_delete as image_delete_service
 
 HISTORY_PAGE_SIZE = 12
@@ -174,7 +175,7 @@ def image_response(
     response = FileResponse(
         handle, content_type="image/png", as_attachment=download, filename=filename
     )
-    response["Cache-Control"] = "private, max-age=3600" if private else "public, max-age=300"
+    media_cache_headers(response, storage_key=storage_key, private=private)
     return response
 
 

@@ -22,7 +22,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -437,40 +437,68 @@ class ImageDeleteApi(APIView):
 
 
 class ProvenanceCheckApi(APIView):
+    """Open to anyone, signed in or not (rate-limited per account, else per address)."""
+
     parser_classes = [MultiPartParser]
-    permission_classes = [IsAuthenticated]
+    permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="ProvenanceCheckRequest")
     class InputSerializer(serializers.Serializer):
         image = serializers.FileField(help_text="PNG, JPEG or WebP under 4 MB.")
 
+    class OutputSerializer(serializers.Serializer):
+        made_by_easel = serializers.BooleanField()
+        found_by = serializers.ChoiceField(
+            choices=["content_credentials", "watermark"],
+            allow_null=True,
+            help_text="content_credentials: a C2PA manifest signed by Easel; watermark: the "
+            "invisible watermark (survives re-encoding, resizing, crops).",
+        )
+        created_at = serializers.DateTimeField(allow_null=True)
+        model = serializers.CharField(allow_null=True)
+        operation = serializers.CharField(allow_null=True)
+        content_credentials = serializers.ChoiceField(
+            choices=["trusted", "valid", "invalid"],
+            allow_null=True,
+            help_text="The state of any C2PA manifest in the file (null: none).",
+        )
+        content_credentials_signer = serializers.CharField(allow_null=True)
+        confidence = serializers.FloatField(help_text="The watermark's correlation peak.")
+        image_id = serializers.UUIDField(allow_null=True, help_text="Only for the owner.")
+        generation_id = serializers.UUIDField(allow_null=True, help_text="Only for the owner.")
+        metadata = serializers.DictField(
+            child=serializers.CharField(), help_text="What the file's text fields claim."
+        )
+
     @extend_schema(
         operation_id="provenance_check",
-        summary="Did Easel make this image, and which one? (reads the invisible watermark)",
+        summary="Did Easel make this image? (C2PA content credentials, else the watermark)",
         request={"multipart/form-data": InputSerializer},
-        responses=inline_serializer(
-            "Provenance",
-            {
-                "made_by_easel": serializers.BooleanField(),
-                "image_id": serializers.UUIDField(allow_null=True),
-                "generation_id": serializers.UUIDField(allow_null=True),
-                "created_at": serializers.CharField(allow_null=True),
-                "confidence": serializers.FloatField(),
-                "metadata": serializers.DictField(child=serializers.CharField()),
-            },
-        ),
+        responses=OutputSerializer,
     )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = provenance_check(image_bytes=serializer.validated_data["image"].read())
+        result = provenance_check(
+            image_bytes=serializer.validated_data["image"].read(),
+            asker=request.user if request.user.is_authenticated else None,
+            address=request.META.get("REMOTE_ADDR", ""),
+        )
+        credentials, own = result.credentials, result.own_image
         return Response(
-            {
-                "made_by_easel": result.made_by_easel,
-                "image_id": str(result.image_id) if result.image_id else None,
-                "generation_id": str(result.generation_id) if result.generation_id else None,
-                "created_at": result.created_at,
-                "confidence": result.confidence,
-                "metadata": result.metadata,
-            }
+            self.OutputSerializer(
+                {
+                    "made_by_easel": result.made_by_easel,
+                    "found_by": result.found_by,
+                    "created_at": result.created_at,
+                    "model": result.model,
+                    "operation": result.operation,
+                    "content_credentials": credentials.state if credentials else None,
+                    "content_credentials_signer": credentials.signer if credentials else None,
+                    "confidence": result.watermark_confidence,
+                    "image_id": own.pk if own else None,
+                    "generation_id": own.generation_id if own else None,
+                    "metadata": result.metadata,
+                }
+            ).data
         )

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from common.errors import NotFound
 from generation.models import Image, Share
+from generation.services.cdn import media_copies_purge
 from generation.services.storage import image_key, storage_delete, storage_read, storage_write
 
 logger = logging.getLogger(__name__)
@@ -23,9 +24,10 @@ def image_delete(*, image: Image) -> Image:
             locked.deleted_at = timezone.now()
         locked.storage_key = ""
         locked.save(update_fields=["deleted_at", "storage_key", "updated_at"])
-        _share_deactivate(image=locked)
+        slugs = _share_deactivate(image=locked)
         # The file goes only once the row no longer points at it.
         transaction.on_commit(lambda: storage_delete(key=key))
+        media_copies_purge(storage_keys=[key], share_slugs=slugs)
     return locked
 
 
@@ -43,9 +45,12 @@ def image_take_down(*, image_id: uuid.UUID | str, actor: Any, reason: str) -> Im
         locked.status = Image.Status.REMOVED
         locked.storage_key = ""
         locked.save(update_fields=["status", "storage_key", "updated_at"])
-        _share_deactivate(image=locked)
+        slugs = _share_deactivate(image=locked)
         if key:
             storage_delete(key=key)
+        # Copies cached on the way (a CDN in front) go too; browsers keep theirs at most
+        # EASEL_MEDIA_CACHE_SECONDS (generation.services.cdn).
+        media_copies_purge(storage_keys=[key], share_slugs=slugs)
     logger.info(
         "image %s taken down by %s: %s",
         image_id,
@@ -56,10 +61,12 @@ def image_take_down(*, image_id: uuid.UUID | str, actor: Any, reason: str) -> Im
     return locked
 
 
-def _share_deactivate(*, image: Image) -> None:
-    Share.objects.filter(image=image, is_active=True).update(
-        is_active=False, taken_down_at=timezone.now()
-    )
+def _share_deactivate(*, image: Image) -> list[str]:
+    """Turns the image's share link off; the slugs it had, for the CDN purge."""
+    shares = Share.objects.filter(image=image)
+    slugs = list(shares.values_list("slug", flat=True))
+    shares.filter(is_active=True).update(is_active=False, taken_down_at=timezone.now())
+    return slugs
 
 
 def quarantine_key(*, key: str) -> str:

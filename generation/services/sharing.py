@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from common.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
 from generation.models import Image, Share
+from generation.services.cdn import media_copies_purge
 from moderation.selectors import image_shareable
 
 SLUG_BYTES = 8  # 11 URL-safe characters: unguessable, short enough to paste
@@ -92,6 +93,7 @@ def share_disable(*, user: User, image_id: uuid.UUID) -> None:
     """Turns sharing off: the link answers 404 until sharing is turned on again. Idempotent."""
     with transaction.atomic():
         image = _owned_image_for_update(user=user, image_id=image_id)
-        Share.objects.filter(image=image, is_active=True).update(
-            is_active=False, updated_at=timezone.now()
-        )
+        shares = Share.objects.filter(image=image, is_active=True)
+        slugs = list(shares.values_list("slug", flat=True))
+        shares.update(is_active=False, updated_at=timezone.now())
+        media_copies_purge(storage_keys=[], share_slugs=slugs)

@@ -61,7 +61,9 @@ def signed_url(*, key: str, expires_in: int | None = None) -> str:
     expires_in = expires_in or settings.EASEL_IMAGE_URL_EXPIRES
     backend = storage()
     if isinstance(backend, S3Storage):
-        return backend.url(key, expire=expires_in)
+        # S3 answers with this Cache-Control, so a copy outlives a take-down only so long.
+        cache = f"private, max-age={settings.EASEL_MEDIA_CACHE_SECONDS}"
+        return backend.url(key, parameters={"ResponseCacheControl": cache}, expire=expires_in)
     token = signing.dumps({"k": key, "e": int(time.time()) + expires_in}, salt=_SIGNING_SALT)
     return site_url(reverse("generation-media-signed", args=[token]))
 

@@ -368,8 +368,10 @@ def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float 
 
 
 def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image) -> Image:
-    """Screens one output; stores it (signed, watermarked) only when moderation allows it."""
-    from generation.watermark import image_mark
+    """Screens one output; stores it (signed, watermarked, with content credentials) only when
+    moderation allows it."""
+    from generation.provenance.credentials import credentials_sign
+    from generation.provenance.marks import image_mark
 
     image, _ = Image.objects.get_or_create(
         generation=generation,
@@ -395,6 +397,18 @@ def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image
             seed=image.seed,
             generation_id=generation.pk,
             image_id=image.pk,
+        )
+        # Signed last, over the bytes as delivered: any later re-encoding would drop it.
+        content = credentials_sign(
+            content,
+            "image/png",
+            image_id=image.pk,
+            model=generation.model,
+            operation=generation.operation,
+            created_at=image.created_at,
+            ingredient=storage_read(key=generation.input_image_key)
+            if generation.input_image_key
+            else None,
         )
         storage_write(key=key, content=content)
         image.status, image.storage_key = Image.Status.DELIVERED, key

@@ -4,6 +4,7 @@ import io
 import json
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from generation.services.progress import channel_name, progress_publish
 from generation.services.storage import storage_read
 from tests.factories import GenerationFactory, ImageFactory
 from tests.generation.api_helpers import balance, customer, png_bytes, upload
+from tests.generation.credentials_helpers import active_manifest, manifest_actions, trusted_reader
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_thread")]
 
@@ -346,7 +348,7 @@ def test_preflight_costs_judges_and_stores_nothing(http, pro):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_provenance_check_finds_easel_images_after_a_jpeg_resave(settings):
+def test_a_delivered_png_carries_content_credentials_and_anyone_can_check_it(settings):
     settings.EASEL_API_SHARED_THREAD_POOL = True
     who = customer(settings=settings)
     http = Client()
@@ -356,22 +358,65 @@ def test_provenance_check_finds_easel_images_after_a_jpeg_resave(settings):
     image = generation.images.get()
     original = storage_read(key=image.storage_key)
 
+    # The delivered file, as the real worker wrote it: a manifest c2pa's Reader validates.
+    reader = trusted_reader(original, "image/png")
+    assert reader.get_validation_state() == "Trusted", reader.get_validation_results()
+    manifest = active_manifest(reader)
+    (created,) = manifest_actions(manifest)
+    assert created["action"] == "c2pa.created" and created["softwareAgent"]["name"] == "easel/tiny"
+    assert manifest["instance_id"] == f"urn:uuid:{image.pk}"
+    assert "lighthouse" not in reader.detailed_json()  # no prompt
+
     buffer = io.BytesIO()
-    PILImage.open(io.BytesIO(original)).convert("RGB").save(buffer, format="JPEG", quality=85)
-    for name, data in [("image.png", original), ("image.jpg", buffer.getvalue())]:
-        found = http.post(
+    PILImage.open(io.BytesIO(original)).convert("RGB").save(buffer, format="JPEG", quality=75)
+    for name, data, found_by in [
+        ("image.png", original, "content_credentials"),
+        ("image.jpg", buffer.getvalue(), "watermark"),  # the re-save dropped the manifest
+    ]:
+        owner = http.post(
             "/api/v1/provenance/check", {"image": upload(name, data)}, **who.auth
         ).json()
-        assert found["made_by_easel"] is True, name
-        assert found["image_id"] == str(image.id) and found["generation_id"] == str(generation.id)
+        assert owner["made_by_easel"] is True and owner["found_by"] == found_by, name
+        assert owner["image_id"] == str(image.id) and owner["generation_id"] == str(generation.id)
+        assert owner["model"] == "easel/tiny" and owner["created_at"]
+        # Anonymous: whether, when and which model; never which image or whose.
+        anonymous = Client().post("/api/v1/provenance/check", {"image": upload(name, data)})
+        assert anonymous.status_code == 200, anonymous.content
+        public = anonymous.json()
+        assert public["made_by_easel"] is True and public["model"] == "easel/tiny"
+        assert public["created_at"] == owner["created_at"]
+        assert public["image_id"] is None and public["generation_id"] is None
+        other = customer(settings=settings)
+        assert (
+            http.post(
+                "/api/v1/provenance/check", {"image": upload(name, data)}, **other.auth
+            ).json()["image_id"]
+            is None
+        )
 
-    stranger = http.post(
-        "/api/v1/provenance/check",
-        {"image": upload("other.png", png_bytes(256, mode="RGB"))},
-        **who.auth,
-    ).json()
-    assert stranger["made_by_easel"] is False and stranger["image_id"] is None
-    broken = http.post(
-        "/api/v1/provenance/check", {"image": upload("x.png", b"not an image")}, **who.auth
+    stranger = (
+        Client()
+        .post(
+            "/api/v1/provenance/check", {"image": upload("other.png", png_bytes(256, mode="RGB"))}
+        )
+        .json()
     )
+    assert stranger["made_by_easel"] is False and stranger["image_id"] is None
+    broken = Client().post("/api/v1/provenance/check", {"image": upload("x.png", b"not an image")})
     assert broken.status_code == 400 and broken.json()["error"]["param"] == "image"
+
+
+@pytest.mark.django_db
+def test_anonymous_provenance_checks_are_rate_limited_per_address(settings):
+    settings.EASEL_PROVENANCE_CHECKS_PER_MINUTE = 1
+    address = "2001:db8:{:x}:{:x}::7".format(*divmod(uuid.uuid4().int % 2**32, 2**16))
+    data = png_bytes(128, mode="RGB")
+    first = Client(REMOTE_ADDR=address).post(
+        "/api/v1/provenance/check", {"image": upload("a.png", data)}
+    )
+    assert first.status_code == 200
+    refused = Client(REMOTE_ADDR=address).post(
+        "/api/v1/provenance/check", {"image": upload("a.png", data)}
+    )
+    assert refused.status_code == 429 and int(refused["retry-after"]) >= 1
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"

@@ -22,7 +22,7 @@ from generation.selectors import generation_progress, image_signed_url
 from generation.services.generations import generation_create
 from generation.services.storage import storage, storage_read
 from generation.services.worker import generation_claim, generation_run, stale_sweep
-from generation.watermark import watermark_read
+from generation.provenance.watermark import id_prefix, watermark_read
 from moderation.models import PolicyVersion
 from tests.factories import GenerationFactory, UserFactory
 
@@ -61,7 +61,7 @@ def test_the_eager_task_delivers_marked_images_and_captures_credits(
     for image in images:
         picture = PILImage.open(io.BytesIO(storage_read(key=image.storage_key)))
         assert picture.size == (256, 256) and picture.text["easel:seed"] == str(image.seed)
-        assert watermark_read(picture).image_id == image.pk
+        assert watermark_read(picture).id_prefix == id_prefix(image.pk)
         assert image_signed_url(image=image).startswith("http")
     assert balance_summary(user=user).balance == before - 2
     assert Reservation.objects.get(generation_id=generation.pk).captured == 2
