@@ -18,11 +18,11 @@ from PIL import Image as PILImage
 from billing.models import Reservation
 from billing.selectors import balance_summary
 from generation.models import Generation, Image
+from generation.provenance.watermark import id_prefix, watermark_read
 from generation.selectors import generation_progress, image_signed_url
 from generation.services.generations import generation_create
 from generation.services.storage import storage, storage_read
 from generation.services.worker import generation_claim, generation_run, stale_sweep
-from generation.provenance.watermark import id_prefix, watermark_read
 from moderation.models import PolicyVersion
 from tests.factories import GenerationFactory, UserFactory
 
