@@ -1,4 +1,5 @@
-"""Pages anyone can see: the landing page, Explore, share links, public collections, reports."""
+"""Pages anyone can see: the landing page, Explore, share links, public collections, reports,
+and /verify (did Easel make this image?)."""
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -11,6 +12,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import Tier
 from billing.selectors import price_table
 from common.errors import ApiError, NotFound
+from generation.services.provenance import provenance_check
+from generation.services.uploads import MAX_UPLOAD_BYTES
 from common.site import site_url
 from frontend.forms import ReportForm
 from frontend.views.common import flash_error
@@ -99,3 +102,25 @@ def share_report(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("frontend:share", slug=slug)
     messages.success(request, "Thank you. A person on our team will look at this image.")
     return redirect("frontend:share", slug=slug)
+
+
+def verify(request: HttpRequest) -> HttpResponse:
+    """Drop an image, learn whether Easel made it, when and with which model; its owner,
+    signed in, also learns which of their images it is. Nothing uploaded is kept."""
+    context: dict[str, object] = {}
+    status = 200
+    if request.method == "POST":
+        upload = request.FILES.get("image")
+        try:
+            context["result"] = provenance_check(
+                # Past the limit, only enough is read for the service to refuse it.
+                image_bytes=upload.read(MAX_UPLOAD_BYTES) if upload else b"",
+                asker=request.user if request.user.is_authenticated else None,
+                address=request.META.get("REMOTE_ADDR", ""),
+            )
+            context["filename"] = upload.name if upload else ""
+        except ApiError as error:
+            context["error"], status = error.message, error.status_code
+    response = render(request, "frontend/verify.html", context, status=status)
+    response["Cache-Control"] = "no-store"  # an answer about one upload, for one person
+    return response

@@ -45,6 +45,7 @@ from generation.selectors.preflight import generation_preflight
 from generation.services.generations import generation_cancel
 from generation.services.images import image_delete
 from generation.services.provenance import provenance_check
+from generation.services.uploads import MAX_UPLOAD_BYTES
 
 SSE_HEARTBEAT_SECONDS = 15.0
 
@@ -480,7 +481,7 @@ class ProvenanceCheckApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = provenance_check(
-            image_bytes=serializer.validated_data["image"].read(),
+            image_bytes=serializer.validated_data["image"].read(MAX_UPLOAD_BYTES),
             asker=request.user if request.user.is_authenticated else None,
             address=request.META.get("REMOTE_ADDR", ""),
         )
