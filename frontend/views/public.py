@@ -12,13 +12,13 @@ from django.views.decorators.http import require_POST
 from accounts.models import Tier
 from billing.selectors import price_table
 from common.errors import ApiError, NotFound
-from generation.services.provenance import provenance_check
-from generation.services.uploads import MAX_UPLOAD_BYTES
 from common.site import site_url
 from frontend.forms import ReportForm
 from frontend.views.common import flash_error
 from frontend.views.studio import image_response
 from generation.selectors.sharing import explore_shares, share_get_public
+from generation.services.provenance import provenance_check
+from generation.services.uploads import MAX_UPLOAD_BYTES
 from moderation.models import Category
 from moderation.services.cases import case_open_for_report
 from moderation.verdicts import USER_MESSAGES
