@@ -79,8 +79,7 @@ def packaged_photos() -> list[Picture]:
 
     photos = [PILImage.fromarray(getattr(data, name)()).convert("RGB") for name in SKIMAGE_PHOTOS]
     for name in MATPLOTLIB_PHOTOS:
-        with cbook.get_sample_data(name) as handle:
-            photos.append(PILImage.open(handle).convert("RGB"))
+        photos.append(PILImage.open(cbook.get_sample_data(name, asfileobj=False)).convert("RGB"))
     return photos
 
 

@@ -259,7 +259,7 @@ def credentials_read(image_bytes: bytes, mime_type: str) -> CredentialsReading |
         state = (reader.get_validation_state() or "Invalid").lower()
     manifest = store.get("manifests", {}).get(store.get("active_manifest"), {})
     signature = manifest.get("signature_info", {})
-    actions = next(
+    actions: list[dict[str, Any]] = next(
         (
             assertion.get("data", {}).get("actions", [])
             for assertion in manifest.get("assertions", [])
@@ -267,7 +267,9 @@ def credentials_read(image_bytes: bytes, mime_type: str) -> CredentialsReading |
         ),
         [],
     )
-    made = next((a for a in actions if a.get("action") in ("c2pa.created", "c2pa.edited")), {})
+    made: dict[str, Any] = next(
+        (a for a in actions if a.get("action") in ("c2pa.created", "c2pa.edited")), {}
+    )
     generators = [info.get("name") for info in manifest.get("claim_generator_info", [])]
     subject = (signature.get("issuer", ""), signature.get("common_name", ""))
     try:
