@@ -120,6 +120,21 @@ def test_withheld_images_are_never_stored_nor_charged(user, django_capture_on_co
     assert balance_summary(user=user).balance == before + 2  # the reservation came back
 
 
+def test_an_image_that_cannot_be_signed_is_not_delivered(
+    user, settings, django_capture_on_commit_callbacks, tmp_path
+):
+    """No certificate, no delivery: every image carries content credentials or none goes out."""
+    settings.EASEL_C2PA_CERTIFICATE = str(tmp_path / "missing-chain.pem")
+    generation = queued(user, django_capture_on_commit_callbacks)
+    before = balance_summary(user=user).balance
+    generation_run(generation_id=generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED
+    assert "No credits" in generation.status_message
+    assert not storage().exists(f"generations/{generation.pk}/0.png")
+    assert balance_summary(user=user).balance == before + 1  # the reservation came back
+
+
 def test_a_model_that_cannot_load_fails_the_job_and_releases(
     user, settings, django_capture_on_commit_callbacks, tmp_path
 ):
