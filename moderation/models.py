@@ -46,7 +46,8 @@ class PolicyVersion(models.Model):
 
 
 class PublicFigure(TimeStampedModel):
-    """A real, widely known person whose likeness Easel will not generate."""
+    """A real, widely known person whose likeness Easel will not generate: living, or deceased
+    within the policy's terms (docs/moderation-policy.md, "Deceased figures")."""
 
     name = models.CharField(max_length=200, db_index=True)
     # Full alternative names (block anywhere) and single words that are also common words
@@ -58,6 +59,12 @@ class PublicFigure(TimeStampedModel):
     )
     external_id = models.CharField(
         max_length=64, blank=True, db_index=True, help_text="e.g. a Wikidata id"
+    )
+    # Short descriptions that single the person out ("45th president of the United States",
+    # "founder of SpaceX"): a prompt that describes them this precisely names them.
+    roles = models.JSONField(default=list, blank=True)
+    died_year = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Empty for the living."
     )
     is_active = models.BooleanField(default=True)
 

@@ -8,7 +8,11 @@ Three ways a name is found:
 2. With a small misspelling ("Tailor Swift", "Barak Obama"): a symmetric-deletion index
    (SymSpell's idea) over multi-word names, so a lookup costs a few dictionary reads per word
    window instead of an edit distance against every name.
-3. Ambiguous aliases ("Swift", "Bush", "Drake", "Madonna": a surname or single name that is
+3. By sound, for misspellings of two edits that keep the sound ("Taylor Sweeft", "Barak
+   Obamma", "Elon Muskk"): each word of a multi-word name is reduced to a consonant skeleton
+   (`phonetic_key`); a window of prompt words with the same skeletons is a candidate, confirmed
+   only when its letters are also within the edit limit of the name.
+4. Ambiguous aliases ("Swift", "Bush", "Drake", "Madonna": a surname or single name that is
    also a common word) count only in a person context: right after "photo of" or a title
    ("president", "singer"), or right before "smiling", "'s face", "giving a speech". Never
    after an article ("a swift river"), never inside a known harmless phrase ("Madonna and
@@ -18,18 +22,23 @@ The matcher is pure (no database): `moderation.text.registry` builds it from Pub
 and caches it per process; the benchmark builds it from synthetic names.
 """
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import ahocorasick
 
-from moderation.text.normalise import normalise
+from moderation.text.normalise import key_readings, normalise
 
 # Multi-word names whose letters (spaces removed) number at least this many get misspelling
 # matching; shorter ones ("tim cook", "li na") are too close to ordinary words.
 FUZZY_MIN_LENGTH = 9
-# At this length two edits are tolerated ("arnold schwarzeneger" with two letters wrong).
-FUZZY_TWO_EDITS_LENGTH = 15
+# At this length two edits are tolerated ("barak obamma", "taylor sweeft").
+FUZZY_TWO_EDITS_LENGTH = 10
+# Names whose compact form has at least this many letters get a phonetic key ("elon musk").
+PHONETIC_MIN_LENGTH = 8
+# A phonetic key with fewer consonants than this is too common to be evidence of a name.
+PHONETIC_MIN_CONSONANTS = 5
 # A one-word name ("Beyonce", "Rihanna") gets misspelling matching from this length, one edit
 # only: shorter ones sit one letter from ordinary words ("Macron"/"macaron", "Anitta"/"Anita").
 FUZZY_SINGLE_MIN_LENGTH = 7
@@ -406,6 +415,7 @@ class RegistryEntry:
     name: str
     aliases: tuple[str, ...] = ()
     ambiguous_aliases: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()  # read by moderation.text.descriptions, not by this matcher
 
 
 class FigureMatcher:
@@ -413,6 +423,7 @@ class FigureMatcher:
         self._automaton = ahocorasick.Automaton()
         self._fuzzy_deletes: dict[str, list[int]] = {}
         self._fuzzy_targets: list[tuple[str, _Key]] = []
+        self._phonetic: dict[str, list[int]] = {}
         self.size = 0
         for entry in entries:
             self._add(entry)
@@ -427,8 +438,9 @@ class FigureMatcher:
 
     # -- building ---------------------------------------------------------------------------
     def _add(self, entry: RegistryEntry) -> None:
-        ambiguous = {normalise(alias) for alias in entry.ambiguous_aliases} - {""}
-        plain = {normalise(name) for name in (entry.name, *entry.aliases)} - {""} - ambiguous
+        ambiguous = {key for alias in entry.ambiguous_aliases for key in key_readings(alias)}
+        plain = {key for name in (entry.name, *entry.aliases) for key in key_readings(name)}
+        plain -= ambiguous
         for key in plain:
             self._put(key, _Key(entry.figure_id, entry.name, ambiguous=False, how="exact"))
             if (
@@ -444,6 +456,10 @@ class FigureMatcher:
                 if len(compact) >= FUZZY_MIN_LENGTH:
                     self._add_fuzzy(
                         compact, _Key(entry.figure_id, entry.name, False, "misspelling")
+                    )
+                if len(compact) >= PHONETIC_MIN_LENGTH and key.isascii():
+                    self._add_phonetic(
+                        key, _Key(entry.figure_id, entry.name, False, "phonetic")
                     )
         for key in ambiguous:
             self._put(key, _Key(entry.figure_id, entry.name, ambiguous=True, how="context"))
@@ -461,11 +477,24 @@ class FigureMatcher:
         for variant in (compact, *_deletes(compact)):
             self._fuzzy_deletes.setdefault(variant, []).append(index)
 
+    def _add_phonetic(self, key: str, value: _Key) -> None:
+        words = key.split()
+        if len(words) > 3:
+            return
+        sound = " ".join(phonetic_key(word) for word in words)
+        if len(sound.replace(" ", "")) < PHONETIC_MIN_CONSONANTS:
+            return
+        index = len(self._fuzzy_targets)
+        self._fuzzy_targets.append((key.replace(" ", ""), value))
+        self._phonetic.setdefault(sound, []).append(index)
+
     # -- matching ---------------------------------------------------------------------------
     def find(self, texts: Iterable[str]) -> FigureMatch | None:
         """The first figure named in any of the normalised readings of a prompt."""
         for text in texts:
-            match = self._find_exact(text) or self._find_misspelt(text)
+            match = (
+                self._find_exact(text) or self._find_misspelt(text) or self._find_by_sound(text)
+            )
             if match is not None:
                 return match
         return None
@@ -519,6 +548,28 @@ class FigureMatcher:
                     return match
         return None
 
+    def _find_by_sound(self, text: str) -> FigureMatch | None:
+        if not self._phonetic or not text:
+            return None
+        words = text.split()
+        sounds = [phonetic_key(word) for word in words]
+        for size in (2, 3):
+            for first in range(0, len(words) - size + 1):
+                sound = " ".join(sounds[first : first + size])
+                candidates = self._phonetic.get(sound)
+                if not candidates:
+                    continue
+                window = "".join(words[first : first + size])
+                for index in candidates:
+                    target, value = self._fuzzy_targets[index]
+                    allowed = 2 if len(target) >= FUZZY_TWO_EDITS_LENGTH else 1
+                    if (
+                        abs(len(target) - len(window)) <= allowed
+                        and _edit_distance(window, target, limit=allowed) <= allowed
+                    ):
+                        return FigureMatch(value.figure_id, value.name, target, "phonetic")
+        return None
+
     def _lookup_fuzzy(self, window: str) -> FigureMatch | None:
         candidates: set[int] = set()
         for variant in (window, *_deletes(window)):
@@ -532,6 +583,23 @@ class FigureMatcher:
             ):
                 return FigureMatch(value.figure_id, value.name, target, "misspelling")
         return None
+
+
+# Letter groups that sound alike, read before single letters.
+_SOUND_GROUPS = (("sch", "s"), ("ph", "f"), ("ck", "k"), ("dg", "j"), ("gh", "g"))
+_SOUND_LETTERS = str.maketrans({"q": "k", "z": "s", "v": "f", "x": "k"})
+_SILENT = str.maketrans("", "", "aeiouyhw")
+
+
+def phonetic_key(word: str) -> str:
+    """A word's consonant skeleton: vowels, "h", "w" and "y" dropped, letters that sound alike
+    merged, doubled letters collapsed. "sweeft" and "swift" -> "sft"; "obamma" -> "bm"."""
+    for group, sound in _SOUND_GROUPS:
+        word = word.replace(group, sound)
+    # A "c" is an "s" before e, i, y ("cesar") and a "k" elsewhere ("barack").
+    word = re.sub(r"c(?=[eiy])", "s", word).replace("c", "k").translate(_SOUND_LETTERS)
+    skeleton = word.translate(_SILENT)
+    return re.sub(r"(.)\1+", r"\1", skeleton)
 
 
 def _deletes(word: str) -> set[str]:

@@ -91,6 +91,7 @@ def starter_matcher(path: Path = STARTER_PATH) -> FigureMatcher:
                     name=row["name"],
                     aliases=tuple(row.get("aliases", ())),
                     ambiguous_aliases=tuple(row.get("ambiguous_aliases", ())),
+                    roles=tuple(row.get("roles", ())),
                 )
             )
     return FigureMatcher(entries)

@@ -30,7 +30,7 @@ def _fingerprint() -> tuple:
 
 def _build() -> FigureMatcher:
     rows = PublicFigure.objects.filter(is_active=True).values_list(
-        "id", "name", "aliases", "ambiguous_aliases"
+        "id", "name", "aliases", "ambiguous_aliases", "roles"
     )
     return FigureMatcher(
         RegistryEntry(
@@ -38,8 +38,9 @@ def _build() -> FigureMatcher:
             name=name,
             aliases=tuple(aliases or ()),
             ambiguous_aliases=tuple(ambiguous or ()),
+            roles=tuple(roles or ()),
         )
-        for figure_id, name, aliases, ambiguous in rows.iterator(chunk_size=5000)
+        for figure_id, name, aliases, ambiguous, roles in rows.iterator(chunk_size=5000)
     )
 
 
