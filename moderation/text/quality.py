@@ -13,7 +13,9 @@ from pathlib import Path
 
 from moderation.models import PolicyVersion
 from moderation.policy import DEFAULT_RULES
+from moderation.text.descriptions import DescriptionIndex
 from moderation.text.figures import FigureMatcher, RegistryEntry
+from moderation.text.semantic import sentence_encoder
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 LABELLED_PATH = DATA / "labelled_prompts.jsonl"
@@ -81,6 +83,16 @@ def labelled_prompts(path: Path = LABELLED_PATH) -> list[Labelled]:
 
 def starter_matcher(path: Path = STARTER_PATH) -> FigureMatcher:
     """The matcher over the starter registry, straight from the data file."""
+    return FigureMatcher(starter_entries(path))
+
+
+def starter_descriptions(path: Path = STARTER_PATH) -> DescriptionIndex:
+    """The role index of the starter registry (loads the sentence model)."""
+    return DescriptionIndex(starter_entries(path), encoder=sentence_encoder())
+
+
+def starter_entries(path: Path = STARTER_PATH) -> list[RegistryEntry]:
+    """The starter registry's rows as matcher entries, numbered from 1 in file order."""
     entries = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
@@ -94,7 +106,7 @@ def starter_matcher(path: Path = STARTER_PATH) -> FigureMatcher:
                     roles=tuple(row.get("roles", ())),
                 )
             )
-    return FigureMatcher(entries)
+    return entries
 
 
 def default_policy() -> PolicyVersion:
