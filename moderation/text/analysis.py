@@ -36,12 +36,12 @@ TEXT_THRESHOLDS: dict[str, float] = {
     Category.SEXUAL: 0.55,
     Category.SEXUAL_MINORS: 0.55,
     Category.VIOLENCE: 0.55,
-    Category.SELF_HARM: 0.52,
+    Category.SELF_HARM: 0.56,
     Category.HATE: 0.52,
     Category.HARASSMENT: 0.52,
     Category.ILLEGAL: 0.55,
-    Category.DECEPTION: 0.55,
-    Category.SENSITIVE_EVENTS: 0.58,
+    Category.DECEPTION: 0.59,
+    Category.SENSITIVE_EVENTS: 0.6,
     # Not a category score: how close a phrase of the prompt must be to a registered figure's
     # role ("45th president of the United States") to name them (moderation.text.descriptions).
     Category.PUBLIC_FIGURE: DESCRIPTION_THRESHOLD,
@@ -49,7 +49,7 @@ TEXT_THRESHOLDS: dict[str, float] = {
 # A documentary framing ("security camera photo", "CCTV still", "news photo") makes violence,
 # sexual content and self-harm that are a little under their threshold real-looking evidence of
 # a real event: they fire from this share of their threshold and are refused, not reviewed.
-DOCUMENTARY_FACTOR = 0.85
+DOCUMENTARY_FACTOR = 0.95
 DOCUMENTARY_CATEGORIES = (Category.VIOLENCE, Category.SEXUAL, Category.SELF_HARM)
 # A minor cue turns a sexual prompt into sexual content involving minors even when the sexual
 # signal alone is a little below its threshold: the cost of a miss there is far higher.

@@ -28,17 +28,36 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from moderation.text.normalise import key_readings, normalise
+from moderation.text.normalise import key_readings, known_words, normalise
 
 # Multi-word names whose letters (spaces removed) number at least this many get misspelling
-# matching; shorter ones ("tim cook", "li na") are too close to ordinary words.
+# matching; shorter ones ("tim cook", "li na") are too close to ordinary words. From
+# FUZZY_ANCHORED_MIN_LENGTH ("lady gaga") a misspelling counts only when one word of the
+# name is spelt exactly ("ledy gaga").
 FUZZY_MIN_LENGTH = 9
+FUZZY_ANCHORED_MIN_LENGTH = 8
 # At this length two edits are tolerated ("barak obamma", "taylor sweeft").
 FUZZY_TWO_EDITS_LENGTH = 10
 # Names whose compact form has at least this many letters get a phonetic key ("elon musk").
 PHONETIC_MIN_LENGTH = 8
 # A phonetic key with fewer consonants than this is too common to be evidence of a name.
-PHONETIC_MIN_CONSONANTS = 5
+PHONETIC_MIN_CONSONANTS = 4
+# Same skeleton, so the letters may differ more: vowels respelt ("keanoo rives"), doubled.
+PHONETIC_EXTRA_EDITS = 1
+# Aliases that open with a title ("President Xi", "Queen Bey") match exactly only: one edit
+# away they are ordinary phrases ("president of", "queen bee"). A figure's own name is
+# matched fuzzily whatever its first word ("Lady Gaga").
+TITLE_WORDS = {
+    "president", "vice", "prime", "minister", "king", "queen", "prince", "princess", "lady",
+    "lord", "sir", "dame", "pope", "saint", "mr", "mrs", "ms", "dr", "the", "senator",
+    "governor", "chancellor", "general", "chairman", "sheikh", "emperor", "empress", "duke",
+    "duchess", "ayatollah", "imam", "rabbi", "father", "mother", "uncle", "aunt", "big",
+}  # fmt: skip
+# With one word of a name spelt exactly, the other may carry two edits of any kind
+# ("mark zuckerebr", "kim kadrsahian"); candidates come from the exact word, so this costs a
+# few distance checks. A word shared by more names than this is too common to anchor on
+# without its first letter also matching.
+ANCHOR_CANDIDATES_UNFILTERED = 32
 # A one-word name ("Beyonce", "Rihanna") gets misspelling matching from this length, one edit
 # only: shorter ones sit one letter from ordinary words ("Macron"/"macaron", "Anitta"/"Anita").
 FUZZY_SINGLE_MIN_LENGTH = 7
@@ -424,6 +443,8 @@ class FigureMatcher:
         self._fuzzy_deletes: dict[str, list[int]] = {}
         self._fuzzy_targets: list[tuple[str, _Key]] = []
         self._phonetic: dict[str, list[int]] = {}
+        # An exact word of a multi-word name -> the fuzzy targets (by index) that contain it.
+        self._anchors: dict[str, list[int]] = {}
         self.size = 0
         for entry in entries:
             self._add(entry)
@@ -441,8 +462,16 @@ class FigureMatcher:
         ambiguous = {key for alias in entry.ambiguous_aliases for key in key_readings(alias)}
         plain = {key for name in (entry.name, *entry.aliases) for key in key_readings(name)}
         plain -= ambiguous
+        own_names = key_readings(entry.name)
         for key in plain:
             self._put(key, _Key(entry.figure_id, entry.name, ambiguous=False, how="exact"))
+            if key not in own_names and key.split()[0] in TITLE_WORDS:
+                if " " in key and len(key.replace(" ", "")) >= COMPACT_MIN_LENGTH:
+                    self._put(
+                        key.replace(" ", ""),
+                        _Key(entry.figure_id, entry.name, False, "compact"),
+                    )
+                continue
             if (
                 " " not in key
                 and len(key) >= FUZZY_SINGLE_MIN_LENGTH
@@ -457,6 +486,8 @@ class FigureMatcher:
                     self._add_fuzzy(
                         compact, _Key(entry.figure_id, entry.name, False, "misspelling")
                     )
+                if len(compact) >= FUZZY_ANCHORED_MIN_LENGTH and key.isascii():
+                    self._add_anchored(key, _Key(entry.figure_id, entry.name, False, "misspelling"))
                 if len(compact) >= PHONETIC_MIN_LENGTH and key.isascii():
                     self._add_phonetic(
                         key, _Key(entry.figure_id, entry.name, False, "phonetic")
@@ -477,6 +508,16 @@ class FigureMatcher:
         for variant in (compact, *_deletes(compact)):
             self._fuzzy_deletes.setdefault(variant, []).append(index)
 
+    def _add_anchored(self, key: str, value: _Key) -> None:
+        words = key.split()
+        if len(words) > 3:
+            return
+        index = len(self._fuzzy_targets)
+        self._fuzzy_targets.append((key, value))  # with its spaces: words are compared
+        for word in set(words):
+            if len(word) >= 3:
+                self._anchors.setdefault(word, []).append(index)
+
     def _add_phonetic(self, key: str, value: _Key) -> None:
         words = key.split()
         if len(words) > 3:
@@ -492,9 +533,14 @@ class FigureMatcher:
     def find(self, texts: Iterable[str]) -> FigureMatch | None:
         """The first figure named in any of the normalised readings of a prompt."""
         for text in texts:
-            match = (
-                self._find_exact(text) or self._find_misspelt(text) or self._find_by_sound(text)
-            )
+            match = self._find_exact(text)
+            if match is None and not self._empty:
+                harmless = self._harmless_spans(text)
+                match = (
+                    self._find_misspelt(text, harmless)
+                    or self._find_anchored(text, harmless)
+                    or self._find_by_sound(text, harmless)
+                )
             if match is not None:
                 return match
         return None
@@ -524,14 +570,11 @@ class FigureMatcher:
                 best = (len(key), match)
         return best[1] if best else None
 
-    def _find_misspelt(self, text: str) -> FigureMatch | None:
-        if not self._fuzzy_targets or not text:
+    def _find_misspelt(self, text: str, harmless: list[tuple[int, int]]) -> FigureMatch | None:
+        if not self._fuzzy_deletes or not text:
             return None
         words = text.split()
-        starts = [0]
-        for word in words[:-1]:
-            starts.append(starts[-1] + len(word) + 1)
-        harmless = self._harmless_spans(text)
+        starts = _word_starts(words)
         for size in (2, 3, 1, 4):
             for first in range(0, len(words) - size + 1):
                 window = "".join(words[first : first + size])
@@ -539,48 +582,93 @@ class FigureMatcher:
                     FUZZY_SINGLE_MIN_LENGTH - 1 if size == 1 else FUZZY_MIN_LENGTH - 1
                 ):
                     continue
-                start = starts[first]
-                end = starts[first + size - 1] + len(words[first + size - 1]) - 1
-                if any(h_start <= start and end <= h_end for h_start, h_end in harmless):
+                if _in_harmless(harmless, starts, words, first, size):
                     continue
-                match = self._lookup_fuzzy(window)
+                match = self._lookup_fuzzy(window, words[first : first + size])
                 if match is not None:
                     return match
         return None
 
-    def _find_by_sound(self, text: str) -> FigureMatch | None:
+    def _find_anchored(self, text: str, harmless: list[tuple[int, int]]) -> FigureMatch | None:
+        """A window of 2-3 words with one word of a name spelt exactly and the rest of the
+        name within two edits (one below FUZZY_TWO_EDITS_LENGTH letters)."""
+        if not self._anchors or not text:
+            return None
+        words = text.split()
+        starts = _word_starts(words)
+        for position, word in enumerate(words):
+            candidates = self._anchors.get(word)
+            if not candidates:
+                continue
+            for size in (2, 3):
+                for first in range(max(0, position - size + 1), position + 1):
+                    if first + size > len(words):
+                        continue
+                    if _in_harmless(harmless, starts, words, first, size):
+                        continue
+                    window_words = words[first : first + size]
+                    if not _has_unknown_word(window_words):
+                        continue
+                    window = "".join(window_words)
+                    for index in candidates:
+                        target, value = self._fuzzy_targets[index]
+                        target_words = target.split()
+                        if len(target_words) != size:
+                            continue
+                        if len(candidates) > ANCHOR_CANDIDATES_UNFILTERED and any(
+                            a[0] != b[0] for a, b in zip(window_words, target_words, strict=True)
+                        ):
+                            continue
+                        compact = "".join(target_words)
+                        allowed = 2 if len(compact) >= FUZZY_TWO_EDITS_LENGTH else 1
+                        if (
+                            compact != window
+                            and abs(len(compact) - len(window)) <= allowed
+                            and _edit_distance(window, compact, limit=allowed) <= allowed
+                        ):
+                            return FigureMatch(value.figure_id, value.name, compact, "misspelling")
+        return None
+
+    def _find_by_sound(self, text: str, harmless: list[tuple[int, int]]) -> FigureMatch | None:
         if not self._phonetic or not text:
             return None
         words = text.split()
+        starts = _word_starts(words)
         sounds = [phonetic_key(word) for word in words]
         for size in (2, 3):
             for first in range(0, len(words) - size + 1):
                 sound = " ".join(sounds[first : first + size])
                 candidates = self._phonetic.get(sound)
-                if not candidates:
+                if not candidates or _in_harmless(harmless, starts, words, first, size):
                     continue
+                if not _has_unknown_word(words[first : first + size]):
+                    continue  # "and red" sounds like "Andy Reid", but is plain English
                 window = "".join(words[first : first + size])
                 for index in candidates:
                     target, value = self._fuzzy_targets[index]
-                    allowed = 2 if len(target) >= FUZZY_TWO_EDITS_LENGTH else 1
+                    allowed = (
+                        2 if len(target) >= FUZZY_TWO_EDITS_LENGTH else 1
+                    ) + PHONETIC_EXTRA_EDITS * (1 + len(target) // 8)
                     if (
-                        abs(len(target) - len(window)) <= allowed
+                        window[0] == target[0]
+                        and abs(len(target) - len(window)) <= allowed
                         and _edit_distance(window, target, limit=allowed) <= allowed
                     ):
                         return FigureMatch(value.figure_id, value.name, target, "phonetic")
         return None
 
-    def _lookup_fuzzy(self, window: str) -> FigureMatch | None:
+    def _lookup_fuzzy(self, window: str, window_words: list[str]) -> FigureMatch | None:
         candidates: set[int] = set()
         for variant in (window, *_deletes(window)):
             candidates.update(self._fuzzy_deletes.get(variant, ()))
         for index in sorted(candidates):
             target, value = self._fuzzy_targets[index]
             allowed = 2 if len(target) >= FUZZY_TWO_EDITS_LENGTH else 1
-            if (
-                abs(len(target) - len(window)) <= allowed
-                and _edit_distance(window, target, limit=allowed) <= allowed
-            ):
+            if abs(len(target) - len(window)) > allowed:
+                continue
+            distance = _edit_distance(window, target, limit=allowed)
+            # Two edits between plain English words is a different phrase, not a misspelling.
+            if distance <= 1 or (distance <= allowed and _has_unknown_word(window_words)):
                 return FigureMatch(value.figure_id, value.name, target, "misspelling")
         return None
 
@@ -596,10 +684,31 @@ def phonetic_key(word: str) -> str:
     merged, doubled letters collapsed. "sweeft" and "swift" -> "sft"; "obamma" -> "bm"."""
     for group, sound in _SOUND_GROUPS:
         word = word.replace(group, sound)
-    # A "c" is an "s" before e, i, y ("cesar") and a "k" elsewhere ("barack").
-    word = re.sub(r"c(?=[eiy])", "s", word).replace("c", "k").translate(_SOUND_LETTERS)
+    # A "c" is read "k" everywhere: names are respelt with either ("Mercel", "Nanky").
+    word = word.replace("c", "k").translate(_SOUND_LETTERS)
     skeleton = word.translate(_SILENT)
     return re.sub(r"(.)\1+", r"\1", skeleton)
+
+
+def _has_unknown_word(words: list[str]) -> bool:
+    """Is one of the words outside the English vocabulary (as misspelt words mostly are)?"""
+    vocabulary = known_words()
+    return any(word not in vocabulary for word in words)
+
+
+def _word_starts(words: list[str]) -> list[int]:
+    starts = [0]
+    for word in words[:-1]:
+        starts.append(starts[-1] + len(word) + 1)
+    return starts
+
+
+def _in_harmless(
+    harmless: list[tuple[int, int]], starts: list[int], words: list[str], first: int, size: int
+) -> bool:
+    start = starts[first]
+    end = starts[first + size - 1] + len(words[first + size - 1]) - 1
+    return any(h_start <= start and end <= h_end for h_start, h_end in harmless)
 
 
 def _deletes(word: str) -> set[str]:

@@ -31,9 +31,11 @@ reads (so a plain ASCII prompt costs one pass):
   only when the whole run splits into known words (so "s e x t a n t" stays "sextant").
 """
 
+import json
 import re
 import unicodedata
 from functools import cache
+from pathlib import Path
 
 from anyascii import anyascii
 
@@ -332,6 +334,8 @@ def _surname_first_turned(text: str, reading: str) -> str:
     return turned
 
 
+LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicons.json"
+
 # Short words that may stand between spaced letters ("a n a k e d", "t h e q u e e n"); other
 # words must have three letters or more, or nearly any run would split into something.
 _SHORT_WORDS = {
@@ -352,6 +356,11 @@ def known_words() -> frozenset[str]:
         word = line.strip()
         if len(word) >= 3 and word.isascii() and word.isalpha() and word.islower():
             words.add(word)
+    # And the lexicons' own words ("beheading", "swastika"), which the vocabulary may lack.
+    for group in json.loads(LEXICON_PATH.read_text(encoding="utf-8")).values():
+        terms = group.get("terms", []) if isinstance(group, dict) else group
+        if isinstance(terms, list):
+            words.update(w for term in terms for w in term.lower().split() if w.isalpha())
     return frozenset(words)
 
 

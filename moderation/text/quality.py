@@ -32,6 +32,15 @@ class Labelled:
     category: str | None
     also: tuple[str, ...]
     group: str
+    # The evasion this prompt exercises ("misspelling", "script", "description", ...), or the
+    # guard it tests ("misspelling_lookalike": harmless, must stay allowed). Template rows carry
+    # one; hand-written rows count under their group.
+    family: str = ""
+
+    @property
+    def evasion_family(self) -> str:
+        family = self.family or self.group
+        return family.removesuffix("_lookalike") or family
 
 
 @dataclass
@@ -57,6 +66,9 @@ class QualityReport:
     decisions_right: int = 0
     total: int = 0
     per_group: dict[str, list[int]] = field(default_factory=dict)  # group -> [right, total]
+    # Evasion family -> figures of "flagged" (blocked or reviewed) against the label: a positive
+    # is a prompt labelled block/review, a false positive a harmless look-alike that was flagged.
+    per_family: dict[str, CategoryFigures] = field(default_factory=dict)
     mistakes: list[tuple[Labelled, str, list[str]]] = field(default_factory=list)
 
     @property
@@ -76,6 +88,7 @@ def labelled_prompts(path: Path = LABELLED_PATH) -> list[Labelled]:
                     category=row.get("category"),
                     also=tuple(row.get("also", ())),
                     group=row.get("group", ""),
+                    family=row.get("family", ""),
                 )
             )
     return rows
@@ -131,6 +144,14 @@ def evaluate(
         group = report.per_group.setdefault(row.group, [0, 0])
         group[0] += right
         group[1] += 1
+        family = report.per_family.setdefault(row.evasion_family, CategoryFigures())
+        expected_flag, flagged = row.decision != "allow", decision != "allow"
+        if expected_flag and flagged:
+            family.true_positive += 1
+        elif flagged:
+            family.false_positive += 1
+        elif expected_flag:
+            family.false_negative += 1
         acceptable = {row.category, *row.also} - {None}
         for category in categories:
             figures = report.per_category.setdefault(category, CategoryFigures())
