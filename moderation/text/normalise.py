@@ -178,10 +178,16 @@ _HAS_LEET = re.compile(r"[0-9]")
 _HAS_LEET_SYMBOL = re.compile(r"[@$!|+€£]")
 # Three or more single letters/digits separated by single spaces: "t r u m p".
 _SPACED_LETTERS = re.compile(r"(?<![a-z0-9])(?:[a-z0-9] ){2,}[a-z0-9](?![a-z0-9])")
-# "Swift, Taylor": a word, a comma, a word (the pair "Surname, Given" is turned round).
-_SURNAME_COMMA = re.compile(r"([^\W\d_]+)\s*,\s*([^\W\d_]+)")
-# ASCII control characters become spaces in the fast path (the slow path drops Cc/Cf).
-_ASCII_CONTROLS = {code: " " for code in range(32) if chr(code) not in "\t\n\r"} | {127: " "}
+# The same in raw text, separators of any kind: is a split reading worth making at all?
+_SPACED_RAW = re.compile(r"(?<!\w)\w[\W_]+\w[\W_]+\w(?!\w)")
+# "Swift, Taylor": a capitalised word, a comma, a capitalised word (the pair "Surname, Given"
+# is turned round). Names are written with capitals; "mannequins, night street" is not one.
+_SURNAME_COMMA = re.compile(r"(?<!\w)([A-Z][^\W\d_]+)\s*,\s*([A-Z][^\W\d_]*)")
+# ASCII control characters go (they split a word invisibly), as in the slow path; tabs and
+# line breaks are spaces.
+_ASCII_CONTROLS: dict[int, str | None] = {
+    code: (" " if chr(code) in "\t\n\r\x0b\x0c" else None) for code in (*range(32), 127)
+}
 
 
 def _is_cjk(char: str) -> bool:
@@ -201,35 +207,74 @@ def _is_greek_or_cyrillic(char: str) -> bool:
 
 
 def _transliterate_other_scripts(text: str, *, by_sound: bool) -> str:
-    """Scripts the look-alike map does not cover, in ASCII. With `by_sound`, Greek and
-    Cyrillic too (by sound); otherwise they are left for the look-alike map."""
-    out = []
-    for char in text:
-        if ord(char) < 0x0370 or (not by_sound and _is_greek_or_cyrillic(char)):
-            out.append(char)
-        elif _is_cjk(char):
-            # One syllable per word: a Chinese, Japanese or Korean name is found in running
-            # text that has no spaces, and its registry alias reads the same way.
-            out.append(" " + anyascii(char) + " ")
-        else:
-            # The soft and hard signs are read as an apostrophe: drop it, "Донал'д" is one word.
-            out.append(anyascii(char).replace("'", ""))
-    return "".join(out)
+    """Scripts the look-alike map does not cover, in ASCII. Greek and Cyrillic words are read
+    by sound when `by_sound`, or when they are plainly written in that script (a letter no
+    Latin letter imitates, "Дональд"); a word that mixes scripts or uses only look-alikes
+    ("Тrump", "Оbаmа") is left for the look-alike map."""
+    return _WORD.sub(lambda match: _transliterate_word(match.group(0), by_sound=by_sound), text)
+
+
+def _transliterate_word(word: str, *, by_sound: bool) -> str:
+    if word.isascii():
+        return word
+    greek_or_cyrillic = [char for char in word if _is_greek_or_cyrillic(char)]
+    if greek_or_cyrillic and not by_sound:
+        disguise = any(char.isascii() and char.isalpha() for char in word) or all(
+            char in _LOOK_ALIKES for char in greek_or_cyrillic
+        )
+        by_sound = not disguise
+    return "".join(
+        char
+        if ord(char) < 0x0370 or (not by_sound and _is_greek_or_cyrillic(char))
+        else _ascii_of(char)
+        for char in word
+    )
+
+
+_WORD = re.compile(r"\S+")
+# Greek and Cyrillic letters that look like a Latin letter in print (either case). A word made
+# only of these is read as a disguised Latin word; any other letter means the script is meant.
+_LOOK_ALIKES = set("АВЕЅІЈКМНОРСТУХаеіјорсуххһԁԛԝӏѕΑΒΕΗΙΚΜΝΟΡΤΥΧΖαικνορτυχ")
+
+
+@cache
+def _ascii_of(char: str) -> str:
+    if _is_cjk(char):
+        # One syllable per word: a Chinese, Japanese or Korean name is found in running text
+        # that has no spaces, and its registry alias reads the same way.
+        return " " + anyascii(char) + " "
+    # The soft and hard signs are read as an apostrophe: drop it, "Донал'д" is one word.
+    return anyascii(char).replace("'", "")
+
+
+def _character_tables() -> tuple[dict[int, str | None], dict[int, None]]:
+    """Translation tables built once: format and control characters (Cf, Cc) to nothing and
+    whitespace to a space; combining marks (what NFD splits off an accented letter) to nothing.
+    str.translate with them costs a fraction of a per-character Python loop."""
+    controls: dict[int, str | None] = dict(_INVISIBLE)
+    marks: dict[int, None] = {}
+    planes = [*range(0x10000), *range(0xE0000, 0xE0080)]  # BMP, and the tag characters
+    for code in planes:
+        char = chr(code)
+        if char.isspace():
+            controls[code] = " "
+        elif unicodedata.category(char) in ("Cc", "Cf"):
+            controls[code] = None
+        if unicodedata.combining(char):
+            marks[code] = None
+    return controls, marks
+
+
+_CONTROLS, _COMBINING_MARKS = _character_tables()
 
 
 def _strip_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFD", text).translate(_COMBINING_MARKS)
 
 
 def _drop_controls(text: str) -> str:
-    text = text.translate(_INVISIBLE)
-    # Other format (Cf) and control (Cc) characters, but keep whitespace as whitespace.
-    return "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
-    )
+    # Other format (Cf) and control (Cc) characters go; whitespace stays as a space.
+    return text.translate(_CONTROLS)
 
 
 def _fold(text: str, *, leet: dict, by_sound: bool = False) -> str:
@@ -299,13 +344,14 @@ def variants(text: str) -> list[str]:
         add(_fold(text, leet=_LEET_ALT))
     if not text.isascii() and any(_is_greek_or_cyrillic(char) for char in text):
         add(_fold(text, leet={}, by_sound=True))
-    if "," in text or "，" in text:
+    if "," in text and _SURNAME_COMMA.search(text):
         for reading in list(readings):
             add(_surname_first_turned(text, reading))
-    for reading in list(readings):
-        split = _spaced_letters_split(text, reading)
-        if split is not None:
-            add(split)
+    if " " in first and _SPACED_RAW.search(text):
+        for reading in list(readings):
+            split = _spaced_letters_split(text, reading)
+            if split is not None:
+                add(split)
     return readings
 
 

@@ -132,7 +132,9 @@ def _export(target: Path) -> None:
             str(plain),
             input_names=names,
             output_names=["last_hidden_state"],
-            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]},
+            dynamic_axes={
+                name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]
+            },
             opset_version=17,
             dynamo=False,
         )
