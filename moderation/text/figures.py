@@ -601,9 +601,11 @@ class FigureMatcher:
             return None
         words = text.split()
         starts = _word_starts(words)
-        # A misspelt multi-word name keeps one of its words intact (one edit touches one word;
-        # names with every word misspelt, "Barak Obamma", are found by sound instead).
-        name_word = [word in self._name_words for word in words]
+        # A misspelt multi-word name keeps one of its words intact (one edit touches one
+        # word), or has a word that is no English word ("nanccy peloi"): a window of plain
+        # English words none of which is in a name ("photo of a") is skipped.
+        vocabulary = known_words()
+        name_word = [word in self._name_words or word not in vocabulary for word in words]
         for size in (2, 3, 1, 4):
             for first in range(0, len(words) - size + 1):
                 if size > 1 and not any(name_word[first : first + size]):
