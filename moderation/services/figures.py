@@ -78,7 +78,7 @@ def figure_add(
     name = _clean_name(name)
     aliases = _clean_aliases(aliases)
     ambiguous = _clean_aliases(ambiguous_aliases)
-    embeddings = [(_one_face(photo), photo.source_name) for photo in photos]
+    embeddings = [(photo_face_embedding(photo), photo.source_name) for photo in photos]
     from moderation.images.faces import EMBEDDING_MODEL
 
     with transaction.atomic():
@@ -117,7 +117,9 @@ def figure_add(
     return figure
 
 
-def _one_face(photo: ReferencePhoto) -> list[float]:
+def photo_face_embedding(photo: ReferencePhoto) -> list[float]:
+    """The embedding of the one face a reference photo must show; InvalidRequest otherwise
+    (no face, or several), naming the photo. Shared by the registry and likeness enrolment."""
     from moderation.images.faces import face_embeddings_from_photo
 
     label = photo.source_name or "the photo"
@@ -126,7 +128,7 @@ def _one_face(photo: ReferencePhoto) -> list[float]:
         found = "no face" if not faces else f"{len(faces)} faces"
         raise InvalidRequest(
             f"{label}: found {found}. A reference photo must show exactly one face, "
-            "the figure's own; crop it to that face and try again.",
+            "the person's own; crop it to that face and try again.",
             param="photo",
         )
     return faces[0]

@@ -19,13 +19,42 @@ from moderation.text.registry import (
     figure_descriptions,
     figure_matcher,
     figure_matcher_invalidate,
+    figure_registry_preload,
 )
+from moderation.text.semantic import semantic_preload_start, semantic_ready
 from moderation.verdicts import Verdict, message_for
 
 SEVERITY = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.BLOCK: 2}
 # Longer prompts are refused by the generation API anyway (DALL-E 2 allows 1,000 characters);
 # this only bounds the work one call can cost.
 MAX_PROMPT_CHARS = 4000
+
+
+def prompt_screen_ready() -> bool:
+    """Can this process screen a prompt without loading anything first? Cheap (a flag): for
+    the `/readyz` probe. False until `prompt_screen_preload` (or a first prompt) has loaded the
+    sentence model."""
+    return semantic_ready()
+
+
+def prompt_screen_preload() -> None:
+    """Start loading what prompt screening needs (the sentence model, the registry's matcher
+    and role vectors) on a background thread, so the first request does not wait for it. Web
+    entry points and Celery worker children call it at start; `MODERATION_PRELOAD=0` turns it
+    off (the test suite, one-off commands)."""
+    from django.conf import settings
+
+    if getattr(settings, "MODERATION_PRELOAD", True):
+        semantic_preload_start(also=[_registry_preload])
+
+
+def _registry_preload() -> None:
+    from django.db import connection
+
+    try:
+        figure_registry_preload()
+    finally:
+        connection.close()  # this thread's own connection: do not leave it open
 
 
 def text_thresholds(policy: PolicyVersion) -> dict[str, float]:

@@ -521,9 +521,11 @@ class FigureMatcher:
     def _add_fuzzy(self, compact: str, value: _Key) -> None:
         index = len(self._fuzzy_targets)
         self._fuzzy_targets.append((compact, value))
+        bit = 1 << len(compact)
         for letters in (FUZZY_FILTER_LETTERS - 1, FUZZY_FILTER_LETTERS):
-            self._fuzzy_heads.setdefault(len(compact), set()).add(compact[:letters])
-            self._fuzzy_tails.setdefault(len(compact), set()).add(compact[-letters:])
+            head, tail = compact[:letters], compact[-letters:]
+            self._fuzzy_heads[head] = self._fuzzy_heads.get(head, 0) | bit
+            self._fuzzy_tails[tail] = self._fuzzy_tails.get(tail, 0) | bit
         for variant in (compact, *_deletes(compact)):
             self._fuzzy_deletes.setdefault(variant, []).append(index)
 
@@ -560,11 +562,11 @@ class FigureMatcher:
             if match is not None:
                 return match
         for text in readings:
-            harmless = self._harmless_spans(text)
-            match = self._find_misspelt(text, harmless)
+            reading = _Reading(text, self._harmless_spans(text))
+            match = self._find_misspelt(reading)
             # Both need a word outside the English vocabulary; most prompts have none.
-            if match is None and _has_unknown_word(text.split()):
-                match = self._find_anchored(text, harmless) or self._find_by_sound(text, harmless)
+            if match is None and any(reading.unknown):
+                match = self._find_anchored(reading) or self._find_by_sound(reading)
             if match is not None:
                 return match
         return None
@@ -573,8 +575,6 @@ class FigureMatcher:
         return [(end - len(phrase) + 1, end) for end, phrase in self._harmless.iter(text)]
 
     def _find_exact(self, text: str) -> FigureMatch | None:
-        if self._empty or not text:
-            return None
         harmless: list[tuple[int, int]] | None = None
         best: tuple[int, FigureMatch] | None = None
         for padded_end, (key, value) in self._automaton.iter(f" {text} "):
@@ -596,54 +596,68 @@ class FigureMatcher:
                 best = (len(key), match)
         return best[1] if best else None
 
-    def _find_misspelt(self, text: str, harmless: list[tuple[int, int]]) -> FigureMatch | None:
-        if not self._fuzzy_deletes or not text:
+    def _find_misspelt(self, reading: "_Reading") -> FigureMatch | None:
+        if not self._fuzzy_deletes:
             return None
-        words = text.split()
-        starts = _word_starts(words)
+        words = reading.words
         # A misspelt multi-word name keeps one of its words intact (one edit touches one
         # word), or has a word that is no English word ("nanccy peloi"): a window of plain
         # English words none of which is in a name ("photo of a") is skipped.
-        vocabulary = known_words()
-        name_word = [word in self._name_words or word not in vocabulary for word in words]
-        for size in (2, 3, 1, 4):
-            for first in range(0, len(words) - size + 1):
-                if size > 1 and not any(name_word[first : first + size]):
-                    continue
+        # The same goes for one-word names: "beyonse" is no English word.
+        worth = [
+            position
+            for position, (word, unknown) in enumerate(zip(words, reading.unknown, strict=True))
+            if unknown or word in self._name_words
+        ]
+        if not worth:
+            return None
+        heads, tails = self._fuzzy_heads, self._fuzzy_tails
+        for size in (2, 3, 1):
+            shortest = FUZZY_SINGLE_MIN_LENGTH - 1 if size == 1 else FUZZY_MIN_LENGTH - 1
+            last_first = len(words) - size
+            firsts = sorted(
+                {
+                    first
+                    for position in worth
+                    for first in range(max(0, position - size + 1), min(position, last_first) + 1)
+                }
+            )
+            for first in firsts:
                 window = "".join(words[first : first + size])
-                if len(window) < (
-                    FUZZY_SINGLE_MIN_LENGTH - 1 if size == 1 else FUZZY_MIN_LENGTH - 1
-                ):
+                length = len(window)
+                if length < shortest:
                     continue
-                if not self._may_be_misspelt(window):
+                # The pre-filter (see __init__): one end of the window is a target's end.
+                letters = FUZZY_FILTER_LETTERS - (length < FUZZY_FILTER_LONG)
+                spread = 2 if length + 2 >= FUZZY_TWO_EDITS_LENGTH else 1
+                nearby = ((1 << (2 * spread + 1)) - 1) << (length - spread)
+                mask = heads.get(window[:letters], 0) | tails.get(window[-letters:], 0)
+                if not mask & nearby:
                     continue
-                if _in_harmless(harmless, starts, words, first, size):
+                if reading.in_harmless(first, size):
                     continue
-                match = self._lookup_fuzzy(window, words[first : first + size])
+                match = self._lookup_fuzzy(window, any(reading.unknown[first : first + size]))
                 if match is not None:
                     return match
         return None
 
-    def _find_anchored(self, text: str, harmless: list[tuple[int, int]]) -> FigureMatch | None:
+    def _find_anchored(self, reading: "_Reading") -> FigureMatch | None:
         """A window of 2-3 words with one word of a name spelt exactly and the rest of the
         name within two edits (one below FUZZY_TWO_EDITS_LENGTH letters)."""
-        if not self._anchors or not text:
+        if not self._anchors:
             return None
-        words = text.split()
-        starts = _word_starts(words)
+        words = reading.words
         for position, word in enumerate(words):
             candidates = self._anchors.get(word)
             if not candidates:
                 continue
             for size in (2, 3):
                 for first in range(max(0, position - size + 1), position + 1):
-                    if first + size > len(words):
+                    if first + size > len(words) or not any(reading.unknown[first : first + size]):
                         continue
-                    if _in_harmless(harmless, starts, words, first, size):
+                    if reading.in_harmless(first, size):
                         continue
                     window_words = words[first : first + size]
-                    if not _has_unknown_word(window_words):
-                        continue
                     window = "".join(window_words)
                     for index in candidates:
                         target, value = self._fuzzy_targets[index]
@@ -664,20 +678,19 @@ class FigureMatcher:
                             return FigureMatch(value.figure_id, value.name, compact, "misspelling")
         return None
 
-    def _find_by_sound(self, text: str, harmless: list[tuple[int, int]]) -> FigureMatch | None:
-        if not self._phonetic or not text:
+    def _find_by_sound(self, reading: "_Reading") -> FigureMatch | None:
+        if not self._phonetic:
             return None
-        words = text.split()
-        starts = _word_starts(words)
+        words = reading.words
         sounds = [phonetic_key(word) for word in words]
         for size in (2, 3):
             for first in range(0, len(words) - size + 1):
-                sound = " ".join(sounds[first : first + size])
-                candidates = self._phonetic.get(sound)
-                if not candidates or _in_harmless(harmless, starts, words, first, size):
+                # "and red" sounds like "Andy Reid", but is plain English: one word must not be.
+                if not any(reading.unknown[first : first + size]):
                     continue
-                if not _has_unknown_word(words[first : first + size]):
-                    continue  # "and red" sounds like "Andy Reid", but is plain English
+                candidates = self._phonetic.get(" ".join(sounds[first : first + size]))
+                if not candidates or reading.in_harmless(first, size):
+                    continue
                 window = "".join(words[first : first + size])
                 for index in candidates:
                     target, value = self._fuzzy_targets[index]
@@ -692,21 +705,13 @@ class FigureMatcher:
                         return FigureMatch(value.figure_id, value.name, target, "phonetic")
         return None
 
-    def _may_be_misspelt(self, window: str) -> bool:
-        """A cheap necessary condition for `_lookup_fuzzy` to find anything (see __init__)."""
-        letters = FUZZY_FILTER_LETTERS - (len(window) < FUZZY_FILTER_LONG)
-        head, tail = window[:letters], window[-letters:]
-        spread = 2 if len(window) + 2 >= FUZZY_TWO_EDITS_LENGTH else 1
-        for length in range(len(window) - spread, len(window) + spread + 1):
-            heads = self._fuzzy_heads.get(length)
-            if heads is not None and (head in heads or tail in self._fuzzy_tails[length]):
-                return True
-        return False
-
-    def _lookup_fuzzy(self, window: str, window_words: list[str]) -> FigureMatch | None:
+    def _lookup_fuzzy(self, window: str, has_unknown: bool) -> FigureMatch | None:
         candidates: set[int] = set()
+        deletes = self._fuzzy_deletes
         for variant in (window, *_deletes(window)):
-            candidates.update(self._fuzzy_deletes.get(variant, ()))
+            found = deletes.get(variant)
+            if found:
+                candidates.update(found)
         for index in sorted(candidates):
             target, value = self._fuzzy_targets[index]
             allowed = 2 if len(target) >= FUZZY_TWO_EDITS_LENGTH else 1
@@ -714,9 +719,33 @@ class FigureMatcher:
                 continue
             distance = _edit_distance(window, target, limit=allowed)
             # Two edits between plain English words is a different phrase, not a misspelling.
-            if distance <= 1 or (distance <= allowed and _has_unknown_word(window_words)):
+            if distance <= 1 or (distance <= allowed and has_unknown):
                 return FigureMatch(value.figure_id, value.name, target, "misspelling")
         return None
+
+
+class _Reading:
+    """One normalised reading of a prompt, with what every fuzzy path asks of it."""
+
+    __slots__ = ("text", "words", "unknown", "harmless", "_starts")
+
+    def __init__(self, text: str, harmless: list[tuple[int, int]]) -> None:
+        vocabulary = known_words()
+        self.text = text
+        self.words = text.split()
+        self.unknown = [word not in vocabulary for word in self.words]
+        self.harmless = harmless
+        self._starts: list[int] | None = None
+
+    def in_harmless(self, first: int, size: int) -> bool:
+        """Do words first..first+size-1 lie inside a harmless phrase ("air jordan")?"""
+        if not self.harmless:
+            return False
+        if self._starts is None:
+            self._starts = _word_starts(self.words)
+        start = self._starts[first]
+        end = self._starts[first + size - 1] + len(self.words[first + size - 1]) - 1
+        return any(h_start <= start and end <= h_end for h_start, h_end in self.harmless)
 
 
 # Letter groups that sound alike, read before single letters.
@@ -737,27 +766,11 @@ def phonetic_key(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", skeleton)
 
 
-def _has_unknown_word(words: list[str]) -> bool:
-    """Is one of the words outside the English vocabulary (as misspelt words mostly are)?"""
-    vocabulary = known_words()
-    return any(word not in vocabulary for word in words)
-
-
 def _word_starts(words: list[str]) -> list[int]:
     starts = [0]
     for word in words[:-1]:
         starts.append(starts[-1] + len(word) + 1)
     return starts
-
-
-def _in_harmless(
-    harmless: list[tuple[int, int]], starts: list[int], words: list[str], first: int, size: int
-) -> bool:
-    if not harmless:
-        return False
-    start = starts[first]
-    end = starts[first + size - 1] + len(words[first + size - 1]) - 1
-    return any(h_start <= start and end <= h_end for h_start, h_end in harmless)
 
 
 def _deletes(word: str) -> set[str]:

@@ -270,7 +270,8 @@ def semantic_preload_start(*, also: Sequence = ()) -> threading.Thread:
 
 # The same prompt is often screened twice in a row (the web app's preflight, then the request;
 # a retried request): the analysis is kept for the most recent prompts of this process.
-@lru_cache(maxsize=2048)
+# 512 entries: each keeps its token states (~25 KB for a short prompt) for description matching.
+@lru_cache(maxsize=512)
 def semantic_scores(text: str) -> SemanticScores:
     state = _load()
     encoded = state["encoder"].encode([text])[0]
