@@ -336,9 +336,7 @@ class LikenessEnrolment(TimeStampedModel):
 class EnrolledFace(TimeStampedModel):
     """One photo's face embedding of an enrolment. Never shown to anyone; deleted on withdrawal."""
 
-    enrolment = models.ForeignKey(
-        LikenessEnrolment, on_delete=models.CASCADE, related_name="faces"
-    )
+    enrolment = models.ForeignKey(LikenessEnrolment, on_delete=models.CASCADE, related_name="faces")
     embedding = models.JSONField()
     embedding_model = models.CharField(max_length=64)
     # The photo's file name (self), or where a staff-enrolled photo came from (URL, credit).

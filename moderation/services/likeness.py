@@ -18,13 +18,13 @@ Photos are never stored: only the embeddings, computed with the image screen's o
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from common.errors import InvalidRequest, NotFound
+from moderation.images.analysis import EnrolmentMatch
 from moderation.images.faces import EMBEDDING_MODEL, embedding_distance
 from moderation.models import (
     Case,
@@ -51,14 +51,6 @@ CONSENT_TEXT = (
     "requested by anyone else. Easel keeps a numerical description of my face, never the "
     "photos, for this purpose only, until I withdraw, which deletes it."
 )
-
-
-@dataclass(frozen=True)
-class EnrolmentMatch:
-    """A face in an image that matched an enrolment (from `moderation.images.analysis`)."""
-
-    enrolment_id: int
-    distance: float
 
 
 def likeness_enrol(
@@ -281,7 +273,9 @@ def _looks_like(embeddings: Sequence[list[float]], *, exclude_enrolment: int) ->
     for embedding in embeddings:
         near_figure = figures.nearest_per_figure(embedding, max_distance=LOOKS_LIKE_MAX_DISTANCE)
         if near_figure:
-            return f"looks like public figure {near_figure[0][0]} (distance {near_figure[0][1]:.2f})"
+            return (
+                f"looks like public figure {near_figure[0][0]} (distance {near_figure[0][1]:.2f})"
+            )
         for enrolment_id, distance in enrolled.faces.nearest_per_figure(
             embedding, max_distance=LOOKS_LIKE_MAX_DISTANCE
         ):

@@ -64,7 +64,7 @@ class Encoded:
         mask = (self.token_words >= first_word) & (self.token_words <= last_word)
         if not mask.any():
             return None
-        pooled = self.token_states[mask].mean(axis=0)
+        pooled = self.token_states[mask].astype(np.float32).mean(axis=0)
         norm = float(np.linalg.norm(pooled))
         return pooled / norm if norm else None
 
@@ -200,7 +200,7 @@ class SentenceEncoder:
             results.append(
                 Encoded(
                     vector=pooled / max(float(np.linalg.norm(pooled)), 1e-12),
-                    token_states=tokens,
+                    token_states=tokens.astype(np.float16),
                     token_words=words,
                 )
             )
@@ -270,8 +270,9 @@ def semantic_preload_start(*, also: Sequence = ()) -> threading.Thread:
 
 # The same prompt is often screened twice in a row (the web app's preflight, then the request;
 # a retried request): the analysis is kept for the most recent prompts of this process.
-# 512 entries: each keeps its token states (~25 KB for a short prompt) for description matching.
-@lru_cache(maxsize=512)
+# Each entry keeps its token states for description matching, in float16 (~15 KB for a short
+# prompt), so 1,024 prompts hold ~15 MB.
+@lru_cache(maxsize=1024)
 def semantic_scores(text: str) -> SemanticScores:
     state = _load()
     encoded = state["encoder"].encode([text])[0]
