@@ -406,7 +406,9 @@ def known_words() -> frozenset[str]:
     for group in json.loads(LEXICON_PATH.read_text(encoding="utf-8")).values():
         terms = group.get("terms", []) if isinstance(group, dict) else group
         if isinstance(terms, list):
-            words.update(w for term in terms for w in term.lower().split() if w.isalpha())
+            words.update(
+                w for term in terms for w in term.lower().split() if w.isalpha() and len(w) >= 3
+            )
     return frozenset(words)
 
 
