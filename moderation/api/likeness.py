@@ -3,8 +3,8 @@ their enrolments; staff review enrolments that look like someone else and enrol 
 
 Under /api/v1/: `likeness/enrolments` (GET, POST), `likeness/enrolments/<id>` (DELETE),
 `staff/likeness/enrolments` (GET), `staff/likeness/enrolments/<id>/review` (POST) and
-`staff/figures/<id>/likeness` (POST). Photos are multipart files named `photos`; they are read
-into memory, embedded and dropped, never stored.
+`staff/figures/<id>/likeness` (POST, with `photo_source`). Photos are multipart files named
+`photos`; they are read into memory, embedded and dropped, never stored.
 """
 
 from django.core.files.uploadedfile import UploadedFile
@@ -89,23 +89,30 @@ class LikenessEnrolApi(APIView):
     """Multipart: `photos` (1-5 image files, each showing only your face) and `consent=true`,
     which agrees to the statement returned in `consent_text` (and shown on the web page)."""
 
-    @extend_schema_serializer(component_name="LikenessEnrolInput")
     class InputSerializer(serializers.Serializer):
-        consent = serializers.BooleanField()
-        photos = serializers.ListField(child=serializers.ImageField(), required=False)
+        # Absent is "no": the service then says why consent is needed.
+        consent = serializers.BooleanField(default=False)
+
+    @extend_schema_serializer(component_name="LikenessEnrolInput")
+    class SchemaSerializer(InputSerializer):
+        # Documented here; read by `photos_from`, which names the file that is not an image.
+        photos = serializers.ListField(child=serializers.ImageField())
 
     @extend_schema(
         operation_id="likeness_enrolments_create",
         summary="Protect your own face",
         description=f"Consent statement: {CONSENT_TEXT}",
-        request={"multipart/form-data": InputSerializer},
+        request={"multipart/form-data": SchemaSerializer},
         responses={201: EnrolmentOutputSerializer},
     )
     def post(self, request: Request) -> Response:
         assert isinstance(request.user, User)
-        consent = serializers.BooleanField().to_internal_value(request.data.get("consent", False))
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         photos = photos_from(request)
-        enrolment = likeness_enrol(user=request.user, photos=photos, consent=consent)
+        enrolment = likeness_enrol(
+            user=request.user, photos=photos, consent=body.validated_data["consent"]
+        )
         return Response(EnrolmentOutputSerializer(enrolment).data, status=status.HTTP_201_CREATED)
 
 
@@ -171,24 +178,30 @@ class StaffEnrolmentReviewApi(StaffApi):
 class StaffFigureLikenessApi(StaffApi):
     """Multipart: `photos` (1-5 files, each showing only the figure's face) and `source`."""
 
-    @extend_schema_serializer(component_name="StaffFigureLikenessInput")
     class InputSerializer(serializers.Serializer):
-        source = serializers.CharField(max_length=500)
-        photos = serializers.ListField(child=serializers.ImageField(), required=False)
+        # Where the photos came from; blank is refused by the service with the reason.
+        photo_source = serializers.CharField(
+            max_length=500, default="", allow_blank=True, source="source"
+        )
+
+    @extend_schema_serializer(component_name="StaffFigureLikenessInput")
+    class SchemaSerializer(InputSerializer):
+        photos = serializers.ListField(child=serializers.ImageField())
 
     @extend_schema(
         operation_id="staff_figures_likeness_enrol",
         summary="Enrol a public figure's face, recording where the photos came from",
-        request={"multipart/form-data": InputSerializer},
+        request={"multipart/form-data": SchemaSerializer},
         responses={201: StaffEnrolmentOutputSerializer},
     )
     def post(self, request: Request, figure_id: int) -> Response:
-        source = str(request.data.get("source", ""))
+        body = self.InputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
         enrolment = likeness_enrol_public_figure(
             actor=self.staff(request),
             figure_id=figure_id,
             photos=photos_from(request),
-            source=source,
+            source=body.validated_data["source"],
         )
         return Response(
             StaffEnrolmentOutputSerializer(enrolment).data, status=status.HTTP_201_CREATED

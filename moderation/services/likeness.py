@@ -253,7 +253,7 @@ def _embeddings(photos: Sequence[ReferencePhoto]) -> list[tuple[list[float], str
     return [(photo_face_embedding(photo), photo.source_name) for photo in photos]
 
 
-def _same_person(embeddings: Sequence[Sequence[float]]) -> None:
+def _same_person(embeddings: Sequence[list[float]]) -> None:
     for index, first in enumerate(embeddings):
         for second in embeddings[index + 1 :]:
             if embedding_distance(first, second) > SAME_PERSON_MAX_DISTANCE:

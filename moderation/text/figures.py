@@ -452,11 +452,12 @@ class FigureMatcher:
         self._phonetic: dict[str, list[int]] = {}
         # The first and last letters of every misspelling target: one edit leaves one of the
         # two intact, so a window with neither cannot match and skips the deletion lookups.
-        # Keyed by the target's length: an edit changes a length by one at most (two edits by
-        # two), so only targets of nearby lengths are asked.
-        self._fuzzy_heads: dict[int, set[str]] = {}
+        # Each maps those letters to a bit mask of the targets' lengths: an edit changes a
+        # length by one at most (two edits by two), so a window asks for the bits of nearby
+        # lengths only. Two dictionary reads and a mask per window.
+        self._fuzzy_heads: dict[str, int] = {}
+        self._fuzzy_tails: dict[str, int] = {}
         self._name_words: set[str] = set()  # every word of a name with misspelling matching
-        self._fuzzy_tails: dict[int, set[str]] = {}
         # An exact word of a multi-word name -> the fuzzy targets (by index) that contain it.
         self._anchors: dict[str, list[int]] = {}
         self.size = 0

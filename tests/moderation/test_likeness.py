@@ -321,7 +321,7 @@ def test_staff_enrol_a_figure_over_the_api() -> None:
         f"/api/v1/staff/figures/{figure.pk}/likeness",
         {
             "photos": [png(image_samples.astronaut_reference_crop(), "press.png")],
-            "source": "https://images.example.org/press.png",
+            "photo_source": "https://images.example.org/press.png",
         },
         format="multipart",
     )
