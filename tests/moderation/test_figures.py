@@ -185,7 +185,8 @@ def test_a_wikidata_export_brings_native_names_roles_and_dates_of_death(tmp_path
     from moderation.text.normalise import variants
     from moderation.text.registry import figure_matcher
 
-    assert figure_matcher().find(variants("奥拉·奎内维克在公园")).name == "Orla Quennevik"
+    match = figure_matcher().find(variants("奥拉·奎内维克在公园"))
+    assert match is not None and match.name == "Orla Quennevik"
 
 
 def test_a_bad_year_of_death_skips_the_row_with_a_reason(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from rest_framework.test import APIClient
 
+from accounts.models import User
 from common.errors import InvalidRequest, NotFound
 from moderation.images.faces import EMBEDDING_MODEL, face_embeddings_from_photo
 from moderation.models import (
@@ -42,6 +43,16 @@ from tests.moderation.process_helpers import make_staff
 pytestmark = pytest.mark.django_db
 
 
+def new_user() -> User:
+    user = UserFactory()
+    assert isinstance(user, User)
+    return user
+
+
+def decision_of(verdict) -> Decision:  # type: ignore[no-untyped-def]
+    return Decision.objects.get(pk=verdict.decision_id)
+
+
 def photo(image: Image.Image, name: str) -> ReferencePhoto:
     return ReferencePhoto(image=image, source_name=name)
 
@@ -70,7 +81,7 @@ def _fresh_reference_cache():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def owner():  # type: ignore[no-untyped-def]
-    return UserFactory()
+    return new_user()
 
 
 @pytest.fixture
@@ -119,7 +130,7 @@ def test_a_bad_enrolment_is_refused_and_writes_nothing(owner, photos, consent, m
 
 @pytest.mark.django_db(transaction=True)
 def test_two_enrolments_at_once_make_one_active_enrolment() -> None:
-    owner = UserFactory()  # committed: the racing threads use their own connections
+    owner = new_user()  # committed: the racing threads use their own connections
     results = run_concurrently(
         [
             lambda: likeness_enrol(user=owner, photos=[astronaut_photos()[0]], consent=True),
@@ -159,7 +170,7 @@ def test_withdrawing_deletes_the_embeddings_and_is_idempotent(owner, enrolment) 
     likeness_withdraw(user=owner, enrolment_id=enrolment.pk)
     assert AuditLogEntry.objects.filter(action="likeness.withdraw").count() == 1
     with pytest.raises(NotFound):
-        likeness_withdraw(user=UserFactory(), enrolment_id=enrolment.pk)  # not theirs
+        likeness_withdraw(user=new_user(), enrolment_id=enrolment.pk)  # not theirs
 
 
 # -- screening against enrolled faces -------------------------------------------------------
@@ -168,7 +179,7 @@ def test_withdrawing_deletes_the_embeddings_and_is_idempotent(owner, enrolment) 
 def test_someone_elses_output_matching_an_enrolled_face_is_withheld_and_audited(
     enrolment,
 ) -> None:  # type: ignore[no-untyped-def]
-    stranger = UserFactory()
+    stranger = new_user()
     verdict = output_screen(
         image=image_samples.astronaut_edited_copy(),
         user=stranger,
@@ -177,7 +188,7 @@ def test_someone_elses_output_matching_an_enrolled_face_is_withheld_and_audited(
     )
     assert verdict.decision == Outcome.BLOCK
     assert verdict.categories == [Category.PUBLIC_FIGURE]
-    decision = Decision.objects.get(pk=verdict.decision_id)
+    decision = decision_of(verdict)
     assert decision.scores["enrolment_matches"][0]["enrolment_id"] == enrolment.pk
     match = AuditLogEntry.objects.get(action="likeness.match")
     assert match.target_id == str(enrolment.pk)
@@ -196,7 +207,7 @@ def test_the_enrolled_person_is_not_blocked_by_their_own_enrolment(owner, enrolm
 
 
 def test_uploads_of_an_enrolled_face_are_refused_even_with_consent(enrolment) -> None:  # type: ignore[no-untyped-def]
-    stranger = UserFactory()
+    stranger = new_user()
     verdict = upload_screen(
         image=image_samples.astronaut_edited_copy(), user=stranger, face_consent=True
     )
@@ -210,7 +221,7 @@ def test_a_withdrawn_enrolment_stops_matching_at_once(owner, enrolment) -> None:
     likeness_withdraw(user=owner, enrolment_id=enrolment.pk)
     verdict = output_screen(
         image=image_samples.astronaut_edited_copy(),
-        user=UserFactory(),
+        user=new_user(),
         generation_id=uuid.uuid4(),
         image_id=uuid.uuid4(),
     )
@@ -236,12 +247,12 @@ def test_staff_enrol_a_public_figure_with_the_photos_source() -> None:
     }
     verdict = output_screen(
         image=image_samples.astronaut_edited_copy(),
-        user=UserFactory(),
+        user=new_user(),
         generation_id=uuid.uuid4(),
         image_id=uuid.uuid4(),
     )
     assert verdict.blocked
-    assert Decision.objects.get(pk=verdict.decision_id).matched_figure == figure
+    assert decision_of(verdict).matched_figure == figure
 
 
 # -- the API --------------------------------------------------------------------------------

@@ -157,5 +157,6 @@ def test_look_alikes_of_each_evasion_stay_allowed(matcher: FigureMatcher, prompt
 
 def test_a_one_edit_window_of_english_words_needs_a_name_word() -> None:
     matcher = FigureMatcher([RegistryEntry(figure_id=1, name="Orla Quennevik")])
-    assert matcher.find(variants("Orla Quenevik at the harbour")).name == "Orla Quennevik"
+    match = matcher.find(variants("Orla Quenevik at the harbour"))
+    assert match is not None and match.name == "Orla Quennevik"
     assert matcher.find(variants("a photo of a cat at the harbour")) is None
