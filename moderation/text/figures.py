@@ -1,22 +1,29 @@
-"""Find the names of registered public figures in a normalised prompt.
+"""Find the names of registered public figures in the normalised readings of a prompt.
 
-Three ways a name is found:
+The ways a name is found, cheapest first (an exact name in any reading wins):
 1. Exactly, with Aho-Corasick over every name and alias (one pass over the prompt whatever the
-   size of the registry), keeping only hits that start and end on a word boundary. Multi-word
-   names are also indexed with their spaces removed, so "T-a-y-l-o-r S_w_i_f_t" (rejoined by
-   normalisation into "taylorswift") and "#TaylorSwift" are found.
-2. With a small misspelling ("Tailor Swift", "Barak Obama"): a symmetric-deletion index
-   (SymSpell's idea) over multi-word names, so a lookup costs a few dictionary reads per word
-   window instead of an edit distance against every name.
-3. By sound, for misspellings of two edits that keep the sound ("Taylor Sweeft", "Barak
-   Obamma", "Elon Muskk"): each word of a multi-word name is reduced to a consonant skeleton
-   (`phonetic_key`); a window of prompt words with the same skeletons is a candidate, confirmed
-   only when its letters are also within the edit limit of the name.
-4. Ambiguous aliases ("Swift", "Bush", "Drake", "Madonna": a surname or single name that is
+   size of the registry). Keys are stored padded with spaces, so only whole-word hits reach
+   Python. Multi-word names are also indexed with their spaces removed, so "T-a-y-l-o-r
+   S_w_i_f_t" (rejoined by normalisation into "taylorswift") and "#TaylorSwift" are found.
+   Names in other scripts are registry aliases transliterated the same way ("Дональд Трамп").
+2. With a misspelling ("Tailor Swift", "Barak Obamma"): a symmetric-deletion index (SymSpell's
+   idea), one edit, two on names of FUZZY_TWO_EDITS_LENGTH letters when a window word is no
+   English word. Windows are only looked at around words that are in a name or are no English
+   word, and only when their first or last letters are some name's at a nearby length.
+3. One word of the name exact and the other within two edits ("Mark Zuckerebr").
+4. By sound ("Taylor Sweeft", "Keanoo Rives", "Elon Muskk"): each word reduced to a consonant
+   skeleton (`phonetic_key`); a window with the same skeletons is a candidate, confirmed when
+   it starts with the same letter, has a word that is no English word ("and red" is not "Andy
+   Reid") and is within a few edits of the name.
+5. Ambiguous aliases ("Swift", "Bush", "Drake", "Madonna": a surname or single name that is
    also a common word) count only in a person context: right after "photo of" or a title
    ("president", "singer"), or right before "smiling", "'s face", "giving a speech". Never
    after an article ("a swift river"), never inside a known harmless phrase ("Madonna and
    child"), never when a plain noun follows ("Trump tower", "swift birds").
+Aliases that open with a title ("President Xi", "Queen Bey") are matched exactly only: an edit
+away they are ordinary phrases ("president of", "queen bee"). Harmless phrases suppress every
+path. Descriptions ("the 45th president of the United States") are matched by
+`moderation.text.descriptions`, which needs the sentence model.
 
 The matcher is pure (no database): `moderation.text.registry` builds it from PublicFigure rows
 and caches it per process; the benchmark builds it from synthetic names.
@@ -464,6 +471,12 @@ class FigureMatcher:
         for entry in entries:
             self._add(entry)
             self.size += 1
+        # Tuples of ints are left alone by the garbage collector (lists are tracked): with
+        # 100,000 names that is over a million objects it no longer walks on every full
+        # collection, and less memory.
+        for index in (self._fuzzy_deletes, self._phonetic, self._anchors):
+            for key, targets in index.items():
+                index[key] = tuple(targets)  # type: ignore[assignment]
         self._empty = len(self._automaton) == 0
         if not self._empty:
             self._automaton.make_automaton()

@@ -1,4 +1,4 @@
-"""The public-figure matcher built from the registry table, cached per process.
+"""The public-figure matcher and role index built from the registry table, cached per process.
 
 Building the automaton for the starter registry takes well under a second, for 100,000 names
 a few seconds: it is built once per process and rebuilt only when the table changed. Whether
@@ -19,7 +19,13 @@ from moderation.text.descriptions import DescriptionIndex
 from moderation.text.figures import FigureMatcher, RegistryEntry
 
 _lock = threading.Lock()
-_cached: dict = {"fingerprint": None, "matcher": None, "descriptions": None, "checked_at": 0.0}
+_cached: dict = {
+    "fingerprint": None,
+    "matcher": None,
+    "descriptions": None,  # role vectors, built on first use (they need the sentence model)
+    "entries": None,
+    "checked_at": 0.0,
+}
 
 
 def _fingerprint() -> tuple:
