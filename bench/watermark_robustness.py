@@ -18,8 +18,8 @@ rotations and rescales (128 to 1024 px) of the same packaged photos, and generat
 re-saved as JPEG. A false detection is any id read from one.
 
 Costs, for one --side image (median CPU time, so other load on the machine does not count): the
-watermark's embed and read times, its PNG encode and the C2PA signing, and the delivery's work (signature, watermark, PNG, credentials) over the PNG
-encode alone: the worker's budget is 3x.
+watermark's embed and read times, its PNG encode and the C2PA signing, and the delivery's work
+(signature, watermark, PNG, credentials) over the PNG encode alone: the worker's budget is 3x.
 Prints a table; detections and false detections with their counts and the targets.
 """
 
