@@ -2,7 +2,9 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView
+
+from frontend.views.public import api_docs
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,7 +17,7 @@ urlpatterns = [
     path("api/v1/", include("generation.api.urls")),
     path("api/v1/", include("moderation.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("", include("billing.urls")),  # the Stripe webhook endpoint
     path("", include("frontend.urls")),
 ]

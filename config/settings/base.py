@@ -6,8 +6,12 @@ SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-secret-key-change-me
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# The address customers reach Easel at; used in e-mails, API quick starts and share links.
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# The address customers reach Easel at; used in e-mails, API quick starts, image URLs and share
+# links. Unset, it is the port the web process serves: `make run` passes PORT to every process
+# as EASEL_WEB_PORT (platform/Procfile's web entry listens on it), so a page served on
+# PORT=18777 never points at 8000. Production requires SITE_URL (config/settings/production.py).
+EASEL_WEB_PORT = env.int("EASEL_WEB_PORT", default=8000)
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{EASEL_WEB_PORT}")
 
 VAR_DIR = BASE_DIR / "var"
 
@@ -21,6 +25,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "allauth",
     "allauth.account",

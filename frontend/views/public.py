@@ -99,3 +99,8 @@ def share_report(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("frontend:share", slug=slug)
     messages.success(request, "Thank you. A person on our team will look at this image.")
     return redirect("frontend:share", slug=slug)
+
+
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """The API reference: Swagger UI from Easel's own static files on the OpenAPI schema."""
+    return render(request, "frontend/api_docs.html")
