@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from accounts.models import User
 from moderation.models import Case, Decision, Strike, Suspension
+from moderation.selectors import suspension_active
 from moderation.services import enforcement
 from moderation.services.cases import case_open
-from moderation.selectors import suspension_active
 
 
 @dataclass(frozen=True)
