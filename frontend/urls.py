@@ -1,6 +1,8 @@
 """The web app (namespace `frontend`) and the staff console (namespace `console`, at /console/)."""
 
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from frontend.views import account, billing, collections, developers, extend, public, studio
 
@@ -50,9 +52,12 @@ app_patterns = [
     path("account/", account.account, name="account"),
     path("account/delete", account.account_delete, name="account_delete"),
     path("appeals/", account.appeals, name="appeals"),
+    path("account/verification/resend", account.verification_resend, name="verification_resend"),
 ]
 
 urlpatterns = [
     path("", include((app_patterns, "frontend"))),
+    # Browsers ask for /favicon.ico on pages that name no icon (the JSON schema, files).
+    path("favicon.ico", RedirectView.as_view(url=static("frontend/favicon.svg"), permanent=True)),
     path("console/", include(("frontend.console_urls", "console"))),
 ]
