@@ -9,6 +9,7 @@ from frontend.views import account, billing, collections, developers, extend, pu
 app_patterns = [
     path("", public.home, name="home"),
     path("explore/", public.explore, name="explore"),
+    path("transparency", public.transparency, name="transparency"),
     path("s/<slug:slug>", public.share_page, name="share"),
     path("s/<slug:slug>/image.png", public.share_image, name="share_image"),
     path("s/<slug:slug>/report", public.share_report, name="share_report"),

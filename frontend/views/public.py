@@ -1,11 +1,13 @@
 """Pages anyone can see: the landing page, Explore, share links, public collections, reports."""
 
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Tier
@@ -17,10 +19,14 @@ from frontend.views.common import flash_error
 from frontend.views.studio import image_response
 from generation.selectors.sharing import explore_shares, share_get_public
 from moderation.models import Category
+from moderation.selectors.transparency import period_starts, transparency_report
 from moderation.services.cases import case_open_for_report
 from moderation.verdicts import USER_MESSAGES
 
 EXPLORE_PAGE_SIZE = 24
+TRANSPARENCY_MONTHS = 12
+# The public figures are aggregates over every decision: computed at most this often.
+TRANSPARENCY_CACHE_SECONDS = 300
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -104,3 +110,15 @@ def share_report(request: HttpRequest, slug: str) -> HttpResponse:
 def api_docs(request: HttpRequest) -> HttpResponse:
     """The API reference: Swagger UI from Easel's own static files on the OpenAPI schema."""
     return render(request, "frontend/api_docs.html")
+
+
+def transparency(request: HttpRequest) -> HttpResponse:
+    """The public transparency report, per month: moderation's figures, counts only."""
+    starts = period_starts(period="month", count=TRANSPARENCY_MONTHS, today=timezone.now().date())
+    sections = cache.get_or_set(
+        f"transparency:month:{starts[0].isoformat()}",
+        lambda: transparency_report(starts=starts, period="month"),
+        TRANSPARENCY_CACHE_SECONDS,
+    )
+    context = {"sections": sections, "months": TRANSPARENCY_MONTHS}
+    return render(request, "frontend/transparency.html", context)
