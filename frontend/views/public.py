@@ -1,5 +1,6 @@
 """Pages anyone can see: the landing page, Explore, share links, public collections, reports."""
 
+from allauth.account.adapter import get_adapter as get_account_adapter
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
@@ -18,6 +19,7 @@ from frontend.forms import ReportForm
 from frontend.views.common import flash_error
 from frontend.views.studio import image_response
 from generation.selectors.sharing import explore_shares, share_get_public
+from generation.services.sharing import share_view_record
 from moderation.models import Category
 from moderation.selectors.transparency import period_starts, transparency_report
 from moderation.services.cases import case_open_for_report
@@ -39,9 +41,27 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/home.html", context)
 
 
+EXPLORE_SORTS = [("newest", "Newest"), ("views", "Most viewed")]
+
+
 def explore(request: HttpRequest) -> HttpResponse:
-    page = Paginator(explore_shares(), EXPLORE_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "frontend/explore.html", {"page": page})
+    # PostgreSQL refuses NUL in a string: a query containing one would be a 500, not a search.
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
+    order = request.GET.get("sort", "newest")
+    if order not in dict(EXPLORE_SORTS):
+        order = "newest"
+    shares = explore_shares(query=query, order=order)
+    page = Paginator(shares, EXPLORE_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "query": query, "sort": order, "sorts": EXPLORE_SORTS}
+    return render(request, "frontend/explore.html", context)
+
+
+def _viewer(request: HttpRequest) -> str:
+    """Who is looking, for counting distinct viewers: the account, else the visitor's address
+    (as allauth's rate limits see it, behind ALLAUTH_TRUSTED_PROXY_COUNT proxies)."""
+    if request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return f"ip:{get_account_adapter(request).get_client_ip(request)}"
 
 
 def _public_share(slug: str):  # type: ignore[no-untyped-def]
@@ -65,6 +85,8 @@ def share_page(request: HttpRequest, slug: str) -> HttpResponse:
         "image_url": image_url,
         "report_form": ReportForm(),
     }
+    if request.method == "GET":
+        share_view_record(share=public.share, viewer=_viewer(request))
     response = render(request, "frontend/share.html", context)
     response["Cache-Control"] = "no-cache"  # a takedown must show at once
     return response
