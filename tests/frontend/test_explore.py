@@ -41,7 +41,7 @@ def test_search_matches_every_word_of_the_prompt(client, user):
 def test_most_viewed_orders_by_distinct_viewers(client, user):
     quiet = _shared(user, "a quiet pond")
     popular = _shared(user, "a busy market")
-    for visitor in range(3):
+    for _ in range(3):
         viewer = UserFactory()
         client.force_login(viewer)
         client.get(f"/s/{popular.slug}")
