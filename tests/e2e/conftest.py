@@ -128,7 +128,8 @@ def live_easel(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
         "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
-        "SITE_URL": url,
+        # No SITE_URL: the public address must follow the port served, as under `make run`.
+        "EASEL_WEB_PORT": str(port),
         "MEDIA_ROOT": str(base / "media"),
         "EASEL_E2E_MAIL_DIR": str(mail_dir),
         "EASEL_MODEL": "easel/tiny",
@@ -140,6 +141,7 @@ def live_easel(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
         "LOG_LEVEL": "WARNING",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.pop("SITE_URL", None)
     web_log, worker_log = base / "web.log", base / "worker.log"
     bin_dir = Path(sys.executable).parent
     web = subprocess.Popen(

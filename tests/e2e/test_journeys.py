@@ -86,7 +86,7 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     page.wait_for_url(re.compile(r".*/accounts/confirm-email/$"))
     page.goto(live_easel.mail_link(to=email))
     page.click("form button[type=submit]")  # "Confirm"
-    page.wait_for_load_state()
+    page.wait_for_url(re.compile(r".*/create/$"))  # confirming lands on Create
 
     # Create: the cost shows before submitting; the images arrive on the progress page.
     page.goto(base + "/create/")
@@ -97,8 +97,11 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     assert page.locator("#prompt-count").inner_text().startswith("44 / 1000")
     screenshot(page, "create")
     _accessible(page, "create", problems)
-    page.click("form.prompt-box button[type=submit]")
-    page.wait_for_url(re.compile(r".*/g/[0-9a-f-]+/$"))
+    # The first request after a start loads the screening model: the button shows progress
+    # at once, and the page moves on when the job is admitted.
+    page.click("form.prompt-box button[type=submit]", no_wait_after=True)
+    assert page.locator("form.prompt-box button[aria-busy=true]").count() == 1
+    page.wait_for_url(re.compile(r".*/g/[0-9a-f-]+/$"), timeout=120_000)
     # The worker loads the model on its first job, so the page first shows the queue or steps;
     # htmx then swaps the fragment in place (no reload) until the images are there.
     seen = page.locator("[data-testid=progress-text]").first.inner_text()
