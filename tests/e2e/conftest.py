@@ -252,3 +252,18 @@ def assert_fits_the_screen(page) -> None:  # type: ignore[no-untyped-def]
     # The pages here hold a few items each: a very tall page means text squeezed into a
     # column a few letters wide.
     assert height <= 8000, f"{page.url} is {height}px tall on a phone"
+
+
+def record_submit_progress(page) -> list:  # type: ignore[no-untyped-def]
+    """What each submitted form's button showed at the moment of submitting: its `aria-busy`
+    (easel.js sets it as the form goes). Read inside the page at the submit event, because a
+    form post starts a navigation and Playwright's locators then wait for the next page."""
+    seen: list = []
+    page.expose_function("__easelSubmitted", seen.append)
+    # A window listener runs after easel.js's document listener has marked the button.
+    page.add_init_script(
+        "window.addEventListener('submit', function (event) {"
+        " var button = event.submitter;"
+        " window.__easelSubmitted(button ? button.getAttribute('aria-busy') : null); });"
+    )
+    return seen

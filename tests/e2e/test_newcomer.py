@@ -31,6 +31,7 @@ from moderation.services.enforcement import suspension_create
 from tests.e2e.conftest import (
     PHONE,
     assert_fits_the_screen,
+    record_submit_progress,
     screenshot,
     serious_accessibility_violations,
 )
@@ -90,6 +91,7 @@ def test_a_newcomer_meets_no_rough_edge(live_easel, browser):  # type: ignore[no
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     csp = _csp_errors(page)
+    submitted = record_submit_progress(page)
     _log_in(page, base, person.email)
     assert page.url == f"{base}/create/"  # signing in lands on Create
 
@@ -120,6 +122,7 @@ def test_a_newcomer_meets_no_rough_edge(live_easel, browser):  # type: ignore[no
     page.fill("textarea[name=prompt]", BLOCKED_PROMPT)
     page.click("form.prompt-box button[type=submit]", no_wait_after=True)
     page.wait_for_selector(".alert.policy", timeout=120_000)
+    assert submitted[-1] == "true"  # the button showed progress at once
     message = page.locator(".alert.policy").inner_text()
     assert "4 more blocked requests within 24 hours will suspend your account" in message
     assert page.locator(".alert.policy a[href='/appeals/']").count() == 1
