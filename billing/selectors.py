@@ -150,7 +150,7 @@ class HistoryRow:
     receipt_url: str = ""
 
 
-def ledger_history(*, user: Any) -> QuerySet[LedgerEntry, dict[str, Any]]:
+def ledger_history(*, user: Any) -> QuerySet[Any, Any]:
     """A user's ledger as a person reads it, newest first: one group per generation (its hold,
     charge, return and any refund together) and one per other entry. Each group is a dict with
     `last_id`; pass a page of them to `ledger_history_rows`."""

@@ -89,9 +89,17 @@ def transparency_figures(
             tally[2] += confirmed
     rows = [
         TransparencyRow(
-            week, version, stage, category, screened[(week, version, stage)], *tally, period
+            start=week,
+            policy_version=version,
+            stage=stage,
+            category=category,
+            screened=screened[(week, version, stage)],
+            flagged=flagged,
+            reviewed=reviewed,
+            confirmed=confirmed,
+            period=period,
         )
-        for (week, version, stage, category), tally in counts.items()
+        for (week, version, stage, category), (flagged, reviewed, confirmed) in counts.items()
     ]
     # Groups where nothing was flagged still report what was screened.
     for (week, version, stage), total in screened.items():

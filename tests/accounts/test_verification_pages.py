@@ -18,7 +18,9 @@ def _sign_up(client, email: str):  # type: ignore[no-untyped-def]
 
 
 def _link(message) -> str:  # type: ignore[no-untyped-def]
-    return re.search(r"https?://\S+/accounts/confirm-email/\S+/", message.body).group(0)
+    found = re.search(r"https?://\S+/accounts/confirm-email/\S+/", message.body)
+    assert found, message.body
+    return found.group(0)
 
 
 def test_the_confirmation_email_speaks_as_easel_and_confirming_lands_on_create(client, settings):

@@ -259,7 +259,7 @@ def record_submit_progress(page) -> list:  # type: ignore[no-untyped-def]
     (easel.js sets it as the form goes). Read inside the page at the submit event, because a
     form post starts a navigation and Playwright's locators then wait for the next page."""
     seen: list = []
-    page.expose_function("__easelSubmitted", seen.append)
+    page.expose_function("__easelSubmitted", lambda busy: seen.append(busy))
     # A window listener runs after easel.js's document listener has marked the button.
     page.add_init_script(
         "window.addEventListener('submit', function (event) {"

@@ -3,12 +3,14 @@ the favicon, styled error pages, billing history one row per generation, singula
 and the console's shortcut hints."""
 
 import re
+from typing import cast
 
 import pytest
 from django.contrib.staticfiles import finders
 from django.test import override_settings
 
 from billing.services.credits import credits_capture, credits_reserve
+from generation.models import Generation
 from moderation.models import Case
 from moderation.services.cases import case_open
 from tests.factories import GenerationFactory
@@ -59,9 +61,12 @@ def test_a_customer_in_the_console_gets_easels_own_403(user_client):
     assert "The console is for Easel's staff." in body and 'class="site-header"' in body
 
 
-def _charged_generation(user, *, reserve: int, spend: int):  # type: ignore[no-untyped-def]
-    generation = GenerationFactory(
-        user=user, prompt="a lighthouse", n=reserve, size=256, guidance_scale=0.0, seed=3
+def _charged_generation(user, *, reserve: int, spend: int) -> Generation:  # type: ignore[no-untyped-def]
+    generation = cast(
+        Generation,
+        GenerationFactory(
+            user=user, prompt="a lighthouse", n=reserve, size=256, guidance_scale=0.0, seed=3
+        ),
     )
     credits_reserve(user=user, generation_id=generation.pk, amount=reserve, api_key=None, size=256)
     credits_capture(generation_id=generation.pk, amount=spend)

@@ -4,6 +4,7 @@ nothing about the content policy until moderation has answered."""
 
 import datetime
 import uuid
+from typing import cast
 
 import pytest
 from django.utils import timezone
@@ -90,16 +91,20 @@ def test_local_mode_banner_names_the_tiny_model_and_how_to_change_it(client, set
 
 
 def _running_generation(user, n: int = 2) -> Generation:  # type: ignore[no-untyped-def]
-    return GenerationFactory(
-        user=user,
-        source=Generation.Source.WEB,
-        prompt="a lighthouse",
-        n=n,
-        size=256,
-        guidance_scale=0.0,
-        seed=1,
-        status=Generation.Status.RUNNING,
+    generation = cast(
+        Generation,
+        GenerationFactory(
+            user=user,
+            source=Generation.Source.WEB,
+            prompt="a lighthouse",
+            n=n,
+            size=256,
+            guidance_scale=0.0,
+            seed=1,
+            status=Generation.Status.RUNNING,
+        ),
     )
+    return generation
 
 
 def _output_decision(*, user, generation: Generation, image: Image, outcome: str) -> Decision:  # type: ignore[no-untyped-def]
