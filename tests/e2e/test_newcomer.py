@@ -143,7 +143,7 @@ def test_a_newcomer_meets_no_rough_edge(live_easel, browser):  # type: ignore[no
     page.click("[data-testid=suspension-banner] a[href='/appeals/']")
     page.wait_for_url(re.compile(r".*/appeals/$"))
     page.fill("textarea[name=text]", "That prompt was about a painting class; please look again.")
-    page.click("form button[type=submit]")
+    page.click("main form button[type=submit]")
     page.wait_for_load_state()
     assert "A person will review it" in page.content()
     _check(page, "appeals-suspended", problems)
@@ -200,13 +200,13 @@ def test_a_newcomer_meets_no_rough_edge(live_easel, browser):  # type: ignore[no
     console.goto(base + "/console/")
     if "/reauthenticate/" in console.url:
         console.fill("input[name=password]", TEST_PASSWORD)
-        console.click("form button[type=submit]")
+        console.click("main form button[type=submit]")
         console.wait_for_load_state()
     console.wait_for_url(re.compile(r".*/accounts/2fa/totp/activate/.*"))
     secret = console.locator("#authenticator_secret").input_value()
     _check(console, "two-factor-activate", problems)
     console.fill("input[name=code]", _code(secret))
-    console.click("form button[type=submit]")
+    console.click("main form button[type=submit]")
     console.wait_for_url(re.compile(r".*/accounts/2fa/recovery-codes/$"))
     _check(console, "two-factor-recovery-codes", problems)
     console.click("[data-testid=two-factor-continue]")
@@ -224,7 +224,7 @@ def test_a_newcomer_meets_no_rough_edge(live_easel, browser):  # type: ignore[no
     _log_in(local, base, email, password)
     local.wait_for_url(re.compile(r".*/accounts/2fa/authenticate/.*"))
     local.fill("input[name=code]", _code(admin_secret))
-    local.click("form button[type=submit]")
+    local.click("main form button[type=submit]")
     local.wait_for_load_state()
     assert local.goto(base + "/console/").status == 200
 
