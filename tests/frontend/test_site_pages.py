@@ -61,6 +61,14 @@ def test_a_customer_in_the_console_gets_easels_own_403(user_client):
     assert "The console is for Easel's staff." in body and 'class="site-header"' in body
 
 
+def test_a_server_error_is_easels_own_500_without_a_request_context(rf):
+    from django.views.defaults import server_error
+
+    response = server_error(rf.get("/"))  # as Django renders it: no context, no request
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in response.content.decode()
+
+
 def _charged_generation(user, *, reserve: int, spend: int) -> Generation:  # type: ignore[no-untyped-def]
     generation = cast(
         Generation,
