@@ -4,7 +4,16 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from frontend.views import account, billing, collections, developers, extend, public, studio
+from frontend.views import (
+    account,
+    billing,
+    collections,
+    developers,
+    extend,
+    likeness,
+    public,
+    studio,
+)
 
 app_patterns = [
     path("", public.home, name="home"),
@@ -52,6 +61,12 @@ app_patterns = [
     ),
     path("account/", account.account, name="account"),
     path("account/delete", account.account_delete, name="account_delete"),
+    path("account/likeness/", likeness.likeness, name="likeness"),
+    path(
+        "account/likeness/<int:enrolment_id>/withdraw",
+        likeness.likeness_withdraw_view,
+        name="likeness_withdraw",
+    ),
     path("appeals/", account.appeals, name="appeals"),
     path("account/verification/resend", account.verification_resend, name="verification_resend"),
 ]
