@@ -121,6 +121,11 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     assert page.evaluate("window.__easelSamePage === true")  # updated in place by htmx
     results = page.locator("[data-testid=results] img")
     assert results.count() == 2
+    # The tiles were just swapped in: wait until the browser has loaded both files.
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=results] img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     widths = page.evaluate(
         "[...document.querySelectorAll('[data-testid=results] img')].map(i => i.naturalWidth)"
     )
