@@ -38,13 +38,13 @@ def delivered(user):  # type: ignore[no-untyped-def]
 
 
 def upload(client, data: bytes, name: str = "image.png"):  # type: ignore[no-untyped-def]
-    return client.post("/verify/", {"image": SimpleUploadedFile(name, data)})
+    return client.post("/verify", {"image": SimpleUploadedFile(name, data)})
 
 
 def test_the_page_is_open_to_anyone_and_linked_from_every_page(client):
-    page = client.get("/verify/")
+    page = client.get("/verify")
     assert page.status_code == 200 and "Was this image made with Easel?" in page.content.decode()
-    assert 'href="/verify/"' in client.get("/").content.decode()
+    assert 'href="/verify"' in client.get("/").content.decode()
 
 
 def test_a_stranger_learns_easel_made_it_but_not_whose(client, delivered):
@@ -89,10 +89,10 @@ def test_too_many_checks_from_one_address_are_refused(client, settings):
     plain = io.BytesIO()
     PILImage.new("RGB", (200, 200)).save(plain, format="PNG")
     first = client.post(
-        "/verify/", {"image": SimpleUploadedFile("a.png", plain.getvalue())}, REMOTE_ADDR=address
+        "/verify", {"image": SimpleUploadedFile("a.png", plain.getvalue())}, REMOTE_ADDR=address
     )
     assert first.status_code == 200
     again = client.post(
-        "/verify/", {"image": SimpleUploadedFile("a.png", plain.getvalue())}, REMOTE_ADDR=address
+        "/verify", {"image": SimpleUploadedFile("a.png", plain.getvalue())}, REMOTE_ADDR=address
     )
     assert again.status_code == 429 and "Too many provenance checks" in again.content.decode()
