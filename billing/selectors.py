@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -263,3 +263,22 @@ def payment_mismatches() -> list[str]:
     for key, total in granted.items():
         problems.append(f"grant {key}: {total} credits with no paid payment")
     return problems
+
+
+@dataclass(frozen=True)
+class ReservationsOpen:
+    count: int
+    credits: int
+    oldest_age_seconds: float
+
+
+def reservations_open_summary() -> ReservationsOpen:
+    """Credits held for jobs not yet settled (metrics: a rising line means settles are stuck)."""
+    summary = Reservation.objects.filter(status=Reservation.Status.RESERVED).aggregate(
+        count=Count("id"), credits=Sum("amount"), oldest=Min("created_at")
+    )
+    oldest = summary["oldest"]
+    age = max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0
+    return ReservationsOpen(
+        count=summary["count"], credits=summary["credits"] or 0, oldest_age_seconds=age
+    )

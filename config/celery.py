@@ -4,10 +4,14 @@ import os
 
 from celery import Celery
 
+from common.celery_worker import LivenessTick
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("easel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Probes, metrics, drain and model warm-up of every worker (common/celery_worker.py).
+app.steps["worker"].add(LivenessTick)
 app.autodiscover_tasks()
 # Webhook delivery to API customers lives beside generation's GPU tasks, in its own module.
 app.autodiscover_tasks(related_name="webhook_tasks")

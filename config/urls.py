@@ -4,7 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+from common.views import healthz, metrics_view, readyz
+
 urlpatterns = [
+    # Operating endpoints (docs/deploy.md): probes for Kubernetes, metrics for Prometheus.
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     # The OpenAI-compatible API.

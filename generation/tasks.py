@@ -2,9 +2,10 @@
 
 `generation.run` is the GPU task: at-least-once (`acks_late`, `reject_on_worker_lost`: a worker
 killed mid-job gets its message redelivered), idempotent (services/worker.py), with soft and hard
-time limits from settings. It is sent to Queue.GPU at the tier's lane priority by
-services/generations.py (generation_enqueue, LANE_PRIORITY); `generation.lanes_promote` and
-`generation.stale_sweep` are periodic housekeeping on the default queue.
+time limits from settings. It is sent to its model's GPU queue (`gpu` by default) at the tier's
+lane priority by services/generations.py (generation_enqueue, common.queues.lane_priority);
+`generation.lanes_promote` and `generation.stale_sweep` are periodic housekeeping on the default
+queue.
 """
 
 import time
@@ -13,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_init
 from django.conf import settings
 
-from common.queues import Queue
+from generation.inference.registry import gpu_queues
 
 
 @shared_task(
@@ -64,7 +65,7 @@ def _preload_inference_libraries(sender=None, **_: object) -> None:  # type: ign
     consumed = set(
         getattr(getattr(sender, "app", None) and sender.app.amqp.queues, "consume_from", None) or {}
     )
-    if consumed and Queue.GPU not in consumed:
+    if consumed and not consumed & gpu_queues():
         return  # a CPU-only worker
     import torch  # noqa: F401
     from diffusers import (  # noqa: F401  (diffusers imports lazily: name what jobs use)

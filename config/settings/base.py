@@ -93,12 +93,25 @@ else:
     }
 
 CELERY_BROKER_FOLDER = VAR_DIR / "celery"
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
+# The broker is a setting: Redis (REDIS_URL) by default, or RabbitMQ (`amqp://user:pass@host/vhost`)
+# through BROKER_URL. Both carry the GPU lanes as priorities (common/queues.py, lane_priority).
+BROKER_URL = env("BROKER_URL", default=REDIS_URL)
+if BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    CELERY_BROKER_URL = BROKER_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    # Every queue Celery declares on RabbitMQ is a priority queue (x-max-priority): higher first.
+    CELERY_TASK_QUEUE_MAX_PRIORITY = 9
+    CELERY_TASK_DEFAULT_PRIORITY = 5
+elif BROKER_URL:
+    CELERY_BROKER_URL = BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Above the longest queue wait plus the GPU task's hard time limit, so a running task
         # is never redelivered while it still runs (see STYLE.md, "Tasks and GPU workers").
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600),
+        # How often a worker looks for unacknowledged messages past that timeout (those of a
+        # worker that died) and puts them back; Kombu's default is every 100 s.
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": 1,
         "queue_order_strategy": "priority",
     }
 else:
@@ -121,6 +134,21 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}  # each app adds its periodic tasks in its own section below
+
+# --- Fleet: probes, metrics, drain (docs/deploy.md) -----------------------------------------
+# A worker's main process serves /healthz, /readyz and /metrics on this port (0: none).
+EASEL_WORKER_PROBE_PORT = env.int("EASEL_WORKER_PROBE_PORT", default=0)
+EASEL_WORKER_PROBE_HOST = env("EASEL_WORKER_PROBE_HOST", default="0.0.0.0")
+# A worker whose event loop has not turned for this long answers /healthz with 503.
+EASEL_WORKER_LIVENESS_SECONDS = env.int("EASEL_WORKER_LIVENESS_SECONDS", default=60)
+# The models a GPU worker's children load as they start; /readyz waits for them.
+EASEL_WORKER_MODELS = env.list(
+    "EASEL_WORKER_MODELS", default=[env("EASEL_MODEL", default="easel/tiny")]
+)
+# When set, the web's /metrics answers only `Authorization: Bearer <token>`.
+EASEL_METRICS_TOKEN = env("EASEL_METRICS_TOKEN", default="")
+# Where `manage.py models fetch` puts model weights, and where workers look for them first.
+EASEL_MODEL_CACHE = env("EASEL_MODEL_CACHE", default=str(VAR_DIR / "models"))
 
 # --- Auth and accounts ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
