@@ -25,6 +25,10 @@ from generation.inference.registry import gpu_queues
     ignore_result=True,
     soft_time_limit=settings.EASEL_GENERATION_SOFT_TIME_LIMIT,
     time_limit=settings.EASEL_GENERATION_HARD_TIME_LIMIT,
+    # Looking again while another host holds the job has no count limit (the holder's lease
+    # bounds each wait). `retry(max_retries=None)` would mean the task's default of 3, after
+    # which the copy is dropped while its holder may still die.
+    max_retries=None,
 )
 def generation_run_task(self, generation_id: str) -> None:  # type: ignore[no-untyped-def]
     from generation.services.worker import HeldElsewhere, generation_run
@@ -36,7 +40,7 @@ def generation_run_task(self, generation_id: str) -> None:  # type: ignore[no-un
         generation_run(generation_id=generation_id, deadline=deadline)
     except HeldElsewhere as held:
         # A worker on another machine holds it: if that machine dies, this copy takes over.
-        raise self.retry(countdown=held.retry_in, max_retries=None) from None
+        raise self.retry(countdown=held.retry_in) from None
 
 
 @shared_task(name="generation.lanes_promote", ignore_result=True, soft_time_limit=60, time_limit=90)

@@ -70,6 +70,7 @@ class Forwarder:
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
         self._servers: list[asyncio.base_events.Server] = []
+        self._writers: set[asyncio.StreamWriter] = set()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
 
@@ -89,6 +90,7 @@ class Forwarder:
         except OSError:
             client_writer.close()
             return
+        self._writers |= {client_writer, server_writer}
         await asyncio.gather(
             self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer)
         )
@@ -106,9 +108,20 @@ class Forwarder:
                 writer.close()
 
     def close(self) -> None:
+        """Stops listening and closes every forwarded connection, so PostgreSQL sees each
+        session end now (the test database is dropped right after)."""
+
         async def stop() -> None:
             for server in self._servers:
                 server.close()
+            for writer in list(self._writers):
+                writer.close()
+            await asyncio.sleep(0.2)
+            current = asyncio.current_task()
+            pending = [task for task in asyncio.all_tasks() if task is not current]
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
