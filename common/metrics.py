@@ -321,6 +321,12 @@ class GpuCollector(Collector):
     """GPU memory and utilisation through NVML, where the NVIDIA driver is present. NVML reads
     the driver, never CUDA, so the Celery parent may ask without touching CUDA state."""
 
+    NAMES = (
+        "easel_gpu_memory_used_bytes",
+        "easel_gpu_memory_total_bytes",
+        "easel_gpu_utilization_ratio",
+    )
+
     def __init__(self) -> None:
         self._nvml: Any = None
         try:
@@ -339,14 +345,11 @@ class GpuCollector(Collector):
         if self._nvml is None:
             return
         nvml = self._nvml
-        used = GaugeMetricFamily(
-            "easel_gpu_memory_used_bytes", "GPU memory in use.", labels=["gpu", "name"]
-        )
-        total = GaugeMetricFamily(
-            "easel_gpu_memory_total_bytes", "GPU memory in all.", labels=["gpu", "name"]
-        )
+        used_name, total_name, busy_name = self.NAMES
+        used = GaugeMetricFamily(used_name, "GPU memory in use.", labels=["gpu", "name"])
+        total = GaugeMetricFamily(total_name, "GPU memory in all.", labels=["gpu", "name"])
         busy = GaugeMetricFamily(
-            "easel_gpu_utilization_ratio",
+            busy_name,
             "Share of the last sample period a kernel ran on the GPU (0-1).",
             labels=["gpu", "name"],
         )

@@ -147,6 +147,8 @@ EASEL_WORKER_MODELS = env.list(
 )
 # When set, the web's /metrics answers only `Authorization: Bearer <token>`.
 EASEL_METRICS_TOKEN = env("EASEL_METRICS_TOKEN", default="")
+# Celery beat holds a lock in Redis while it runs (common/beat_lock.py): a second beat waits.
+EASEL_BEAT_LOCK_TTL = env.int("EASEL_BEAT_LOCK_TTL", default=60)
 # Where `manage.py models fetch` puts model weights, and where workers look for them first.
 EASEL_MODEL_CACHE = env("EASEL_MODEL_CACHE", default=str(VAR_DIR / "models"))
 
