@@ -33,6 +33,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 	$(VENV)/bin/hadolint platform/docker/*.Dockerfile
 
 clean:
