@@ -45,7 +45,7 @@ def rabbitmq_url() -> str | None:
     if "url" not in _rabbitmq_checked:
         from kombu import Connection
 
-        url = _rabbitmq_vhost_url()
+        url: str | None = _rabbitmq_vhost_url()
         try:
             with Connection(url, connect_timeout=3) as connection:
                 connection.ensure_connection(max_retries=1)

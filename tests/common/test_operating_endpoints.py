@@ -23,8 +23,9 @@ from tests.factories import GenerationFactory, UserFactory
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db]
 
 
-def scrape(client: Client, **headers: str) -> dict[tuple[str, tuple], float]:
-    answer = client.get("/metrics", **headers)
+def scrape(client: Client, *, token: str = "") -> dict[tuple[str, tuple], float]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    answer = client.get("/metrics", headers=headers)
     assert answer.status_code == 200, answer.content
     assert answer["Content-Type"].startswith("text/plain")
     samples = {}
@@ -155,4 +156,4 @@ def test_metrics_need_the_token_when_one_is_set(client, settings):
     settings.EASEL_METRICS_TOKEN = "metrics-secret"
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
-    assert scrape(client, HTTP_AUTHORIZATION="Bearer metrics-secret")
+    assert scrape(client, token="metrics-secret")

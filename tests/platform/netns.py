@@ -10,8 +10,18 @@ import asyncio
 import contextlib
 import os
 import subprocess
+import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings as django_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE_PORT = 9808
 
 
 class NamespacesRefused(Exception):
@@ -170,3 +180,118 @@ def namespaces_available() -> str | None:
     finally:
         subprocess.run(["ip", "netns", "delete", probe], capture_output=True, timeout=30)
     return None
+
+
+# --- Worker hosts ----------------------------------------------------------------------------
+
+
+@dataclass
+class Host:
+    name: str
+    link: Link
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def probe(self) -> str:
+        return f"http://{self.link.guest_address}:{PROBE_PORT}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.probe + path, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def tail(self) -> str:
+        return f"--- {self.name} ---\n{self.log.read_text()[-3000:]}"
+
+
+def _host_environment(link: Link, folder: Path, lease_seconds: int) -> dict[str, str]:
+    database = django_settings.DATABASES["default"]
+    redis_db = django_settings.REDIS_URL.rsplit("/", 1)[1]
+    redis_url = f"redis://{link.host_address}:6379/{redis_db}"
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{link.host_address}:{database['PORT'] or 5432}/"
+            f"{database['NAME']}"
+        ),
+        "REDIS_URL": redis_url,
+        "BROKER_URL": redis_url,
+        "MEDIA_ROOT": str(folder / "media"),  # one folder for all: the fleet's shared storage
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "HF_HUB_OFFLINE": "1",
+        "EASEL_LANE_PROMOTE_AFTER_SECONDS": "3600",
+        "EASEL_GENERATION_LEASE_SECONDS": str(lease_seconds),
+        # A dead host's unacknowledged message comes back after 60 s (checked every second);
+        # production keeps it above the hard time limit (docs/deploy.md).
+        "CELERY_VISIBILITY_TIMEOUT": "60",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+        "EASEL_WORKER_PROBE_PORT": str(PROBE_PORT),
+        "EASEL_WORKER_MODELS": "easel/tiny",
+        # Three hosts share this machine's cores: one thread each, as one GPU each would be.
+        "OMP_NUM_THREADS": "1",
+    }
+    if database.get("PASSWORD"):
+        environment["PGPASSWORD"] = database["PASSWORD"]
+    return environment
+
+
+def host_start(*, link: Link, name: str, folder: Path, lease_seconds: int) -> Host:
+    """A GPU-worker host: a real Celery worker (prefork, one child, the tiny model) in the
+    link's namespace under its own hostname, with its probes on PROBE_PORT."""
+    metrics_folder = folder / f"metrics-{name}"
+    metrics_folder.mkdir()
+    environment = _host_environment(link, folder, lease_seconds)
+    environment["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder)
+    log = folder / f"{name}.log"
+    argv = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "1",
+        "--prefetch-multiplier",
+        "1",
+        "--queues",
+        "gpu",
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        "gpu@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+    process = subprocess.Popen(
+        host_command(link=link, hostname=name, argv=argv),
+        cwd=ROOT,
+        env=environment,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the host's whole tree, for killpg
+    )
+    return Host(name=name, link=link, process=process, log=log)
+
+
+def hosts_wait_ready(hosts: list[Host], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    waiting = list(hosts)
+    while waiting and time.monotonic() < deadline:
+        for host in list(waiting):
+            assert host.process.poll() is None, host.tail()
+            try:
+                status, _ = host.get("/readyz")
+            except OSError:
+                continue  # the probe server is not up yet
+            if status == 200:
+                waiting.remove(host)
+        time.sleep(0.5)
+    assert not waiting, "\n".join(host.tail() for host in waiting)

@@ -16,13 +16,8 @@ minutes.
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
-from pathlib import Path
+from typing import cast
 
 import pytest
 from django.conf import settings as django_settings
@@ -45,120 +40,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-ROOT = Path(__file__).resolve().parents[2]
 FINAL = {"succeeded", "failed", "blocked", "canceled"}
-PROBE_PORT = 9808
 LEASE_SECONDS = 6
-
-
-@dataclass
-class Host:
-    name: str
-    link: netns.Link
-    process: subprocess.Popen
-    log: Path
-
-    @property
-    def probe(self) -> str:
-        return f"http://{self.link.guest_address}:{PROBE_PORT}"
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(self.probe + path, timeout=5) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-
-    def tail(self) -> str:
-        return f"--- {self.name} ---\n{self.log.read_text()[-3000:]}"
-
-
-def _host_environment(link: netns.Link, folder: Path) -> dict[str, str]:
-    database = django_settings.DATABASES["default"]
-    redis_db = django_settings.REDIS_URL.rsplit("/", 1)[1]
-    redis_url = f"redis://{link.host_address}:6379/{redis_db}"
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}@{link.host_address}:{database['PORT'] or 5432}/"
-            f"{database['NAME']}"
-        ),
-        "REDIS_URL": redis_url,
-        "BROKER_URL": redis_url,
-        "MEDIA_ROOT": str(folder / "media"),  # one folder for all: the fleet's shared storage
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "HF_HUB_OFFLINE": "1",
-        "EASEL_LANE_PROMOTE_AFTER_SECONDS": "3600",
-        "EASEL_GENERATION_LEASE_SECONDS": str(LEASE_SECONDS),
-        # A dead host's unacknowledged message comes back after 60 s (checked every second);
-        # production keeps it above the hard time limit (docs/deploy.md).
-        "CELERY_VISIBILITY_TIMEOUT": "60",
-        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
-        "EASEL_WORKER_PROBE_PORT": str(PROBE_PORT),
-        "EASEL_WORKER_MODELS": "easel/tiny",
-        # Three hosts share this machine's cores: one thread each, as one GPU each would be.
-        "OMP_NUM_THREADS": "1",
-    }
-    if database.get("PASSWORD"):
-        environment["PGPASSWORD"] = database["PASSWORD"]
-    return environment
-
-
-def _host_start(link: netns.Link, name: str, folder: Path) -> Host:
-    metrics_folder = folder / f"metrics-{name}"
-    metrics_folder.mkdir()
-    environment = _host_environment(link, folder)
-    environment["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder)
-    log = folder / f"{name}.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "1",
-        "--prefetch-multiplier",
-        "1",
-        "--queues",
-        "gpu",
-        "--loglevel",
-        "INFO",
-        "--hostname",
-        "gpu@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    process = subprocess.Popen(
-        netns.host_command(link=link, hostname=name, argv=argv),
-        cwd=ROOT,
-        env=environment,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: the host's whole tree, for killpg
-    )
-    return Host(name=name, link=link, process=process, log=log)
-
-
-def _wait_ready(hosts: list[Host], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    waiting = list(hosts)
-    while waiting and time.monotonic() < deadline:
-        for host in list(waiting):
-            assert host.process.poll() is None, host.tail()
-            try:
-                status, _ = host.get("/readyz")
-            except OSError:
-                continue  # the probe server is not up yet
-            if status == 200:
-                waiting.remove(host)
-        time.sleep(0.5)
-    assert not waiting, "\n".join(host.tail() for host in waiting)
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +67,7 @@ def fleet(django_db_setup, tmp_path_factory):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("fleet")
     links = netns.links_create(count=3, tag=str(os.getpid() % 10000))
     forwarder = netns.Forwarder()
-    hosts: list[Host] = []
+    hosts: list[netns.Host] = []
     was_eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
     try:
@@ -193,11 +76,17 @@ def fleet(django_db_setup, tmp_path_factory):  # type: ignore[no-untyped-def]
             forwarder.forward(listen=link.host_address, port=database_port)
             forwarder.forward(listen=link.host_address, port=6379)
         hosts = [
-            _host_start(link, f"fleet-host-{index + 1}", folder) for index, link in enumerate(links)
+            netns.host_start(
+                link=link,
+                name=f"fleet-host-{index + 1}",
+                folder=folder,
+                lease_seconds=LEASE_SECONDS,
+            )
+            for index, link in enumerate(links)
         ]
         # This process screens the prompts it submits: load that model while the hosts start.
         assert health.prompt_screening_ready().ok
-        _wait_ready(hosts)
+        netns.hosts_wait_ready(hosts)
         yield hosts
     finally:
         app.conf.task_always_eager = was_eager
@@ -215,7 +104,7 @@ def _shared_media(fleet, settings):  # type: ignore[no-untyped-def]
     settings.MEDIA_ROOT = str(fleet[0].log.parent / "media")
 
 
-def wait_final(jobs: list[Generation], hosts: list[Host], timeout: float = 90) -> None:
+def wait_final(jobs: list[Generation], hosts: list[netns.Host], timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     for job in jobs:
         while True:
@@ -249,7 +138,10 @@ def queued_batch(user, *, count: int, steps: int) -> list[Generation]:  # type: 
     sent once that batch runs (`batch_mates_sent`), as if they had been waiting behind it."""
     jobs = []
     for index in range(count):
-        job = GenerationFactory(user=user, steps=steps, seed=100 + index, credits_reserved=1)
+        job = cast(
+            Generation,
+            GenerationFactory(user=user, steps=steps, seed=100 + index, credits_reserved=1),
+        )
         credits_reserve(user=user, generation_id=job.pk, amount=1)
         jobs.append(job)
     generation_enqueue(generation=jobs[0])
