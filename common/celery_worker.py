@@ -20,6 +20,7 @@ import multiprocessing
 import threading
 import time
 from collections.abc import Iterator
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -175,14 +176,10 @@ class _WorkerStateCollector(Collector):
         )
 
 
-_GPU = None
-
-
+@cache
 def _gpu_collector() -> metrics.GpuCollector:
-    global _GPU
-    if _GPU is None:
-        _GPU = metrics.GpuCollector()
-    return _GPU
+    """NVML is initialised once per process, at the first scrape."""
+    return metrics.GpuCollector()
 
 
 class _ProbeHandler(BaseHTTPRequestHandler):

@@ -55,6 +55,9 @@ def rabbitmq_url() -> str | None:
     return _rabbitmq_checked["url"]
 
 
+_QUEUE_HOLDERS = ("queues", "router", "send_task_message")
+
+
 @contextlib.contextmanager
 def celery_broker(url: str) -> Iterator[None]:
     """This process's Celery app sends to `url` (and declares priority queues on RabbitMQ, as the
@@ -70,9 +73,10 @@ def celery_broker(url: str) -> Iterator[None]:
     )
     saved = {name: app.conf.get(name) for name in names}
     pools = (app._pool, app.amqp._producer_pool)
-    # The queue declarations are built once from the configuration: make them again from the
-    # new one (RabbitMQ refuses a queue declared without the x-max-priority it was made with).
-    declarations = app.amqp.__dict__.pop("queues", None)
+    # The queue declarations (and the router and sender holding them) are built once from the
+    # configuration: make them again from the new one (RabbitMQ refuses a queue declared without
+    # the x-max-priority it was made with).
+    built = {name: app.amqp.__dict__.pop(name, None) for name in _QUEUE_HOLDERS}
     app.conf.broker_url = url
     if rabbit:
         app.conf.broker_transport_options = {}
@@ -83,13 +87,14 @@ def celery_broker(url: str) -> Iterator[None]:
     try:
         yield
     finally:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # The connection pools stay open: Kombu keeps one per URL for the whole process, and
+        # the next test on the same broker gets that same pool back.
         for name, value in saved.items():
             app.conf[name] = value
-        app.amqp.__dict__.pop("queues", None)
-        if declarations is not None:
-            app.amqp.__dict__["queues"] = declarations
+        for name, value in built.items():
+            app.amqp.__dict__.pop(name, None)
+            if value is not None:
+                app.amqp.__dict__[name] = value
         app._pool, app.amqp._producer_pool = pools
 
 

@@ -278,3 +278,18 @@ def test_alerts_and_the_dashboard_read_metrics_easel_exports():
     # Counters are exported as <name>_total; the TYPE line names them without the suffix.
     missing = {name for name in missing if name.removesuffix("_total") not in exported}
     assert not missing, missing
+
+
+def test_the_gpu_worker_runs_the_procfile_command_everywhere():
+    """platform/Procfile is the one list of processes: the image and the manifests run its line."""
+    procfile = dict(
+        line.split(": ", 1)
+        for line in (PLATFORM / "Procfile").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    command = procfile["gpu-worker"].removeprefix(".venv/bin/")
+    dockerfile = (PLATFORM / "docker" / "gpu-worker.Dockerfile").read_text()
+    assert f'"exec {command}"' in dockerfile
+    for overlay in OVERLAYS:
+        [main] = pod_spec(of_kind(overlay, "Deployment")["easel-gpu-worker"])["containers"]
+        assert main["args"] == ["sh", "-c", f"exec {command}"]

@@ -222,7 +222,7 @@ def test_jobs_spread_over_every_host_and_each_host_reports_them(fleet):
 def test_a_host_killed_mid_batch_hands_its_jobs_to_the_others(fleet):
     user = UserFactory()
     before = balance_summary(user=user).balance
-    jobs = queued_batch(user, count=3, steps=60)
+    jobs = queued_batch(user, count=3, steps=30)
     holder = batch_running(jobs, step=2)
     victim = next(host for host in fleet if host.name == holder)
     os.killpg(victim.process.pid, signal.SIGKILL)  # the host's whole process tree, at once
@@ -240,7 +240,7 @@ def test_sigterm_drains_a_host(fleet):
     assert len(alive) >= 2
     user = UserFactory()
     before = balance_summary(user=user).balance
-    batch = queued_batch(user, count=2, steps=80)
+    batch = queued_batch(user, count=2, steps=40)
     holder = batch_running(batch, step=2)
     draining = next(host for host in alive if host.name == holder)
     draining.process.send_signal(signal.SIGTERM)  # what Kubernetes sends the pod's main process
