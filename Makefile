@@ -19,6 +19,7 @@ install: $(STAMP)
 
 migrate: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py moderation prepare-models
 
 run: migrate
 	$(PY) manage.py ensure_local_admin

@@ -437,6 +437,12 @@ MODERATION_FACE_UPLOAD_SAMPLE_RATE = env.float("MODERATION_FACE_UPLOAD_SAMPLE_RA
 # (0 leaves torch's default).
 MODERATION_REGISTRY_RECHECK_SECONDS = env.float("MODERATION_REGISTRY_RECHECK_SECONDS", default=5.0)
 MODERATION_SEMANTIC_THREADS = env.int("MODERATION_SEMANTIC_THREADS", default=1)
+# Where the int8 ONNX export of the packaged sentence model is kept (built once per machine by
+# `manage.py moderation prepare-models`, or by the first process that needs it).
+MODERATION_MODEL_DIR = env("MODERATION_MODEL_DIR", default=str(VAR_DIR / "models"))
+# Load the sentence model and the registry at process start (web, Celery worker children) on
+# a background thread, so no request pays for it; /readyz waits for it.
+MODERATION_PRELOAD = env.bool("MODERATION_PRELOAD", default=True)
 
 # --- Frontend ------------------------------------------------------------------------------
 # WhiteNoise serves /static/ from the apps' static folders directly (no collectstatic needed
