@@ -4,14 +4,11 @@ Each check answers quickly (a few seconds at most) and says what failed in words
 is not ready explains itself in `kubectl describe` and in the probe's body.
 """
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-
-logger = logging.getLogger(__name__)
 
 _BROKER_TIMEOUT_SECONDS = 3.0
 
@@ -66,16 +63,10 @@ def broker_ready() -> Check:
 
 
 def prompt_screening_ready() -> Check:
-    """The prompt screen's sentence model is loaded (loading it on the first probe).
+    """The prompt screen can answer without loading anything first (moderation's own flag:
+    the web's entry points start that load as the process starts)."""
+    from moderation.services.screening import prompt_screen_ready
 
-    The one place the web's readiness asks moderation: switch it to moderation's own
-    "is the screening model loaded" function when there is one.
-    """
-    try:
-        from moderation.text.semantic import semantic_scores
-
-        semantic_scores("a readiness probe")  # cached after the first call
-    except Exception as error:
-        logger.exception("prompt screening is not ready")
-        return Check(ok=False, detail=f"{type(error).__name__}: {error}")
-    return Check(ok=True)
+    if prompt_screen_ready():
+        return Check(ok=True)
+    return Check(ok=False, detail="the prompt-screening model is still loading")

@@ -7,6 +7,7 @@ tests/platform/test_multihost.py.
 """
 
 import json
+import threading
 
 import pytest
 from django.test import Client
@@ -17,6 +18,8 @@ from billing.services.credits import credits_reserve
 from common.errors import ContentPolicyViolation
 from generation.models import WebhookDelivery, WebhookEndpoint
 from generation.services.generations import generation_create
+from moderation.text import semantic
+from moderation.text.semantic import semantic_scores
 from tests.conftest import celery_broker
 from tests.factories import GenerationFactory, UserFactory
 
@@ -50,6 +53,7 @@ def test_healthz_answers_without_touching_anything(client):
 
 
 def test_readyz_checks_the_database_the_broker_and_the_prompt_screen(client):
+    semantic_scores("a lighthouse")  # the load a web process starts at its own start
     answer = client.get("/readyz")
     assert answer.status_code == 200, answer.content
     report = answer.json()
@@ -67,6 +71,16 @@ def test_readyz_is_503_and_says_why_when_the_broker_is_gone(client):
     assert report["checks"]["broker"]["ok"] is False
     assert "Connection" in report["checks"]["broker"]["detail"]
     assert report["checks"]["database"]["ok"] is True
+
+
+def test_readyz_is_503_while_the_prompt_screen_loads(client, monkeypatch):
+    monkeypatch.setattr(semantic, "_ready", threading.Event())  # a process that just started
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["prompt_screening"] == {
+        "ok": False,
+        "detail": "the prompt-screening model is still loading",
+    }
 
 
 def test_metrics_show_the_fleet_state_from_the_database(client):
