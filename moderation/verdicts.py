@@ -33,15 +33,19 @@ class Verdict:
     categories: list[str] = field(default_factory=list)
     message: str = ""
     decision_id: int | None = None
+    # For a block that counted as a strike: how many are left before a suspension, or the
+    # suspension it caused (moderation.services.strikes.strike_warning).
+    warning: str = ""
 
     @property
     def blocked(self) -> bool:
         return self.decision == Outcome.BLOCK
 
     def as_error(self) -> ContentPolicyViolation:
-        return ContentPolicyViolation(
-            "Your request was rejected by Easel's content policy. " + self.message, param="prompt"
-        )
+        text = "Your request was rejected by Easel's content policy. " + self.message
+        if self.warning:
+            text += " " + self.warning
+        return ContentPolicyViolation(text, param="prompt")
 
 
 def message_for(categories: list[str]) -> str:

@@ -8,8 +8,12 @@ SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-secret-key-change-me
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# The address customers reach Easel at; used in e-mails, API quick starts and share links.
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# The address customers reach Easel at; used in e-mails, API quick starts, image URLs and share
+# links. Unset, it is the port the web process serves: `make run` passes PORT to every process
+# as EASEL_WEB_PORT (platform/Procfile's web entry listens on it), so a page served on
+# PORT=18777 never points at 8000. Production requires SITE_URL (config/settings/production.py).
+EASEL_WEB_PORT = env.int("EASEL_WEB_PORT", default=8000)
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{EASEL_WEB_PORT}")
 
 VAR_DIR = BASE_DIR / "var"
 
@@ -23,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -65,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "frontend.context_processors.site_notices",
             ],
         },
     },
@@ -152,7 +158,7 @@ EASEL_METRICS_TOKEN = env("EASEL_METRICS_TOKEN", default="")
 # Celery beat holds a lock in Redis while it runs (common/beat_lock.py): a second beat waits.
 EASEL_BEAT_LOCK_TTL = env.int("EASEL_BEAT_LOCK_TTL", default=60)
 # Where `manage.py models fetch` puts model weights, and where workers look for them first.
-EASEL_MODEL_CACHE = env("EASEL_MODEL_CACHE", default=str(VAR_DIR / "models"))
+EASEL_MODEL_CACHE = env("EASEL_MODEL_CACHE", default=str(VAR_DIR / "model-cache"))
 
 # --- Auth and accounts ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -170,7 +176,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "/"
+# After signing in (and after confirming the e-mail address): straight to making an image.
+LOGIN_REDIRECT_URL = "/create/"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]

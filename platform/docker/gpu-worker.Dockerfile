@@ -22,8 +22,7 @@ RUN apt-get update \
     && python3 -m venv /opt/venv
 WORKDIR /app
 COPY platform/docker/constraints.txt /tmp/constraints.txt
-RUN pip install --index-url "${TORCH_INDEX}" "torch==2.13.0" \
-    && pip install --no-deps "mediapipe==0.10.21"
+RUN pip install --index-url "${TORCH_INDEX}" "torch==2.13.0"
 COPY pyproject.toml README.md manage.py ./
 COPY config ./config
 COPY common ./common
@@ -33,8 +32,14 @@ COPY generation ./generation
 COPY moderation ./moderation
 COPY frontend ./frontend
 COPY platform ./platform
+# mediapipe last and without its declared pins (numpy<2, jax), which its face detector does
+# not need (as the Makefile installs it).
 RUN pip install -c /tmp/constraints.txt ".[gpu,moderation]" \
-    && pip uninstall --yes easel
+    && pip install --no-deps "mediapipe==0.10.21" \
+    && pip uninstall --yes easel \
+    && SECRET_KEY=build-only ALLOWED_HOSTS=localhost SITE_URL=http://localhost \
+       DJANGO_SETTINGS_MODULE=config.settings.production \
+       python manage.py moderation prepare-models
 
 FROM ${CUDA_IMAGE} AS runtime
 ENV DEBIAN_FRONTEND=noninteractive

@@ -12,10 +12,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /app
 RUN python -m venv /opt/venv
 COPY platform/docker/constraints.txt /tmp/constraints.txt
-# torch first and pinned, as its CPU build (prompt and upload screening run on the CPU here);
-# mediapipe without its declared pins (numpy<2, jax), which the face detector does not need.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
-    && pip install --no-deps "mediapipe==0.10.21"
+# torch first and pinned, as its CPU build (prompt and upload screening run on the CPU here).
+RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
 COPY pyproject.toml README.md manage.py ./
 COPY config ./config
 COPY common ./common
@@ -26,10 +24,16 @@ COPY moderation ./moderation
 COPY frontend ./frontend
 COPY platform ./platform
 # Dependencies from pyproject.toml at the tested versions; the code itself runs from /app.
+# Static files and the prompt screen's int8 sentence model (var/models) are made here.
+# mediapipe last and without its declared pins (numpy<2, jax), which its face detector does
+# not need (as the Makefile installs it).
 RUN pip install -c /tmp/constraints.txt ".[moderation]" \
+    && pip install --no-deps "mediapipe==0.10.21" \
     && pip uninstall --yes easel \
-    && SECRET_KEY=build-only ALLOWED_HOSTS=localhost DJANGO_SETTINGS_MODULE=config.settings.production \
-       python manage.py collectstatic --noinput --verbosity 0
+    && export SECRET_KEY=build-only ALLOWED_HOSTS=localhost SITE_URL=http://localhost \
+       DJANGO_SETTINGS_MODULE=config.settings.production \
+    && python manage.py collectstatic --noinput --verbosity 0 \
+    && python manage.py moderation prepare-models
 
 FROM ${PYTHON_IMAGE} AS runtime
 # tini is PID 1: it hands SIGTERM to the server alone (a Celery worker then drains) and reaps.
