@@ -8,7 +8,6 @@ from celery.signals import beat_init
 
 from common.beat_lock import beat_lock_hold
 from common.celery_worker import LivenessTick
-
 from common.logging import RoutineTaskFilter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")

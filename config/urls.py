@@ -5,9 +5,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import recovery_codes, two_factor_activate
-from frontend.views.public import api_docs
-
 from common.views import healthz, metrics_view, readyz
+from frontend.views.public import api_docs
 
 urlpatterns = [
     # Operating endpoints (docs/deploy.md): probes for Kubernetes, metrics for Prometheus.
