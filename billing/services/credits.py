@@ -22,8 +22,17 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import CreditLot, LedgerEntry, Payment, Reservation, ReservationPart, Wallet
+from billing.models import CreditLot, LedgerEntry, Reservation, ReservationPart, Wallet
 from billing.selectors import api_key_month_spending, month_start
+from billing.services.ledger import (
+    entry_append,
+    lot_expire,
+    lot_grant,
+    lot_return,
+    lots_spendable,
+    lots_take,
+    wallet_lock,
+)
 from common.errors import InsufficientQuota, InvalidRequest, NotFound, PermissionDenied
 
 logger = logging.getLogger(__name__)
@@ -57,152 +66,6 @@ def free_grant_key(*, user_id: int, moment: dt.datetime) -> str:
     return f"free:{user_id}:{month_start(moment):%Y-%m}"
 
 
-# --- low-level ledger moves (the wallet is locked by the caller) ---------------------------
-
-
-def _lock_wallet(*, user_id: int) -> Wallet:
-    return Wallet.objects.select_for_update().get(user_id=user_id)
-
-
-def _append(
-    *,
-    wallet: Wallet,
-    amount: int,
-    kind: str,
-    key: str,
-    now: dt.datetime,
-    **references: Any,
-) -> LedgerEntry:
-    """Move the balance and append its entry. The database constraint refuses a negative balance."""
-    if amount:
-        Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount, updated_at=now)
-    # Safe to compute here: the row is locked, nobody else moved it since we read it.
-    wallet.balance += amount
-    return LedgerEntry.objects.create(
-        wallet=wallet,
-        amount=amount,
-        kind=kind,
-        idempotency_key=key,
-        balance_after=wallet.balance,
-        created_at=now,
-        **references,
-    )
-
-
-def _spendable_lots(*, wallet: Wallet, now: dt.datetime) -> list[CreditLot]:
-    """Lots with credits left, soonest expiry first, after expiring those already due."""
-    lots = list(
-        CreditLot.objects.filter(wallet=wallet, remaining__gt=0).order_by(
-            F("expires_at").asc(nulls_last=True), "id"
-        )
-    )
-    live = []
-    for lot in lots:
-        if lot.expires_at is not None and lot.expires_at <= now:
-            _expire_lot(wallet=wallet, lot=lot, now=now)
-        else:
-            live.append(lot)
-    return live
-
-
-def _expire_lot(*, wallet: Wallet, lot: CreditLot, now: dt.datetime, reason: str = "") -> None:
-    amount = lot.remaining
-    if amount <= 0:
-        return
-    # A lot can expire more than once (credits released back into it after it expired): the
-    # running total of what it expired keeps each key unique.
-    key = f"expiry:{lot.pk}:{lot.expired + amount}"
-    CreditLot.objects.filter(pk=lot.pk).update(
-        remaining=F("remaining") - amount, expired=F("expired") + amount, updated_at=now
-    )
-    lot.remaining -= amount
-    lot.expired += amount
-    _append(
-        wallet=wallet,
-        amount=-amount,
-        kind=LedgerEntry.Kind.EXPIRY,
-        key=key,
-        now=now,
-        lot=lot,
-        reason=reason,
-    )
-
-
-def _take_from_lots(
-    *, lots: list[CreditLot], amount: int, now: dt.datetime
-) -> list[tuple[CreditLot, int]]:
-    """Take `amount` from `lots` in order; (lot, taken) pairs. The caller checked the total."""
-    taken = []
-    left = amount
-    for lot in lots:
-        if left == 0:
-            break
-        part = min(lot.remaining, left)
-        if part <= 0:
-            continue
-        CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - part, updated_at=now)
-        lot.remaining -= part
-        taken.append((lot, part))
-        left -= part
-    if left:
-        raise AssertionError(
-            f"lots held {amount - left} of {amount} credits"
-        )  # caller checked the balance
-    return taken
-
-
-def _return_to_lot(*, lot_id: int, amount: int, now: dt.datetime) -> None:
-    CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + amount, updated_at=now)
-
-
-def _grant(
-    *,
-    wallet: Wallet,
-    amount: int,
-    kind: str,
-    source: str,
-    key: str,
-    now: dt.datetime,
-    expires_at: dt.datetime | None,
-    payment: Payment | None = None,
-    **references: Any,
-) -> CreditLot | None:
-    """Add a lot and its entry; None when `key` was granted before. New credits pay debt first."""
-    if amount <= 0:
-        raise InvalidRequest("A grant must be a positive number of credits.", param="amount")
-    if LedgerEntry.objects.filter(idempotency_key=key).exists():
-        return None
-    lot = CreditLot.objects.create(
-        wallet=wallet,
-        source=source,
-        granted=amount,
-        remaining=amount,
-        expires_at=expires_at,
-        payment=payment,
-    )
-    _append(wallet=wallet, amount=amount, kind=kind, key=key, now=now, lot=lot, **references)
-    if wallet.debt > 0:
-        _pay_debt(wallet=wallet, lot=lot, key=key, now=now)
-    return lot
-
-
-def _pay_debt(*, wallet: Wallet, lot: CreditLot, key: str, now: dt.datetime) -> None:
-    paid = min(wallet.debt, lot.remaining)
-    CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - paid)
-    lot.remaining -= paid
-    Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") - paid)
-    wallet.debt -= paid
-    _append(
-        wallet=wallet,
-        amount=-paid,
-        kind=LedgerEntry.Kind.DEBT,
-        key=f"{key}:debt",
-        now=now,
-        lot=lot,
-        reason=f"{paid} credits owed after a payment dispute",
-    )
-
-
 # --- wallets and free grants -------------------------------------------------------------------
 
 
@@ -219,9 +82,9 @@ def wallet_get_or_create(*, user: Any) -> Wallet:
     with transaction.atomic():
         wallet, created = Wallet.objects.get_or_create(user=user)
         if created and settings.BILLING_SIGNUP_GRANT > 0:
-            wallet = _lock_wallet(user_id=user.pk)
+            wallet = wallet_lock(user_id=user.pk)
             now = timezone.now()
-            _grant(
+            lot_grant(
                 wallet=wallet,
                 amount=settings.BILLING_SIGNUP_GRANT,
                 kind=LedgerEntry.Kind.GRANT,
@@ -242,8 +105,8 @@ def monthly_grant_issue(*, user: Any, now: dt.datetime | None = None) -> bool:
     if LedgerEntry.objects.filter(idempotency_key=key).exists():
         return False
     with transaction.atomic(durable=True):
-        wallet = _lock_wallet(user_id=user.pk)
-        lot = _grant(
+        wallet = wallet_lock(user_id=user.pk)
+        lot = lot_grant(
             wallet=wallet,
             amount=settings.BILLING_MONTHLY_FREE_GRANT,
             kind=LedgerEntry.Kind.GRANT,
@@ -300,7 +163,7 @@ def credits_reserve(
     wallet_get_or_create(user=user)
     now = timezone.now()
     with transaction.atomic(durable=True):
-        wallet = _lock_wallet(user_id=user.pk)
+        wallet = wallet_lock(user_id=user.pk)
         existing = Reservation.objects.filter(generation_id=generation_id).first()
         if existing is not None:
             if existing.wallet_id != wallet.pk:
@@ -309,7 +172,7 @@ def credits_reserve(
                 )
             return existing
         _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
-        lots = _spendable_lots(wallet=wallet, now=now)
+        lots = lots_spendable(wallet=wallet, now=now)
         if wallet.balance < amount:
             raise InsufficientQuota(
                 f"{QUOTA_MESSAGE} This request needs {amount} credits "
@@ -320,9 +183,9 @@ def credits_reserve(
         )
         ReservationPart.objects.bulk_create(
             ReservationPart(reservation=reservation, lot=lot, amount=part)
-            for lot, part in _take_from_lots(lots=lots, amount=amount, now=now)
+            for lot, part in lots_take(lots=lots, amount=amount, now=now)
         )
-        _append(
+        entry_append(
             wallet=wallet,
             amount=-amount,
             kind=LedgerEntry.Kind.RESERVE,
@@ -362,7 +225,7 @@ def _locked_reservation(*, generation_id: uuid.UUID | str) -> tuple[Wallet, Rese
     )
     if found is None:
         return None
-    wallet = _lock_wallet(user_id=found)
+    wallet = wallet_lock(user_id=found)
     reservation = Reservation.objects.select_for_update().get(generation_id=generation_id)
     return wallet, reservation
 
@@ -379,14 +242,14 @@ def _return_parts(*, reservation: Reservation, amount: int, now: dt.datetime) ->
         back = min(part.amount - part.returned, left)
         if back <= 0:
             continue
-        _return_to_lot(lot_id=part.lot_id, amount=back, now=now)
+        lot_return(lot_id=part.lot_id, amount=back, now=now)
         ReservationPart.objects.filter(pk=part.pk).update(returned=F("returned") + back)
         left -= back
 
 
 def _release_locked(*, wallet: Wallet, reservation: Reservation, now: dt.datetime) -> None:
     _return_parts(reservation=reservation, amount=reservation.amount, now=now)
-    _append(
+    entry_append(
         wallet=wallet,
         amount=reservation.amount,
         kind=LedgerEntry.Kind.RELEASE,
@@ -422,7 +285,7 @@ def credits_capture(*, generation_id: uuid.UUID | str, amount: int) -> Reservati
         if amount == 0:
             _release_locked(wallet=wallet, reservation=reservation, now=now)
             return reservation
-        _append(
+        entry_append(
             wallet=wallet,
             amount=0,
             kind=LedgerEntry.Kind.CAPTURE,
@@ -434,7 +297,7 @@ def credits_capture(*, generation_id: uuid.UUID | str, amount: int) -> Reservati
         rest = reservation.amount - amount
         if rest:
             _return_parts(reservation=reservation, amount=rest, now=now)
-            _append(
+            entry_append(
                 wallet=wallet,
                 amount=rest,
                 kind=LedgerEntry.Kind.RELEASE,
@@ -476,7 +339,7 @@ def credits_refund_capture(*, generation_id: uuid.UUID | str, reason: str) -> Re
         if reservation.status != Reservation.Status.CAPTURED or back <= 0:
             return reservation
         _return_parts(reservation=reservation, amount=back, now=now)
-        _append(
+        entry_append(
             wallet=wallet,
             amount=back,
             kind=LedgerEntry.Kind.REFUND,
@@ -523,11 +386,11 @@ def lots_expire(*, now: dt.datetime | None = None) -> int:
     expired = 0
     for user_id in list(user_ids):
         with transaction.atomic(durable=True):
-            wallet = _lock_wallet(user_id=user_id)
+            wallet = wallet_lock(user_id=user_id)
             for lot in CreditLot.objects.filter(
                 wallet=wallet, remaining__gt=0, expires_at__lte=now
             ):
-                _expire_lot(wallet=wallet, lot=lot, now=now)
+                lot_expire(wallet=wallet, lot=lot, now=now)
                 expired += 1
     return expired
 
@@ -555,13 +418,13 @@ def credits_adjust(
     key = idempotency_key or f"adjustment:{uuid.uuid4()}"
     now = timezone.now()
     with transaction.atomic(durable=True):
-        wallet = _lock_wallet(user_id=user.pk)
+        wallet = wallet_lock(user_id=user.pk)
         existing = LedgerEntry.objects.filter(idempotency_key=key).first()
         if existing is not None:
             return existing
         references = {"actor": actor, "reason": reason[:500]}
         if amount > 0:
-            lot = _grant(
+            lot = lot_grant(
                 wallet=wallet,
                 amount=amount,
                 kind=LedgerEntry.Kind.ADJUSTMENT,
@@ -573,13 +436,13 @@ def credits_adjust(
             )
             assert lot is not None
             return LedgerEntry.objects.get(idempotency_key=key)
-        lots = _spendable_lots(wallet=wallet, now=now)
+        lots = lots_spendable(wallet=wallet, now=now)
         if wallet.balance < -amount:
             raise InvalidRequest(
                 f"Cannot take {-amount} credits: the balance is {wallet.balance}.", param="amount"
             )
-        _take_from_lots(lots=lots, amount=-amount, now=now)
-        return _append(
+        lots_take(lots=lots, amount=-amount, now=now)
+        return entry_append(
             wallet=wallet,
             amount=amount,
             kind=LedgerEntry.Kind.ADJUSTMENT,
@@ -605,7 +468,7 @@ def wallet_close_for_deleted_user(*, user: Any) -> None:
         ):
             _release_locked(wallet=wallet, reservation=reservation, now=now)
         for lot in CreditLot.objects.filter(wallet=wallet, remaining__gt=0):
-            _expire_lot(wallet=wallet, lot=lot, now=now, reason="Account deleted")
+            lot_expire(wallet=wallet, lot=lot, now=now, reason="Account deleted")
         if wallet.stripe_subscription_id and wallet.subscription_status not in ("", "canceled"):
             # A deleted account must not be billed again: cancel at Stripe once the deletion
             # commits (a task, retried, because Stripe may be briefly unreachable).

@@ -23,15 +23,8 @@ from django.utils import timezone
 
 from accounts.models import DEFAULT_TIER_NAME, Tier
 from billing.models import CreditLot, Dispute, LedgerEntry, Payment, Wallet
-from billing.services.credits import (
-    _append,
-    _grant,
-    _lock_wallet,
-    _spendable_lots,
-    _take_from_lots,
-    add_months,
-    wallet_get_or_create,
-)
+from billing.services.credits import add_months, wallet_get_or_create
+from billing.services.ledger import entry_append, lot_grant, lots_spendable, lots_take, wallet_lock
 from billing.stripe_client import StripeClient
 from common.errors import Conflict, InvalidRequest
 from common.site import site_url
@@ -257,12 +250,12 @@ def pack_payment_complete(*, session: dict[str, Any]) -> None:
     payment = Payment.objects.filter(checkout_session_id=session["id"]).first()
     if payment is None:
         raise LookupError(f"no pending purchase for Checkout Session {session['id']}")
-    wallet = _lock_wallet(user_id=payment.wallet.user_id)
+    wallet = wallet_lock(user_id=payment.wallet.user_id)
     payment = _lock_payment(pk=payment.pk)
     assert payment is not None
     if not _move(payment, Payment.Status.PAID):
         return
-    lot = _grant(
+    lot = lot_grant(
         wallet=wallet,
         amount=payment.credits,
         kind=LedgerEntry.Kind.PURCHASE,
@@ -329,10 +322,10 @@ def subscription_checkout_complete(*, session: dict[str, Any]) -> None:
         stripe_subscription_id=subscription_id
     )
     if invoice is not None and invoice.get("status") == "paid":
-        invoice_grant(invoice=invoice)
+        invoicelot_grant(invoice=invoice)
 
 
-def invoice_grant(*, invoice: dict[str, Any]) -> None:
+def invoicelot_grant(*, invoice: dict[str, Any]) -> None:
     """A paid subscription invoice: the period's credits (expiring at period end) and the tier."""
     subscription_id = _invoice_subscription_id(invoice)
     if not subscription_id:
@@ -345,7 +338,7 @@ def invoice_grant(*, invoice: dict[str, Any]) -> None:
     intent_id = _invoice_payment_intent(invoice)
     now = timezone.now()
     period_end_at = _from_timestamp(period_end) or add_months(now, 1)
-    wallet = _lock_wallet(user_id=wallet.user_id)
+    wallet = wallet_lock(user_id=wallet.user_id)
     payment = _lock_payment(invoice_id=invoice["id"])
     if payment is None:
         payment = Payment.objects.create(
@@ -363,7 +356,7 @@ def invoice_grant(*, invoice: dict[str, Any]) -> None:
     # with the next period's invoice (a Portal upgrade should not double a month's credits).
     grants_credits = invoice.get("billing_reason") != "subscription_update" and payment.credits > 0
     if grants_credits:
-        _grant(
+        lot_grant(
             wallet=wallet,
             amount=payment.credits,
             kind=LedgerEntry.Kind.SUBSCRIPTION,
@@ -392,7 +385,7 @@ def invoice_grant(*, invoice: dict[str, Any]) -> None:
 
 
 def invoice_paid(invoice: dict[str, Any]) -> None:
-    invoice_grant(invoice=invoice)
+    invoicelot_grant(invoice=invoice)
 
 
 def invoice_payment_failed(invoice: dict[str, Any]) -> None:
@@ -471,13 +464,13 @@ def _take_back(
     *, wallet: Wallet, payment: Payment, amount: int, now: dt.datetime, only_own_lots: bool
 ) -> int:
     """Take up to `amount` unspent credits, the payment's own lots first. Returns what was taken."""
-    lots = _spendable_lots(wallet=wallet, now=now)
+    lots = lots_spendable(wallet=wallet, now=now)
     own = [lot for lot in lots if lot.payment_id == payment.pk]
     ordered = own if only_own_lots else own + [lot for lot in lots if lot.payment_id != payment.pk]
     available = sum(lot.remaining for lot in ordered)
     taken = min(amount, available)
     if taken:
-        _take_from_lots(lots=ordered, amount=taken, now=now)
+        lots_take(lots=ordered, amount=taken, now=now)
     return taken
 
 
@@ -488,7 +481,7 @@ def charge_refunded(charge: dict[str, Any]) -> None:
         logger.info("refund of charge %s matches no Easel payment", charge.get("id"))
         return
     now = timezone.now()
-    wallet = _lock_wallet(user_id=payment.wallet.user_id)
+    wallet = wallet_lock(user_id=payment.wallet.user_id)
     payment = _lock_payment(pk=payment.pk)
     assert payment is not None
     refunded_cents = int(charge.get("amount_refunded") or 0)
@@ -498,7 +491,7 @@ def charge_refunded(charge: dict[str, Any]) -> None:
     owed = min(payment.credits, math.ceil(payment.credits * refunded_cents / charged_cents))
     to_take = max(owed - payment.credits_taken_back, 0)
     taken = _take_back(wallet=wallet, payment=payment, amount=to_take, now=now, only_own_lots=True)
-    _append(
+    entry_append(
         wallet=wallet,
         amount=-taken,
         kind=LedgerEntry.Kind.REFUND,
@@ -522,7 +515,7 @@ def dispute_created(dispute: dict[str, Any]) -> None:
         logger.info("dispute %s matches no Easel payment", dispute.get("id"))
         return
     now = timezone.now()
-    wallet = _lock_wallet(user_id=payment.wallet.user_id)
+    wallet = wallet_lock(user_id=payment.wallet.user_id)
     record, created = Dispute.objects.get_or_create(
         stripe_dispute_id=dispute["id"], defaults={"payment": payment, "wallet": wallet}
     )
@@ -537,7 +530,7 @@ def dispute_created(dispute: dict[str, Any]) -> None:
     if debt:
         Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") + debt)
         wallet.debt += debt
-    _append(
+    entry_append(
         wallet=wallet,
         amount=-taken,
         kind=LedgerEntry.Kind.CHARGEBACK,
@@ -559,7 +552,7 @@ def dispute_closed(dispute: dict[str, Any]) -> None:
     if record is None:
         raise LookupError(f"dispute {dispute['id']} closed before it was recorded")
     now = timezone.now()
-    wallet = _lock_wallet(user_id=record.wallet.user_id)
+    wallet = wallet_lock(user_id=record.wallet.user_id)
     record = Dispute.objects.select_for_update().get(pk=record.pk)
     if record.status != Dispute.Status.OPEN:
         return
@@ -572,7 +565,7 @@ def dispute_closed(dispute: dict[str, Any]) -> None:
         Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") - forgiven)
         wallet.debt -= forgiven
         if record.credits_taken:
-            _grant(
+            lot_grant(
                 wallet=wallet,
                 amount=record.credits_taken,
                 kind=LedgerEntry.Kind.CHARGEBACK,
