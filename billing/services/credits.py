@@ -17,8 +17,10 @@ import logging
 import uuid
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import F
 from django.utils import timezone
 
@@ -29,6 +31,7 @@ from billing.services.ledger import (
     lot_expire,
     lot_grant,
     lot_return,
+    lots_live,
     lots_spendable,
     lots_take,
     wallet_lock,
@@ -154,45 +157,227 @@ def credits_reserve(
 ) -> Reservation:
     """Hold `amount` credits for one generation before it is queued. Idempotent on `generation_id`.
 
-    Raises InsufficientQuota (429 `insufficient_quota`) when the balance is short, the account is
-    frozen by a dispute or owes credits, or the key's monthly credit cap would be passed.
+    Raises InsufficientQuota (429 `insufficient_quota`) when the live credits (lots not past their
+    expiry) are short, the account is frozen by a dispute or owes credits, or the key's monthly
+    credit cap would be passed. Credits past their expiry are never spent; their `expiry` entry
+    is the periodic task's to write (`lots_expire`).
+
+    The hottest money path (every job): one row lock, then on PostgreSQL one statement that
+    takes the lots, inserts the reservation, its parts and its entry and moves the balance
+    (`_reserve_in_one_statement`), so the wallet lock is held for two round trips, not eight.
     """
     if not isinstance(amount, int) or amount <= 0:
         raise InvalidRequest("A reservation must be a positive number of credits.", param="amount")
     generation_id = uuid.UUID(str(generation_id))
-    wallet_get_or_create(user=user)
     now = timezone.now()
     with transaction.atomic(durable=True):
-        wallet = wallet_lock(user_id=user.pk)
-        existing = Reservation.objects.filter(generation_id=generation_id).first()
-        if existing is not None:
-            if existing.wallet_id != wallet.pk:
-                raise InvalidRequest(
-                    "This generation id belongs to another account.", param="generation_id"
-                )
-            return existing
-        _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
-        lots = lots_spendable(wallet=wallet, now=now)
-        if wallet.balance < amount:
-            raise InsufficientQuota(
-                f"{QUOTA_MESSAGE} This request needs {amount} credits "
-                f"and your balance is {wallet.balance}."
-            )
-        reservation = Reservation.objects.create(
-            wallet=wallet, generation_id=generation_id, api_key=api_key, size=size, amount=amount
+        wallet = _wallet_lock_or_create(user=user)
+        try:
+            _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
+        except InsufficientQuota:
+            existing = Reservation.objects.filter(generation_id=generation_id).first()
+            if existing is None:
+                raise
+            return _existing_reservation(existing=existing, wallet=wallet)
+        reserve = (
+            _reserve_in_one_statement
+            if connection.vendor == "postgresql"
+            else _reserve_step_by_step
         )
-        ReservationPart.objects.bulk_create(
-            ReservationPart(reservation=reservation, lot=lot, amount=part)
-            for lot, part in lots_take(lots=lots, amount=amount, now=now)
-        )
-        entry_append(
+        outcome = reserve(
             wallet=wallet,
-            amount=-amount,
-            kind=LedgerEntry.Kind.RESERVE,
-            key=f"reserve:{generation_id}",
-            now=now,
             generation_id=generation_id,
+            amount=amount,
+            api_key=api_key,
+            size=size,
+            now=now,
         )
+    if isinstance(outcome, Reservation):
+        return outcome
+    raise InsufficientQuota(
+        f"{QUOTA_MESSAGE} This request needs {amount} credits and your balance is {outcome}."
+    )
+
+
+def _wallet_lock_or_create(*, user: Any) -> Wallet:
+    wallet = _wallet_lock_quickly(user_id=user.pk)
+    if wallet is None:
+        # A user from before billing existed: the wallet and its sign-up grant, then the lock.
+        wallet_get_or_create(user=user)
+        wallet = wallet_lock(user_id=user.pk)
+    return wallet
+
+
+# The wallet fields a reservation reads; the others load if asked for (Django's deferred fields).
+_LOCK_FIELDS = ["id", "user_id", "balance", "debt", "frozen_at"]
+_LOCK_SQL = (
+    "SELECT id, user_id, balance, debt, frozen_at FROM billing_wallet "
+    "WHERE user_id = %(user)s FOR UPDATE"
+)
+
+
+def _wallet_lock_quickly(*, user_id: int) -> Wallet | None:
+    """`wallet_lock` in one prepared statement on PostgreSQL (the ORM builds its SQL each time)."""
+    if connection.vendor != "postgresql":
+        return Wallet.objects.select_for_update().filter(user_id=user_id).first()
+    with _prepared_cursor() as cursor:
+        cursor.execute(_LOCK_SQL, {"user": user_id})
+        row = cursor.fetchone()
+    return None if row is None else Wallet.from_db(connection.alias, _LOCK_FIELDS, row)
+
+
+def _prepared_cursor() -> Any:
+    """A cursor whose statements PostgreSQL prepares once per connection (psycopg's server-side
+    binding; Django's own cursors bind on the client, so the server plans every execution).
+    Wrapped as Django wraps its cursors, so query logging and execute wrappers still see it."""
+    connection.ensure_connection()
+    return CursorWrapper(psycopg.Cursor(connection.connection), connection)
+
+
+def _existing_reservation(*, existing: Reservation, wallet: Wallet) -> Reservation:
+    if existing.wallet_id != wallet.pk:
+        raise InvalidRequest(
+            "This generation id belongs to another account.", param="generation_id"
+        )
+    return existing
+
+
+# What _reserve_in_one_statement runs, the wallet row already locked. One statement, so that it
+# reads the lots after the lock was granted (READ COMMITTED takes a snapshot per statement; a
+# lock waited for inside the statement would leave the lots read from before the wait). Each
+# data-modifying step runs only if the reservation was inserted: the insert is skipped when
+# the live lots hold too little, or (ON CONFLICT) when this generation was reserved before.
+# The running total takes the lots in lots_live's order: soonest expiry first, none last.
+_RESERVE_SQL = """
+WITH live AS (
+    SELECT id, remaining,
+           sum(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id) - remaining AS before
+    FROM billing_creditlot
+    WHERE wallet_id = %(wallet)s AND remaining > 0
+      AND (expires_at IS NULL OR expires_at > %(now)s)
+),
+total AS (SELECT coalesce(sum(remaining), 0) AS available FROM live),
+new_reservation AS (
+    INSERT INTO billing_reservation (wallet_id, generation_id, api_key_id, size, amount,
+                                     captured, refunded, status, created_at, updated_at)
+    SELECT %(wallet)s, %(generation)s, %(api_key)s, %(size)s, %(amount)s,
+           0, 0, 'reserved', %(now)s, %(now)s
+    FROM total WHERE available >= %(amount)s
+    ON CONFLICT (generation_id) DO NOTHING
+    RETURNING id
+),
+taken AS (
+    SELECT id AS lot_id, least(remaining, %(amount)s - before) AS part
+    FROM live WHERE before < %(amount)s
+),
+lots_moved AS (
+    UPDATE billing_creditlot AS lot
+    SET remaining = lot.remaining - taken.part, updated_at = %(now)s
+    FROM taken, new_reservation
+    WHERE lot.id = taken.lot_id
+),
+parts AS (
+    INSERT INTO billing_reservationpart (reservation_id, lot_id, amount, returned)
+    SELECT new_reservation.id, taken.lot_id, taken.part, 0 FROM new_reservation, taken
+),
+wallet_moved AS (
+    UPDATE billing_wallet SET balance = balance - %(amount)s, updated_at = %(now)s
+    WHERE id = %(wallet)s AND EXISTS (SELECT 1 FROM new_reservation)
+    RETURNING balance
+),
+entry AS (
+    INSERT INTO billing_ledgerentry (wallet_id, amount, kind, idempotency_key, balance_after,
+                                     created_at, generation_id, credits, stripe_object_id, reason)
+    SELECT %(wallet)s, -%(amount)s, 'reserve', %(key)s, balance, %(now)s, %(generation)s,
+           0, '', ''
+    FROM wallet_moved
+)
+SELECT (SELECT id FROM new_reservation),
+       (SELECT balance FROM wallet_moved),
+       (SELECT available FROM total),
+       (SELECT wallet_id FROM billing_reservation WHERE generation_id = %(generation)s)
+"""
+
+
+def _reserve_in_one_statement(
+    *,
+    wallet: Wallet,
+    generation_id: uuid.UUID,
+    amount: int,
+    api_key: Any,
+    size: int | None,
+    now: dt.datetime,
+) -> Reservation | int:
+    """The reservation, or the live credits there were when too few. PostgreSQL only."""
+    with _prepared_cursor() as cursor:
+        cursor.execute(
+            _RESERVE_SQL,
+            {
+                "wallet": wallet.pk,
+                "generation": generation_id,
+                "api_key": getattr(api_key, "pk", None),
+                "size": size,
+                "amount": amount,
+                "now": now,
+                "key": f"reserve:{generation_id}",
+            },
+        )
+        reservation_id, balance_after, available, existing_wallet_id = cursor.fetchone()
+    if existing_wallet_id is not None:  # reserved before: this is a retry
+        return _existing_reservation(
+            existing=Reservation.objects.get(generation_id=generation_id), wallet=wallet
+        )
+    if reservation_id is None:
+        return int(available)
+    wallet.balance = balance_after
+    reservation = Reservation(
+        pk=reservation_id,
+        wallet=wallet,
+        generation_id=generation_id,
+        api_key=api_key,
+        size=size,
+        amount=amount,
+        status=Reservation.Status.RESERVED,
+        created_at=now,
+        updated_at=now,
+    )
+    reservation._state.adding, reservation._state.db = False, connection.alias  # it is stored
+    return reservation
+
+
+def _reserve_step_by_step(
+    *,
+    wallet: Wallet,
+    generation_id: uuid.UUID,
+    amount: int,
+    api_key: Any,
+    size: int | None,
+    now: dt.datetime,
+) -> Reservation | int:
+    """What _reserve_in_one_statement does, through the ORM: for databases other than PostgreSQL
+    (the SQLite file of `make run`'s defaults). tests/billing/test_credits.py runs both."""
+    existing = Reservation.objects.filter(generation_id=generation_id).first()
+    if existing is not None:
+        return _existing_reservation(existing=existing, wallet=wallet)
+    lots = lots_live(wallet=wallet, now=now)
+    available = sum(lot.remaining for lot in lots)
+    if available < amount:
+        return available
+    reservation = Reservation.objects.create(
+        wallet=wallet, generation_id=generation_id, api_key=api_key, size=size, amount=amount
+    )
+    ReservationPart.objects.bulk_create(
+        ReservationPart(reservation=reservation, lot=lot, amount=part)
+        for lot, part in lots_take(lots=lots, amount=amount, now=now)
+    )
+    entry_append(
+        wallet=wallet,
+        amount=-amount,
+        kind=LedgerEntry.Kind.RESERVE,
+        key=f"reserve:{generation_id}",
+        now=now,
+        generation_id=generation_id,
+    )
     return reservation
 
 

@@ -74,6 +74,16 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False  # money services choose their o
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker processes share the file: wait for a lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg prepares a statement on its fifth use on a connection. Django's own queries bind
+    # parameters on the client and are never prepared; the ledger's hot path binds on the
+    # server (billing/services/credits.py), so its plans are made once per connection. Empty
+    # turns it off (needed behind a transaction-pooling PgBouncer older than 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+        if env("DATABASE_PREPARE_THRESHOLD", default="5")
+        else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache and Celery ---------------------------------------------------------------
