@@ -170,7 +170,7 @@ def main() -> int:
     broken = False
     try:
         print(
-            f"PostgreSQL {connection.pg_version // 10000}, {args.threads} threads, "
+            f"PostgreSQL {getattr(connection, 'pg_version', 0) // 10000}, {args.threads} threads, "
             f"{args.seconds:.0f} s per run, {args.rounds} rounds, {os.cpu_count()} CPUs"
         )
         for label, hot in (("hot wallet", True), ("many wallets", False)):
