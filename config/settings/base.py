@@ -357,6 +357,9 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="2025-03-31.basil")
 # Webhook signatures older than this many seconds are refused (replay protection).
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# A stored event not processed this many seconds after it was received (or last sent) has its
+# processing task sent again by beat's `billing.stripe_events_resend` (docs/billing.md).
+BILLING_STRIPE_EVENT_RESEND_AFTER = env.int("BILLING_STRIPE_EVENT_RESEND_AFTER", default=60)
 # Credits per image by size. DALL-E 2 charged $0.016/$0.018/$0.020 (256/512/1024): one credit
 # buys a 256 or 512 image and 1024 costs more; whole credits make that 2 (docs/billing.md).
 BILLING_IMAGE_PRICES = {256: 1, 512: 1, 1024: 2}
@@ -390,6 +393,7 @@ CELERY_BEAT_SCHEDULE.update(
         "billing-expire-lots": {"task": "billing.lots_expire", "schedule": 15 * 60},
         "billing-monthly-grants": {"task": "billing.monthly_grants_issue", "schedule": 3600},
         "billing-sweep-reservations": {"task": "billing.reservations_sweep", "schedule": 10 * 60},
+        "billing-resend-stripe-events": {"task": "billing.stripe_events_resend", "schedule": 30},
     }
 )
 
