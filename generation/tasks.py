@@ -3,8 +3,9 @@
 `generation.run` is the GPU task: at-least-once (`acks_late`, `reject_on_worker_lost`: a worker
 killed mid-job gets its message redelivered), idempotent (services/worker.py), with soft and hard
 time limits from settings. It is sent to Queue.GPU at the tier's lane priority by
-services/generations.py (generation_enqueue, LANE_PRIORITY); `generation.lanes_promote` and
-`generation.stale_sweep` are periodic housekeeping on the default queue.
+services/generations.py (generation_enqueue, LANE_PRIORITY); `generation.lanes_promote`,
+`generation.jobs_resend` (services/outbox.py) and `generation.stale_sweep` are periodic
+housekeeping on the default queue.
 """
 
 import time
@@ -43,6 +44,13 @@ def generation_lanes_promote_task() -> None:
     from generation.services.generations import lanes_promote
 
     lanes_promote()
+
+
+@shared_task(name="generation.jobs_resend", ignore_result=True, soft_time_limit=60, time_limit=90)
+def generation_jobs_resend_task() -> None:
+    from generation.services.outbox import generations_resend
+
+    generations_resend()
 
 
 @shared_task(name="generation.stale_sweep", ignore_result=True, soft_time_limit=60, time_limit=90)

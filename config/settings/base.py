@@ -313,6 +313,12 @@ CELERY_BEAT_SCHEDULE["generation-lanes-promote"] = {
     "task": "generation.lanes_promote",
     "schedule": 30.0,
 }
+# A job still queued this long after its message was sent gets a new one (a lost message).
+EASEL_GENERATION_RESEND_AFTER = env.int("EASEL_GENERATION_RESEND_AFTER", default=120)
+CELERY_BEAT_SCHEDULE["generation-jobs-resend"] = {
+    "task": "generation.jobs_resend",
+    "schedule": 30.0,
+}
 CELERY_BEAT_SCHEDULE["generation-stale-sweep"] = {
     "task": "generation.stale_sweep",
     "schedule": 60.0,
