@@ -330,3 +330,19 @@ def test_queued_jobs_whose_message_was_not_claimed_are_sent_again_once_per_bound
     assert generations_resend(now=later) == 2  # still unclaimed: both queued jobs again
     assert {message["args"][0] for message in sent[1:]} == {str(lost.pk), str(fresh.pk)}
     assert Generation.objects.get(pk=running.pk).sent_at < now  # a claimed job is never re-sent
+
+
+def test_the_time_limits_lease_and_timeouts_must_agree(settings):
+    from generation.checks import handoff_bounds_check
+
+    assert handoff_bounds_check() == []
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+    settings.EASEL_GENERATION_LEASE_SECONDS = 10
+    settings.BILLING_RESERVATION_TIMEOUT = 600
+    settings.EASEL_GENERATION_HARD_TIME_LIMIT = settings.EASEL_GENERATION_SOFT_TIME_LIMIT
+    assert [error.id for error in handoff_bounds_check()] == [
+        "easel.E001",
+        "easel.E002",
+        "easel.E003",
+        "easel.E004",
+    ]
