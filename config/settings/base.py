@@ -106,8 +106,10 @@ CELERY_BROKER_FOLDER = VAR_DIR / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Above the longest queue wait plus the GPU task's hard time limit, so a running task
-        # is never redelivered while it still runs (see STYLE.md, "Tasks and GPU workers").
+        # Counted from when a worker took the message: above the GPU task's hard time limit plus
+        # the lease (generation/checks.py), so a running job is never handed to a second worker.
+        # Work lost with a dead worker or a wiped broker does not wait for it: the outbox sweeps
+        # re-send from PostgreSQL within minutes (docs/generation.md, "Failures").
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600),
         "queue_order_strategy": "priority",
     }
