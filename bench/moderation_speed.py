@@ -85,7 +85,7 @@ def synthetic_entries(count: int, *, seed: int = 7) -> list[RegistryEntry]:
     def word() -> str:
         return "".join(generator.choice(SYLLABLES) for _ in range(generator.randint(2, 4)))
 
-    names = set()
+    names: set[str] = set()
     while len(names) < count:
         names.add(f"{word().title()} {word().title()}")
     return [RegistryEntry(i, name) for i, name in enumerate(sorted(names), 1)]

@@ -1,7 +1,5 @@
 """The native API of accounts: the signed-in account, and its API keys. Views stay thin."""
 
-from typing import cast
-
 from allauth.account.models import EmailAddress
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib.auth import logout
@@ -11,17 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import ApiKey, User
-from accounts.permissions import request_scopes
+from accounts.models import ApiKey
+from accounts.permissions import authenticated_user, request_scopes
 from accounts.selectors import api_key_get_for_user, api_keys_for_user, size_label
 from accounts.services.api_keys import api_key_create, api_key_revoke
 from accounts.services.users import user_delete
 from common.errors import InvalidRequest, PermissionDenied
-
-
-def _user(request: Request) -> User:
-    """The signed-in user: IsAuthenticated (the default permission) ran before any handler."""
-    return cast(User, request.user)
 
 
 @extend_schema_serializer(component_name="ApiKey")
@@ -50,7 +43,7 @@ class ApiKeyListApi(APIView):
         responses=inline_serializer("ApiKeyList", {"data": ApiKeyOutputSerializer(many=True)}),
     )
     def get(self, request: Request) -> Response:
-        keys = api_keys_for_user(user=_user(request))
+        keys = api_keys_for_user(user=authenticated_user(request))
         return Response({"data": self.OutputSerializer(keys, many=True).data})
 
 
@@ -85,7 +78,7 @@ class ApiKeyCreateApi(APIView):
         scopes = serializer.validated_data.get("scopes")
         _check_no_scope_escalation(request=request, scopes=scopes)
         created = api_key_create(
-            user=_user(request),
+            user=authenticated_user(request),
             name=serializer.validated_data["name"],
             scopes=scopes,
             monthly_credit_cap=serializer.validated_data.get("monthly_credit_cap"),
@@ -113,7 +106,7 @@ class ApiKeyRevokeApi(APIView):
         responses={200: ApiKeyOutputSerializer},
     )
     def delete(self, request: Request, prefix: str) -> Response:
-        key = api_key_get_for_user(user=_user(request), prefix=prefix)
+        key = api_key_get_for_user(user=authenticated_user(request), prefix=prefix)
         key = api_key_revoke(key=key)
         return Response(ApiKeyOutputSerializer(key).data)
 
@@ -150,7 +143,7 @@ class AccountDetailApi(APIView):
         responses=OutputSerializer,
     )
     def get(self, request: Request) -> Response:
-        user = _user(request)
+        user = authenticated_user(request)
         account = {
             "email": user.email,
             "display_name": user.display_name,
@@ -183,7 +176,7 @@ class AccountDeleteApi(APIView):
             )
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = _user(request)
+        user = authenticated_user(request)
         if user.has_usable_password() and not user.check_password(
             serializer.validated_data.get("password", "")
         ):

@@ -1,5 +1,7 @@
 """Settings shared by every environment. Values come from the environment through config.env."""
 
+from typing import Any
+
 from config.env import BASE_DIR, env
 
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-secret-key-change-me")
@@ -195,6 +197,7 @@ AWS_S3_ADDRESSING_STYLE = env("AWS_S3_ADDRESSING_STYLE", default=None)
 AWS_DEFAULT_ACL = None
 AWS_QUERYSTRING_AUTH = True
 AWS_QUERYSTRING_EXPIRE = 3600
+_media_storage: dict[str, Any]
 if AWS_STORAGE_BUCKET_NAME:
     _media_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
 else:

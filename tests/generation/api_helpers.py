@@ -32,7 +32,7 @@ def customer(
     ensure_tiers()
     if settings is not None:
         settings.BILLING_SIGNUP_GRANT = credits
-    user = UserFactory(tier=Tier.objects.get(name=tier))
+    user = UserFactory.create(tier=Tier.objects.get(name=tier))
     created = api_key_create(user=user, name="tests", scopes=scopes)
     return Customer(user=user, key=created.key, secret=created.secret)
 

@@ -87,7 +87,8 @@ def test_harmless_prompts_sharing_words_with_names_pass(
 def test_a_name_inside_a_longer_word_is_not_a_name() -> None:
     matcher = FigureMatcher([RegistryEntry(figure_id=1, name="Ann Lee")])
     assert matcher.find(["a plann leeway"]) is None
-    assert matcher.find(["ann lee dancing"]).name == "Ann Lee"
+    match = matcher.find(["ann lee dancing"])
+    assert match is not None and match.name == "Ann Lee"
 
 
 def test_an_empty_registry_finds_nothing() -> None:
@@ -100,6 +101,7 @@ def test_a_large_synthetic_registry_still_finds_the_right_name() -> None:
     ]
     entries.append(RegistryEntry(figure_id=99_999, name="Wilhelmina Okonkwo-Baptiste"))
     matcher = FigureMatcher(entries)
-    assert matcher.find(variants("Wilhelmina Okonkwo Baptiste at a desk")).figure_id == 99_999
-    assert matcher.find(variants("Wilhelmina Okonkwo-Baptist at a desk")).figure_id == 99_999
+    for prompt in ("Wilhelmina Okonkwo Baptiste at a desk", "Wilhelmina Okonkwo-Baptist at a desk"):
+        match = matcher.find(variants(prompt))
+        assert match is not None and match.figure_id == 99_999
     assert matcher.find(variants("a quiet harbour at dawn")) is None
