@@ -108,7 +108,11 @@ class LedgerEntry(models.Model):
         EXPIRY = "expiry", "Expired"
         ADJUSTMENT = "adjustment", "Adjustment by staff"
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    # No index of its own: `entry_wallet_time` leads with the wallet (every index is written on
+    # each insert, and entries are inserted under the wallet's lock).
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     # Signed: what this entry added to (or, negative, took from) the balance. A capture is 0:
     # its credits already left the balance when they were reserved.
     amount = models.BigIntegerField()
@@ -148,11 +152,22 @@ class Reservation(TimeStampedModel):
         CAPTURED = "captured"  # settled: `captured` spent, the rest released
         RELEASED = "released"  # settled: nothing spent
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="reservations")
+    # The wallet, the key and the time have no index of their own: the composite indexes below
+    # lead with each of them, and a reservation is inserted under the wallet's lock, where every
+    # index written is time the lock is held.
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="reservations", db_index=False
+    )
     generation_id = models.UUIDField(unique=True)
     api_key = models.ForeignKey(
-        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
+    created_at = models.DateTimeField(auto_now_add=True)
     size = models.PositiveSmallIntegerField(null=True, blank=True)
     amount = models.BigIntegerField()
     captured = models.BigIntegerField(default=0)
