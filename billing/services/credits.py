@@ -162,50 +162,42 @@ def credits_reserve(
     credit cap would be passed. Credits past their expiry are never spent; their `expiry` entry
     is the periodic task's to write (`lots_expire`).
 
-    The hottest money path (every job): one row lock, then on PostgreSQL one statement that
-    takes the lots, inserts the reservation, its parts and its entry and moves the balance
-    (`_reserve_in_one_statement`), so the wallet lock is held for two round trips, not eight.
+    The hottest money path (every job): on PostgreSQL one row lock and one statement that takes
+    the lots, inserts the reservation, its parts and its entry and moves the balance, sent to
+    the server together (`_reserve_in_one_statement`): the wallet lock is held for the server's
+    work and the commit, not for eight round trips.
     """
     if not isinstance(amount, int) or amount <= 0:
         raise InvalidRequest("A reservation must be a positive number of credits.", param="amount")
     generation_id = uuid.UUID(str(generation_id))
+    reserve = (
+        _reserve_in_one_statement if connection.vendor == "postgresql" else _reserve_step_by_step
+    )
     now = timezone.now()
     with transaction.atomic(durable=True):
-        wallet = _wallet_lock_or_create(user=user)
-        try:
-            _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
-        except InsufficientQuota:
-            existing = Reservation.objects.filter(generation_id=generation_id).first()
-            if existing is None:
-                raise
-            return _existing_reservation(existing=existing, wallet=wallet)
-        reserve = (
-            _reserve_in_one_statement
-            if connection.vendor == "postgresql"
-            else _reserve_step_by_step
-        )
         outcome = reserve(
-            wallet=wallet,
+            user=user,
             generation_id=generation_id,
             amount=amount,
             api_key=api_key,
             size=size,
             now=now,
         )
+        if outcome is None:  # a user from before billing existed: the wallet and its grant first
+            wallet_get_or_create(user=user)
+            outcome = reserve(
+                user=user,
+                generation_id=generation_id,
+                amount=amount,
+                api_key=api_key,
+                size=size,
+                now=now,
+            )
     if isinstance(outcome, Reservation):
         return outcome
     raise InsufficientQuota(
         f"{QUOTA_MESSAGE} This request needs {amount} credits and your balance is {outcome}."
     )
-
-
-def _wallet_lock_or_create(*, user: Any) -> Wallet:
-    wallet = _wallet_lock_quickly(user_id=user.pk)
-    if wallet is None:
-        # A user from before billing existed: the wallet and its sign-up grant, then the lock.
-        wallet_get_or_create(user=user)
-        wallet = wallet_lock(user_id=user.pk)
-    return wallet
 
 
 # The wallet fields a reservation reads; the others load if asked for (Django's deferred fields).
@@ -214,16 +206,6 @@ _LOCK_SQL = (
     "SELECT id, user_id, balance, debt, frozen_at FROM billing_wallet "
     "WHERE user_id = %(user)s FOR UPDATE"
 )
-
-
-def _wallet_lock_quickly(*, user_id: int) -> Wallet | None:
-    """`wallet_lock` in one prepared statement on PostgreSQL (the ORM builds its SQL each time)."""
-    if connection.vendor != "postgresql":
-        return Wallet.objects.select_for_update().filter(user_id=user_id).first()
-    with _prepared_cursor() as cursor:
-        cursor.execute(_LOCK_SQL, {"user": user_id})
-        row = cursor.fetchone()
-    return None if row is None else Wallet.from_db(connection.alias, _LOCK_FIELDS, row)
 
 
 def _prepared_cursor() -> Any:
@@ -242,27 +224,32 @@ def _existing_reservation(*, existing: Reservation, wallet: Wallet) -> Reservati
     return existing
 
 
-# What _reserve_in_one_statement runs, the wallet row already locked. One statement, so that it
-# reads the lots after the lock was granted (READ COMMITTED takes a snapshot per statement; a
-# lock waited for inside the statement would leave the lots read from before the wait). Each
-# data-modifying step runs only if the reservation was inserted: the insert is skipped when
-# the live lots hold too little, or (ON CONFLICT) when this generation was reserved before.
-# The running total takes the lots in lots_live's order: soonest expiry first, none last.
+# What _reserve_in_one_statement runs after _LOCK_SQL. A statement of its own, so that it reads
+# the lots after the lock was granted (READ COMMITTED takes a snapshot per statement; a lock
+# waited for inside the statement would leave the lots read from before the wait). Each
+# data-modifying step runs only if the reservation was inserted: the insert is skipped when the
+# wallet may not spend (frozen by a dispute, in debt), when its live lots hold too little, or
+# (ON CONFLICT) when this generation was reserved before. The running total takes the lots in
+# lots_live's order: soonest expiry first, none last.
 _RESERVE_SQL = """
-WITH live AS (
+WITH spender AS (
+    SELECT id FROM billing_wallet
+    WHERE user_id = %(user)s AND frozen_at IS NULL AND debt = 0
+),
+live AS (
     SELECT id, remaining,
            sum(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id) - remaining AS before
     FROM billing_creditlot
-    WHERE wallet_id = %(wallet)s AND remaining > 0
+    WHERE wallet_id = (SELECT id FROM spender) AND remaining > 0
       AND (expires_at IS NULL OR expires_at > %(now)s)
 ),
 total AS (SELECT coalesce(sum(remaining), 0) AS available FROM live),
 new_reservation AS (
     INSERT INTO billing_reservation (wallet_id, generation_id, api_key_id, size, amount,
                                      captured, refunded, status, created_at, updated_at)
-    SELECT %(wallet)s, %(generation)s, %(api_key)s, %(size)s, %(amount)s,
+    SELECT spender.id, %(generation)s, %(api_key)s, %(size)s, %(amount)s,
            0, 0, 'reserved', %(now)s, %(now)s
-    FROM total WHERE available >= %(amount)s
+    FROM spender, total WHERE available >= %(amount)s
     ON CONFLICT (generation_id) DO NOTHING
     RETURNING id
 ),
@@ -282,14 +269,14 @@ parts AS (
 ),
 wallet_moved AS (
     UPDATE billing_wallet SET balance = balance - %(amount)s, updated_at = %(now)s
-    WHERE id = %(wallet)s AND EXISTS (SELECT 1 FROM new_reservation)
+    WHERE id = (SELECT id FROM spender) AND EXISTS (SELECT 1 FROM new_reservation)
     RETURNING balance
 ),
 entry AS (
     INSERT INTO billing_ledgerentry (wallet_id, amount, kind, idempotency_key, balance_after,
                                      created_at, generation_id, credits, stripe_object_id, reason)
-    SELECT %(wallet)s, -%(amount)s, 'reserve', %(key)s, balance, %(now)s, %(generation)s,
-           0, '', ''
+    SELECT (SELECT id FROM spender), -%(amount)s, 'reserve', %(key)s, balance, %(now)s,
+           %(generation)s, 0, '', ''
     FROM wallet_moved
 )
 SELECT (SELECT id FROM new_reservation),
@@ -301,33 +288,56 @@ SELECT (SELECT id FROM new_reservation),
 
 def _reserve_in_one_statement(
     *,
-    wallet: Wallet,
+    user: Any,
     generation_id: uuid.UUID,
     amount: int,
     api_key: Any,
     size: int | None,
     now: dt.datetime,
-) -> Reservation | int:
-    """The reservation, or the live credits there were when too few. PostgreSQL only."""
-    with _prepared_cursor() as cursor:
-        cursor.execute(
-            _RESERVE_SQL,
-            {
-                "wallet": wallet.pk,
-                "generation": generation_id,
-                "api_key": getattr(api_key, "pk", None),
-                "size": size,
-                "amount": amount,
-                "now": now,
-                "key": f"reserve:{generation_id}",
-            },
-        )
+) -> Reservation | int | None:
+    """The reservation; the live credits there were when too few; None when the user has no
+    wallet yet. PostgreSQL only.
+
+    The lock and the statement go to the server together (psycopg's pipeline mode), so the
+    wallet stays locked only while the server runs the statement and the commit: no round trip
+    to this process in between. The checks the statement cannot make wait for the lock's answer:
+    a key's monthly cap sums its reservations, so with a cap the statement is sent after it.
+    """
+    params = {
+        "user": user.pk,
+        "generation": generation_id,
+        "api_key": getattr(api_key, "pk", None),
+        "size": size,
+        "amount": amount,
+        "now": now,
+        "key": f"reserve:{generation_id}",
+    }
+    capped = getattr(api_key, "monthly_credit_cap", None) is not None
+    with _prepared_cursor() as lock, _prepared_cursor() as cursor:
+        if capped:
+            lock.execute(_LOCK_SQL, params)
+            wallet = _wallet_from_row(lock.fetchone())
+            if wallet is None:
+                return None
+            existing = Reservation.objects.filter(generation_id=generation_id).first()
+            if existing is not None:
+                return _existing_reservation(existing=existing, wallet=wallet)
+            _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
+            cursor.execute(_RESERVE_SQL, params)
+        else:
+            with connection.connection.pipeline():
+                lock.execute(_LOCK_SQL, params)
+                cursor.execute(_RESERVE_SQL, params)
+            wallet = _wallet_from_row(lock.fetchone())
+            if wallet is None:
+                return None
         reservation_id, balance_after, available, existing_wallet_id = cursor.fetchone()
     if existing_wallet_id is not None:  # reserved before: this is a retry
         return _existing_reservation(
             existing=Reservation.objects.get(generation_id=generation_id), wallet=wallet
         )
     if reservation_id is None:
+        _check_spending_allowed(wallet=wallet, amount=amount, api_key=None, now=now)
         return int(available)
     wallet.balance = balance_after
     reservation = Reservation(
@@ -345,20 +355,28 @@ def _reserve_in_one_statement(
     return reservation
 
 
+def _wallet_from_row(row: tuple[Any, ...] | None) -> Wallet | None:
+    return None if row is None else Wallet.from_db(connection.alias, _LOCK_FIELDS, row)
+
+
 def _reserve_step_by_step(
     *,
-    wallet: Wallet,
+    user: Any,
     generation_id: uuid.UUID,
     amount: int,
     api_key: Any,
     size: int | None,
     now: dt.datetime,
-) -> Reservation | int:
+) -> Reservation | int | None:
     """What _reserve_in_one_statement does, through the ORM: for databases other than PostgreSQL
     (the SQLite file of `make run`'s defaults). tests/billing/test_credits.py runs both."""
+    wallet = Wallet.objects.select_for_update().filter(user_id=user.pk).first()
+    if wallet is None:
+        return None
     existing = Reservation.objects.filter(generation_id=generation_id).first()
     if existing is not None:
         return _existing_reservation(existing=existing, wallet=wallet)
+    _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
     lots = lots_live(wallet=wallet, now=now)
     available = sum(lot.remaining for lot in lots)
     if available < amount:
