@@ -20,8 +20,8 @@ USER_MESSAGES: dict[str, str] = {
     Category.DECEPTION: "Easel does not make images meant to deceive, such as fake documents.",
     Category.SENSITIVE_EVENTS: "Realistic images of sensitive events are checked by a person "
     "first.",
-    Category.PUBLIC_FIGURE: "Easel does not make images of real public figures. "
-    "Faces of people who do not exist are fine.",
+    Category.PUBLIC_FIGURE: "Easel does not make images of real public figures, or of people "
+    "who have protected their likeness. Faces of people who do not exist are fine.",
     Category.REALISTIC_FACE_UPLOAD: "This image shows a real person's face. Confirm that you have "
     "their consent to edit it (and that your plan allows it).",
 }
@@ -33,15 +33,19 @@ class Verdict:
     categories: list[str] = field(default_factory=list)
     message: str = ""
     decision_id: int | None = None
+    # For a block that counted as a strike: how many are left before a suspension, or the
+    # suspension it caused (moderation.services.strikes.strike_warning).
+    warning: str = ""
 
     @property
     def blocked(self) -> bool:
         return self.decision == Outcome.BLOCK
 
     def as_error(self) -> ContentPolicyViolation:
-        return ContentPolicyViolation(
-            "Your request was rejected by Easel's content policy. " + self.message, param="prompt"
-        )
+        text = "Your request was rejected by Easel's content policy. " + self.message
+        if self.warning:
+            text += " " + self.warning
+        return ContentPolicyViolation(text, param="prompt")
 
 
 def message_for(categories: list[str]) -> str:

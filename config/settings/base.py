@@ -8,8 +8,12 @@ SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-secret-key-change-me
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# The address customers reach Easel at; used in e-mails, API quick starts and share links.
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# The address customers reach Easel at; used in e-mails, API quick starts, image URLs and share
+# links. Unset, it is the port the web process serves: `make run` passes PORT to every process
+# as EASEL_WEB_PORT (platform/Procfile's web entry listens on it), so a page served on
+# PORT=18777 never points at 8000. Production requires SITE_URL (config/settings/production.py).
+EASEL_WEB_PORT = env.int("EASEL_WEB_PORT", default=8000)
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{EASEL_WEB_PORT}")
 
 VAR_DIR = BASE_DIR / "var"
 
@@ -23,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -65,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "frontend.context_processors.site_notices",
             ],
         },
     },
@@ -152,7 +158,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "/"
+# After signing in (and after confirming the e-mail address): straight to making an image.
+LOGIN_REDIRECT_URL = "/create/"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
@@ -429,6 +436,12 @@ MODERATION_FACE_UPLOAD_SAMPLE_RATE = env.float("MODERATION_FACE_UPLOAD_SAMPLE_RA
 # (0 leaves torch's default).
 MODERATION_REGISTRY_RECHECK_SECONDS = env.float("MODERATION_REGISTRY_RECHECK_SECONDS", default=5.0)
 MODERATION_SEMANTIC_THREADS = env.int("MODERATION_SEMANTIC_THREADS", default=1)
+# Where the int8 ONNX export of the packaged sentence model is kept (built once per machine by
+# `manage.py moderation prepare-models`, or by the first process that needs it).
+MODERATION_MODEL_DIR = env("MODERATION_MODEL_DIR", default=str(VAR_DIR / "models"))
+# Load the sentence model and the registry at process start (web, Celery worker children) on
+# a background thread, so no request pays for it; /readyz waits for it.
+MODERATION_PRELOAD = env.bool("MODERATION_PRELOAD", default=True)
 
 # --- Frontend ------------------------------------------------------------------------------
 # WhiteNoise serves /static/ from the apps' static folders directly (no collectstatic needed
