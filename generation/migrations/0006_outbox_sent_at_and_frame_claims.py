@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0004_idempotency_planned_generation'),
+        ('generation', '0005_share_view_count'),
     ]
 
     operations = [
