@@ -1,4 +1,5 @@
-# Easel: `make run` starts everything on embedded defaults; `make test` runs the whole suite.
+# Easel: `make run` starts everything on embedded defaults (platform/Procfile's web, worker and
+# beat, restarted when one dies: common/supervisor.py); `make test` runs the whole suite.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -27,7 +28,7 @@ run: migrate
 	$(PY) manage.py ensure_local_admin
 	$(PY) manage.py c2pa_development_certificate
 	$(PY) manage.py collectstatic --noinput -v 0
-	EASEL_WEB_PORT=$${PORT:-8000} $(VENV)/bin/honcho -f platform/Procfile -d . -e /dev/null start web worker beat
+	EASEL_WEB_PORT=$${PORT:-8000} $(PY) -m common.supervisor -f platform/Procfile web worker beat
 
 # pytest exits 5 when it collected no test: that must fail, not pass quietly.
 test: install
@@ -38,6 +39,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/hadolint platform/docker/*.Dockerfile
 
 clean:
 	rm -rf $(VENV) var

@@ -5,9 +5,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import recovery_codes, two_factor_activate
+from common.views import healthz, metrics_view, readyz
 from frontend.views.public import api_docs
 
 urlpatterns = [
+    # Operating endpoints (docs/deploy.md): probes for Kubernetes, metrics for Prometheus.
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     # allauth's two-factor set-up, ending on the page that asked for it (accounts/views.py);
     # the same paths and names as allauth's, matched first.

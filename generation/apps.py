@@ -5,4 +5,4 @@ class GenerationConfig(AppConfig):
     name = "generation"
 
     def ready(self) -> None:
-        from generation import checks, signals  # noqa: F401  (registers them)
+        from generation import checks, signals  # noqa: F401  (registers the checks, receivers)
