@@ -14,6 +14,7 @@ from celery.signals import worker_init
 from django.conf import settings
 
 from common.queues import Queue
+from generation.services.quarantine import quarantine_purge
 
 
 @shared_task(
@@ -50,6 +51,13 @@ def generation_stale_sweep_task() -> None:
     from generation.services.worker import stale_sweep
 
     stale_sweep()
+
+
+@shared_task(
+    name="generation.quarantine_purge", ignore_result=True, soft_time_limit=600, time_limit=660
+)
+def generation_quarantine_purge_task() -> None:
+    quarantine_purge()
 
 
 @worker_init.connect

@@ -201,7 +201,11 @@ REST_FRAMEWORK = {
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Closed to API keys unless a view names the scope it needs (accounts/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.WebSessionOnly",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -299,6 +303,9 @@ EASEL_IMAGE_URL_EXPIRES = env.int("EASEL_IMAGE_URL_EXPIRES", default=3600)
 AWS_S3_SIGNATURE_VERSION = env("AWS_S3_SIGNATURE_VERSION", default="s3v4")
 # Keys the invisible watermark's pattern; changing it makes older images unreadable.
 EASEL_WATERMARK_KEY = env("EASEL_WATERMARK_KEY", default=f"watermark:{SECRET_KEY}")
+# Withheld and taken-down images are kept (staff-only, `quarantine/` prefix) this many days so
+# an appeal can give them back; then deleted daily, except while a case about them is open.
+EASEL_QUARANTINE_RETENTION_DAYS = env.int("EASEL_QUARANTINE_RETENTION_DAYS", default=30)
 CELERY_BEAT_SCHEDULE["generation-lanes-promote"] = {
     "task": "generation.lanes_promote",
     "schedule": 30.0,
@@ -306,6 +313,10 @@ CELERY_BEAT_SCHEDULE["generation-lanes-promote"] = {
 CELERY_BEAT_SCHEDULE["generation-stale-sweep"] = {
     "task": "generation.stale_sweep",
     "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["generation-quarantine-purge"] = {
+    "task": "generation.quarantine_purge",
+    "schedule": 6 * 3600.0,
 }
 # Generation APIs (docs/api.md). How long an OpenAI-style request is held waiting for its
 # images (below the openai client's 600 s default), and the no-Redis fallback's poll interval.

@@ -167,15 +167,15 @@ def case_resolve_view(request: AuthedRequest, case_id: int) -> HttpResponse:
 @staff_two_factor_required  # type: ignore[arg-type]  # streams a FileResponse
 @not_found_as_404
 def image_file(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponseBase:
-    """Any image, for reviewers; served blurred by the page until revealed."""
+    """Any image, for reviewers, withheld and taken-down ones from the quarantine; served
+    blurred by the page until revealed."""
     image = selectors.image_for_staff(image_id=image_id)
-    if not image.storage_key:
+    key = selectors.image_file_key_for_staff(image=image)
+    if not key:
         return HttpResponse(
             "This image is no longer stored.", status=410, content_type="text/plain"
         )
-    return image_response(
-        storage_key=image.storage_key, filename=f"{image.pk}.png", download=False, private=True
-    )
+    return image_response(storage_key=key, filename=f"{image.pk}.png", download=False, private=True)
 
 
 # --- Users ---------------------------------------------------------------------------------------

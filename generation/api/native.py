@@ -22,7 +22,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -434,7 +433,7 @@ class ImageDeleteApi(APIView):
 
 class ProvenanceCheckApi(APIView):
     parser_classes = [MultiPartParser]
-    permission_classes = [IsAuthenticated]
+    permission_classes = READ_IMAGES
 
     @extend_schema_serializer(component_name="ProvenanceCheckRequest")
     class InputSerializer(serializers.Serializer):

@@ -30,7 +30,8 @@ from PIL import Image as PILImage
 from generation.models import Generation, Image
 from generation.services.generations import _inputs_delete, moderation_service
 from generation.services.progress import progress_publish
-from generation.services.storage import image_key, storage_delete, storage_read, storage_write
+from generation.services.quarantine import quarantine_store
+from generation.services.storage import image_key, storage_read, storage_write
 from generation.services.webhooks import webhook_event_emit_on_commit
 
 logger = logging.getLogger(__name__)
@@ -386,7 +387,7 @@ def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image
     )
     key = image_key(generation_id=generation.pk, index=index)
     if verdict.blocked:
-        storage_delete(key=key)  # a rerun must not leave an earlier copy reachable
+        quarantine_store(image=image, picture=picture)  # staff-only; an appeal may release it
         image.status, image.storage_key, image.under_review = Image.Status.WITHHELD, "", False
     else:
         content = image_mark(

@@ -38,6 +38,15 @@ def image_shareable(*, image_id: uuid.UUID) -> bool:
     ).exists()
 
 
+def images_with_open_cases(*, image_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `image_ids` a case not yet resolved concerns (a reviewer may still need them)."""
+    return set(
+        Case.objects.filter(image_id__in=image_ids)
+        .exclude(state=Case.State.RESOLVED)
+        .values_list("image_id", flat=True)
+    )
+
+
 def _generation_id_of(*, image_id: uuid.UUID) -> uuid.UUID | None:
     from generation.models import Image  # a read across apps; generation owns the row
 
