@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from common.errors import InvalidRequest, NotFound
+from common.numbers import whole_number
 from frontend.charts import bar_chart
 from generation.models import Generation, Image
 from generation.selectors.quarantine import quarantined_key_for_staff
@@ -54,8 +55,9 @@ def users_search(*, query: str) -> QuerySet[User]:
     users = User.objects.select_related("tier").order_by("-date_joined", "-pk")
     if query:
         condition = Q(email__icontains=query) | Q(display_name__icontains=query)
-        if query.isdigit():
-            condition |= Q(pk=int(query))
+        user_id = whole_number(query, minimum=1, maximum=2**63 - 1)
+        if user_id is not None:
+            condition |= Q(pk=user_id)
         users = users.filter(condition)
     return users.annotate(strike_count=Count("strikes", distinct=True))
 

@@ -29,6 +29,10 @@ from common.errors import InsufficientQuota, InvalidRequest, NotFound, Permissio
 logger = logging.getLogger(__name__)
 
 QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
+# A staff adjustment larger than this is a typo, not a goodwill gesture (and far past it, the
+# database's 64-bit columns would refuse it from inside a transaction).
+MAX_ADJUSTMENT = 1_000_000
+REASON_MAX = 500  # LedgerEntry.reason's length
 
 
 # --- time helpers -----------------------------------------------------------------------------
@@ -586,11 +590,17 @@ def credits_adjust(
     reason = (reason or "").strip()
     if not reason:
         raise InvalidRequest("An adjustment needs a reason.", param="reason")
+    if len(reason) > REASON_MAX:
+        raise InvalidRequest(f"Keep the reason under {REASON_MAX} characters.", param="reason")
     if not getattr(actor, "is_staff", False):
         raise PermissionDenied("Only staff can adjust credits.")
     if not isinstance(amount, int) or amount == 0:
         raise InvalidRequest(
             "An adjustment must be a non-zero whole number of credits.", param="amount"
+        )
+    if abs(amount) > MAX_ADJUSTMENT:
+        raise InvalidRequest(
+            f"An adjustment is at most {MAX_ADJUSTMENT:,} credits either way.", param="amount"
         )
     wallet_get_or_create(user=user)
     key = idempotency_key or f"adjustment:{uuid.uuid4()}"
@@ -600,7 +610,7 @@ def credits_adjust(
         existing = LedgerEntry.objects.filter(idempotency_key=key).first()
         if existing is not None:
             return existing
-        references = {"actor": actor, "reason": reason[:500]}
+        references = {"actor": actor, "reason": reason}
         if amount > 0:
             lot = _grant(
                 wallet=wallet,

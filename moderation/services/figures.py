@@ -24,6 +24,7 @@ from moderation.text.normalise import normalise
 from moderation.text.registry import figure_matcher_invalidate
 
 MAX_NAME_LENGTH = 200
+MAX_CATEGORY_LENGTH = 64  # the column's length
 IMPORT_BATCH = 1000
 # Column names accepted for the name, so a Wikidata query export imports without editing.
 NAME_COLUMNS = ("name", "itemLabel", "label")
@@ -71,6 +72,11 @@ def figure_add(
     name = _clean_name(name)
     aliases = _clean_aliases(aliases)
     ambiguous = _clean_aliases(ambiguous_aliases)
+    category = category.strip()
+    if len(category) > MAX_CATEGORY_LENGTH:
+        raise InvalidRequest(
+            f"A category is at most {MAX_CATEGORY_LENGTH} characters.", param="category"
+        )
     embeddings = [(_one_face(photo), photo.source_name) for photo in photos]
     from moderation.images.faces import EMBEDDING_MODEL
 
@@ -241,7 +247,7 @@ def _parse_row(row: dict) -> PublicFigure:
         name=_clean_name(str(name)),
         aliases=_clean_aliases(_list(row.get("aliases"))),
         ambiguous_aliases=_clean_aliases(_list(row.get("ambiguous_aliases"))),
-        category=str(row.get("category") or "")[:64],
+        category=str(row.get("category") or "")[:MAX_CATEGORY_LENGTH],
         external_id=external_id,
     )
 
