@@ -132,11 +132,13 @@ class WhiteNoiseMiddleware(_whitenoise.WhiteNoiseMiddleware):
 NUL = "\x00"
 _JSON_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
 API_PATH_PREFIXES = ("/v1/", "/api/")
+FORM_MEDIA_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def nul_character_location(request: HttpRequest) -> str | None:
-    """Where a request carries a NUL character, or None: "path", a header's name, a query or
-    form parameter's name, or a JSON body's field ("prompt", "scopes.0").
+    """Where a request carries a NUL character, or None: "path", a header's name, a query
+    parameter's name, or a JSON body's field ("prompt", "scopes.0"). Form bodies are checked by
+    `nul_in_form` once the view is known.
 
     PostgreSQL cannot store NUL in text (the insert fails inside the database), and no name,
     prompt, URL or search term of a person's needs one, so it is refused once, here, for every
@@ -151,13 +153,30 @@ def nul_character_location(request: HttpRequest) -> str | None:
         if NUL in name or any(NUL in value for value in values):
             return name
     content_type = request.content_type or ""
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        for name, values in request.POST.lists():
-            if NUL in name or any(NUL in value for value in values):
-                return name
-    elif content_type.endswith("json") and _JSON_NUL.search(request.body):
+    if content_type.endswith("json") and _JSON_NUL.search(request.body):
         return _json_nul_field(request.body)
     return None
+
+
+def nul_in_form(request: HttpRequest, view: Callable) -> str | None:
+    """The form field (urlencoded or multipart text) holding a NUL, or None.
+
+    Only for views that read forms: parsing a multipart body consumes it, and an API view that
+    takes JSON alone must still see it unread, to answer 415 as it does for any other body."""
+    if (request.content_type or "") not in FORM_MEDIA_TYPES or not _reads_forms(view):
+        return None
+    for name, values in request.POST.lists():
+        if NUL in name or any(NUL in value for value in values):
+            return name
+    return None
+
+
+def _reads_forms(view: Callable) -> bool:
+    api_view = getattr(view, "cls", None)  # DRF's as_view() and method_routes() carry it
+    if api_view is None:
+        return True  # a Django view: request.POST is how it reads a form
+    parsers = getattr(api_view, "parser_classes", [])
+    return any(getattr(parser, "media_type", "") in FORM_MEDIA_TYPES for parser in parsers)
 
 
 def _json_nul_field(body: bytes) -> str | None:
@@ -186,7 +205,21 @@ def _nul_paths(value: Any, *, prefix: str) -> Iterator[str]:
 
 class MalformedInputMiddleware(AsyncCapableMiddleware):
     """Refuses a request carrying a NUL character before any view sees it: the APIs answer 400
-    in their error shape (param: the field), the web a 400 page. One rule for every view."""
+    in their error shape (param: the field), the web a 400 page. One rule for every view.
+
+    The address, headers, query and JSON are read on the way in; a form body once Django has
+    chosen the view (`process_view`), so a view that does not read forms never has one parsed.
+    """
+
+    def process_view(
+        self, request: HttpRequest, view: Callable, args: Any, kwargs: Any
+    ) -> HttpResponse | None:
+        location = nul_in_form(request, view)
+        if location is None:
+            return None
+        if request.path.startswith(API_PATH_PREFIXES):
+            return _api_refusal(location)
+        return _page_refusal(request, location)
 
     def _call(self, request: HttpRequest) -> HttpResponse:
         location = nul_character_location(request)

@@ -40,11 +40,8 @@ def image_shareable(*, image_id: uuid.UUID) -> bool:
 
 def images_with_open_cases(*, image_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """Those of `image_ids` a case not yet resolved concerns (a reviewer may still need them)."""
-    return set(
-        Case.objects.filter(image_id__in=image_ids)
-        .exclude(state=Case.State.RESOLVED)
-        .values_list("image_id", flat=True)
-    )
+    open_cases = Case.objects.filter(image_id__in=image_ids).exclude(state=Case.State.RESOLVED)
+    return {image_id for image_id in open_cases.values_list("image_id", flat=True) if image_id}
 
 
 def _generation_id_of(*, image_id: uuid.UUID) -> uuid.UUID | None:

@@ -132,3 +132,19 @@ def test_changing_a_webhook_to_a_url_that_does_not_parse_is_a_400(who):
     )
     _refused(response, param="url", code=None)
     assert WebhookEndpoint.objects.get().url == "https://hooks.example.com/a"
+
+
+def test_a_nul_in_a_multipart_field_is_refused_and_a_json_only_view_still_answers_415(who):
+    from tests.generation.api_helpers import png_bytes, upload
+
+    http = Client()
+    response = http.post(
+        "/v1/images/variations",
+        {"image": upload("a.png", png_bytes(256)), "user": "player\x00", "size": "256x256"},
+        **who.auth,
+    )
+    _refused(response, param="user")
+    # A JSON-only view is not made to parse a form (it would lose the chance to say 415).
+    wrong_type = http.post("/v1/images/generations", {"prompt": "a\x00cat"}, **who.auth)
+    assert wrong_type.status_code == 415
+    assert not Generation.objects.exists()

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.django_db
 def _withhold_everything() -> None:
     """A policy under which output screening withholds every image (the tiny model's noise)."""
     current = PolicyVersion.objects.order_by("-version").first()
+    assert current is not None  # seeded by a migration
     rules = {**current.rules, "sexual": {**current.rules["sexual"], "image_threshold": 0.0}}
     PolicyVersion.objects.create(version=current.version + 1, rules=rules, reason="test: withhold")
 
