@@ -19,6 +19,7 @@ install: $(STAMP)
 
 migrate: install
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py moderation prepare-models
 
 run: migrate
 	$(PY) manage.py ensure_local_admin
@@ -33,6 +34,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 clean:
 	rm -rf $(VENV) var

@@ -15,6 +15,14 @@ from accounts.models import ApiKey, User
 from common.errors import PermissionDenied
 
 
+def authenticated_user(request: Request) -> User:
+    """The signed-in user of a request that passed IsAuthenticated (every API view's default
+    permission, which runs before any handler), typed as Easel's User."""
+    user = request.user
+    assert isinstance(user, User), "authenticated_user() needs an authenticated request"
+    return user
+
+
 def is_staff_with_two_factor(user: User | AnonymousUser) -> bool:
     return bool(user.is_authenticated and user.is_active and user.is_staff and is_mfa_enabled(user))
 

@@ -115,8 +115,9 @@ def main() -> int:
     old_config = setup_databases(verbosity=0, interactive=False, keepdb=args.keepdb)
     broken = False
     try:
+        server_version = connection.cursor().connection.info.server_version
         print(
-            f"PostgreSQL {connection.pg_version // 10000}, {args.threads} threads, "
+            f"PostgreSQL {server_version // 10000}, {args.threads} threads, "
             f"{args.seconds:.0f} s per run, {os.cpu_count()} CPUs"
         )
         for label, capture in (("reserve", False), ("reserve+capture", True)):

@@ -53,7 +53,7 @@ def _seed(*, cases: int, decisions: int, users: int) -> list:
     from moderation.policy import policy_current
     from tests.factories import UserFactory
 
-    people = [UserFactory() for _ in range(users)]
+    people = [UserFactory.create() for _ in range(users)]
     now = timezone.now()
     categories = Category.values
     Case.objects.bulk_create(

@@ -29,6 +29,7 @@ from moderation.text.quality import (  # noqa: E402
     default_policy,
     evaluate,
     labelled_prompts,
+    starter_descriptions,
     starter_matcher,
 )
 
@@ -37,16 +38,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tune", action="store_true", help="Sweep each semantic threshold.")
     parser.add_argument("--quiet", action="store_true", help="Do not list the mistakes.")
+    parser.add_argument(
+        "--holdout-mistakes",
+        action="store_true",
+        help="Also list the held-out set's mistakes (reading them spends the held-out set).",
+    )
     args = parser.parse_args()
 
     rows = labelled_prompts()
     matcher = starter_matcher()
+    descriptions = starter_descriptions()  # loads the sentence model once
     policy = default_policy()
-    prompt_analyse("warm up", matcher=matcher)  # loads the sentence model once
 
     def screen_with(thresholds: dict[str, float]):  # type: ignore[no-untyped-def]
         def screen(prompt: str) -> tuple[str, list[str]]:
-            analysis = prompt_analyse(prompt, matcher=matcher, thresholds=thresholds)
+            analysis = prompt_analyse(
+                prompt, matcher=matcher, thresholds=thresholds, descriptions=descriptions
+            )
             return prompt_decide(analysis=analysis, policy=policy)
 
         return screen
@@ -56,9 +64,9 @@ def main() -> None:
         started = time.perf_counter()
         report = evaluate(rows_here, screen=screen_with({}))
         seconds = time.perf_counter() - started
-        print_report(
-            title=f"{title} ({path.name})", report=report, seconds=seconds, quiet=args.quiet
-        )
+        # The held-out set's mistakes are not listed unless asked: reading them is tuning on them.
+        quiet = args.quiet or (path == HOLDOUT_PATH and not args.holdout_mistakes)
+        print_report(title=f"{title} ({path.name})", report=report, seconds=seconds, quiet=quiet)
     if args.tune:
         tune(rows=rows, screen_with=screen_with)
 
@@ -71,6 +79,14 @@ def print_report(*, title: str, report, seconds: float, quiet: bool) -> None:  #
         figures = report.per_category[category]
         print(
             f"{category:<22} {100 * figures.precision:>8.1f}% {100 * figures.recall:>6.1f}% "
+            f"{figures.true_positive:>4} {figures.false_positive:>4} {figures.false_negative:>4}"
+        )
+    print("per evasion family (flagged = blocked or reviewed; look-alikes count as negatives):")
+    print(f"  {'family':<22} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}")
+    for family in sorted(report.per_family):
+        figures = report.per_family[family]
+        print(
+            f"  {family:<22} {100 * figures.precision:>8.1f}% {100 * figures.recall:>6.1f}% "
             f"{figures.true_positive:>4} {figures.false_positive:>4} {figures.false_negative:>4}"
         )
     print("per group (decision right / total):")

@@ -35,10 +35,10 @@ def _fixtures() -> tuple:
     from tests.factories import UserFactory
     from tests.frontend.conftest import stored_image
 
-    user = UserFactory(email="bench@example.com")
+    user = UserFactory.create(email="bench@example.com")
     images = [stored_image(user=user, prompt=f"a lighthouse, study {n}") for n in range(60)]
     share = share_enable(user=user, image_id=images[0].pk)
-    staff = UserFactory(email="staff-bench@example.com", is_staff=True)
+    staff = UserFactory.create(email="staff-bench@example.com", is_staff=True)
     TOTP.activate(staff, generate_totp_secret())
     return user, staff, images[0], share
 

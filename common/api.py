@@ -53,7 +53,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
             "(Authorization: Bearer YOUR_KEY).",
         )
     if isinstance(exc, drf.Throttled):
-        wait = int(exc.wait or 1)
+        wait = int(getattr(exc, "wait", None) or 1)
         return RateLimitExceeded(
             f"Rate limit reached. Try again in {wait}s.", headers={"retry-after": str(wait)}
         )

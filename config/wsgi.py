@@ -6,3 +6,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 application = get_wsgi_application()
+
+# The sentence model and the registry load now, on a thread, not on the first request.
+from moderation.services.screening import prompt_screen_preload  # noqa: E402
+
+prompt_screen_preload()

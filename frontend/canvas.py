@@ -1,7 +1,6 @@
 """Image helpers for the editor pages: masks (Pillow, no model). Outpainting frames are
 generation.services.outpainting's."""
 
-
 from PIL import Image
 
 

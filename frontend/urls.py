@@ -2,7 +2,16 @@
 
 from django.urls import include, path
 
-from frontend.views import account, billing, collections, developers, extend, public, studio
+from frontend.views import (
+    account,
+    billing,
+    collections,
+    developers,
+    extend,
+    likeness,
+    public,
+    studio,
+)
 
 app_patterns = [
     path("", public.home, name="home"),
@@ -49,6 +58,12 @@ app_patterns = [
     ),
     path("account/", account.account, name="account"),
     path("account/delete", account.account_delete, name="account_delete"),
+    path("account/likeness/", likeness.likeness, name="likeness"),
+    path(
+        "account/likeness/<int:enrolment_id>/withdraw",
+        likeness.likeness_withdraw_view,
+        name="likeness_withdraw",
+    ),
     path("appeals/", account.appeals, name="appeals"),
 ]
 

@@ -46,7 +46,8 @@ class PolicyVersion(models.Model):
 
 
 class PublicFigure(TimeStampedModel):
-    """A real, widely known person whose likeness Easel will not generate."""
+    """A real, widely known person whose likeness Easel will not generate: living, or deceased
+    within the policy's terms (docs/moderation-policy.md, "Deceased figures")."""
 
     name = models.CharField(max_length=200, db_index=True)
     # Full alternative names (block anywhere) and single words that are also common words
@@ -58,6 +59,12 @@ class PublicFigure(TimeStampedModel):
     )
     external_id = models.CharField(
         max_length=64, blank=True, db_index=True, help_text="e.g. a Wikidata id"
+    )
+    # Short descriptions that single the person out ("45th president of the United States",
+    # "founder of SpaceX"): a prompt that describes them this precisely names them.
+    roles = models.JSONField(default=list, blank=True)
+    died_year = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Empty for the living."
     )
     is_active = models.BooleanField(default=True)
 
@@ -129,6 +136,7 @@ class Case(TimeStampedModel):
         APPEAL = "appeal"
         STRIKES = "strikes"
         FACE_UPLOAD_SAMPLE = "face_upload_sample"
+        ENROLMENT_REVIEW = "enrolment_review"  # a likeness enrolment that looks like another
 
     class State(models.TextChoices):
         OPEN = "open"
@@ -265,3 +273,74 @@ class AuditLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target_type} {self.target_id}"
+
+
+class LikenessEnrolment(TimeStampedModel):
+    """A face protected from generation: a signed-in person's own (with their recorded
+    consent), or a public figure's enrolled by staff (with the photos' source). Enrolment only
+    ever blocks: outputs and uploads that match it are withheld for everyone but its owner.
+    Withdrawing or removing it deletes its embeddings; the row stays for the audit trail."""
+
+    class Kind(models.TextChoices):
+        SELF = "self", "The person's own face"
+        PUBLIC_FIGURE = "public_figure", "A public figure, enrolled by staff"
+
+    class State(models.TextChoices):
+        ACTIVE = "active"
+        WITHDRAWN = "withdrawn"  # by the person: embeddings deleted
+        REMOVED = "removed"  # by staff after review: embeddings deleted
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SELF)
+    state = models.CharField(
+        max_length=16, choices=State.choices, default=State.ACTIVE, db_index=True
+    )
+    # The person protected (kind "self"); their own generations are never withheld for it.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="likeness_enrolments",
+    )
+    figure = models.ForeignKey(
+        PublicFigure, null=True, blank=True, on_delete=models.CASCADE, related_name="enrolments"
+    )
+    enrolled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    consent_text = models.TextField(blank=True, help_text="The statement the person agreed to.")
+    consent_at = models.DateTimeField(null=True, blank=True)
+    # Set when the face looks like a registered figure or another person's enrolment: staff
+    # decide whether it is the enrolling person's own.
+    needs_review = models.BooleanField(default=False, db_index=True)
+    review_reason = models.CharField(max_length=255, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(state="active", kind="self"),
+                name="one_active_self_enrolment_per_user",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"likeness enrolment {self.pk} ({self.kind}, {self.state})"
+
+
+class EnrolledFace(TimeStampedModel):
+    """One photo's face embedding of an enrolment. Never shown to anyone; deleted on withdrawal."""
+
+    enrolment = models.ForeignKey(LikenessEnrolment, on_delete=models.CASCADE, related_name="faces")
+    embedding = models.JSONField()
+    embedding_model = models.CharField(max_length=64)
+    # The photo's file name (self), or where a staff-enrolled photo came from (URL, credit).
+    source = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return f"face of enrolment {self.enrolment_id} ({self.embedding_model})"

@@ -24,8 +24,8 @@ USER_MESSAGES: dict[str, str] = {
     Category.DECEPTION: "Easel does not make images meant to deceive, such as fake documents.",
     Category.SENSITIVE_EVENTS: "Realistic images of sensitive events are checked by a person "
     "first.",
-    Category.PUBLIC_FIGURE: "Easel does not make images of real public figures. "
-    "Faces of people who do not exist are fine.",
+    Category.PUBLIC_FIGURE: "Easel does not make images of real public figures, or of people "
+    "who have protected their likeness. Faces of people who do not exist are fine.",
     Category.REALISTIC_FACE_UPLOAD: "This image shows a real person's face. Confirm that you have "
     "their consent to edit it (and that your plan allows it).",
 }

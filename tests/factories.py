@@ -7,6 +7,7 @@ from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from accounts.models import DEFAULT_TIER_NAME, Tier, User
+from generation.models import Generation, Image
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
@@ -18,7 +19,14 @@ def ensure_tiers() -> None:
         Tier.objects.update_or_create(name=values["name"], defaults=values)
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+def _verified(user: User, create: bool, extracted: bool | None, **kwargs: object) -> None:
+    """Users are verified unless a test asks for `verified=False`."""
+    user.save()
+    if create and extracted is not False:
+        EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+
+
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -27,27 +35,22 @@ class UserFactory(factory.django.DjangoModelFactory):
     tier = factory.LazyFunction(lambda: Tier.objects.get(name=DEFAULT_TIER_NAME))
     password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
 
-    @factory.post_generation
-    def verified(self, create: bool, extracted: bool | None, **kwargs: object) -> None:
-        """Users are verified unless a test asks for `verified=False`."""
-        self.save()
-        if create and extracted is not False:
-            EmailAddress.objects.create(user=self, email=self.email, verified=True, primary=True)
+    verified = factory.post_generation(_verified)
 
 
 def staff_with_two_factor(**fields: object) -> User:
     """A staff member with TOTP set up: the console, the admin and the staff API require it."""
-    staff = UserFactory(is_staff=True, **fields)
+    staff = UserFactory.create(is_staff=True, **fields)
     TOTP.activate(staff, generate_totp_secret())
     return staff
 
 
-class GenerationFactory(factory.django.DjangoModelFactory):
+class GenerationFactory(factory.django.DjangoModelFactory[Generation]):
     """A generation row written directly, for tests that need the rows rather than the pipeline.
     Pass every field a test depends on; the defaults are only the ones most tests share."""
 
     class Meta:
-        model = "generation.Generation"
+        model = Generation
 
     user = factory.SubFactory(UserFactory)
     source = "native_api"
@@ -61,11 +64,11 @@ class GenerationFactory(factory.django.DjangoModelFactory):
     seed = 1
 
 
-class ImageFactory(factory.django.DjangoModelFactory):
+class ImageFactory(factory.django.DjangoModelFactory[Image]):
     """An image row of a generation; no file is written (a test that needs one stores it)."""
 
     class Meta:
-        model = "generation.Image"
+        model = Image
 
     generation = factory.SubFactory(GenerationFactory)
     index = 0

@@ -1,7 +1,5 @@
 """The native API of accounts: the signed-in account, and its API keys. Views stay thin."""
 
-from typing import cast
-
 from allauth.account.models import EmailAddress
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib.auth import logout
@@ -11,12 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey
 from accounts.permissions import (
     READ_ACCOUNT,
     READ_KEYS,
     SESSION_ONLY,
     WRITE_KEYS,
+    authenticated_user,
     request_scopes,
 )
 from accounts.selectors import api_key_get_for_user, api_keys_for_user, size_label
@@ -28,11 +27,6 @@ from accounts.services.api_keys import (
 )
 from accounts.services.users import user_delete
 from common.errors import InvalidRequest, PermissionDenied
-
-
-def _user(request: Request) -> User:
-    """The signed-in user: IsAuthenticated (the default permission) ran before any handler."""
-    return cast(User, request.user)
 
 
 @extend_schema_serializer(component_name="ApiKey")
@@ -63,7 +57,7 @@ class ApiKeyListApi(APIView):
         responses=inline_serializer("ApiKeyList", {"data": ApiKeyOutputSerializer(many=True)}),
     )
     def get(self, request: Request) -> Response:
-        keys = api_keys_for_user(user=_user(request))
+        keys = api_keys_for_user(user=authenticated_user(request))
         return Response({"data": self.OutputSerializer(keys, many=True).data})
 
 
@@ -110,7 +104,7 @@ class ApiKeyCreateApi(APIView):
         scopes = serializer.validated_data.get("scopes")
         _check_no_scope_escalation(request=request, scopes=scopes)
         created = api_key_create(
-            user=_user(request),
+            user=authenticated_user(request),
             name=serializer.validated_data["name"],
             scopes=scopes,
             monthly_credit_cap=serializer.validated_data.get("monthly_credit_cap"),
@@ -141,7 +135,7 @@ class ApiKeyRevokeApi(APIView):
         responses={200: ApiKeyOutputSerializer},
     )
     def delete(self, request: Request, prefix: str) -> Response:
-        key = api_key_get_for_user(user=_user(request), prefix=prefix)
+        key = api_key_get_for_user(user=authenticated_user(request), prefix=prefix)
         key = api_key_revoke(key=key)
         return Response(ApiKeyOutputSerializer(key).data)
 
@@ -180,7 +174,7 @@ class AccountDetailApi(APIView):
         responses=OutputSerializer,
     )
     def get(self, request: Request) -> Response:
-        user = _user(request)
+        user = authenticated_user(request)
         account = {
             "email": user.email,
             "display_name": user.display_name,
@@ -211,7 +205,7 @@ class AccountDeleteApi(APIView):
     def delete(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = _user(request)
+        user = authenticated_user(request)
         if user.has_usable_password() and not user.check_password(
             serializer.validated_data.get("password", "")
         ):

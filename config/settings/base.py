@@ -1,5 +1,7 @@
 """Settings shared by every environment. Values come from the environment through config.env."""
 
+from typing import Any
+
 from config.env import BASE_DIR, env
 
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-secret-key-change-me")
@@ -185,6 +187,7 @@ AWS_S3_ADDRESSING_STYLE = env("AWS_S3_ADDRESSING_STYLE", default=None)
 AWS_DEFAULT_ACL = None
 AWS_QUERYSTRING_AUTH = True
 AWS_QUERYSTRING_EXPIRE = 3600
+_media_storage: dict[str, Any]
 if AWS_STORAGE_BUCKET_NAME:
     _media_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
 else:
@@ -417,6 +420,12 @@ MODERATION_FACE_UPLOAD_SAMPLE_RATE = env.float("MODERATION_FACE_UPLOAD_SAMPLE_RA
 # (0 leaves torch's default).
 MODERATION_REGISTRY_RECHECK_SECONDS = env.float("MODERATION_REGISTRY_RECHECK_SECONDS", default=5.0)
 MODERATION_SEMANTIC_THREADS = env.int("MODERATION_SEMANTIC_THREADS", default=1)
+# Where the int8 ONNX export of the packaged sentence model is kept (built once per machine by
+# `manage.py moderation prepare-models`, or by the first process that needs it).
+MODERATION_MODEL_DIR = env("MODERATION_MODEL_DIR", default=str(VAR_DIR / "models"))
+# Load the sentence model and the registry at process start (web, Celery worker children) on
+# a background thread, so no request pays for it; /readyz waits for it.
+MODERATION_PRELOAD = env.bool("MODERATION_PRELOAD", default=True)
 
 # --- Frontend ------------------------------------------------------------------------------
 # WhiteNoise serves /static/ from the apps' static folders directly (no collectstatic needed

@@ -9,4 +9,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 WEBHOOKS_ALLOW_LOOPBACK = True
+# Worker and server processes started by tests do not each load the sentence model at start
+# (two cores); tests/moderation/test_preload.py turns it on where it is the subject.
+MODERATION_PRELOAD = env.bool("MODERATION_PRELOAD", default=False)
 ALLOWED_HOSTS = ["*"]

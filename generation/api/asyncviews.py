@@ -93,7 +93,8 @@ class AsyncApiView(APIView):
                 handler = self._method_not_allowed
             response = await handler(drf_request, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - DRF's exception handler decides what it is
-            response = self.handle_exception(exc)
+            response = self.handle_exception(exc)  # re-raises what it cannot answer
+        assert response is not None
         self.response = self.finalize_response(drf_request, response, *args, **kwargs)
         return self.response
 

@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from accounts.permissions import GENERATE_IMAGES, READ_IMAGES
+from accounts.permissions import GENERATE_IMAGES, READ_IMAGES, authenticated_user
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_progress
 from generation.api.flows import generation_start
@@ -223,7 +223,7 @@ class GenerationCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         params, files = _create_kwargs(serializer.validated_data)
         started = generation_start(
-            user=request.user,
+            user=authenticated_user(request),
             api_key=request.auth if isinstance(request.auth, ApiKey) else None,
             source=Generation.Source.NATIVE_API,
             operation=serializer.validated_data["operation"],
@@ -281,7 +281,7 @@ class GenerationPreflightApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         result = generation_preflight(
-            user=request.user,
+            user=authenticated_user(request),
             operation=data["operation"],
             prompt=data["prompt"],
             n=data["n"],
@@ -300,7 +300,9 @@ class GenerationDetailApi(APIView):
         responses=GenerationOutputSerializer,
     )
     def get(self, request: Request, generation_id: str) -> Response:
-        generation = generation_get_for_user(user=request.user, generation_id=generation_id)
+        generation = generation_get_for_user(
+            user=authenticated_user(request), generation_id=generation_id
+        )
         return Response(GenerationOutputSerializer(generation).data)
 
 
@@ -314,7 +316,9 @@ class GenerationCancelApi(APIView):
         responses=GenerationOutputSerializer,
     )
     def post(self, request: Request, generation_id: str) -> Response:
-        generation = generation_get_for_user(user=request.user, generation_id=generation_id)
+        generation = generation_get_for_user(
+            user=authenticated_user(request), generation_id=generation_id
+        )
         generation = generation_cancel(generation=generation)
         return Response(GenerationOutputSerializer(generation).data)
 
@@ -335,7 +339,7 @@ class GenerationEventsApi(AsyncApiView):
     )
     async def get(self, request: Request, generation_id: str) -> StreamingHttpResponse:
         generation = await run_sync(
-            generation_get_for_user, user=request.user, generation_id=generation_id
+            generation_get_for_user, user=authenticated_user(request), generation_id=generation_id
         )
         response = StreamingHttpResponse(_sse(generation.id), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
@@ -385,7 +389,7 @@ class ImageListApi(APIView):
         query.is_valid(raise_exception=True)
         filters = query.validated_data
         images = images_for_user(
-            user=request.user,
+            user=authenticated_user(request),
             created_after=filters.get("created_after"),
             created_before=filters.get("created_before"),
             prompt_contains=filters.get("prompt", ""),
@@ -397,7 +401,7 @@ class ImageListApi(APIView):
 def _image_for_user(request: Request, image_id: str) -> Image:
     from common.errors import NotFound
 
-    image = images_for_user(user=request.user).filter(pk=image_id).first()
+    image = images_for_user(user=authenticated_user(request)).filter(pk=image_id).first()
     if image is None:
         raise NotFound(f"No image with id '{image_id}'.", param="id")
     return image

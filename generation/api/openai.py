@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from accounts.permissions import ANY_KEY, GENERATE_IMAGES
+from accounts.permissions import ANY_KEY, GENERATE_IMAGES, authenticated_user
 from common.errors import ApiError, ContentPolicyViolation, InvalidRequest, NotFound
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_wait_final
@@ -282,7 +282,7 @@ def _start(
     api_key = request.auth if isinstance(request.auth, ApiKey) else None
     return run_sync(
         generation_start,
-        user=request.user,
+        user=authenticated_user(request),
         api_key=api_key,
         source=Generation.Source.OPENAI_API,
         operation=operation,

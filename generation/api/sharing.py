@@ -4,13 +4,15 @@ Thin views: the rules (who may share what, Explore on the Free plan, unique coll
 live in generation/services/sharing.py and collections.py, the same services the web app uses.
 """
 
+import uuid
+
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import GENERATE_IMAGES, READ_IMAGES
+from accounts.permissions import GENERATE_IMAGES, READ_IMAGES, authenticated_user
 from common.site import site_url
 from generation.models import Collection, Share
 from generation.selectors.sharing import (
@@ -58,11 +60,11 @@ class ImageShareCreateApi(APIView):
         request=InputSerializer,
         responses=ShareOutputSerializer,
     )
-    def post(self, request: Request, image_id: str) -> Response:
+    def post(self, request: Request, image_id: uuid.UUID) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         share = share_enable(
-            user=request.user,
+            user=authenticated_user(request),
             image_id=image_id,
             in_explore=serializer.validated_data["in_explore"],
         )
@@ -77,8 +79,8 @@ class ImageShareDeleteApi(APIView):
         summary="Stop sharing an image: its link answers 404 (idempotent)",
         responses={204: None},
     )
-    def delete(self, request: Request, image_id: str) -> Response:
-        share_disable(user=request.user, image_id=image_id)
+    def delete(self, request: Request, image_id: uuid.UUID) -> Response:
+        share_disable(user=authenticated_user(request), image_id=image_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -124,7 +126,7 @@ class CollectionListApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        collections = collections_for_user(user=request.user)
+        collections = collections_for_user(user=authenticated_user(request))
         return Response({"data": CollectionOutputSerializer(collections, many=True).data})
 
 
@@ -145,7 +147,9 @@ class CollectionCreateApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        collection = collection_create(user=request.user, **serializer.validated_data)
+        collection = collection_create(
+            user=authenticated_user(request), **serializer.validated_data
+        )
         return Response(
             CollectionDetailOutputSerializer(collection).data, status=status.HTTP_201_CREATED
         )
@@ -160,7 +164,9 @@ class CollectionDetailApi(APIView):
         responses=CollectionDetailOutputSerializer,
     )
     def get(self, request: Request, collection_id: int) -> Response:
-        return _detail(collection_get_for_user(user=request.user, collection_id=collection_id))
+        return _detail(
+            collection_get_for_user(user=authenticated_user(request), collection_id=collection_id)
+        )
 
 
 class CollectionUpdateApi(APIView):
@@ -181,7 +187,9 @@ class CollectionUpdateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         collection = collection_update(
-            user=request.user, collection_id=collection_id, **serializer.validated_data
+            user=authenticated_user(request),
+            collection_id=collection_id,
+            **serializer.validated_data,
         )
         return _detail(collection)
 
@@ -195,7 +203,7 @@ class CollectionDeleteApi(APIView):
         responses={204: None},
     )
     def delete(self, request: Request, collection_id: int) -> Response:
-        collection_delete(user=request.user, collection_id=collection_id)
+        collection_delete(user=authenticated_user(request), collection_id=collection_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -208,9 +216,13 @@ class CollectionImageAddApi(APIView):
         request=None,
         responses=CollectionDetailOutputSerializer,
     )
-    def post(self, request: Request, collection_id: int, image_id: str) -> Response:
-        collection_add_image(user=request.user, collection_id=collection_id, image_id=image_id)
-        return _detail(collection_get_for_user(user=request.user, collection_id=collection_id))
+    def post(self, request: Request, collection_id: int, image_id: uuid.UUID) -> Response:
+        collection_add_image(
+            user=authenticated_user(request), collection_id=collection_id, image_id=image_id
+        )
+        return _detail(
+            collection_get_for_user(user=authenticated_user(request), collection_id=collection_id)
+        )
 
 
 class CollectionImageRemoveApi(APIView):
@@ -221,6 +233,8 @@ class CollectionImageRemoveApi(APIView):
         summary="Take an image out of a collection (idempotent; the image stays)",
         responses={204: None},
     )
-    def delete(self, request: Request, collection_id: int, image_id: str) -> Response:
-        collection_remove_image(user=request.user, collection_id=collection_id, image_id=image_id)
+    def delete(self, request: Request, collection_id: int, image_id: uuid.UUID) -> Response:
+        collection_remove_image(
+            user=authenticated_user(request), collection_id=collection_id, image_id=image_id
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import READ_WEBHOOKS, WRITE_WEBHOOKS
+from accounts.permissions import READ_WEBHOOKS, WRITE_WEBHOOKS, authenticated_user
 from accounts.selectors import api_key_get_for_user
 from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -77,7 +77,7 @@ class WebhookEndpointListApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        endpoints = webhook_endpoints_for_user(user=request.user)
+        endpoints = webhook_endpoints_for_user(user=authenticated_user(request))
         return Response({"data": WebhookEndpointOutputSerializer(endpoints, many=True).data})
 
 
@@ -101,9 +101,13 @@ class WebhookEndpointCreateApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         prefix = serializer.validated_data.get("api_key")
-        api_key = api_key_get_for_user(user=request.user, prefix=prefix) if prefix else None
+        api_key = (
+            api_key_get_for_user(user=authenticated_user(request), prefix=prefix)
+            if prefix
+            else None
+        )
         endpoint = webhook_endpoint_create(
-            user=request.user, url=serializer.validated_data["url"], api_key=api_key
+            user=authenticated_user(request), url=serializer.validated_data["url"], api_key=api_key
         )
         return Response(
             WebhookEndpointOutputSerializer(endpoint).data, status=status.HTTP_201_CREATED
@@ -119,7 +123,9 @@ class WebhookEndpointDetailApi(APIView):
         responses=WebhookEndpointOutputSerializer,
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
-        endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        endpoint = webhook_endpoint_get_for_user(
+            user=authenticated_user(request), endpoint_id=endpoint_id
+        )
         return Response(WebhookEndpointOutputSerializer(endpoint).data)
 
 
@@ -138,7 +144,9 @@ class WebhookEndpointUpdateApi(APIView):
         responses=WebhookEndpointOutputSerializer,
     )
     def patch(self, request: Request, endpoint_id: str) -> Response:
-        endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        endpoint = webhook_endpoint_get_for_user(
+            user=authenticated_user(request), endpoint_id=endpoint_id
+        )
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = webhook_endpoint_update(endpoint=endpoint, **serializer.validated_data)
@@ -152,7 +160,9 @@ class WebhookEndpointDeleteApi(APIView):
         operation_id="webhooks_delete", summary="Remove a webhook endpoint", responses={204: None}
     )
     def delete(self, request: Request, endpoint_id: str) -> Response:
-        endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        endpoint = webhook_endpoint_get_for_user(
+            user=authenticated_user(request), endpoint_id=endpoint_id
+        )
         webhook_endpoint_delete(endpoint=endpoint)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -167,7 +177,9 @@ class WebhookDeliveryListApi(APIView):
         responses=page_schema("WebhookDeliveryPage", WebhookDeliveryOutputSerializer),
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
-        endpoint = webhook_endpoint_get_for_user(user=request.user, endpoint_id=endpoint_id)
+        endpoint = webhook_endpoint_get_for_user(
+            user=authenticated_user(request), endpoint_id=endpoint_id
+        )
         query = PageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         page = paginate(webhook_deliveries_for_endpoint(endpoint=endpoint), **query.validated_data)
@@ -184,7 +196,9 @@ class WebhookDeliveryReplayApi(APIView):
         responses={202: WebhookDeliveryOutputSerializer},
     )
     def post(self, request: Request, delivery_id: str) -> Response:
-        delivery = webhook_delivery_get_for_user(user=request.user, delivery_id=delivery_id)
+        delivery = webhook_delivery_get_for_user(
+            user=authenticated_user(request), delivery_id=delivery_id
+        )
         replay = webhook_delivery_replay(delivery=delivery)
         return Response(
             WebhookDeliveryOutputSerializer(replay).data, status=status.HTTP_202_ACCEPTED

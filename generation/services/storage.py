@@ -13,6 +13,7 @@ from django.core import signing
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 from django.urls import reverse
+from storages.backends.s3 import S3Storage
 
 from common.site import site_url
 
@@ -66,17 +67,13 @@ def storage_delete(*, key: str) -> None:
         storage().delete(key)
 
 
-def _is_s3(backend: Storage) -> bool:
-    return type(backend).__name__ == "S3Storage"
-
-
 def signed_url(*, key: str, expires_in: int | None = None) -> str:
     """An address that serves `key` until it expires (default EASEL_IMAGE_URL_EXPIRES, 1 hour)."""
     if is_quarantine_key(key):
         raise ValueError("Quarantined images are staff-only: no URL is signed for them.")
     expires_in = expires_in or settings.EASEL_IMAGE_URL_EXPIRES
     backend = storage()
-    if _is_s3(backend):
+    if isinstance(backend, S3Storage):
         return backend.url(key, expire=expires_in)
     token = signing.dumps({"k": key, "e": int(time.time()) + expires_in}, salt=_SIGNING_SALT)
     return site_url(reverse("generation-media-signed", args=[token]))

@@ -16,7 +16,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from accounts.models import User
-from accounts.permissions import READ_MODERATION, WRITE_MODERATION
+from accounts.permissions import READ_MODERATION, WRITE_MODERATION, authenticated_user
 from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from moderation.models import Appeal, Category, Decision, Report, Suspension
 from moderation.selectors.customer import decisions_blocked_for_user, suspensions_active_for_user
@@ -28,11 +28,6 @@ from moderation.verdicts import appeal_url, message_for
 # Postgres ids are 64-bit; a larger number names no row (and must not reach the database).
 ID_MAX = 2**63 - 1
 END_USER_MAX = 256  # the column's length
-
-
-def _user(request: Request) -> User:
-    assert isinstance(request.user, User)  # IsAuthenticated ran first
-    return request.user
 
 
 @extend_schema_serializer(component_name="Appeal")
@@ -143,7 +138,7 @@ class BlockedDecisionListApi(APIView):
         query.is_valid(raise_exception=True)
         filters = query.validated_data
         decisions = decisions_blocked_for_user(
-            user=_user(request), end_user=filters.get("end_user")
+            user=authenticated_user(request), end_user=filters.get("end_user")
         )
         page = paginate(decisions, limit=filters["limit"], cursor=filters["cursor"])
         return Response(page_body(page, serializer=BlockedDecisionOutputSerializer))
@@ -168,7 +163,9 @@ class DecisionAppealCreateApi(APIView):
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         appeal = appeal_create(
-            user=_user(request), decision_id=decision_id, text=body.validated_data["text"]
+            user=authenticated_user(request),
+            decision_id=decision_id,
+            text=body.validated_data["text"],
         )
         return Response(AppealOutputSerializer(appeal).data, status=status.HTTP_201_CREATED)
 
@@ -219,7 +216,7 @@ class SuspensionListApi(APIView):
         query = SuspensionListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         suspensions = suspensions_active_for_user(
-            user=_user(request), end_user=query.validated_data.get("end_user")
+            user=authenticated_user(request), end_user=query.validated_data.get("end_user")
         )
         return Response({"data": SuspensionOutputSerializer(suspensions, many=True).data})
 

@@ -487,9 +487,7 @@ class AuditLogApi(StaffApi):
     @extend_schema_serializer(component_name="StaffAuditLogInput")
     class InputSerializer(serializers.Serializer):
         actor_id = serializers.IntegerField(required=False)
-        action = serializers.CharField(
-            required=False, default="", allow_blank=True, max_length=64
-        )
+        action = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
         target_type = serializers.CharField(
             required=False, default="", allow_blank=True, max_length=64
         )

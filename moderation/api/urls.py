@@ -4,7 +4,7 @@ staff/, and the appeals and reports customers and visitors send."""
 from django.urls import path
 
 from accounts.api.routing import method_routes
-from moderation.api import public, staff
+from moderation.api import likeness, public, staff
 
 urlpatterns = [
     path("appeals", public.AppealCreateApi.as_view(), name="api-appeals"),
@@ -67,4 +67,30 @@ urlpatterns = [
     path("staff/policy/history", staff.PolicyHistoryApi.as_view(), name="api-staff-policy-history"),
     path("staff/transparency", staff.TransparencyApi.as_view(), name="api-staff-transparency"),
     path("staff/audit-log", staff.AuditLogApi.as_view(), name="api-staff-audit-log"),
+    # Likeness protection (docs/moderation-images.md, "Likeness enrolment").
+    path(
+        "likeness/enrolments",
+        method_routes(get=likeness.LikenessEnrolmentListApi, post=likeness.LikenessEnrolApi),
+        name="api-likeness-enrolments",
+    ),
+    path(
+        "likeness/enrolments/<int:enrolment_id>",
+        likeness.LikenessWithdrawApi.as_view(),
+        name="api-likeness-enrolment",
+    ),
+    path(
+        "staff/likeness/enrolments",
+        likeness.StaffEnrolmentReviewListApi.as_view(),
+        name="api-staff-likeness-enrolments",
+    ),
+    path(
+        "staff/likeness/enrolments/<int:enrolment_id>/review",
+        likeness.StaffEnrolmentReviewApi.as_view(),
+        name="api-staff-likeness-review",
+    ),
+    path(
+        "staff/figures/<int:figure_id>/likeness",
+        likeness.StaffFigureLikenessApi.as_view(),
+        name="api-staff-figure-likeness",
+    ),
 ]

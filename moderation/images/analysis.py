@@ -1,12 +1,13 @@
 """Everything the image models say about one image, in one pass: the input of both screens.
 
 Faces (mediapipe) -> per face an identity embedding (dlib), its nearest registered public
-figures and a photo-realism score; plus one NSFW score for the whole image. Deciding what to do
+figures and enrolled likenesses (people who protected their own face, and figures enrolled by
+staff), and a photo-realism score; plus one NSFW score for the whole image. Deciding what to do
 with these numbers is the policy's job (`moderation.services.image_screening`), not this one's.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PIL import Image
 
@@ -15,6 +16,8 @@ from moderation.images import nsfw as nsfw_model
 from moderation.images import realism as realism_model
 from moderation.images.faces import FaceBox
 from moderation.images.realism import RealismSignal
+from moderation.selectors.enrolments import EMPTY as NO_ENROLMENTS
+from moderation.selectors.enrolments import EnrolledReferences, enrolled_references
 from moderation.selectors.figures import FigureReferences, figure_references
 
 # Embedding a face costs ~100 ms on one CPU thread; a crowd is screened by its largest faces.
@@ -39,6 +42,22 @@ class FigureMatch:
 
 
 @dataclass(frozen=True)
+class EnrolmentMatch:
+    """A face within the likeness threshold of an enrolled face. `owner_id` is the person it
+    protects (their own images are not withheld for it); None for a staff-enrolled figure."""
+
+    enrolment_id: int
+    owner_id: int | None
+    figure_id: int | None
+    distance: float
+    face_index: int
+
+    @property
+    def likeness(self) -> float:
+        return round(1.0 - self.distance, 4)
+
+
+@dataclass(frozen=True)
 class AnalyzedFace:
     box: FaceBox
     embedding: list[float]
@@ -57,6 +76,11 @@ class ImageAnalysis:
     model_versions: dict[str, str]
     seconds: float = 0.0
     faces_found: int = 0  # before MAX_FACES
+    enrolment_matches: list[EnrolmentMatch] = field(default_factory=list)  # nearest first
+
+    def enrolment_matches_against(self, user_id: int | None) -> list[EnrolmentMatch]:
+        """The enrolments this image matches that protect someone other than `user_id`."""
+        return [match for match in self.enrolment_matches if match.owner_id != user_id]
 
     def scores(self) -> dict:
         """The numbers a Decision stores (never the embeddings: they identify a person)."""
@@ -73,6 +97,10 @@ class ImageAnalysis:
             "figure_matches": [
                 {"figure_id": match.figure_id, "distance": round(match.distance, 4)}
                 for match in self.figure_matches
+            ],
+            "enrolment_matches": [
+                {"enrolment_id": match.enrolment_id, "distance": round(match.distance, 4)}
+                for match in self.enrolment_matches
             ],
         }
 
@@ -91,22 +119,27 @@ def analyze_image(
     figure_max_distance: float = DEFAULT_FIGURE_MAX_DISTANCE,
     realism_threshold: float = DEFAULT_REALISM_THRESHOLD,
     references: FigureReferences | None = None,
+    enrolled: EnrolledReferences | None = None,
 ) -> ImageAnalysis:
-    """Analyse one image. `references` defaults to the registry's active figures (a database
-    read, cached per process); pass your own to analyse without the registry."""
+    """Analyse one image. `references` defaults to the registry's active figures and
+    `enrolled` to the active likeness enrolments (database reads, cached per process). Pass
+    your own `references` to analyse without the database: `enrolled` then defaults to none."""
     started = time.perf_counter()
+    if enrolled is None:
+        enrolled = enrolled_references() if references is None else NO_ENROLMENTS
     if references is None:
         references = figure_references()
     array = face_models.image_to_array(image)
     boxes = face_models.faces_detect(array)
     analyzed: list[AnalyzedFace] = []
     matches: list[FigureMatch] = []
+    enrolment_matches: list[EnrolmentMatch] = []
     for index, box in enumerate(boxes[:MAX_FACES]):
         embedding = face_models.face_embedding(array, box)
-        for figure_id, distance in references.nearest_per_figure(
-            embedding, max_distance=figure_max_distance
-        ):
-            matches.append(FigureMatch(figure_id=figure_id, distance=distance, face_index=index))
+        matches.extend(figure_matches_for(embedding, references, figure_max_distance, index))
+        enrolment_matches.extend(
+            enrolment_matches_for(embedding, enrolled, figure_max_distance, index)
+        )
         analyzed.append(
             AnalyzedFace(
                 box=box,
@@ -125,7 +158,47 @@ def analyze_image(
         model_versions=model_versions(),
         seconds=time.perf_counter() - started,
         faces_found=len(boxes),
+        enrolment_matches=_nearest_per_enrolment(enrolment_matches),
     )
+
+
+def figure_matches_for(
+    embedding: list[float], references: FigureReferences, max_distance: float, face_index: int
+) -> list[FigureMatch]:
+    """The registered figures one face is within `max_distance` of."""
+    return [
+        FigureMatch(figure_id=figure_id, distance=distance, face_index=face_index)
+        for figure_id, distance in references.nearest_per_figure(
+            embedding, max_distance=max_distance
+        )
+    ]
+
+
+def enrolment_matches_for(
+    embedding: list[float], enrolled: EnrolledReferences, max_distance: float, face_index: int
+) -> list[EnrolmentMatch]:
+    """The likeness enrolments one face is within `max_distance` of (the same likeness
+    threshold as public figures: one rule, two kinds of reference face)."""
+    return [
+        EnrolmentMatch(
+            enrolment_id=enrolment_id,
+            owner_id=enrolled.owners.get(enrolment_id),
+            figure_id=enrolled.figures.get(enrolment_id),
+            distance=distance,
+            face_index=face_index,
+        )
+        for enrolment_id, distance in enrolled.faces.nearest_per_figure(
+            embedding, max_distance=max_distance
+        )
+    ]
+
+
+def _nearest_per_enrolment(matches: list[EnrolmentMatch]) -> list[EnrolmentMatch]:
+    best: dict[int, EnrolmentMatch] = {}
+    for match in matches:
+        if match.enrolment_id not in best or match.distance < best[match.enrolment_id].distance:
+            best[match.enrolment_id] = match
+    return sorted(best.values(), key=lambda match: match.distance)
 
 
 def _nearest_per_figure(matches: list[FigureMatch]) -> list[FigureMatch]:

@@ -29,6 +29,13 @@ IMPORT_BATCH = 1000
 # Column names accepted for the name, so a Wikidata query export imports without editing.
 NAME_COLUMNS = ("name", "itemLabel", "label")
 ID_COLUMNS = ("external_id", "item", "wikidata_id", "id")
+# Short descriptions for description matching; Wikidata's own description ("45th president of
+# the United States") is one.
+ROLE_COLUMNS = ("roles", "itemDescription", "description")
+DIED_COLUMNS = ("died", "died_year", "dateOfDeath", "date_of_death")
+# Extra alias columns, one per language of a Wikidata export: label_ru, label_zh, alias_ja, ...
+ALIAS_COLUMN_PREFIXES = ("label_", "alias_", "aliases_")
+MAX_ROLES = 12
 
 
 class Writable(Protocol):
@@ -77,7 +84,7 @@ def figure_add(
         raise InvalidRequest(
             f"A category is at most {MAX_CATEGORY_LENGTH} characters.", param="category"
         )
-    embeddings = [(_one_face(photo), photo.source_name) for photo in photos]
+    embeddings = [(photo_face_embedding(photo), photo.source_name) for photo in photos]
     from moderation.images.faces import EMBEDDING_MODEL
 
     with transaction.atomic():
@@ -116,7 +123,9 @@ def figure_add(
     return figure
 
 
-def _one_face(photo: ReferencePhoto) -> list[float]:
+def photo_face_embedding(photo: ReferencePhoto) -> list[float]:
+    """The embedding of the one face a reference photo must show; InvalidRequest otherwise
+    (no face, or several), naming the photo. Shared by the registry and likeness enrolment."""
     from moderation.images.faces import face_embeddings_from_photo
 
     label = photo.source_name or "the photo"
@@ -125,7 +134,7 @@ def _one_face(photo: ReferencePhoto) -> list[float]:
         found = "no face" if not faces else f"{len(faces)} faces"
         raise InvalidRequest(
             f"{label}: found {found}. A reference photo must show exactly one face, "
-            "the figure's own; crop it to that face and try again.",
+            "the person's own; crop it to that face and try again.",
             param="photo",
         )
     return faces[0]
@@ -152,7 +161,9 @@ def figures_import(
     total: int | None = None,
 ) -> ImportResult:
     """Create or update figures from rows (`name`, `aliases`, `ambiguous_aliases`, `category`,
-    `external_id`), in batches, so a 100,000-row export imports in seconds and memory stays flat.
+    `external_id`, `roles`, `died`; a Wikidata export's `itemLabel`, `item`, `itemDescription`,
+    `dateOfDeath` and per-language `label_xx` columns, which become aliases), in batches, so a
+    100,000-row export imports in seconds and memory stays flat.
 
     Re-importing the same file changes nothing (idempotent on the name). Existing figures get
     the union of their aliases and the file's.
@@ -243,13 +254,32 @@ def _parse_row(row: dict) -> PublicFigure:
     external_id = next((str(row[key]) for key in ID_COLUMNS if row.get(key)), "")
     # Wikidata exports give the entity URL; keep the Q-id.
     external_id = external_id.rsplit("/", 1)[-1][:64]
+    name = _clean_name(str(name))
+    aliases = _list(row.get("aliases"))
+    for column, value in row.items():
+        if str(column).startswith(ALIAS_COLUMN_PREFIXES):
+            aliases.extend(_list(value))
+    roles = [role for column in ROLE_COLUMNS for role in _list(row.get(column))]
     return PublicFigure(
-        name=_clean_name(str(name)),
-        aliases=_clean_aliases(_list(row.get("aliases"))),
+        name=name,
+        aliases=[alias for alias in _clean_aliases(aliases) if alias != name],
         ambiguous_aliases=_clean_aliases(_list(row.get("ambiguous_aliases"))),
         category=str(row.get("category") or "")[:MAX_CATEGORY_LENGTH],
         external_id=external_id,
+        roles=_clean_aliases(roles)[:MAX_ROLES],
+        died_year=_year(next((row[key] for key in DIED_COLUMNS if row.get(key)), None)),
     )
+
+
+def _year(value: object) -> int | None:
+    """A year of death from 2025, "2025" or Wikidata's "2025-04-21T00:00:00Z"; None if absent."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    digits = text[:4] if len(text) >= 4 and text[:4].isdigit() else text
+    if not digits.isdigit() or not 1000 <= int(digits) <= 9999:
+        raise InvalidRequest(f"'{text}' is not a year of death.", param="died")
+    return int(digits)
 
 
 def _import_batch(figures: list[PublicFigure]) -> tuple[int, int]:
@@ -259,6 +289,7 @@ def _import_batch(figures: list[PublicFigure]) -> tuple[int, int]:
             kept = unique[figure.name]
             kept.aliases = _merge(kept.aliases, figure.aliases)
             kept.ambiguous_aliases = _merge(kept.ambiguous_aliases, figure.ambiguous_aliases)
+            kept.roles = _merge(kept.roles, figure.roles)
         else:
             unique[figure.name] = figure
     with transaction.atomic():
@@ -273,16 +304,21 @@ def _import_batch(figures: list[PublicFigure]) -> tuple[int, int]:
                 continue
             aliases = _merge(current.aliases, figure.aliases)
             ambiguous = _merge(current.ambiguous_aliases, figure.ambiguous_aliases)
+            roles = _merge(current.roles, figure.roles)[:MAX_ROLES]
             changed = (
                 aliases != current.aliases
                 or ambiguous != current.ambiguous_aliases
+                or roles != current.roles
                 or (figure.category and figure.category != current.category)
                 or (figure.external_id and figure.external_id != current.external_id)
+                or (figure.died_year and figure.died_year != current.died_year)
             )
             if changed:
                 current.aliases, current.ambiguous_aliases = aliases, ambiguous
+                current.roles = roles
                 current.category = figure.category or current.category
                 current.external_id = figure.external_id or current.external_id
+                current.died_year = figure.died_year or current.died_year
                 to_update.append(current)
         new = [figure for name, figure in unique.items() if name not in existing]
         # ignore_conflicts: a figure created by another import between our read and write is
@@ -295,7 +331,16 @@ def _import_batch(figures: list[PublicFigure]) -> tuple[int, int]:
             for figure in to_update:
                 figure.updated_at = now
             PublicFigure.objects.bulk_update(
-                to_update, ["aliases", "ambiguous_aliases", "category", "external_id", "updated_at"]
+                to_update,
+                [
+                    "aliases",
+                    "ambiguous_aliases",
+                    "roles",
+                    "category",
+                    "external_id",
+                    "died_year",
+                    "updated_at",
+                ],
             )
     return len(new), len(to_update)
 

@@ -3,9 +3,11 @@
 Both stages run the same analysis (faces, likeness to registered public figures, NSFW score,
 photo-realism) and then apply the current policy version:
 
-- public_figure: a face closer to a registered figure than the policy allows. Blocks uploads
-  and withholds outputs; the staff record (Decision.matched_figure) names the figure, the
-  user's message never does. No consent statement overrides it.
+- public_figure: a face closer to a registered figure than the policy allows, or to an
+  enrolled likeness (`moderation.services.likeness`) that protects someone other than the
+  requesting user. Blocks uploads and withholds outputs; the staff record
+  (Decision.matched_figure, scores.enrolment_matches) names who, the user's message never does,
+  and each enrolment match is audited. No consent statement overrides it.
 - sexual: the NSFW score at or above the policy threshold.
 - realistic_face_upload (uploads only): a photo-real human face is refused unless the user
   states they have the consent of the person shown AND their tier allows face uploads. Accepted
@@ -33,6 +35,7 @@ from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, 
 from moderation.policy import policy_current, rule_for
 from moderation.services.cases import advisory_lock, case_open
 from moderation.services.decisions import decision_record
+from moderation.services.likeness import likeness_match_record
 from moderation.services.strikes import strike_record
 from moderation.verdicts import Verdict, message_for
 
@@ -87,7 +90,7 @@ def upload_screen(
     policy = policy_current()
     analysis = _analyze(image=image, policy=policy)
     tier_allows_faces = bool(user.tier.face_uploads_allowed)
-    findings = _findings(policy=policy, analysis=analysis)
+    findings = _findings(policy=policy, analysis=analysis, user=user)
     if analysis.realistic_face:
         rule = rule_for(policy, Category.REALISTIC_FACE_UPLOAD)
         consented = face_consent and tier_allows_faces
@@ -142,7 +145,7 @@ def output_screen(
         return verdict_for(decision=existing)
     policy = policy_current()
     analysis = _analyze(image=image, policy=policy)
-    findings = _findings(policy=policy, analysis=analysis)
+    findings = _findings(policy=policy, analysis=analysis, user=user)
     with transaction.atomic():
         # Two runs of one task at once: the second waits here, then returns the first's.
         advisory_lock(key=f"output-screen:{image_id}")
@@ -190,14 +193,16 @@ def _analyze(*, image: Image.Image, policy: PolicyVersion) -> ImageAnalysis:
     )
 
 
-def _findings(*, policy: PolicyVersion, analysis: ImageAnalysis) -> list[Finding]:
-    """The categories both stages check: public-figure likeness and sexual content."""
+def _findings(*, policy: PolicyVersion, analysis: ImageAnalysis, user: User) -> list[Finding]:
+    """The categories both stages check: likeness (a registered figure, or an enrolment that
+    protects someone other than `user`) and sexual content."""
     findings = []
-    if analysis.figure_matches:
+    likeness = [match.likeness for match in analysis.figure_matches[:1]] + [
+        match.likeness for match in analysis.enrolment_matches_against(user.pk)[:1]
+    ]
+    if likeness:
         rule = rule_for(policy, Category.PUBLIC_FIGURE)
-        findings.append(
-            Finding(Category.PUBLIC_FIGURE, rule["action"], analysis.figure_matches[0].likeness)
-        )
+        findings.append(Finding(Category.PUBLIC_FIGURE, rule["action"], max(likeness)))
     sexual = rule_for(policy, Category.SEXUAL)
     if analysis.nsfw_score >= image_threshold(sexual):
         findings.append(Finding(Category.SEXUAL, sexual["action"], analysis.nsfw_score))
@@ -220,10 +225,12 @@ def _record(
     # message explains the rule that decided.
     findings = sorted(findings, key=lambda finding: SEVERITY[finding.action], reverse=True)
     outcome = findings[0].action if findings else Outcome.ALLOW
-    figure = None
-    if analysis.figure_matches:
-        figure = PublicFigure.objects.filter(pk=analysis.figure_matches[0].figure_id).first()
-    return decision_record(
+    enrolments = analysis.enrolment_matches_against(user.pk)
+    figure_id = analysis.figure_matches[0].figure_id if analysis.figure_matches else None
+    if figure_id is None and enrolments:
+        figure_id = enrolments[0].figure_id  # a staff-enrolled figure's face
+    figure = PublicFigure.objects.filter(pk=figure_id).first() if figure_id else None
+    decision = decision_record(
         stage=stage,
         outcome=outcome,
         policy=policy,
@@ -236,6 +243,9 @@ def _record(
         image_id=image_id,
         matched_figure=figure,
     )
+    if enrolments:
+        likeness_match_record(decision=decision, matches=enrolments)
+    return decision
 
 
 def _open_case_if_clear(

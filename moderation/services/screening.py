@@ -15,7 +15,13 @@ from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, 
 from moderation.policy import policy_current, rule_for
 from moderation.services.decisions import decision_record
 from moderation.text.analysis import MODEL_VERSIONS, TEXT_CATEGORIES, PromptAnalysis, prompt_analyse
-from moderation.text.registry import figure_matcher, figure_matcher_invalidate
+from moderation.text.registry import (
+    figure_descriptions,
+    figure_matcher,
+    figure_matcher_invalidate,
+    figure_registry_preload,
+)
+from moderation.text.semantic import semantic_preload_start, semantic_ready
 from moderation.verdicts import Verdict, message_for
 
 SEVERITY = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.BLOCK: 2}
@@ -24,10 +30,37 @@ SEVERITY = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.BLOCK: 2}
 MAX_PROMPT_CHARS = 4000
 
 
+def prompt_screen_ready() -> bool:
+    """Can this process screen a prompt without loading anything first? Cheap (a flag): for
+    the `/readyz` probe. False until `prompt_screen_preload` (or a first prompt) has loaded the
+    sentence model."""
+    return semantic_ready()
+
+
+def prompt_screen_preload() -> None:
+    """Start loading what prompt screening needs (the sentence model, the registry's matcher
+    and role vectors) on a background thread, so the first request does not wait for it. Web
+    entry points and Celery worker children call it at start; `MODERATION_PRELOAD=0` turns it
+    off (the test suite, one-off commands)."""
+    from django.conf import settings
+
+    if getattr(settings, "MODERATION_PRELOAD", True):
+        semantic_preload_start(also=[_registry_preload])
+
+
+def _registry_preload() -> None:
+    from django.db import connection
+
+    try:
+        figure_registry_preload()
+    finally:
+        connection.close()  # this thread's own connection: do not leave it open
+
+
 def text_thresholds(policy: PolicyVersion) -> dict[str, float]:
     """The semantic thresholds under `policy`: a rule's `text_threshold` when it has one."""
     thresholds = {}
-    for category in TEXT_CATEGORIES:
+    for category in (*TEXT_CATEGORIES, Category.PUBLIC_FIGURE):
         rule = rule_for(policy, category)
         if "text_threshold" in rule:
             thresholds[str(category)] = float(rule["text_threshold"])
@@ -50,7 +83,10 @@ def prompt_decide(*, analysis: PromptAnalysis, policy: PolicyVersion) -> tuple[s
 def prompt_analysis_current(*, prompt: str, policy: PolicyVersion) -> PromptAnalysis:
     """Analyse `prompt` against the registry as it is now, under `policy`'s thresholds."""
     return prompt_analyse(
-        prompt[:MAX_PROMPT_CHARS], matcher=figure_matcher(), thresholds=text_thresholds(policy)
+        prompt[:MAX_PROMPT_CHARS],
+        matcher=figure_matcher(),
+        thresholds=text_thresholds(policy),
+        descriptions=figure_descriptions(),
     )
 
 
@@ -149,4 +185,6 @@ def _staff_scores(*, analysis: PromptAnalysis) -> dict:
             "alias": analysis.figure.alias,
             "how": analysis.figure.how,
         }
+        if analysis.description is not None:
+            scores["figure"]["described_by"] = analysis.description.phrase
     return scores

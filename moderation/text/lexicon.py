@@ -17,7 +17,7 @@ from moderation.text.normalise import normalise
 
 LEXICON_PATH = Path(__file__).resolve().parent.parent / "data" / "lexicons.json"
 # Groups in the file that are cues, not categories.
-CUE_GROUPS = ("minor_cues", "art_styles")
+CUE_GROUPS = ("minor_cues", "art_styles", "documentary_cues")
 # "a 12 year old", "14yo", "15 y o": an age below 18 is a minor cue.
 _MINOR_AGE = re.compile(r"\b(?:[1-9]|1[0-7]) ?(?:year|yr)s? old\b|\b(?:[1-9]|1[0-7]) ?y ?o\b")
 
@@ -27,6 +27,7 @@ class LexiconHits:
     categories: dict[str, list[str]]  # category -> terms found (for staff records only)
     minor_cue: bool
     art_style: bool
+    documentary: bool = False  # "security camera photo", "news photo": framed as a real event
 
 
 class Lexicon:
@@ -72,7 +73,10 @@ class Lexicon:
                 found.setdefault(group, []).append(term)
         minor = bool(found.pop("minor_cues", None)) or bool(_MINOR_AGE.search(text))
         art = bool(found.pop("art_styles", None))
-        return LexiconHits(categories=found, minor_cue=minor, art_style=art)
+        documentary = bool(found.pop("documentary_cues", None)) and not art
+        return LexiconHits(
+            categories=found, minor_cue=minor, art_style=art, documentary=documentary
+        )
 
 
 def _forms(term: str) -> list[str]:

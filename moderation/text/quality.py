@@ -13,7 +13,9 @@ from pathlib import Path
 
 from moderation.models import PolicyVersion
 from moderation.policy import DEFAULT_RULES
+from moderation.text.descriptions import DescriptionIndex
 from moderation.text.figures import FigureMatcher, RegistryEntry
+from moderation.text.semantic import sentence_encoder
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 LABELLED_PATH = DATA / "labelled_prompts.jsonl"
@@ -30,6 +32,15 @@ class Labelled:
     category: str | None
     also: tuple[str, ...]
     group: str
+    # The evasion this prompt exercises ("misspelling", "script", "description", ...), or the
+    # guard it tests ("misspelling_lookalike": harmless, must stay allowed). Template rows carry
+    # one; hand-written rows count under their group.
+    family: str = ""
+
+    @property
+    def evasion_family(self) -> str:
+        family = self.family or self.group
+        return family.removesuffix("_lookalike") or family
 
 
 @dataclass
@@ -55,6 +66,9 @@ class QualityReport:
     decisions_right: int = 0
     total: int = 0
     per_group: dict[str, list[int]] = field(default_factory=dict)  # group -> [right, total]
+    # Evasion family -> figures of "flagged" (blocked or reviewed) against the label: a positive
+    # is a prompt labelled block/review, a false positive a harmless look-alike that was flagged.
+    per_family: dict[str, CategoryFigures] = field(default_factory=dict)
     mistakes: list[tuple[Labelled, str, list[str]]] = field(default_factory=list)
 
     @property
@@ -74,6 +88,7 @@ def labelled_prompts(path: Path = LABELLED_PATH) -> list[Labelled]:
                     category=row.get("category"),
                     also=tuple(row.get("also", ())),
                     group=row.get("group", ""),
+                    family=row.get("family", ""),
                 )
             )
     return rows
@@ -81,6 +96,16 @@ def labelled_prompts(path: Path = LABELLED_PATH) -> list[Labelled]:
 
 def starter_matcher(path: Path = STARTER_PATH) -> FigureMatcher:
     """The matcher over the starter registry, straight from the data file."""
+    return FigureMatcher(starter_entries(path))
+
+
+def starter_descriptions(path: Path = STARTER_PATH) -> DescriptionIndex:
+    """The role index of the starter registry (loads the sentence model)."""
+    return DescriptionIndex(starter_entries(path), encoder=sentence_encoder())
+
+
+def starter_entries(path: Path = STARTER_PATH) -> list[RegistryEntry]:
+    """The starter registry's rows as matcher entries, numbered from 1 in file order."""
     entries = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
@@ -91,9 +116,10 @@ def starter_matcher(path: Path = STARTER_PATH) -> FigureMatcher:
                     name=row["name"],
                     aliases=tuple(row.get("aliases", ())),
                     ambiguous_aliases=tuple(row.get("ambiguous_aliases", ())),
+                    roles=tuple(row.get("roles", ())),
                 )
             )
-    return FigureMatcher(entries)
+    return entries
 
 
 def default_policy() -> PolicyVersion:
@@ -118,6 +144,14 @@ def evaluate(
         group = report.per_group.setdefault(row.group, [0, 0])
         group[0] += right
         group[1] += 1
+        family = report.per_family.setdefault(row.evasion_family, CategoryFigures())
+        expected_flag, flagged = row.decision != "allow", decision != "allow"
+        if expected_flag and flagged:
+            family.true_positive += 1
+        elif flagged:
+            family.false_positive += 1
+        elif expected_flag:
+            family.false_negative += 1
         acceptable = {row.category, *row.also} - {None}
         for category in categories:
             figures = report.per_category.setdefault(category, CategoryFigures())

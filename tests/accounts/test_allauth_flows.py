@@ -17,7 +17,7 @@ LINK = re.compile(r"https?://[^\s]+/accounts/[^\s]+")
 def _link_in_last_mail(to: str) -> str:
     message = mail.outbox[-1]
     assert message.to == [to]
-    match = LINK.search(message.body)
+    match = LINK.search(str(message.body))
     assert match, message.body
     return match.group(0).split("testserver", 1)[-1]
 

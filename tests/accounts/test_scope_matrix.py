@@ -78,6 +78,11 @@ ENDPOINTS: dict[tuple[str, str], str] = {
     ("POST", "api/v1/appeals"): S.MODERATION_WRITE,
     ("GET", "api/v1/suspensions"): S.MODERATION_READ,
     ("POST", "api/v1/reports"): PUBLIC,
+    # Likeness protection: listing is account data; enrolling and withdrawing a face need the
+    # person, signed in.
+    ("GET", "api/v1/likeness/enrolments"): S.ACCOUNT_READ,
+    ("POST", "api/v1/likeness/enrolments"): SESSION,
+    ("DELETE", "api/v1/likeness/enrolments/<int:enrolment_id>"): SESSION,
     # A signed image URL: the token is the credential.
     ("GET", "api/v1/media/<str:token>"): PUBLIC,
     # The API's own documentation.

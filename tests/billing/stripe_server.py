@@ -53,11 +53,11 @@ def decode_form(body: str) -> dict[str, Any]:
         node: Any = root
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
-            nxt = None if last else parts[index + 1]
+            nxt = "" if last else parts[index + 1]
             if isinstance(node, list):
                 position = int(part)
                 while len(node) <= position:
-                    node.append({} if nxt is not None and not nxt.isdigit() else [])
+                    node.append({} if nxt and not nxt.isdigit() else [])
                 if last:
                     node[position] = value
                 else:
@@ -157,7 +157,7 @@ class StripeServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> StripeServer:
         self._thread.start()

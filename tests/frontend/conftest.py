@@ -30,7 +30,7 @@ def stored_image(
 
     The worker's output is test data here: these tests are about pages, not the pipeline
     (tests/e2e runs the real worker and model)."""
-    generation = GenerationFactory(
+    generation = GenerationFactory.create(
         user=user,
         source=Generation.Source.WEB,
         prompt=prompt,
@@ -42,7 +42,7 @@ def stored_image(
     key = ""
     if status == Image.Status.DELIVERED:
         key = default_storage.save(f"images/{generation.pk}/0.png", ContentFile(png_bytes(side)))
-    return ImageFactory(
+    return ImageFactory.create(
         generation=generation,
         seed=42,
         width=side,
@@ -55,7 +55,7 @@ def stored_image(
 
 @pytest.fixture
 def other_user(db):  # type: ignore[no-untyped-def]
-    return UserFactory()
+    return UserFactory.create()
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def staff_user(db):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def staff_without_2fa(db):  # type: ignore[no-untyped-def]
-    return UserFactory(is_staff=True)
+    return UserFactory.create(is_staff=True)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def customer(
     ensure_tiers()
     if settings is not None:
         settings.BILLING_SIGNUP_GRANT = credits
-    user = UserFactory(tier=Tier.objects.get(name=tier))
+    user = UserFactory.create(tier=Tier.objects.get(name=tier))
     # Every scope unless a test narrows it: these customers manage webhooks and keys too.
     created = api_key_create(
         user=user, name="tests", scopes=sorted(ALL_SCOPES) if scopes is None else scopes

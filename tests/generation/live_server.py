@@ -163,7 +163,7 @@ def unlimited_customer(*, credits: int = 1_000_000):  # type: ignore[no-untyped-
     )
     import uuid
 
-    user = UserFactory(tier=tier, email=f"bench-{uuid.uuid4().hex}@example.com")
-    staff = UserFactory(is_staff=True, email=f"bench-staff-{uuid.uuid4().hex}@example.com")
+    user = UserFactory.create(tier=tier, email=f"bench-{uuid.uuid4().hex}@example.com")
+    staff = UserFactory.create(is_staff=True, email=f"bench-staff-{uuid.uuid4().hex}@example.com")
     credits_adjust(user=user, amount=credits, actor=staff, reason="benchmark credits")
     return user, api_key_create(user=user, name="bench").secret

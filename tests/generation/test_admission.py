@@ -5,6 +5,7 @@ early and again inside the transaction that inserts the job.
 """
 
 import threading
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -19,7 +20,7 @@ from tests.generation.api_helpers import balance, customer
 BODY = {"prompt": "a lighthouse at dusk", "n": 1, "size": "256x256"}
 
 
-def _create(http: Client, who) -> object:  # type: ignore[no-untyped-def]
+def _create(http: Client, who) -> Any:  # type: ignore[no-untyped-def]
     return http.post("/api/v1/generations", BODY, content_type="application/json", **who.auth)
 
 

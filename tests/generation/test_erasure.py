@@ -16,21 +16,21 @@ PNG = b"\x89PNG\r\n\x1a\n-not-a-real-image-but-a-stored-file"
 
 def _stored_image(generation: Generation, index: int) -> Image:
     key = storage_write(key=image_key(generation_id=generation.pk, index=index), content=PNG)
-    return ImageFactory(generation=generation, index=index, storage_key=key)
+    return ImageFactory.create(generation=generation, index=index, storage_key=key)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_deleting_an_account_removes_images_prompts_and_what_hangs_off_them():
-    user, other = UserFactory(), UserFactory()
-    done = GenerationFactory(user=user, status="succeeded", prompt="my secret prompt")
+    user, other = UserFactory.create(), UserFactory.create()
+    done = GenerationFactory.create(user=user, status="succeeded", prompt="my secret prompt")
     images = [_stored_image(done, 0), _stored_image(done, 1)]
     held = quarantine_store(image=images[1], picture=PNG, reason="removed").storage_key
     Share.objects.create(image=images[0], slug="erase-me")
     Collection.objects.create(user=user, name="mine", slug="mine-1")
     WebhookEndpoint.objects.create(user=user, url="https://example.com/hook", secret="s" * 32)
-    queued = GenerationFactory(user=user, status="queued")
-    running = GenerationFactory(user=user, status="running")
-    kept = _stored_image(GenerationFactory(user=other, status="succeeded"), 0)
+    queued = GenerationFactory.create(user=user, status="queued")
+    running = GenerationFactory.create(user=user, status="running")
+    kept = _stored_image(GenerationFactory.create(user=other, status="succeeded"), 0)
     Appeal.objects.create(user=user, text="please look again", image_id=uuid.uuid4())
     Report.objects.create(image_id=kept.pk, reporter=user, reason=Category.HATE, details="why")
 
@@ -57,8 +57,8 @@ def test_deleting_an_account_removes_images_prompts_and_what_hangs_off_them():
 
 @pytest.mark.django_db
 def test_the_share_page_of_a_deleted_account_is_gone(client):
-    user = UserFactory()
-    image = _stored_image(GenerationFactory(user=user, status="succeeded"), 0)
+    user = UserFactory.create()
+    image = _stored_image(GenerationFactory.create(user=user, status="succeeded"), 0)
     Share.objects.create(image=image, slug="gone-soon")
     assert client.get("/s/gone-soon").status_code == 200
     user_delete(user=user)

@@ -238,9 +238,11 @@ def test_events_stream_follows_published_progress(settings):
 def _images(user, prompts: list[str]) -> list[Image]:  # type: ignore[no-untyped-def]
     made = []
     for number, prompt in enumerate(prompts):
-        generation = GenerationFactory(user=user, prompt=prompt, seed=number, status="succeeded")
+        generation = GenerationFactory.create(
+            user=user, prompt=prompt, seed=number, status="succeeded"
+        )
         made.append(
-            ImageFactory(
+            ImageFactory.create(
                 generation=generation,
                 seed=number,
                 storage_key=f"generations/{generation.id}/0.png",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from PIL import Image as PILImage
 
@@ -129,7 +130,7 @@ def _nothing_changed(user, balance_before: int) -> None:  # type: ignore[no-unty
     assert Generation.objects.count() == 0
     assert Reservation.objects.count() == 0
     assert balance_summary(user=user).balance == balance_before
-    media = Path(storage().location)
+    media = Path(settings.MEDIA_ROOT)
     assert not media.exists() or not any(path.is_file() for path in media.rglob("*"))
 
 

@@ -83,11 +83,11 @@ def client(user):
 
 
 def _finished_generation(*, user, api_key=None, status=Generation.Status.SUCCEEDED) -> Generation:
-    generation = GenerationFactory(
+    generation = GenerationFactory.create(
         user=user, api_key=api_key, n=2, seed=42, status=status, finished_at=timezone.now()
     )
     for index in range(2):
-        ImageFactory(
+        ImageFactory.create(
             generation=generation,
             index=index,
             seed=42 + index,
@@ -126,7 +126,7 @@ def test_endpoint_for_one_key(client, user, receiver):
 
 
 def test_another_users_endpoint_is_not_found(client, receiver):
-    stranger = UserFactory()
+    stranger = UserFactory.create()
     endpoint = webhooks.webhook_endpoint_create(user=stranger, url=receiver.url())
     for response in (
         client.get(f"/api/v1/webhooks/{endpoint.id}"),
@@ -405,7 +405,7 @@ def test_loopback_is_allowed_only_by_the_setting(settings):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_tries_of_one_delivery_send_once(receiver):
-    user = UserFactory()
+    user = UserFactory.create()
     endpoint = webhooks.webhook_endpoint_create(user=user, url=receiver.url())
     delivery = WebhookDelivery.objects.create(
         endpoint=endpoint,
@@ -441,7 +441,7 @@ def test_sweep_emits_events_of_finished_jobs_once(
     """Whatever else happens, a finished job's event leaves within a beat interval."""
     webhooks.webhook_endpoint_create(user=user, url=receiver.url())
     finished = _finished_generation(user=user)
-    _finished_generation(user=UserFactory())  # someone without endpoints: nothing to send
+    _finished_generation(user=UserFactory.create())  # someone without endpoints: nothing to send
     with django_capture_on_commit_callbacks(execute=True):
         assert webhooks.webhook_events_sweep() == 1
     with django_capture_on_commit_callbacks(execute=True):

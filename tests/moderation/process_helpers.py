@@ -37,7 +37,7 @@ def make_decision(
 def make_staff(*, two_factor: bool = True, **fields: object) -> User:
     if two_factor:
         return staff_with_two_factor(**fields)
-    return UserFactory(is_staff=True, **fields)
+    return UserFactory.create(is_staff=True, **fields)
 
 
 def make_image(  # type: ignore[no-untyped-def]
@@ -51,13 +51,13 @@ def make_image(  # type: ignore[no-untyped-def]
     from generation.models import Generation, Share
     from generation.services.storage import image_key, storage_write
 
-    generation = GenerationFactory(
+    generation = GenerationFactory.create(
         id=generation_id or uuid.uuid4(),
         user=user,
         source=Generation.Source.WEB,
         status=Generation.Status.SUCCEEDED,
     )
-    image = ImageFactory(generation=generation, status=status, storage_key="")
+    image = ImageFactory.create(generation=generation, status=status, storage_key="")
     if status == "delivered":
         image.storage_key = storage_write(
             key=image_key(generation_id=generation.id, index=0), content=b"\x89PNG test image"

@@ -154,3 +154,43 @@ def test_the_add_command_stores_photos_and_refuses_a_faceless_one(tmp_path) -> N
     assert not PublicFigure.objects.filter(name="Cat Person").exists()
     with pytest.raises(CommandError, match="no such file"):
         call_command("figures", "add", "Ghost", "--photo", str(tmp_path / "ghost.png"))
+
+
+def test_the_migrations_added_scripts_roles_and_deceased_figures() -> None:
+    trump = PublicFigure.objects.get(name="Donald Trump")
+    assert "Дональд Трамп" in trump.aliases and "特朗普" in trump.aliases
+    assert "45th president of the United States" in trump.roles
+    francis = PublicFigure.objects.get(name="Pope Francis")
+    assert francis.died_year == 2025 and francis.is_active
+    assert PublicFigure.objects.filter(died_year__isnull=False).count() >= 50
+
+
+def test_a_wikidata_export_brings_native_names_roles_and_dates_of_death(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "item,itemLabel,itemDescription,dateOfDeath,label_ru,label_zh,label_ja\n"
+        "http://www.wikidata.org/entity/Q999001,Orla Quennevik,Prime Minister of Freedonia,"
+        "2024-03-05T00:00:00Z,Орла Кенневик,奥拉·奎内维克,オーラ・クエネヴィク\n",
+        encoding="utf-8",
+    )
+    from moderation.services.figures import figures_read_file
+
+    rows, total = figures_read_file(path)
+    result = figures_import(rows=rows, total=total)
+    assert (result.created, result.skipped) == (1, 0)
+    figure = PublicFigure.objects.get(name="Orla Quennevik")
+    assert figure.external_id == "Q999001" and figure.died_year == 2024
+    assert figure.roles == ["Prime Minister of Freedonia"]
+    assert set(figure.aliases) == {"Орла Кенневик", "奥拉·奎内维克", "オーラ・クエネヴィク"}
+    from moderation.text.normalise import variants
+    from moderation.text.registry import figure_matcher
+
+    match = figure_matcher().find(variants("奥拉·奎内维克在公园"))
+    assert match is not None and match.name == "Orla Quennevik"
+
+
+def test_a_bad_year_of_death_skips_the_row_with_a_reason(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rows = [{"name": "Nobody Known", "died": "last spring"}]
+    result = figures_import(rows=rows)
+    assert result.skipped == 1 and "not a year of death" in result.errors[0]
+    assert not PublicFigure.objects.filter(name="Nobody Known").exists()

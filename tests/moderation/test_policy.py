@@ -80,8 +80,9 @@ def test_concurrent_changes_get_consecutive_versions_and_both_apply() -> None:
         ]
     )
 
-    assert all(isinstance(result, PolicyVersion) for result in results), results
-    assert sorted(result.version for result in results) == [start + 1, start + 2]
+    versions = [result for result in results if isinstance(result, PolicyVersion)]
+    assert len(versions) == len(results), results
+    assert sorted(version.version for version in versions) == [start + 1, start + 2]
     latest = policy_current()
     assert latest.rules[Category.HATE]["text_threshold"] == 0.5
     assert latest.rules[Category.ILLEGAL]["action"] == Outcome.REVIEW

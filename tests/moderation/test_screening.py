@@ -11,12 +11,23 @@ from moderation.services.policy import policy_update
 from moderation.services.screening import prompt_screen
 from moderation.text.lexicon import lexicon
 from moderation.text.normalise import normalise
-from moderation.verdicts import USER_MESSAGES
+from moderation.verdicts import USER_MESSAGES, Verdict
 from tests.concurrency import run_concurrently
 from tests.factories import UserFactory
 from tests.moderation.process_helpers import make_staff
 
 pytestmark = pytest.mark.django_db
+
+
+def _decision(verdict: Verdict) -> Decision:
+    """The decision a verdict recorded (every screening records one)."""
+    assert verdict.decision_id is not None
+    return Decision.objects.get(pk=verdict.decision_id)
+
+
+def _figure_name(decision: Decision) -> str:
+    assert decision.matched_figure is not None
+    return decision.matched_figure.name
 
 
 def test_a_public_figure_is_blocked_recorded_and_struck(user) -> None:  # type: ignore[no-untyped-def]
@@ -26,9 +37,9 @@ def test_a_public_figure_is_blocked_recorded_and_struck(user) -> None:  # type: 
     assert verdict.categories == [Category.PUBLIC_FIGURE]
     assert "public figures" in verdict.message
     assert "trump" not in verdict.message.lower()
-    decision = Decision.objects.get(pk=verdict.decision_id)
+    decision = _decision(verdict)
     assert decision.stage == Decision.Stage.PROMPT
-    assert decision.matched_figure.name == "Donald Trump"
+    assert _figure_name(decision) == "Donald Trump"
     assert decision.policy_version == policy_current()
     assert decision.scores["figure"]["how"] == "context"
     assert decision.model_versions["semantic"].startswith("all-MiniLM-L6-v2")
@@ -50,14 +61,14 @@ def test_the_error_is_openai_shaped_and_never_echoes_the_blocked_words(user) -> 
     assert body["param"] == "prompt"
     for word in ("naked", "gore", "n.a.k.e.d"):
         assert word not in body["message"].lower()
-    assert Decision.objects.get(pk=verdict.decision_id).scores["lexicon_terms"]  # staff see them
+    assert _decision(verdict).scores["lexicon_terms"]  # staff see them
 
 
 def test_a_face_of_nobody_is_allowed_with_no_strike(user) -> None:  # type: ignore[no-untyped-def]
     verdict = prompt_screen(prompt="portrait of a smiling woman, photorealistic", user=user)
 
     assert (verdict.decision, verdict.categories, verdict.message) == (Outcome.ALLOW, [], "")
-    assert Decision.objects.filter(pk=verdict.decision_id, outcome=Outcome.ALLOW).exists()
+    assert _decision(verdict).outcome == Outcome.ALLOW
     assert not Strike.objects.exists()
 
 
@@ -66,7 +77,7 @@ def test_a_documentary_sensitive_event_goes_to_review_and_opens_a_case(user) -> 
 
     assert verdict.decision == Outcome.REVIEW
     assert Category.SENSITIVE_EVENTS in verdict.categories
-    case = Case.objects.get(decision_id=verdict.decision_id)
+    case = Case.objects.get(decision=_decision(verdict))
     assert (case.source, case.state) == (Case.Source.REVIEW_DECISION, Case.State.OPEN)
     assert not Strike.objects.exists()
 
@@ -84,7 +95,7 @@ def test_a_retried_request_gets_the_first_decision_and_one_strike(user) -> None:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_screens_of_one_generation_record_one_decision() -> None:
-    user = UserFactory()
+    user = UserFactory.create()
     generation_id = uuid.uuid4()
     # A transactional test may follow another that flushed the tables: register the figure.
     figure_add(name="Angela Merkel")
@@ -95,7 +106,8 @@ def test_two_concurrent_screens_of_one_generation_record_one_decision() -> None:
     )
 
     assert all(not isinstance(result, Exception) for result in results), results
-    assert results[0].decision_id == results[1].decision_id
+    verdicts = [result for result in results if isinstance(result, Verdict)]
+    assert len(verdicts) == 2 and verdicts[0].decision_id == verdicts[1].decision_id
     assert Decision.objects.filter(generation_id=generation_id).count() == 1
     assert Strike.objects.filter(user=user).count() == 1
 
@@ -110,8 +122,8 @@ def test_a_policy_change_applies_to_the_next_prompt_and_is_recorded(user) -> Non
     after = prompt_screen(prompt="Angela Merkel on a bicycle", user=user)
 
     assert before.decision == Outcome.BLOCK and after.decision == Outcome.REVIEW
-    assert Decision.objects.get(pk=after.decision_id).policy_version == version
-    assert Decision.objects.get(pk=before.decision_id).policy_version.version == version.version - 1
+    assert _decision(after).policy_version == version
+    assert _decision(before).policy_version.version == version.version - 1
 
 
 def test_a_policy_text_threshold_overrides_the_tuned_default(user) -> None:  # type: ignore[no-untyped-def]
@@ -133,9 +145,7 @@ def test_a_figure_added_is_enforced_on_the_next_prompt(user) -> None:  # type: i
 
     verdict = prompt_screen(prompt=prompt, user=user)
     assert verdict.decision == Outcome.BLOCK
-    assert (
-        Decision.objects.get(pk=verdict.decision_id).matched_figure.name == "Quennell Varrow-Amsel"
-    )
+    assert _figure_name(_decision(verdict)) == "Quennell Varrow-Amsel"
     assert AuditLogEntry.objects.filter(action="figure.add").exists()
 
 

@@ -87,7 +87,8 @@ def test_harmless_prompts_sharing_words_with_names_pass(
 def test_a_name_inside_a_longer_word_is_not_a_name() -> None:
     matcher = FigureMatcher([RegistryEntry(figure_id=1, name="Ann Lee")])
     assert matcher.find(["a plann leeway"]) is None
-    assert matcher.find(["ann lee dancing"]).name == "Ann Lee"
+    match = matcher.find(["ann lee dancing"])
+    assert match is not None and match.name == "Ann Lee"
 
 
 def test_an_empty_registry_finds_nothing() -> None:
@@ -100,6 +101,62 @@ def test_a_large_synthetic_registry_still_finds_the_right_name() -> None:
     ]
     entries.append(RegistryEntry(figure_id=99_999, name="Wilhelmina Okonkwo-Baptiste"))
     matcher = FigureMatcher(entries)
-    assert matcher.find(variants("Wilhelmina Okonkwo Baptiste at a desk")).figure_id == 99_999
-    assert matcher.find(variants("Wilhelmina Okonkwo-Baptist at a desk")).figure_id == 99_999
+    for prompt in ("Wilhelmina Okonkwo Baptiste at a desk", "Wilhelmina Okonkwo-Baptist at a desk"):
+        match = matcher.find(variants(prompt))
+        assert match is not None and match.figure_id == 99_999
     assert matcher.find(variants("a quiet harbour at dawn")) is None
+
+
+@pytest.mark.parametrize(
+    ("prompt", "name"),
+    [
+        ("Swift, Taylor singing", "Taylor Swift"),  # surname first
+        ("Дональд Трамп на пляже", "Donald Trump"),  # native-script aliases
+        ("ドナルド・トランプ", "Donald Trump"),
+        ("习近平 walking in a park", "Xi Jinping"),
+        ("김정은 웃는 얼굴", "Kim Jong Un"),
+        ("नरेंद्र मोदी योग करते हुए", "Narendra Modi"),
+        ("دونالد ترامب", "Donald Trump"),
+        ("Taylor Sweeft", "Taylor Swift"),  # two edits on a long name
+        ("Barak Obamma", "Barack Obama"),
+        ("Elon Muskk", "Elon Musk"),
+        ("Keanoo Rives walking in a park", "Keanu Reeves"),  # by sound
+        ("Mark Zuckerebr crying", "Mark Zuckerberg"),  # one word exact, two edits in the other
+        ("taylorswift at a concert", "Taylor Swift"),  # joined
+        ("#elonmusk on mars", "Elon Musk"),  # hashtag
+        ("t a y l o r s w i f t on stage", "Taylor Swift"),  # spaced letters
+        ("Pope Francis blessing a crowd, realistic photo", "Pope Francis"),  # died 2025
+    ],
+)
+def test_names_in_other_scripts_and_spellings_are_found(
+    matcher: FigureMatcher, prompt: str, name: str
+) -> None:
+    assert found(matcher, prompt) == name
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a tailor sewing a suit",  # one edit from "Taylor", but a plain English phrase
+        "a queen bee in a hive",  # "Queen Bey" is an alias; aliases led by a title match exactly
+        "the president of the chess club",  # "President Xi" two edits away
+        "a young woman with freckles and red hair",  # "and red" sounds like "Andy Reid"
+        "トランプで遊ぶ子供たち",  # children playing cards ("trump" in Japanese)
+        "一只猫在沙发上睡觉",
+        "Paris, France at night",
+        "#sunset #beach photo",
+        "s e x t a n t on a ship",
+        "a Queen Elizabeth rose in a garden",
+        "a kobe beef steak on a grill",
+        "a thatcher mending a roof",
+    ],
+)
+def test_look_alikes_of_each_evasion_stay_allowed(matcher: FigureMatcher, prompt: str) -> None:
+    assert found(matcher, prompt) is None
+
+
+def test_a_one_edit_window_of_english_words_needs_a_name_word() -> None:
+    matcher = FigureMatcher([RegistryEntry(figure_id=1, name="Orla Quennevik")])
+    match = matcher.find(variants("Orla Quenevik at the harbour"))
+    assert match is not None and match.name == "Orla Quennevik"
+    assert matcher.find(variants("a photo of a cat at the harbour")) is None

@@ -46,3 +46,35 @@ def test_one_is_read_as_i_and_as_l() -> None:
 def test_two_single_letters_are_not_rejoined() -> None:
     # "J. K. Rowling" keeps its initials apart; only runs of three or more single letters join.
     assert normalise("J. K. Rowling") == "j k rowling"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reading"),
+    [
+        ("Дональд Трамп на пляже", "donald tramp na plyazhe"),  # Cyrillic read by sound
+        ("习近平 walking in a park", "xi jin ping walking in a park"),  # one syllable a word
+        ("ドナルド・トランプ", "do na ru do to ra n pu"),
+        ("도널드 트럼프", "do neol deu teu leom peu"),
+        ("دونالد ترامب", "dwnld trmb"),
+        ("डोनाल्ड ट्रम्प", "donald trmp"),
+    ],
+)
+def test_every_script_is_transliterated_into_the_canonical_form(raw: str, reading: str) -> None:
+    assert reading in variants(raw)
+
+
+def test_a_disguise_made_of_look_alikes_is_still_read_as_latin() -> None:
+    # "Ваrасk Оbаmа" mixes Cyrillic look-alikes into Latin words: the look-alike map wins.
+    assert variants("Ваrасk Оbаmа")[0] == "barack obama"
+
+
+def test_surname_comma_given_is_turned_round_only_across_a_comma() -> None:
+    assert "taylor swift singing" in variants("Swift, Taylor singing")
+    assert variants("swift taylor singing") == ["swift taylor singing"]
+    # Lower-case words around a comma are not a name written surname first.
+    assert variants("mannequins, night street") == ["mannequins night street"]
+
+
+def test_spaced_letters_split_into_words_only_when_every_piece_is_a_word() -> None:
+    assert "a naked woman" in variants("a n a k e d woman")
+    assert variants("s e x t a n t on a ship") == ["sextant on a ship"]

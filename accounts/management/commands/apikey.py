@@ -57,8 +57,7 @@ class Command(OperatorCommand):
             "--scopes",
             nargs="+",
             choices=ApiKey.Scope.values,
-            help="Scopes (default: images.generate images.read moderation.read "
-            "moderation.write).",
+            help="Scopes (default: images.generate images.read moderation.read moderation.write).",
         )
         create.add_argument(
             "--monthly-cap", type=int, help="Most credits the key may spend per month."

@@ -1,5 +1,6 @@
-"""`python manage.py moderation screen` (prompts on stdin, JSON verdicts on stdout) and
-`moderation report --since DATE` (the transparency figures)."""
+"""`python manage.py moderation screen` (prompts on stdin, JSON verdicts on stdout),
+`moderation report --since DATE` (the transparency figures) and `moderation prepare-models`
+(export the sentence model to int8 ONNX once per machine)."""
 
 import datetime
 import json
@@ -18,7 +19,7 @@ class Command(OperatorCommand):
     help = "Test the content policy on prompts in bulk, or print the transparency figures."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = self.add_actions(parser, ["screen", "report"])
+        actions = self.add_actions(parser, ["screen", "report", "prepare-models"])
         screen = actions.add_parser(
             "screen",
             help="Read prompts, one per line, on stdin; write one JSON verdict per line on "
@@ -31,10 +32,20 @@ class Command(OperatorCommand):
         report = actions.add_parser("report", help="Transparency figures since a date.")
         report.add_argument("--since", required=True, help="YYYY-MM-DD (UTC).")
         report.add_argument("--json", action="store_true", help="One JSON object per row.")
+        actions.add_parser(
+            "prepare-models",
+            help="Export the packaged sentence model to an int8 ONNX file in "
+            "MODERATION_MODEL_DIR (once per machine; does nothing when it is there), so no "
+            "process pays for it at start.",
+        )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         if action == "screen":
             self._screen(with_scores=options["scores"])
+        elif action == "prepare-models":
+            from moderation.text.semantic import sentence_model_export
+
+            self.stdout.write(f"sentence model: {sentence_model_export()}")
         else:
             self._report(since=options["since"], as_json=options["json"])
 
