@@ -227,6 +227,8 @@ SPECTACULAR_SETTINGS = {
         "ModerationCategoryEnum": "moderation.models.Category",
         "CaseSourceEnum": "moderation.models.Case.Source",
         "GenerationSourceEnum": "generation.models.Generation.Source",
+        "CaseStateEnum": "moderation.models.Case.State",
+        "LikenessEnrolmentStateEnum": "moderation.models.LikenessEnrolment.State",
     },
 }
 
