@@ -104,7 +104,7 @@ def test_the_web_page_sets_an_expiry_to_the_end_of_the_chosen_day(user):
 
 
 def test_apikey_create_takes_expires(capsys, monkeypatch):
-    user = UserFactory()
+    user = UserFactory.create()
     code, secret, _ = run(capsys, monkeypatch, "apikey", "create", user.email, "--expires", "90d")
     assert code == 0
     key = ApiKey.objects.get(user=user)
@@ -147,7 +147,7 @@ def test_an_expired_key_frees_its_place_under_the_cap(user):
 def test_the_cap_holds_when_keys_are_created_at_the_same_time():
     """Two places left, six creations at once on six connections: exactly two succeed (the
     user's row is locked while the active keys are counted)."""
-    user = UserFactory()
+    user = UserFactory.create()
     for i in range(MAX_ACTIVE_KEYS_PER_USER - 2):
         api_key_create(user=user, name=f"k{i}", scopes=["images.read"])
     results = run_concurrently(

@@ -145,7 +145,7 @@ def _is_scope_refusal(response, scope: str) -> bool:  # type: ignore[no-untyped-
 def test_every_endpoint_with_every_scope(settings):
     settings.EASEL_API_WAIT_TIMEOUT = 1
     settings.EASEL_API_SHARED_THREAD_POOL = False
-    user = UserFactory()
+    user = UserFactory.create()
     clients = {}
     for scope in S.values:
         client = APIClient()

@@ -159,7 +159,7 @@ class World:
 @pytest.fixture
 def world(settings) -> World:  # type: ignore[no-untyped-def]
     settings.BILLING_SIGNUP_GRANT = 0  # no credits: no form can queue a job
-    customer = UserFactory()
+    customer = UserFactory.create()
     staff = staff_with_two_factor()
     image = stored_image(user=customer)
     share = share_enable(user=customer, image_id=image.pk)

@@ -43,7 +43,7 @@ def _generation_of_four(user, *, size: int, delivered: int) -> list[Image]:  # t
     """Four images of one job: the first `delivered` stored and charged, the rest withheld in the
     quarantine (as the worker leaves them), the reservation settled as the worker settles it."""
     credits_adjust(user=user, amount=50, actor=make_staff(), reason="test grant")
-    generation = GenerationFactory(
+    generation = GenerationFactory.create(
         user=user, n=4, size=size, status=Generation.Status.SUCCEEDED, withheld_count=4 - delivered
     )
     price = image_price(size=size)
@@ -53,7 +53,7 @@ def _generation_of_four(user, *, size: int, delivered: int) -> list[Image]:  # t
     images = []
     for index in range(4):
         picture = PILImage.new("RGB", (size, size), (30 * index, 90, 160))
-        image = ImageFactory(
+        image = ImageFactory.create(
             generation=generation, index=index, seed=1 + index, width=size, height=size,
             status=Image.Status.DELIVERED if index < delivered else Image.Status.WITHHELD,
             storage_key="",
@@ -71,7 +71,7 @@ def _generation_of_four(user, *, size: int, delivered: int) -> list[Image]:  # t
 
 
 def test_overturning_one_removed_image_of_four_refunds_exactly_that_image():
-    user = UserFactory()
+    user = UserFactory.create()
     images = _generation_of_four(user, size=1024, delivered=4)
     price = image_price(size=1024)
     staff = make_staff()
@@ -105,7 +105,7 @@ def test_overturning_one_removed_image_of_four_refunds_exactly_that_image():
 def test_overturning_one_withheld_image_of_four_releases_it_free_and_refunds_nothing():
     """The case of the issue: the three delivered images were charged and stay charged; the
     withheld one was never charged, and comes back free, marked like any delivered image."""
-    user = UserFactory()
+    user = UserFactory.create()
     images = _generation_of_four(user, size=256, delivered=3)
     withheld = images[3]
     generation_id = withheld.generation_id
@@ -142,7 +142,7 @@ def test_overturning_one_withheld_image_of_four_releases_it_free_and_refunds_not
 
 
 def test_releasing_the_only_withheld_images_turns_a_blocked_job_into_a_delivered_one():
-    user = UserFactory()
+    user = UserFactory.create()
     images = _generation_of_four(user, size=256, delivered=0)
     Generation.objects.filter(pk=images[0].generation_id).update(status=Generation.Status.BLOCKED)
     case = Case.objects.create(
@@ -169,7 +169,7 @@ def _suspended_by_strikes(user, settings, *, end_user: str = "") -> list[Decisio
 
 
 def test_overturning_a_strike_behind_a_suspension_lifts_it_at_once_and_says_so(settings):
-    user = UserFactory()
+    user = UserFactory.create()
     decisions = _suspended_by_strikes(user, settings)
     suspension = Suspension.objects.get(user=user)
     appeal = appeal_create(user=user, decision_id=decisions[1].pk, text="A war film.")
@@ -185,7 +185,7 @@ def test_overturning_a_strike_behind_a_suspension_lifts_it_at_once_and_says_so(s
 
 
 def test_a_suspension_the_remaining_strikes_still_justify_stays(settings):
-    user = UserFactory()
+    user = UserFactory.create()
     settings.MODERATION_STRIKES_PER_USER = 3
     decisions = [make_decision(user=user) for _ in range(4)]
     for decision in decisions[:3]:
@@ -198,7 +198,7 @@ def test_a_suspension_the_remaining_strikes_still_justify_stays(settings):
 
 
 def test_a_suspension_a_person_decided_is_not_lifted_by_an_overturned_strike(settings):
-    user = UserFactory()
+    user = UserFactory.create()
     decisions = _suspended_by_strikes(user, settings)
     Suspension.objects.filter(user=user).update(lifted_at=None)
     staff = make_staff()
@@ -211,7 +211,7 @@ def test_a_suspension_a_person_decided_is_not_lifted_by_an_overturned_strike(set
 
 
 def test_an_end_users_suspension_is_lifted_and_the_email_names_the_end_user(settings):
-    user = UserFactory()
+    user = UserFactory.create()
     decisions = _suspended_by_strikes(user, settings, end_user="player-42")
     appeal = appeal_create(user=user, decision_id=decisions[2].pk, text="A chess set.")
     mail.outbox.clear()
@@ -221,7 +221,7 @@ def test_an_end_users_suspension_is_lifted_and_the_email_names_the_end_user(sett
 
 
 def test_overturning_a_strikes_case_lifts_its_suspension_and_emails_the_person(settings):
-    user = UserFactory()
+    user = UserFactory.create()
     _suspended_by_strikes(user, settings)
     case = Case.objects.get(source=Case.Source.STRIKES, subject_user=user)
     mail.outbox.clear()
@@ -235,7 +235,7 @@ def test_overturning_a_strikes_case_lifts_its_suspension_and_emails_the_person(s
 
 
 def test_an_upheld_appeal_lifts_nothing_and_refunds_nothing(settings):
-    user = UserFactory()
+    user = UserFactory.create()
     decisions = _suspended_by_strikes(user, settings)
     before = wallet_for_user(user=user).balance
     appeal = appeal_create(user=user, decision_id=decisions[0].pk, text="Please.")
