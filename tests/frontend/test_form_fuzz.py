@@ -27,7 +27,7 @@ from accounts.services.api_keys import api_key_create
 from generation.models import Collection, Image
 from generation.services.sharing import share_enable
 from generation.services.webhooks import webhook_endpoint_create
-from moderation.models import Case, Decision
+from moderation.models import Case, Decision, LikenessEnrolment
 from moderation.services.cases import case_open_for_report
 from moderation.services.enforcement import suspension_for_days
 from tests.factories import UserFactory, staff_with_two_factor
@@ -169,6 +169,7 @@ def world(settings) -> World:  # type: ignore[no-untyped-def]
     make_decision(user=customer, stage=Decision.Stage.PROMPT)  # something to appeal
     case = case_open_for_report(image_id=image.pk, reporter=None, reason="violence")
     suspension = suspension_for_days(user=customer, days=1, reason="fuzz", actor=staff)
+    enrolment = LikenessEnrolment.objects.create(user=customer, consent_text="fuzz")
     samples = {
         "generation_id": str(image.generation_id),
         "image_id": str(image.pk),
@@ -180,6 +181,7 @@ def world(settings) -> World:  # type: ignore[no-untyped-def]
         "case_id": str(case.pk),
         "user_id": str(customer.pk),
         "suspension_id": str(suspension.pk),
+        "enrolment_id": str(enrolment.pk),
     }
     return World(customer=customer, staff=staff, samples=samples)
 
