@@ -6,13 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint migrate bench clean
 
-# torch is installed first and pinned, so nothing later pulls a CUDA build of it.
+# torch is installed first and pinned, so nothing later pulls a CUDA build of it. mediapipe
+# goes last, without its declared dependencies (pyproject.toml says why): installed before the
+# rest, it made pip's resolver print a red "ERROR: ... dependency conflicts" about it.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==2.13.0"
-	$(PY) -m pip install -q --no-deps "mediapipe==0.10.21"
 	$(PY) -m pip install -q -e ".[gpu,moderation,dev]"
+	$(PY) -m pip install -q --no-deps "mediapipe==0.10.21"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -35,6 +37,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/hadolint platform/docker/*.Dockerfile
 
 clean:
 	rm -rf $(VENV) var

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import CharField, Count, F, Max, Min, Q, QuerySet, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 from django.utils import timezone
 
 from billing.models import CreditLot, LedgerEntry, Payment, Reservation, Wallet
@@ -76,6 +77,19 @@ def balance_summary(*, user: Any) -> BalanceSummary:
     )
 
 
+def lot_labels(*, lots: list[CreditLot]) -> dict[int, str]:
+    """What each lot is called on the billing page: its source, or for free credits the grant
+    that made it ("Sign-up credits", "Free credits for May 2026")."""
+    labels = {lot.pk: str(lot.get_source_display()) for lot in lots}
+    free = [lot.pk for lot in lots if lot.source == CreditLot.Source.FREE]
+    grants = LedgerEntry.objects.filter(lot_id__in=free, kind=LedgerEntry.Kind.GRANT).exclude(
+        reason=""
+    )
+    for lot_id, reason in grants.values_list("lot_id", "reason"):
+        labels[lot_id] = reason
+    return labels
+
+
 def ledger_entries(
     *,
     user: Any,
@@ -94,19 +108,122 @@ def ledger_entries(
     return entries.order_by("-created_at", "-id")
 
 
+def credits_text(count: int) -> str:
+    """ "1 credit", "4 credits"."""
+    return f"{count:,} credit{'' if abs(count) == 1 else 's'}"
+
+
 def entry_description(*, entry: LedgerEntry) -> str:
     """What a person reads in their history for one entry."""
     kind = LedgerEntry.Kind(entry.kind)
     if entry.kind in (LedgerEntry.Kind.RESERVE, LedgerEntry.Kind.CAPTURE, LedgerEntry.Kind.RELEASE):
         text = f"{kind.label} {entry.generation_id}"
         if entry.kind == LedgerEntry.Kind.CAPTURE:
-            text = f"{entry.credits} credits spent on generation {entry.generation_id}"
+            text = f"{credits_text(entry.credits)} spent on generation {entry.generation_id}"
         return text
     if entry.kind == LedgerEntry.Kind.ADJUSTMENT:
         return f"Adjustment by staff: {entry.reason}"
+    if entry.kind == LedgerEntry.Kind.GRANT and entry.reason:
+        return entry.reason  # "Sign-up credits", "Free credits for May 2026"
     if entry.reason:
         return f"{kind.label}: {entry.reason}"
     return str(kind.label)
+
+
+# --- the history page: one row per generation ------------------------------------------------
+
+GENERATION_KINDS = (
+    LedgerEntry.Kind.RESERVE,
+    LedgerEntry.Kind.CAPTURE,
+    LedgerEntry.Kind.RELEASE,
+    LedgerEntry.Kind.REFUND,
+)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    at: dt.datetime  # the latest entry's time
+    description: str
+    amount: int  # the net change of the balance
+    balance_after: int  # after the latest entry
+    generation_id: uuid.UUID | None = None
+    receipt_url: str = ""
+
+
+def ledger_history(*, user: Any) -> QuerySet[Any, Any]:
+    """A user's ledger as a person reads it, newest first: one group per generation (its hold,
+    charge, return and any refund together) and one per other entry. Each group is a dict with
+    `last_id`; pass a page of them to `ledger_history_rows`."""
+    group = Coalesce(
+        Cast("generation_id", output_field=CharField()),
+        Concat(Value("entry:"), Cast("id", output_field=CharField())),
+        output_field=CharField(),
+    )
+    return (
+        LedgerEntry.objects.filter(wallet__user=user)
+        .annotate(group=group)
+        .values("group")
+        .annotate(last_id=Max("id"), last_at=Max("created_at"))
+        .order_by("-last_at", "-last_id")
+    )
+
+
+def ledger_history_rows(*, user: Any, groups: list[dict[str, Any]]) -> list[HistoryRow]:
+    """The rows of one page of `ledger_history` groups."""
+    last = {
+        entry.pk: entry
+        for entry in LedgerEntry.objects.filter(
+            wallet__user=user, pk__in=[g["last_id"] for g in groups]
+        )
+    }
+    generation_ids = {entry.generation_id for entry in last.values() if entry.generation_id}
+    by_generation: dict[uuid.UUID, list[LedgerEntry]] = {}
+    for entry in LedgerEntry.objects.filter(
+        wallet__user=user, generation_id__in=generation_ids
+    ).order_by("id"):
+        by_generation.setdefault(entry.generation_id, []).append(entry)  # type: ignore[arg-type]
+    receipts = receipts_for_entries(entries=list(last.values()))
+    rows = []
+    for group in groups:
+        entry = last[group["last_id"]]
+        if entry.generation_id is not None:
+            entries = by_generation.get(entry.generation_id, [entry])
+            rows.append(
+                HistoryRow(
+                    at=entry.created_at,
+                    description=_generation_description(entries),
+                    amount=sum(item.amount for item in entries),
+                    balance_after=entry.balance_after,
+                    generation_id=entry.generation_id,
+                )
+            )
+        else:
+            rows.append(
+                HistoryRow(
+                    at=entry.created_at,
+                    description=entry_description(entry=entry),
+                    amount=entry.amount,
+                    balance_after=entry.balance_after,
+                    receipt_url=receipts.get(entry.stripe_object_id, ""),
+                )
+            )
+    return rows
+
+
+def _generation_description(entries: list[LedgerEntry]) -> str:
+    kinds = {entry.kind for entry in entries}
+    spent = sum(entry.credits for entry in entries if entry.kind == LedgerEntry.Kind.CAPTURE)
+    refunded = sum(entry.amount for entry in entries if entry.kind == LedgerEntry.Kind.REFUND)
+    if LedgerEntry.Kind.CAPTURE in kinds:
+        text = f"Generation: {credits_text(spent)} spent"
+    elif LedgerEntry.Kind.RELEASE in kinds:
+        text = "Generation: nothing charged, the held credits were returned"
+    else:
+        held = -sum(entry.amount for entry in entries)
+        text = f"Generation in progress: {credits_text(held)} held"
+    if refunded:
+        text += f", {credits_text(refunded)} refunded"
+    return text
 
 
 def receipts_for_entries(*, entries: list[LedgerEntry]) -> dict[str, str]:
@@ -124,11 +241,6 @@ def receipts_for_entries(*, entries: list[LedgerEntry]) -> dict[str, str]:
         if key and payment.receipt_url:
             links[key] = payment.receipt_url
     return links
-
-
-def receipt_url_for_entry(*, entry: LedgerEntry) -> str:
-    """The Stripe receipt (or hosted invoice) of the payment behind one entry; "" if none."""
-    return receipts_for_entries(entries=[entry]).get(entry.stripe_object_id, "")
 
 
 def month_start(moment: dt.datetime) -> dt.datetime:
@@ -263,3 +375,22 @@ def payment_mismatches() -> list[str]:
     for key, total in granted.items():
         problems.append(f"grant {key}: {total} credits with no paid payment")
     return problems
+
+
+@dataclass(frozen=True)
+class ReservationsOpen:
+    count: int
+    credits: int
+    oldest_age_seconds: float
+
+
+def reservations_open_summary() -> ReservationsOpen:
+    """Credits held for jobs not yet settled (metrics: a rising line means settles are stuck)."""
+    summary = Reservation.objects.filter(status=Reservation.Status.RESERVED).aggregate(
+        count=Count("id"), credits=Sum("amount"), oldest=Min("created_at")
+    )
+    oldest = summary["oldest"]
+    age = max((timezone.now() - oldest).total_seconds(), 0.0) if oldest else 0.0
+    return ReservationsOpen(
+        count=summary["count"], credits=summary["credits"] or 0, oldest_age_seconds=age
+    )

@@ -33,3 +33,21 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+class RoutineTaskFilter(logging.Filter):
+    """Drops Celery's routine lines about frequent periodic tasks (beat's "Sending due task",
+    the worker's "received" and "succeeded") unless the logger is at DEBUG: a task every few
+    seconds would otherwise fill the log at INFO. Warnings and errors about them always pass."""
+
+    def __init__(self, task_names: set[str]) -> None:
+        super().__init__()
+        self.task_names = task_names
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO or not self.task_names:
+            return True
+        if logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return True
+        message = record.getMessage()
+        return not any(name in message for name in self.task_names)

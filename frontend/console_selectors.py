@@ -1,9 +1,7 @@
 """Reads for the staff console pages. Staff see everything; these never write."""
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -130,67 +128,30 @@ def rules_from_form(*, post, current: dict) -> dict:  # type: ignore[no-untyped-
 
 
 def transparency_context(*, weeks: int) -> dict:
-    """moderation's transparency figures shaped for the page: per week, images generated (the
-    output stage), the share flagged and the share of reviewed flags confirmed; and per
-    category over the whole period, for every stage."""
-    from moderation.selectors.transparency import ALL_CATEGORIES, transparency_figures
+    """moderation's transparency report for the console: per week and per category, generated
+    images and typed or uploaded requests counted apart, with charts of the images part."""
+    from moderation.selectors.transparency import period_starts, transparency_report
 
-    since = (timezone.now() - dt.timedelta(weeks=weeks)).date()
-    rows = transparency_figures(since=since)
-    by_week: dict[dt.date, list[int]] = {}
-    for row in rows:
-        if row.stage == "output" and row.category == ALL_CATEGORIES:
-            tally = by_week.setdefault(row.week, [0, 0, 0, 0])
-            for index, value in enumerate((row.screened, row.flagged, row.reviewed, row.confirmed)):
-                tally[index] += value
-    # Every week of the period is a row, with zeros where nothing happened, so the charts'
-    # bars keep one width and a quiet week shows as a gap rather than disappearing.
-    this_monday = timezone.now().date() - dt.timedelta(days=timezone.now().weekday())
-    mondays = [this_monday - dt.timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
-    weekly: list[dict[str, Any]] = []
-    for week in mondays:
-        images, flagged, reviewed, confirmed = by_week.get(week, (0, 0, 0, 0))
-        weekly.append(
-            {
-                "week": week,
-                "images": images,
-                "flagged_share": flagged / images if images else 0.0,
-                "confirmed_share": confirmed / reviewed if reviewed else None,
-            }
-        )
-    per_category: dict[str, list[int]] = {}
-    for row in rows:
-        if row.category != ALL_CATEGORIES:
-            tally = per_category.setdefault(row.category, [0, 0, 0])
-            tally[0] += row.flagged
-            tally[1] += row.reviewed
-            tally[2] += row.confirmed
-    labels = dict(Category.choices)
-    categories = [
-        {
-            "label": labels.get(category, category),
-            "flagged": flagged,
-            "reviewed": reviewed,
-            "confirmed_share": confirmed / reviewed if reviewed else None,
-        }
-        for category, (flagged, reviewed, confirmed) in sorted(per_category.items())
-    ]
+    starts = period_starts(period="week", count=weeks, today=timezone.now().date())
+    sections = transparency_report(starts=starts, period="week")
+    images = next(section for section in sections if section.key == "images")
     return {
         "weeks": weeks,
-        "any_images": any(row["images"] for row in weekly),
-        "any_flags": any(row["flagged_share"] for row in weekly),
-        "rows": weekly,
-        "per_category": categories,
+        "sections": sections,
         "images_chart": bar_chart(
-            [(row["week"].strftime("%d %b"), [row["images"]]) for row in weekly], label_every=2
+            [(line.start.strftime("%d %b"), [line.figures.screened]) for line in images.periods],
+            label_every=2,
         ),
         "share_chart": bar_chart(
             [
                 (
-                    row["week"].strftime("%d %b"),
-                    [row["flagged_share"] * 100, (row["confirmed_share"] or 0) * 100],
+                    line.start.strftime("%d %b"),
+                    [
+                        line.figures.flagged_share * 100,
+                        (line.figures.confirmed_share or 0) * 100,
+                    ],
                 )
-                for row in weekly
+                for line in images.periods
             ],
             label_every=2,
         ),

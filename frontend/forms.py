@@ -148,3 +148,7 @@ class DeleteAccountForm(forms.Form):
         if value.strip() != "DELETE":
             raise forms.ValidationError("Type DELETE (in capitals) to confirm.")
         return value
+
+
+class ResendVerificationForm(forms.Form):
+    email = forms.EmailField(max_length=254)

@@ -2,6 +2,7 @@
 for a page. Every function takes the viewer and returns only what the viewer may see."""
 
 import uuid
+from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
 
@@ -22,6 +23,42 @@ def generations_for_user(*, user: User, query: str = "") -> QuerySet[Generation]
     for word in query.split()[:8]:
         generations = generations.filter(prompt__icontains=word)
     return generations.order_by("-created_at", "-pk")
+
+
+@dataclass(frozen=True)
+class ProgressTile:
+    """One place in a generation's gallery while it runs and after."""
+
+    index: int
+    state: str  # "delivered", "withheld", "removed" or "pending" (being made or checked)
+    image: Image | None = None
+
+
+def progress_tiles(*, generation: Generation) -> list[ProgressTile]:
+    """A tile per requested image. An image row exists before its output is screened (the
+    worker creates it, then asks moderation), so a row alone says nothing about policy: a tile
+    is "withheld" only once moderation's verdict blocked it (or the generation is over and it
+    was never delivered); until then it is "pending", like an image not yet painted."""
+    from moderation.selectors import output_blocked_image_ids
+
+    images = {image.index: image for image in getattr(generation, "live_images", [])}
+    undecided = [image.pk for image in images.values() if image.status == Image.Status.WITHHELD]
+    blocked = set() if generation.is_final else output_blocked_image_ids(image_ids=undecided)
+    tiles = []
+    for index in range(generation.n):
+        image = images.get(index)
+        if image is None:
+            if not generation.is_final:  # a finished job shows only the images it made
+                tiles.append(ProgressTile(index=index, state="pending"))
+        elif image.status == Image.Status.DELIVERED and image.storage_key:
+            tiles.append(ProgressTile(index=index, state="delivered", image=image))
+        elif image.status == Image.Status.REMOVED:
+            tiles.append(ProgressTile(index=index, state="removed", image=image))
+        elif generation.is_final or image.pk in blocked:
+            tiles.append(ProgressTile(index=index, state="withheld", image=image))
+        else:
+            tiles.append(ProgressTile(index=index, state="pending", image=image))
+    return tiles
 
 
 def generation_get_for_owner(*, user: User, generation_id: uuid.UUID) -> Generation:

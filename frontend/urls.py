@@ -1,6 +1,8 @@
 """The web app (namespace `frontend`) and the staff console (namespace `console`, at /console/)."""
 
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from frontend.views import (
     account,
@@ -16,6 +18,7 @@ from frontend.views import (
 app_patterns = [
     path("", public.home, name="home"),
     path("explore/", public.explore, name="explore"),
+    path("transparency", public.transparency, name="transparency"),
     path("s/<slug:slug>", public.share_page, name="share"),
     path("s/<slug:slug>/image.png", public.share_image, name="share_image"),
     path("s/<slug:slug>/report", public.share_report, name="share_report"),
@@ -65,9 +68,12 @@ app_patterns = [
         name="likeness_withdraw",
     ),
     path("appeals/", account.appeals, name="appeals"),
+    path("account/verification/resend", account.verification_resend, name="verification_resend"),
 ]
 
 urlpatterns = [
     path("", include((app_patterns, "frontend"))),
+    # Browsers ask for /favicon.ico on pages that name no icon (the JSON schema, files).
+    path("favicon.ico", RedirectView.as_view(url=static("frontend/favicon.svg"), permanent=True)),
     path("console/", include(("frontend.console_urls", "console"))),
 ]

@@ -2,9 +2,10 @@
 
 `generation.run` is the GPU task: at-least-once (`acks_late`, `reject_on_worker_lost`: a worker
 killed mid-job gets its message redelivered), idempotent (services/worker.py), with soft and hard
-time limits from settings. It is sent to Queue.GPU at the tier's lane priority by
-services/generations.py (generation_enqueue, LANE_PRIORITY); `generation.lanes_promote` and
-`generation.stale_sweep` are periodic housekeeping on the default queue.
+time limits from settings. It is sent to its model's GPU queue (`gpu` by default) at the tier's
+lane priority by services/generations.py (generation_enqueue, common.queues.lane_priority);
+`generation.lanes_promote` and `generation.stale_sweep` are periodic housekeeping on the default
+queue.
 """
 
 import time
@@ -13,7 +14,7 @@ from celery import shared_task
 from celery.signals import worker_init
 from django.conf import settings
 
-from common.queues import Queue
+from generation.inference.registry import gpu_queues
 from generation.services.quarantine import quarantine_purge
 
 
@@ -25,6 +26,10 @@ from generation.services.quarantine import quarantine_purge
     ignore_result=True,
     soft_time_limit=settings.EASEL_GENERATION_SOFT_TIME_LIMIT,
     time_limit=settings.EASEL_GENERATION_HARD_TIME_LIMIT,
+    # Looking again while another host holds the job has no count limit (the holder's lease
+    # bounds each wait). `retry(max_retries=None)` would mean the task's default of 3, after
+    # which the copy is dropped while its holder may still die.
+    max_retries=None,
 )
 def generation_run_task(self, generation_id: str) -> None:  # type: ignore[no-untyped-def]
     from generation.services.worker import HeldElsewhere, generation_run
@@ -36,7 +41,7 @@ def generation_run_task(self, generation_id: str) -> None:  # type: ignore[no-un
         generation_run(generation_id=generation_id, deadline=deadline)
     except HeldElsewhere as held:
         # A worker on another machine holds it: if that machine dies, this copy takes over.
-        raise self.retry(countdown=held.retry_in, max_retries=None) from None
+        raise self.retry(countdown=held.retry_in) from None
 
 
 @shared_task(name="generation.lanes_promote", ignore_result=True, soft_time_limit=60, time_limit=90)
@@ -72,7 +77,7 @@ def _preload_inference_libraries(sender=None, **_: object) -> None:  # type: ign
     consumed = set(
         getattr(getattr(sender, "app", None) and sender.app.amqp.queues, "consume_from", None) or {}
     )
-    if consumed and Queue.GPU not in consumed:
+    if consumed and not consumed & gpu_queues():
         return  # a CPU-only worker
     import torch  # noqa: F401
     from diffusers import (  # noqa: F401  (diffusers imports lazily: name what jobs use)

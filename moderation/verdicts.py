@@ -37,16 +37,20 @@ class Verdict:
     categories: list[str] = field(default_factory=list)
     message: str = ""
     decision_id: int | None = None
+    # For a block that counted as a strike: how many are left before a suspension, or the
+    # suspension it caused (moderation.services.strikes.strike_warning).
+    warning: str = ""
 
     @property
     def blocked(self) -> bool:
         return self.decision == Outcome.BLOCK
 
     def as_error(self) -> ContentPolicyViolation:
+        text = "Your request was rejected by Easel's content policy. " + self.message
+        if self.warning:
+            text += " " + self.warning
         return ContentPolicyViolation(
-            "Your request was rejected by Easel's content policy. " + self.message,
-            param="prompt",
-            **decision_reference(decision_id=self.decision_id),
+            text, param="prompt", **decision_reference(decision_id=self.decision_id)
         )
 
 

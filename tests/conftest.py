@@ -1,18 +1,101 @@
 """Fixtures every app's tests share, and the rule for tests that need a real service.
 
-Tests marked `postgres`, `redis` or `browser` skip when that service is absent on a developer's
-machine, and fail instead when EASEL_REQUIRE_SERVICES=1 (what `.ci/run` sets), so CI never
-passes by skipping them.
+Tests marked `postgres`, `redis`, `rabbitmq` or `browser` skip when that service is absent on a
+developer's machine, and fail instead when EASEL_REQUIRE_SERVICES=1 (what `.ci/run` sets), so CI
+never passes by skipping them.
 """
 
+import contextlib
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
 
 REQUIRE_SERVICES = os.environ.get("EASEL_REQUIRE_SERVICES") == "1"
 CHROMIUM = "/usr/bin/chromium"
+# RabbitMQ for the broker tests: RABBITMQ_URL, else the local server (guest/guest). Each test
+# database gets a virtual host of its own (made with rabbitmqctl where it is at hand), so two
+# checkouts testing at once never take each other's messages.
+RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "")
+RABBITMQ_LOCAL = "amqp://guest:guest@127.0.0.1:5672"
+
+
+def _rabbitmq_vhost_url() -> str:
+    if RABBITMQ_URL:
+        return RABBITMQ_URL
+    vhost = f"easel_test_{settings.DATABASES['default']['NAME']}".replace("/", "_")
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl:
+        for command in (
+            ["add_vhost", vhost],
+            ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        ):
+            subprocess.run([rabbitmqctl, "-q", *command], capture_output=True, timeout=60)
+    return f"{RABBITMQ_LOCAL}/{vhost}"
+
+
+_rabbitmq_checked: dict[str, str | None] = {}
+
+
+def rabbitmq_url() -> str | None:
+    """The RabbitMQ URL tests use, or None when no server answers there."""
+    if "url" not in _rabbitmq_checked:
+        from kombu import Connection
+
+        url: str | None = _rabbitmq_vhost_url()
+        try:
+            with Connection(url, connect_timeout=3) as connection:
+                connection.ensure_connection(max_retries=1)
+        except Exception:
+            url = None
+        _rabbitmq_checked["url"] = url
+    return _rabbitmq_checked["url"]
+
+
+_QUEUE_HOLDERS = ("queues", "router", "send_task_message")
+
+
+@contextlib.contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """This process's Celery app sends to `url` (and declares priority queues on RabbitMQ, as the
+    settings do for BROKER_URL=amqp://...), then goes back to what it had."""
+    from config.celery import app
+
+    rabbit = url.startswith("amqp")
+    names = (
+        "broker_url",
+        "broker_transport_options",
+        "task_queue_max_priority",
+        "task_default_priority",
+    )
+    saved = {name: app.conf.get(name) for name in names}
+    pools = (app._pool, app.amqp._producer_pool)
+    # The queue declarations (and the router and sender holding them) are built once from the
+    # configuration: make them again from the new one (RabbitMQ refuses a queue declared without
+    # the x-max-priority it was made with).
+    built = {name: app.amqp.__dict__.pop(name, None) for name in _QUEUE_HOLDERS}
+    app.conf.broker_url = url
+    if rabbit:
+        app.conf.broker_transport_options = {}
+        app.conf.task_queue_max_priority = 9
+        app.conf.task_default_priority = 5
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        # The connection pools stay open: Kombu keeps one per URL for the whole process, and
+        # the next test on the same broker gets that same pool back.
+        for name, value in saved.items():
+            app.conf[name] = value
+        for name, value in built.items():
+            app.amqp.__dict__.pop(name, None)
+            if value is not None:
+                app.amqp.__dict__[name] = value
+        app._pool, app.amqp._producer_pool = pools
 
 
 def _missing_service(marker: str) -> str | None:
@@ -23,6 +106,8 @@ def _missing_service(marker: str) -> str | None:
         return "needs PostgreSQL: set DATABASE_URL"
     if marker == "redis" and not settings.REDIS_URL:
         return "needs Redis: set REDIS_URL"
+    if marker == "rabbitmq" and rabbitmq_url() is None:
+        return f"needs RabbitMQ: none answers at {RABBITMQ_URL or RABBITMQ_LOCAL}"
     if marker == "browser" and not shutil.which(CHROMIUM):
         return f"needs Debian's chromium at {CHROMIUM}"
     return None
@@ -35,7 +120,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("postgres", "redis", "browser"):
+    for marker in ("postgres", "redis", "rabbitmq", "browser"):
         if item.get_closest_marker(marker) is None:
             continue
         missing = _missing_service(marker)

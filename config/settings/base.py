@@ -8,8 +8,12 @@ SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-secret-key-change-me
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-# The address customers reach Easel at; used in e-mails, API quick starts and share links.
-SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# The address customers reach Easel at; used in e-mails, API quick starts, image URLs and share
+# links. Unset, it is the port the web process serves: `make run` passes PORT to every process
+# as EASEL_WEB_PORT (platform/Procfile's web entry listens on it), so a page served on
+# PORT=18777 never points at 8000. Production requires SITE_URL (config/settings/production.py).
+EASEL_WEB_PORT = env.int("EASEL_WEB_PORT", default=8000)
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{EASEL_WEB_PORT}")
 
 VAR_DIR = BASE_DIR / "var"
 
@@ -23,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "allauth",
     "allauth.account",
@@ -67,6 +72,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "frontend.context_processors.site_notices",
             ],
         },
     },
@@ -97,12 +103,25 @@ else:
     }
 
 CELERY_BROKER_FOLDER = VAR_DIR / "celery"
-if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
+# The broker is a setting: Redis (REDIS_URL) by default, or RabbitMQ (`amqp://user:pass@host/vhost`)
+# through BROKER_URL. Both carry the GPU lanes as priorities (common/queues.py, lane_priority).
+BROKER_URL = env("BROKER_URL", default=REDIS_URL)
+if BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    CELERY_BROKER_URL = BROKER_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    # Every queue Celery declares on RabbitMQ is a priority queue (x-max-priority): higher first.
+    CELERY_TASK_QUEUE_MAX_PRIORITY = 9
+    CELERY_TASK_DEFAULT_PRIORITY = 5
+elif BROKER_URL:
+    CELERY_BROKER_URL = BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Above the longest queue wait plus the GPU task's hard time limit, so a running task
         # is never redelivered while it still runs (see STYLE.md, "Tasks and GPU workers").
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600),
+        # How often a worker looks for unacknowledged messages past that timeout (those of a
+        # worker that died) and puts them back; Kombu's default is every 100 s.
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": 1,
         "queue_order_strategy": "priority",
     }
 else:
@@ -126,6 +145,23 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}  # each app adds its periodic tasks in its own section below
 
+# --- Fleet: probes, metrics, drain (docs/deploy.md) -----------------------------------------
+# A worker's main process serves /healthz, /readyz and /metrics on this port (0: none).
+EASEL_WORKER_PROBE_PORT = env.int("EASEL_WORKER_PROBE_PORT", default=0)
+EASEL_WORKER_PROBE_HOST = env("EASEL_WORKER_PROBE_HOST", default="0.0.0.0")
+# A worker whose event loop has not turned for this long answers /healthz with 503.
+EASEL_WORKER_LIVENESS_SECONDS = env.int("EASEL_WORKER_LIVENESS_SECONDS", default=60)
+# The models a GPU worker's children load as they start; /readyz waits for them.
+EASEL_WORKER_MODELS = env.list(
+    "EASEL_WORKER_MODELS", default=[env("EASEL_MODEL", default="easel/tiny")]
+)
+# When set, the web's /metrics answers only `Authorization: Bearer <token>`.
+EASEL_METRICS_TOKEN = env("EASEL_METRICS_TOKEN", default="")
+# Celery beat holds a lock in Redis while it runs (common/beat_lock.py): a second beat waits.
+EASEL_BEAT_LOCK_TTL = env.int("EASEL_BEAT_LOCK_TTL", default=60)
+# Where `manage.py models fetch` puts model weights, and where workers look for them first.
+EASEL_MODEL_CACHE = env("EASEL_MODEL_CACHE", default=str(VAR_DIR / "model-cache"))
+
 # --- Auth and accounts ---------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -142,7 +178,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "/"
+# After signing in (and after confirming the e-mail address): straight to making an image.
+LOGIN_REDIRECT_URL = "/create/"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]

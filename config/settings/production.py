@@ -6,6 +6,8 @@ from .base import env
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")  # no default: production refuses to start without one
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+# No default: e-mails, image URLs and share links must name the public address, never a local port.
+SITE_URL = env("SITE_URL")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -34,3 +34,14 @@ def dollars(cents: int) -> str:
         return f"${int(cents) / 100:,.2f}".replace(".00", "")
     except (TypeError, ValueError):
         return ""
+
+
+@register.filter
+def credits(value: int) -> str:
+    """ "1 credit", "1,150 credits"."""
+    from billing.selectors import credits_text
+
+    try:
+        return credits_text(int(value))
+    except (TypeError, ValueError):
+        return ""

@@ -5,14 +5,15 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.services.users import user_delete
+from accounts.services.verification import email_verification_resend
 from common.errors import ApiError, InvalidRequest
 from common.numbers import whole_number
-from frontend.forms import AppealForm, DeleteAccountForm
+from frontend.forms import AppealForm, DeleteAccountForm, ResendVerificationForm
 from frontend.selectors import recent_blocks
 from frontend.views.common import AuthedRequest, flash_error
 from moderation.services.appeals import appeal_create
@@ -68,3 +69,19 @@ def appeals(request: AuthedRequest) -> HttpResponse:
             flash_error(request, error)
     status = 400 if request.method == "POST" else 200
     return render(request, "frontend/appeals.html", {"form": form, "blocks": blocks}, status=status)
+
+
+@require_POST
+def verification_resend(request: HttpRequest) -> HttpResponse:
+    """Another e-mail confirmation link; the answer is the same whether or not one was sent."""
+    form = ResendVerificationForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter the e-mail address you signed up with.")
+        return redirect("account_email_verification_sent")
+    email_verification_resend(request=request, email=form.cleaned_data["email"])
+    messages.info(
+        request,
+        "If that address is waiting to be confirmed, a new link is on its way. "
+        "It can take a minute to arrive.",
+    )
+    return redirect("account_email_verification_sent")

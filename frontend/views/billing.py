@@ -15,10 +15,10 @@ from django.views.decorators.http import require_POST
 from accounts.models import Tier
 from billing.selectors import (
     balance_summary,
-    entry_description,
-    ledger_entries,
+    ledger_history,
+    ledger_history_rows,
+    lot_labels,
     price_table,
-    receipt_url_for_entry,
     usage_summary,
 )
 from billing.services.payments import (
@@ -41,17 +41,13 @@ def billing(request: AuthedRequest) -> HttpResponse:
         user=request.user, since=today - dt.timedelta(days=USAGE_DAYS - 1), until=today
     )
     chart = bar_chart([(day["date"][5:], [day["credits"]]) for day in usage["by_day"]])
-    page = Paginator(ledger_entries(user=request.user), LEDGER_PAGE_SIZE).get_page(
+    page = Paginator(ledger_history(user=request.user), LEDGER_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    ledger = [
-        {
-            "entry": entry,
-            "description": entry_description(entry=entry),
-            "receipt": receipt_url_for_entry(entry=entry),
-        }
-        for entry in page.object_list
-    ]
+    ledger = ledger_history_rows(user=request.user, groups=list(page.object_list))
+    balance = balance_summary(user=request.user)
+    labels = lot_labels(lots=balance.lots)
+    lots = [{"lot": lot, "label": labels[lot.pk]} for lot in balance.lots]
     packs: dict[str, dict[str, Any]] = settings.BILLING_CREDIT_PACKS
     checkout = request.GET.get("checkout")
     if checkout == "success":
@@ -61,7 +57,8 @@ def billing(request: AuthedRequest) -> HttpResponse:
     elif checkout == "canceled":
         messages.info(request, "Checkout canceled. Nothing was charged.")
     context = {
-        "balance": balance_summary(user=request.user),
+        "balance": balance,
+        "lots": lots,
         "usage": usage,
         "chart": chart,
         "page": page,

@@ -25,6 +25,7 @@ from frontend.selectors import (
     generation_get_for_owner,
     generations_for_user,
     image_get_for_owner,
+    progress_tiles,
 )
 from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from generation.models import Generation
@@ -84,13 +85,11 @@ def create(request: AuthedRequest) -> HttpResponse:
 
 
 def _progress_context(generation: Generation) -> dict:
-    images = list(getattr(generation, "live_images", []))
-    done = {image.index for image in images}
-    pending = [index for index in range(generation.n) if index not in done]
+    tiles = progress_tiles(generation=generation)
     return {
         "generation": generation,
-        "images": images,
-        "pending": pending if not generation.is_final else [],
+        "tiles": tiles,
+        "delivered_count": sum(tile.state == "delivered" for tile in tiles),
         **_queue_context(generation),
     }
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
-from generation.inference.registry import ModelSpec, model_spec
+from common import metrics
+from generation.inference.registry import ModelSpec, model_load_source, model_spec
 
 logger = logging.getLogger(__name__)
 
@@ -85,18 +86,19 @@ def _build_from_source(spec: ModelSpec, dtype: Any) -> tuple[Any, Any, Any]:
         AutoPipelineForText2Image,
     )
 
+    source = model_load_source(spec)  # the fetched copy (models fetch) when there is one
     kwargs: dict[str, Any] = {"torch_dtype": dtype}
-    if str(dtype) == "torch.float16" and not os.path.isdir(spec.source):
+    if str(dtype) == "torch.float16" and not os.path.isdir(source):
         kwargs["variant"] = "fp16"
     try:
-        text2img = AutoPipelineForText2Image.from_pretrained(spec.source, **kwargs)
+        text2img = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as error:
         if "variant" not in kwargs:
             raise
         # Not every repository publishes fp16 files: the full-precision ones cast down work too.
         logger.info("model %s has no fp16 variant (%s); loading full precision", spec.id, error)
         kwargs.pop("variant")
-        text2img = AutoPipelineForText2Image.from_pretrained(spec.source, **kwargs)
+        text2img = AutoPipelineForText2Image.from_pretrained(source, **kwargs)
     if spec.scheduler:
         scheduler_class = getattr(diffusers, spec.scheduler)
         text2img.scheduler = scheduler_class.from_config(
@@ -214,6 +216,7 @@ def pipeline_get(*, model_id: str) -> LoadedModel:
             raise
         _failures.pop(model_id, None)
         _cache[model_id] = loaded
+        metrics.model_loaded(model_id=model_id)
         return loaded
 
 

@@ -1,10 +1,13 @@
 """The model registry: what each configured model is and what it serves (settings.EASEL_MODELS)."""
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 
 from common.errors import InvalidRequest
+from common.queues import Queue
 
 BUILTIN_TINY = "builtin:tiny"
 OPERATIONS = ("generate", "edit", "variation")
@@ -19,6 +22,9 @@ class ModelSpec:
     guidance_scale: float
     scheduler: str
     operations: tuple[str, ...]
+    # The Celery queue its jobs go to: `gpu` unless the entry names its own, so a model can have
+    # GPU workers of its own that scale to zero when it is idle (docs/deploy.md).
+    queue: str = Queue.GPU
 
     @property
     def is_builtin_tiny(self) -> bool:
@@ -38,6 +44,7 @@ def _spec(model_id: str, entry: dict) -> ModelSpec:
         guidance_scale=float(entry["guidance_scale"]),
         scheduler=str(entry.get("scheduler", "")),
         operations=tuple(entry.get("operations", OPERATIONS)),
+        queue=str(entry.get("queue", Queue.GPU)),
     )
 
 
@@ -61,3 +68,34 @@ def model_spec(*, model_id: str | None = None) -> ModelSpec:
             code="model_not_found",
         )
     return _spec(model_id, entry)
+
+
+def model_queue(*, model_id: str) -> str:
+    """The queue a job of this model is sent to; `gpu` for a model no longer configured (its jobs
+    then fail on the worker with a clear message rather than wait on a queue nobody serves)."""
+    entry = settings.EASEL_MODELS.get(model_id)
+    return str(entry.get("queue", Queue.GPU)) if entry else Queue.GPU
+
+
+def gpu_queues() -> set[str]:
+    """Every queue a GPU worker may serve: `gpu` and each model's own."""
+    return {Queue.GPU.value} | {model_queue(model_id=model_id) for model_id in model_ids()}
+
+
+FETCHED_MARKER = ".easel-fetched.json"  # written last by `models fetch` (services/model_cache.py)
+
+
+def model_cache_folder(*, model_id: str) -> Path:
+    """Where `manage.py models fetch` puts this model's weights."""
+    return Path(settings.EASEL_MODEL_CACHE) / re.sub(r"[^A-Za-z0-9._-]+", "--", model_id)
+
+
+def model_fetched(*, model_id: str) -> bool:
+    return (model_cache_folder(model_id=model_id) / FETCHED_MARKER).is_file()
+
+
+def model_load_source(spec: ModelSpec) -> str:
+    """What the loader reads: the fetched copy when there is one, else the configured source."""
+    if model_fetched(model_id=spec.id):
+        return str(model_cache_folder(model_id=spec.id))
+    return spec.source

@@ -16,9 +16,17 @@ class Share(TimeStampedModel):
         default=True, help_text="Listed in the public Explore gallery."
     )
     taken_down_at = models.DateTimeField(null=True, blank=True)
+    # Distinct viewers of the share page: each signed-in account or visitor address counts
+    # once a day, and the owner never (generation.services.sharing.share_view_record).
+    view_count = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["in_explore", "is_active", "-created_at"])]
+        indexes = [
+            models.Index(fields=["in_explore", "is_active", "-created_at"]),
+            models.Index(
+                fields=["in_explore", "is_active", "-view_count"], name="share_most_viewed"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"/s/{self.slug}"

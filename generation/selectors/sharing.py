@@ -42,9 +42,16 @@ def share_get_public(*, slug: str) -> PublicShare:
     return PublicShare(share=share, gone=False)
 
 
-def explore_shares() -> QuerySet[Share]:
-    """Public images for the Explore gallery, newest first."""
-    return (
+EXPLORE_ORDERS = {
+    "newest": ("-created_at", "-pk"),
+    "views": ("-view_count", "-created_at", "-pk"),
+}
+
+
+def explore_shares(*, query: str = "", order: str = "newest") -> QuerySet[Share]:
+    """Public images for the Explore gallery. `query` matches words of the prompt (all of
+    them, case-insensitively); `order` is "newest" or "views" (most viewed first)."""
+    shares = (
         Share.objects.select_related("image", "image__generation")
         .filter(
             is_active=True,
@@ -55,8 +62,10 @@ def explore_shares() -> QuerySet[Share]:
             image__under_review=False,
         )
         .exclude(image__storage_key="")
-        .order_by("-created_at", "-pk")
     )
+    for word in query.split()[:8]:
+        shares = shares.filter(image__generation__prompt__icontains=word)
+    return shares.order_by(*EXPLORE_ORDERS.get(order, EXPLORE_ORDERS["newest"]))
 
 
 def share_for_image(*, image: Image) -> Share | None:

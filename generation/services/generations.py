@@ -18,8 +18,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.errors import Conflict, InvalidRequest
-from common.queues import Queue
-from generation.inference.registry import model_spec
+from common.queues import lane_priority
+from generation.inference.registry import model_queue, model_spec
 from generation.models import Generation
 from generation.services.progress import progress_publish
 from generation.services.storage import storage_delete, storage_write, upload_key
@@ -32,10 +32,6 @@ MAX_PROMPT_CHARS = 1000
 MAX_N = 10
 SIZES = (256, 512, 1024)
 MAX_SEED = 2**31 - 1
-
-# Celery priorities on the Redis transport: 0 is served first. One queue, `gpu`, split by
-# kombu into priority lists that every worker drains highest first (docs/generation.md).
-LANE_PRIORITY = {2: 0, 1: 3, 0: 6}
 
 
 def moderation_service(name: str) -> Callable[..., Any]:
@@ -238,9 +234,11 @@ def generation_enqueue(
         options["soft_time_limit"] = soft_time_limit
     if time_limit is not None:
         options["time_limit"] = time_limit
-    priority = LANE_PRIORITY.get(generation.queue_lane if lane is None else lane, 3)
     generation_run_task.apply_async(
-        args=[str(generation.id)], queue=Queue.GPU, priority=priority, **options
+        args=[str(generation.id)],
+        queue=model_queue(model_id=generation.model),
+        priority=lane_priority(generation.queue_lane if lane is None else lane),
+        **options,
     )
 
 

@@ -6,10 +6,14 @@ marks the share taken down; the share page also re-checks the image row on every
 (generation.selectors.sharing), so it answers 410 at once either way.
 """
 
+import hashlib
 import secrets
 import uuid
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
@@ -95,3 +99,22 @@ def share_disable(*, user: User, image_id: uuid.UUID) -> None:
         Share.objects.filter(image=image, is_active=True).update(
             is_active=False, updated_at=timezone.now()
         )
+
+
+# A viewer counts once per share per this many seconds (a day): reloading, or a script
+# hammering the page from one address, adds nothing.
+SHARE_VIEW_WINDOW_SECONDS = 24 * 3600
+
+
+def share_view_record(*, share: Share, viewer: str) -> bool:
+    """Count a view of the share page by `viewer` (an account id or a visitor's address, as
+    the view chooses) once a day. The owner's own views never count. Writes to the database
+    only for a new viewer: a cache key remembers who already counted (keyed on a hash, so no
+    address is stored). True when the view counted."""
+    if viewer == f"user:{share.image.generation.user_id}":
+        return False
+    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{share.pk}:{viewer}".encode()).hexdigest()
+    if not cache.add(f"share-view:{digest[:32]}", 1, timeout=SHARE_VIEW_WINDOW_SECONDS):
+        return False
+    Share.objects.filter(pk=share.pk).update(view_count=F("view_count") + 1)
+    return True

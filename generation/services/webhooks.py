@@ -35,6 +35,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
+from common import metrics
 from common.errors import InvalidRequest, NotFound
 from generation.models import Generation, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -274,9 +275,13 @@ def webhook_deliver(*, delivery_id: Any) -> WebhookDelivery | None:
     WebhookAttempt.objects.create(
         delivery=delivery, status_code=status_code, error=error, duration_ms=duration_ms
     )
-    return _delivery_record_try(
+    delivery = _delivery_record_try(
         delivery=delivery, status_code=status_code, error=error, refused=refused
     )
+    metrics.webhook_delivery_tried(
+        status=delivery.status, created_at=delivery.created_at, delivered_at=delivery.delivered_at
+    )
+    return delivery
 
 
 def _delivery_record_try(

@@ -27,6 +27,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from common import metrics
+from common.celery_worker import worker_draining
 from generation.models import Generation, Image
 from generation.services.generations import _inputs_delete, moderation_service
 from generation.services.progress import progress_publish
@@ -253,7 +255,11 @@ def generation_run(
     if not jobs:
         return [str(job.pk) for job in over_cap]
     room = settings.EASEL_BATCH_MAX_IMAGES - sum(job.n for job in jobs)
-    jobs += _batch_mates(primary=jobs[0], worker_id=worker_id, room=room)
+    # Draining (SIGTERM): finish what this delivery holds, take no queued job with it.
+    jobs += _batch_mates(
+        primary=jobs[0], worker_id=worker_id, room=0 if worker_draining() else room
+    )
+    metrics.jobs_started(generation_ids=[job.pk for job in jobs])
     try:
         _run_and_deliver(jobs=jobs, worker_id=worker_id, deadline=deadline)
     except BatchCanceled:
@@ -456,6 +462,7 @@ def generation_settle(
     if not settled:
         logger.warning("generation %s was settled by another worker", generation.pk)
         return False
+    metrics.job_finished(generation=generation, outcome=status, delivered=len(delivered))
     webhook_event_emit_on_commit(generation_id=generation.pk)
     _inputs_delete(generation=generation)
     progress_publish(
@@ -495,6 +502,7 @@ def generation_fail(
         # for a job the new holder will deliver and capture. (A crash right here leaves the
         # reservation to billing's reservation sweep.)
         credits_release(generation_id=generation.pk)
+        metrics.job_finished(generation=generation, outcome=Generation.Status.FAILED)
         webhook_event_emit_on_commit(generation_id=generation.pk)
         _inputs_delete(generation=generation)
         progress_publish(

@@ -44,6 +44,16 @@ def images_with_open_cases(*, image_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     return {image_id for image_id in open_cases.values_list("image_id", flat=True) if image_id}
 
 
+def output_blocked_image_ids(*, image_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Of these images, those whose output screening has answered "block" (withheld)."""
+    if not image_ids:
+        return set()
+    blocked = Decision.objects.filter(
+        stage=Decision.Stage.OUTPUT, image_id__in=image_ids, outcome=Outcome.BLOCK
+    ).values_list("image_id", flat=True)
+    return {image_id for image_id in blocked if image_id is not None}
+
+
 def _generation_id_of(*, image_id: uuid.UUID) -> uuid.UUID | None:
     from generation.models import Image  # a read across apps; generation owns the row
 

@@ -3,6 +3,7 @@
 import uuid
 
 from accounts.models import User
+from common import metrics
 from moderation.models import Decision, PolicyVersion, PublicFigure
 
 
@@ -21,6 +22,7 @@ def decision_record(
     image_id: uuid.UUID | None = None,
     matched_figure: PublicFigure | None = None,
 ) -> Decision:
+    metrics.moderation_decision(stage=stage, outcome=outcome, categories=categories)
     return Decision.objects.create(
         stage=stage,
         outcome=outcome,

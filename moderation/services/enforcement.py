@@ -6,10 +6,12 @@ import datetime
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from common.errors import InvalidRequest, NotFound, PermissionDenied
+from common.site import site_url
 from moderation.models import Case, Suspension
 from moderation.selectors import suspension_active
 from moderation.services.audit import audit_record
@@ -31,8 +33,10 @@ def generation_permission_check(*, user: User, end_user: str = "") -> None:
 
 
 def suspension_message(suspension: Suspension) -> str:
-    """What the person (or the integrator, for an end user) is told: never the staff's note."""
-    appeal = " If you think this is a mistake, contact support to appeal."
+    """The suspension in plain words: who, until when, and where to ask for a review. Never the
+    staff's note: this is what the person (or the integrator, for an end user) reads."""
+    appeals = site_url(reverse("frontend:appeals"))
+    appeal = f" If you think this is a mistake, ask for a review at {appeals}."
     if suspension.end_user:
         who = "This end user (the `user` parameter of your request) is"
         after = " Your account's other end users are not affected."

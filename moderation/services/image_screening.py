@@ -36,7 +36,7 @@ from moderation.policy import policy_current, rule_for
 from moderation.services.cases import advisory_lock, case_open
 from moderation.services.decisions import decision_record
 from moderation.services.likeness import likeness_match_record
-from moderation.services.strikes import strike_record
+from moderation.services.strikes import strike_record, strike_warning
 from moderation.verdicts import Verdict, message_for
 
 SEVERITY: dict[str, int] = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.BLOCK: 2}
@@ -179,8 +179,15 @@ def verdict_for(*, decision: Decision) -> Verdict:
         if categories and categories[0] == Category.REALISTIC_FACE_UPLOAD:
             consented = decision.scores.get("face_consent", False)
             message = FACE_TIER_MESSAGE if consented else FACE_NO_CONSENT_MESSAGE
+    warning = ""
+    if decision.outcome == Outcome.BLOCK and decision.stage == Decision.Stage.UPLOAD:
+        warning = strike_warning(decision=decision)
     return Verdict(
-        decision=decision.outcome, categories=categories, message=message, decision_id=decision.pk
+        decision=decision.outcome,
+        categories=categories,
+        message=message,
+        decision_id=decision.pk,
+        warning=warning,
     )
 
 

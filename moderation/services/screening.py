@@ -153,12 +153,15 @@ def _lock(*, key: str) -> None:
 
 def _verdict(*, decision: Decision) -> Verdict:
     """What the user is told: the rule in plain words, never the words that fired or a name."""
+    from moderation.services.strikes import strike_warning
+
     message = message_for(decision.categories) if decision.outcome != Outcome.ALLOW else ""
     return Verdict(
         decision=decision.outcome,
         categories=list(decision.categories),
         message=message,
         decision_id=decision.pk,
+        warning=strike_warning(decision=decision) if decision.outcome == Outcome.BLOCK else "",
     )
 
 

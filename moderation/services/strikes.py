@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from moderation.models import Case, Decision, Strike, Suspension
+from moderation.selectors import suspension_active
 from moderation.services import enforcement
 from moderation.services.cases import case_open
 
@@ -172,3 +173,41 @@ def _still_justified(*, suspension: Suspension) -> bool:
         >= scope.threshold
         for scope in scopes
     )
+
+
+def strikes_left(*, user: User, end_user: str = "") -> int:
+    """Blocked attempts the account (or this end user of it) may still make before the one
+    that suspends it: the nearest threshold of the scopes `strike_record` counts in."""
+    return min(
+        scope.threshold
+        - strikes_in_window(user=user, end_user=scope.end_user, only_own=scope.only_own).count()
+        for scope in _scopes(end_user=end_user)
+    )
+
+
+def strike_warning(*, decision: Decision) -> str:
+    """What a person whose request was blocked reads about strikes: how many blocked requests
+    are left before a suspension, or the suspension this one caused. Empty when the decision
+    recorded no strike (a review, a block that does not count)."""
+    strike = Strike.objects.filter(decision=decision).select_related("user").first()
+    if strike is None:
+        return ""
+    suspension = suspension_active(user=strike.user, end_user=strike.end_user)
+    if suspension is not None:
+        return enforcement.suspension_message(suspension)
+    # At least one: a count at the threshold has already suspended (a lifted suspension
+    # restarts the count), so "0 left" would only show in a race.
+    left = max(strikes_left(user=strike.user, end_user=strike.end_user), 1)
+    who = "this end user" if strike.end_user else "your account"
+    window = _hours(settings.MODERATION_STRIKE_WINDOW_SECONDS)
+    length = _hours(settings.MODERATION_STRIKE_SUSPENSION_SECONDS)
+    requests = "request" if left == 1 else "requests"
+    return (
+        f"{left} more blocked {requests} within {window} will suspend {who} from generating "
+        f"images for {length}."
+    )
+
+
+def _hours(seconds: int) -> str:
+    hours = seconds / 3600
+    return f"{hours:g} hour{'' if hours == 1 else 's'}"

@@ -93,8 +93,20 @@ def sentence_model_export(*, target: Path | None = None) -> Path:
     with open(target.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not target.exists():
-            _export(target)
+            _export_quietly(target)
     return target
+
+
+def _export_quietly(target: Path) -> None:
+    # The exporter, optimiser and quantizer log a line per graph pass and per tensor (on the
+    # root logger too): a first `make run` should not scroll hundreds of them.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        _export(target)
+    finally:
+        root.setLevel(level)
 
 
 def _export(target: Path) -> None:

@@ -15,6 +15,7 @@ def _check_deploy(*tags: str, **extra: str) -> subprocess.CompletedProcess[str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "SECRET_KEY": secrets.token_urlsafe(64),
         "ALLOWED_HOSTS": "easel.example.com",
+        "SITE_URL": "https://easel.example.com",
         **extra,
     }
     return subprocess.run(

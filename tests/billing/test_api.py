@@ -57,7 +57,7 @@ def test_ledger_pages_newest_first_and_filters_by_kind(api, customer):
     assert not set(ids) & {row["id"] for row in rest["data"]}
     captures = api.get("/api/v1/billing/ledger", {"kind": "capture"}).json()["data"]
     assert len(captures) == 5
-    assert captures[0]["description"].startswith("1 credits spent on generation ")
+    assert captures[0]["description"].startswith("1 credit spent on generation ")
     both = api.get("/api/v1/billing/ledger", {"kind": "capture,grant"}).json()["data"]
     assert len(both) == 6
 

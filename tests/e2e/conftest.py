@@ -128,7 +128,8 @@ def live_easel(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
         "DJANGO_SETTINGS_MODULE": "tests.e2e.settings",
         "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
-        "SITE_URL": url,
+        # No SITE_URL: the public address must follow the port served, as under `make run`.
+        "EASEL_WEB_PORT": str(port),
         "MEDIA_ROOT": str(base / "media"),
         "EASEL_E2E_MAIL_DIR": str(mail_dir),
         "EASEL_MODEL": "easel/tiny",
@@ -140,6 +141,7 @@ def live_easel(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator
         "LOG_LEVEL": "WARNING",
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.pop("SITE_URL", None)
     web_log, worker_log = base / "web.log", base / "worker.log"
     bin_dir = Path(sys.executable).parent
     web = subprocess.Popen(
@@ -250,3 +252,18 @@ def assert_fits_the_screen(page) -> None:  # type: ignore[no-untyped-def]
     # The pages here hold a few items each: a very tall page means text squeezed into a
     # column a few letters wide.
     assert height <= 8000, f"{page.url} is {height}px tall on a phone"
+
+
+def record_submit_progress(page) -> list:  # type: ignore[no-untyped-def]
+    """What each submitted form's button showed at the moment of submitting: its `aria-busy`
+    (easel.js sets it as the form goes). Read inside the page at the submit event, because a
+    form post starts a navigation and Playwright's locators then wait for the next page."""
+    seen: list = []
+    page.expose_function("__easelSubmitted", lambda busy: seen.append(busy))
+    # A window listener runs after easel.js's document listener has marked the button.
+    page.add_init_script(
+        "window.addEventListener('submit', function (event) {"
+        " var button = event.submitter;"
+        " window.__easelSubmitted(button ? button.getAttribute('aria-busy') : null); });"
+    )
+    return seen

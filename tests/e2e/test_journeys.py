@@ -27,7 +27,12 @@ from billing.selectors import balance_summary
 from generation.models import Image
 from moderation.models import Case
 from tests.billing.stripe_server import WEBHOOK_PATH, signature_header
-from tests.e2e.conftest import assert_fits_the_screen, screenshot, serious_accessibility_violations
+from tests.e2e.conftest import (
+    assert_fits_the_screen,
+    record_submit_progress,
+    screenshot,
+    serious_accessibility_violations,
+)
 from tests.factories import TEST_PASSWORD, UserFactory, ensure_tiers
 
 pytestmark = [
@@ -69,6 +74,7 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     problems: list[str] = []
     person = browser.new_context(viewport={"width": 1280, "height": 900})
     page = person.new_page()
+    submitted = record_submit_progress(page)
 
     # The landing page, then sign-up and the verification link from the outbox.
     page.goto(base + "/")
@@ -86,7 +92,7 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     page.wait_for_url(re.compile(r".*/accounts/confirm-email/$"))
     page.goto(live_easel.mail_link(to=email))
     page.click("form button[type=submit]")  # "Confirm"
-    page.wait_for_load_state()
+    page.wait_for_url(re.compile(r".*/create/$"))  # confirming lands on Create
 
     # Create: the cost shows before submitting; the images arrive on the progress page.
     page.goto(base + "/create/")
@@ -97,8 +103,11 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     assert page.locator("#prompt-count").inner_text().startswith("44 / 1000")
     screenshot(page, "create")
     _accessible(page, "create", problems)
-    page.click("form.prompt-box button[type=submit]")
-    page.wait_for_url(re.compile(r".*/g/[0-9a-f-]+/$"))
+    # The first request after a start loads the screening model: the button shows progress
+    # at once, and the page moves on when the job is admitted.
+    page.click("form.prompt-box button[type=submit]", no_wait_after=True)
+    page.wait_for_url(re.compile(r".*/g/[0-9a-f-]+/$"), timeout=120_000)
+    assert submitted[-1] == "true"  # the button was busy as soon as the form went
     # The worker loads the model on its first job, so the page first shows the queue or steps;
     # htmx then swaps the fragment in place (no reload) until the images are there.
     seen = page.locator("[data-testid=progress-text]").first.inner_text()
@@ -112,6 +121,11 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     assert page.evaluate("window.__easelSamePage === true")  # updated in place by htmx
     results = page.locator("[data-testid=results] img")
     assert results.count() == 2
+    # The tiles were just swapped in: wait until the browser has loaded both files.
+    page.wait_for_function(
+        "[...document.querySelectorAll('[data-testid=results] img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     widths = page.evaluate(
         "[...document.querySelectorAll('[data-testid=results] img')].map(i => i.naturalWidth)"
     )

@@ -37,7 +37,8 @@ def test_billing_page_shows_balance_lots_chart_and_ledger(user_client, user):
     body = response.content.decode()
     balance = balance_summary(user=user)
     assert f'data-testid="balance">{balance.balance}<' in body
-    assert "Free monthly credits" in body or "Free credits" in body  # the sign-up lot
+    assert "<td>Sign-up credits</td>" in body  # the sign-up lot, named as such
+    assert "Free monthly credits" not in body
     assert "No credits used in the last 30 days" in body and '<svg class="chart"' not in body
     assert "Payments are not set up" in body  # no Stripe keys in tests by default
 

@@ -225,7 +225,7 @@ def test_transparency_shows_this_weeks_images_and_flagged_share(staff_client, us
             categories=["violence"] if outcome == "review" else [],
         )
     body = staff_client.get("/console/transparency/?weeks=4").content.decode()
-    assert '<td class="num">4</td><td class="num">25%</td>' in body
-    assert '<td>Violence and gore</td><td class="num">1</td>' in body
+    assert '<td class="num">4</td><td class="num">25% ' in body
+    assert '<td>Violence and gore</td><td class="num">1 ' in body
     assert body.count('<svg class="chart"') == 2
     assert staff_client.get("/console/transparency/?weeks=abc").status_code == 200  # default 12

@@ -4,6 +4,7 @@
    - [data-cost-form]      credit cost of the form's n × size, before submitting
    - [data-copy=SELECTOR] / [data-copy-text=TEXT]   copy to the clipboard
    - form[data-confirm]    ask before a destructive action
+   - every POST form       its button shows a spinner at once and the form cannot go twice
    - [data-mask-editor]    paint a mask over an image for an edit
    - .reveal-btn           un-blur an image under review (console)
    - [data-shortcut=KEY]   a keyboard shortcut that clicks or focuses the element (console) */
@@ -12,6 +13,12 @@
 
   function each(selector, fn, root) {
     Array.prototype.forEach.call((root || document).querySelectorAll(selector), fn);
+  }
+
+  /* "1 credit", "4 credits"; `unitOnly` leaves the number out. */
+  function credits(count, unitOnly) {
+    var unit = count === 1 ? "credit" : "credits";
+    return unitOnly ? unit : count + " " + unit;
   }
 
   function initCounters(root) {
@@ -36,13 +43,15 @@
       });
       var balance = parseInt(form.getAttribute("data-balance") || "0", 10);
       var out = form.querySelector("[data-cost]");
+      var unit = form.querySelector("[data-cost-unit]");
       var submit = form.querySelector("button[type=submit]");
       var update = function () {
         var n = parseInt((form.elements.n || {}).value || "1", 10) || 0;
         var size = (form.elements.size || {}).value;
         var cost = (prices[size] || 0) * n;
         if (out) out.textContent = String(cost);
-        if (submit) submit.textContent = cost > balance ? "Not enough credits" : "Generate (" + cost + " credits)";
+        if (unit) unit.textContent = credits(cost, true);
+        if (submit) submit.textContent = cost > balance ? "Not enough credits" : "Generate (" + credits(cost) + ")";
       };
       form.addEventListener("input", update);
       form.addEventListener("change", update);
@@ -90,10 +99,35 @@
     }
   });
 
+  /* A submitted form shows progress at once (the first request after a start can take
+     seconds) and cannot be sent twice: its button spins and is disabled. htmx forms cancel
+     the native submit and show their own .htmx-request state instead. */
+  function markBusy(form, submitter) {
+    var button = submitter || form.querySelector("button[type=submit], input[type=submit]");
+    form.setAttribute("aria-busy", "true");
+    if (!button) return;
+    button.setAttribute("aria-busy", "true");
+    // Disabled after the browser has read the form, so the button's own name and value go too.
+    setTimeout(function () { button.disabled = true; }, 0);
+  }
+
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (!form.getAttribute) return;
+    if (form.getAttribute("aria-busy") === "true") { event.preventDefault(); return; }
+    var question = form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
+    var method = (form.getAttribute("method") || "get").toLowerCase();
+    if (!event.defaultPrevented && method === "post") markBusy(form, event.submitter);
+  });
+
+  /* Back from the next page (bfcache): the form is usable again. */
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) return;
+    each("[aria-busy=true]", function (element) {
+      element.removeAttribute("aria-busy");
+      if (element.matches("button, input")) element.disabled = false;
+    });
   });
 
   /* The mask editor. DALL-E 2's rule: the mask is the image with the area to repaint made
