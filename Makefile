@@ -1,4 +1,5 @@
-# Easel: `make run` starts everything on embedded defaults; `make test` runs the whole suite.
+# Easel: `make run` starts everything on embedded defaults (platform/Procfile's web, worker and
+# beat, restarted when one dies: common/supervisor.py); `make test` runs the whole suite.
 VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
@@ -26,7 +27,7 @@ migrate: install
 run: migrate
 	$(PY) manage.py ensure_local_admin
 	$(PY) manage.py collectstatic --noinput -v 0
-	EASEL_WEB_PORT=$${PORT:-8000} $(VENV)/bin/honcho -f platform/Procfile -d . -e /dev/null start web worker beat
+	EASEL_WEB_PORT=$${PORT:-8000} $(PY) -m common.supervisor -f platform/Procfile web worker beat
 
 # pytest exits 5 when it collected no test: that must fail, not pass quietly.
 test: install

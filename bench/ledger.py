@@ -1,15 +1,23 @@
-"""Credit reservations per second on PostgreSQL: one hot wallet, and many wallets at once.
+"""Credit reservations per second on PostgreSQL, against the raw floor measured in the same run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/easel .venv/bin/python bench/ledger.py
-    .venv/bin/python bench/ledger.py --threads 8 --seconds 5
+    .venv/bin/python bench/ledger.py --threads 8 --seconds 5 --rounds 2
 
 Creates its own database (test_<name>, migrated, dropped afterwards; --keepdb keeps it), so it
 never touches real data. Each worker thread holds its own connection and calls the real
 `credits_reserve` service (durable transaction, wallet row lock, lot bookkeeping, entry).
-"Hot" has every thread reserve from one wallet, so they queue on its row lock; "spread" gives
-each thread its own wallet. Then a reserve+capture cycle is timed the same way. After each run
-the ledger invariant is checked (balance = sum of entries = sum of lots, per wallet) and the
-number of reservations is compared with the credits that left the wallets.
+"Hot" has every thread reserve from one wallet, so they queue on its row lock; "many" gives
+each thread its own wallet.
+
+The raw floor is the least a reservation can be: one transaction through psycopg, with the same
+threads on the same kind of row, that locks the wallet row, updates its balance and inserts the
+ledger entry, and nothing else (no lots, no reservation row, no checks). Raw and Easel runs
+alternate, `--rounds` times, so load from elsewhere on the machine falls on both; Easel's rate
+is printed as a share of the raw rate of its round and of all rounds together.
+
+Then reserve+capture cycles are timed the same way. After each Easel run the ledger invariant
+is checked (balance = sum of entries = sum of lots, per wallet) and the number of reservations
+is compared with the credits that left the wallets.
 """
 
 import argparse
@@ -34,6 +42,15 @@ from django.test.utils import setup_databases, teardown_databases  # noqa: E402
 
 STARTING_CREDITS = 10_000_000
 
+RAW_RESERVE = (
+    "SELECT balance FROM billing_wallet WHERE id = %(wallet)s FOR UPDATE",
+    "UPDATE billing_wallet SET balance = balance - 1, updated_at = now() "
+    "WHERE id = %(wallet)s RETURNING balance",
+    "INSERT INTO billing_ledgerentry (wallet_id, amount, kind, idempotency_key, balance_after, "
+    "created_at, generation_id, credits, stripe_object_id, reason) "
+    "VALUES (%(wallet)s, -1, 'reserve', %(key)s, %(balance)s, now(), %(generation)s, 0, '', '')",
+)
+
 
 def _users(count: int) -> list:
     from billing.services.credits import wallet_get_or_create
@@ -46,28 +63,62 @@ def _users(count: int) -> list:
     return users
 
 
-def _run(users_for_threads: list, seconds: float, capture: bool) -> tuple[int, float, list[str]]:
-    """Reserve (and capture) as fast as possible from each thread for `seconds`."""
+def _easel_worker(capture: bool):  # type: ignore[no-untyped-def]
+    """One thread's loop body: the real service, on this thread's Django connection."""
     from billing.services.credits import credits_capture, credits_reserve
 
+    def once(user: object) -> None:
+        generation_id = uuid.uuid4()
+        credits_reserve(user=user, generation_id=generation_id, amount=1)
+        if capture:
+            credits_capture(generation_id=generation_id, amount=1)
+
+    return once, connection.close
+
+
+def _raw_worker():  # type: ignore[no-untyped-def]
+    """One thread's loop body: the raw floor, on a psycopg connection of its own."""
+    import psycopg
+
+    database = connection.settings_dict
+    raw = psycopg.connect(
+        host=database["HOST"] or None,
+        port=database["PORT"] or None,
+        user=database["USER"] or None,
+        password=database["PASSWORD"] or None,
+        dbname=database["NAME"],
+    )
+
+    def once(wallet_id: int) -> None:
+        generation_id = uuid.uuid4()
+        values = {"wallet": wallet_id, "key": f"raw:{generation_id}", "generation": generation_id}
+        with raw.transaction(), raw.cursor() as cursor:
+            cursor.execute(RAW_RESERVE[0], values)
+            cursor.execute(RAW_RESERVE[1], values)
+            (balance,) = cursor.fetchone()  # type: ignore[misc]
+            cursor.execute(RAW_RESERVE[2], {**values, "balance": balance})
+
+    return once, raw.close
+
+
+def _run(users_for_threads: list, seconds: float, make_worker) -> tuple[int, float, list[str]]:  # type: ignore[no-untyped-def]
+    """Call each thread's loop body as fast as possible for `seconds`; (count, elapsed, errors)."""
     counts = [0] * len(users_for_threads)
     errors: list[str] = []
     barrier = threading.Barrier(len(users_for_threads) + 1)
     stop = threading.Event()
 
     def worker(index: int, user: object) -> None:
+        once, close = make_worker()
         try:
             barrier.wait()
             while not stop.is_set():
-                generation_id = uuid.uuid4()
-                credits_reserve(user=user, generation_id=generation_id, amount=1)
-                if capture:
-                    credits_capture(generation_id=generation_id, amount=1)
+                once(user)
                 counts[index] += 1
         except Exception as error:  # noqa: BLE001 - reported in the figures
             errors.append(repr(error))
         finally:
-            connection.close()
+            close()
 
     threads = [
         threading.Thread(target=worker, args=(i, u)) for i, u in enumerate(users_for_threads)
@@ -91,7 +142,9 @@ def _check_invariant(users: list, expected_spent: int) -> str:
     from billing.models import Reservation, Wallet
     from billing.selectors import wallet_mismatches
 
-    mismatches = wallet_mismatches()
+    # Only these users' wallets: the raw floor's wallets have entries and no lots, by design.
+    ids = {user.pk for user in users}
+    mismatches = [m for m in wallet_mismatches() if m.user_id in ids]
     wallets = Wallet.objects.filter(user__in=users)
     left = wallets.aggregate(total=Sum("balance"))["total"]
     spent = len(users) * STARTING_CREDITS - left
@@ -107,6 +160,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keepdb", action="store_true")
     args = parser.parse_args()
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
@@ -118,20 +172,41 @@ def main() -> int:
         server_version = connection.cursor().connection.info.server_version
         print(
             f"PostgreSQL {server_version // 10000}, {args.threads} threads, "
-            f"{args.seconds:.0f} s per run, {os.cpu_count()} CPUs"
+            f"{args.seconds:.0f} s per run, {args.rounds} rounds, {os.cpu_count()} CPUs"
         )
-        for label, capture in (("reserve", False), ("reserve+capture", True)):
-            hot_user = _users(1)
-            done, elapsed, errors = _run(hot_user * args.threads, args.seconds, capture)
-            line = _check_invariant(hot_user, done)
+        for label, hot in (("hot wallet", True), ("many wallets", False)):
+            totals = {"raw": [0, 0.0], "easel": [0, 0.0]}
+            for round_number in range(1, args.rounds + 1):
+                users = _users(1) * args.threads if hot else _users(args.threads)
+                raw_users = _users(1) * args.threads if hot else _users(args.threads)
+                raw_wallets = [user.wallet.pk for user in raw_users]
+                raw, raw_elapsed, raw_errors = _run(raw_wallets, args.seconds, _raw_worker)
+                done, elapsed, errors = _run(users, args.seconds, lambda: _easel_worker(False))
+                line = _check_invariant(list(set(users)), done)
+                broken |= "BROKEN" in line or bool(errors) or bool(raw_errors)
+                share = (done / elapsed) / (raw / raw_elapsed) if raw else 0.0
+                print(f"{label:<13} raw floor        {_rate(raw, raw_elapsed)}")
+                print(f"{label:<13} reserve          {_rate(done, elapsed)}  {line}")
+                print(f"{label:<13} round {round_number}: Easel is {share:.0%} of the raw floor")
+                totals["raw"][0] += raw
+                totals["raw"][1] += raw_elapsed
+                totals["easel"][0] += done
+                totals["easel"][1] += elapsed
+                for error in (raw_errors + errors)[:5]:
+                    print("  error:", error)
+            raw_rate = totals["raw"][0] / totals["raw"][1]
+            easel_rate = totals["easel"][0] / totals["easel"][1]
+            print(
+                f"{label:<13} all rounds: Easel {easel_rate:.0f}/s, raw {raw_rate:.0f}/s, "
+                f"share {easel_rate / raw_rate:.0%}"
+            )
+        for label, hot in (("hot wallet", True), ("many wallets", False)):
+            users = _users(1) * args.threads if hot else _users(args.threads)
+            done, elapsed, errors = _run(users, args.seconds, lambda: _easel_worker(True))
+            line = _check_invariant(list(set(users)), done)
             broken |= "BROKEN" in line or bool(errors)
-            print(f"hot wallet    {label:<16} {_rate(done, elapsed)}  {line}")
-            spread_users = _users(args.threads)
-            done, elapsed, errors2 = _run(spread_users, args.seconds, capture)
-            line = _check_invariant(spread_users, done)
-            broken |= "BROKEN" in line or bool(errors2)
-            print(f"many wallets  {label:<16} {_rate(done, elapsed)}  {line}")
-            for error in (errors + errors2)[:5]:
+            print(f"{label:<13} reserve+capture  {_rate(done, elapsed)}  {line}")
+            for error in errors[:5]:
                 print("  error:", error)
     finally:
         connection.close()

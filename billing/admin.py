@@ -96,6 +96,9 @@ class PaymentAdmin(ReadOnlyAdmin):
         "status",
         "credits",
         "amount_cents",
+        "refunded_cents",
+        "credits_taken_back",
+        "debt_recorded",
         "checkout_session_id",
         "invoice_id",
     ]
@@ -114,9 +117,8 @@ class DisputeAdmin(ReadOnlyAdmin):
     list_display = [
         "stripe_dispute_id",
         "wallet",
+        "payment",
         "status",
-        "credits_taken",
-        "debt_recorded",
         "closed_at",
     ]
     list_filter = ["status"]
@@ -124,7 +126,15 @@ class DisputeAdmin(ReadOnlyAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "event_id", "type", "status", "attempts", "processed_at"]
+    list_display = [
+        "created_at",
+        "event_id",
+        "type",
+        "status",
+        "attempts",
+        "processed_at",
+        "next_attempt_at",
+    ]
     list_filter = ["status", "type"]
     search_fields = ["event_id"]
     actions = ["replay"]

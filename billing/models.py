@@ -108,7 +108,11 @@ class LedgerEntry(models.Model):
         EXPIRY = "expiry", "Expired"
         ADJUSTMENT = "adjustment", "Adjustment by staff"
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    # No index of its own: `entry_wallet_time` leads with the wallet (every index is written on
+    # each insert, and entries are inserted under the wallet's lock).
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     # Signed: what this entry added to (or, negative, took from) the balance. A capture is 0:
     # its credits already left the balance when they were reserved.
     amount = models.BigIntegerField()
@@ -148,11 +152,22 @@ class Reservation(TimeStampedModel):
         CAPTURED = "captured"  # settled: `captured` spent, the rest released
         RELEASED = "released"  # settled: nothing spent
 
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="reservations")
+    # The wallet, the key and the time have no index of their own: the composite indexes below
+    # lead with each of them, and a reservation is inserted under the wallet's lock, where every
+    # index written is time the lock is held.
+    wallet = models.ForeignKey(
+        Wallet, on_delete=models.PROTECT, related_name="reservations", db_index=False
+    )
     generation_id = models.UUIDField(unique=True)
     api_key = models.ForeignKey(
-        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "accounts.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
+    created_at = models.DateTimeField(auto_now_add=True)
     size = models.PositiveSmallIntegerField(null=True, blank=True)
     amount = models.BigIntegerField()
     captured = models.BigIntegerField(default=0)
@@ -238,7 +253,11 @@ class Payment(TimeStampedModel):
     charge_id = models.CharField(max_length=64, blank=True, db_index=True)
     receipt_url = models.URLField(max_length=500, blank=True)
     refunded_cents = models.BigIntegerField(default=0)
+    # What this payment's refunds and disputes took back, net of what a won dispute gave back:
+    # credits taken from lots, and spent credits a dispute turned into debt
+    # (billing.services.payments._reversal_settle keeps both at what the facts call for).
     credits_taken_back = models.BigIntegerField(default=0)
+    debt_recorded = models.BigIntegerField(default=0)
     paid_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
@@ -246,7 +265,7 @@ class Payment(TimeStampedModel):
 
 
 class Dispute(TimeStampedModel):
-    """A chargeback. While open the wallet is frozen; credits it could not take back are debt."""
+    """A chargeback. While open the wallet is frozen; its payment's take-backs are on Payment."""
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -259,8 +278,6 @@ class Dispute(TimeStampedModel):
     )
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="disputes")
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
-    credits_taken = models.BigIntegerField(default=0)
-    debt_recorded = models.BigIntegerField(default=0)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
@@ -286,9 +303,19 @@ class StripeEvent(TimeStampedModel):
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The outbox: when the sweep sends its processing task again if it is still not processed
+    # (a lost message, a failed try). Empty once processed or ignored, or after the last try.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(next_attempt_at__isnull=False),
+                name="stripe_event_due",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id} ({self.status})"

@@ -12,7 +12,8 @@ from django.db.models import CharField, Count, F, Max, Min, Q, QuerySet, Sum, Va
 from django.db.models.functions import Cast, Coalesce, Concat, TruncDate
 from django.utils import timezone
 
-from billing.models import CreditLot, LedgerEntry, Payment, Reservation, Wallet
+from billing.models import CreditLot, LedgerEntry, Payment, Reservation, StripeEvent, Wallet
+from billing.stripe_client import StripeClient
 from common.errors import InvalidRequest
 
 
@@ -394,3 +395,110 @@ def reservations_open_summary() -> ReservationsOpen:
     return ReservationsOpen(
         count=summary["count"], credits=summary["credits"] or 0, oldest_age_seconds=age
     )
+
+
+def _payment_key(payment: Payment) -> str:
+    return (
+        payment.checkout_session_id if payment.kind == Payment.Kind.PACK else payment.invoice_id
+    ) or f"#{payment.pk}"
+
+
+def payment_lot_credits(*, payment: Payment) -> int:
+    """Credits of this payment still unspent in lots: its own lots, and any lot a dispute of it
+    restored (found through the restoring entry, for lots restored before they named their
+    payment)."""
+    dispute_ids = list(payment.disputes.values_list("stripe_dispute_id", flat=True))
+    restored = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.CHARGEBACK,
+        stripe_object_id__in=dispute_ids,
+        amount__gt=0,
+        lot__isnull=False,
+    ).values("lot_id")
+    lots = CreditLot.objects.filter(Q(payment=payment) | Q(pk__in=restored))
+    return lots.aggregate(total=Sum("remaining"))["total"] or 0
+
+
+def payment_reversal_mismatches() -> list[str]:
+    """Refunded or disputed payments whose credits the ledger did not take back as it should:
+    after a refund at most the unrefunded share may remain unspent; while a dispute is open or
+    once it is lost, none."""
+    problems = []
+    touched = Payment.objects.filter(
+        Q(refunded_cents__gt=0) | Q(disputes__isnull=False),
+        status__in=[Payment.Status.PAID, Payment.Status.REFUNDED],
+    ).distinct()
+    for payment in touched.order_by("pk"):
+        unspent = payment_lot_credits(payment=payment)
+        reversing = payment.disputes.filter(status__in=["open", "lost"]).order_by("pk").first()
+        if reversing is not None:
+            if unspent:
+                problems.append(
+                    f"payment {_payment_key(payment)}: dispute {reversing.stripe_dispute_id} is "
+                    f"{reversing.status} but {unspent} of its credits are still unspent"
+                )
+            continue
+        charged = payment.amount_cents or payment.refunded_cents or 1
+        owed = min(payment.credits, -(-payment.credits * payment.refunded_cents // charged))
+        if unspent > payment.credits - owed:
+            problems.append(
+                f"payment {_payment_key(payment)}: refunded {payment.refunded_cents} cents "
+                f"({owed} credits) but {unspent} of its credits are still unspent "
+                f"(at most {payment.credits - owed} may be)"
+            )
+    return problems
+
+
+# Easel's dispute states for Stripe's (an inquiry closed without a chargeback is a win).
+_STRIPE_DISPUTE_STATES = {"won": "won", "warning_closed": "won", "lost": "lost"}
+
+
+def payment_stripe_mismatches(*, since: dt.datetime | None = None) -> list[str]:
+    """Each payment against what Stripe says happened to it: a checkout Stripe calls paid that
+    Easel still has pending, the refunded amount, and every dispute with its state. One or two
+    Stripe calls per payment; `since` limits them to payments created from then on."""
+    client = StripeClient()
+    payments = Payment.objects.exclude(status=Payment.Status.FAILED).order_by("pk")
+    if since is not None:
+        payments = payments.filter(created_at__gte=since)
+    problems = []
+    for payment in payments.iterator():
+        key = _payment_key(payment)
+        if payment.status == Payment.Status.PENDING:
+            if payment.checkout_session_id:
+                session = client.checkout_session_retrieve(session_id=payment.checkout_session_id)
+                if session.get("payment_status") == "paid":
+                    problems.append(f"payment {key}: Stripe says paid, Easel has it pending")
+            continue
+        if not payment.payment_intent_id:
+            continue
+        intent = client.payment_intent_retrieve(payment_intent_id=payment.payment_intent_id)
+        charge = intent.get("latest_charge") or {}
+        if isinstance(charge, str):
+            charge = client.charge_retrieve(charge_id=charge)
+        refunded = int(charge.get("amount_refunded") or 0)
+        if refunded != payment.refunded_cents:
+            problems.append(
+                f"payment {key}: Stripe refunded {refunded} cents, "
+                f"Easel recorded {payment.refunded_cents}"
+            )
+        recorded = dict(payment.disputes.values_list("stripe_dispute_id", "status"))
+        for dispute in client.disputes_for_charge(charge_id=charge.get("id") or ""):
+            state = _STRIPE_DISPUTE_STATES.get(dispute.get("status") or "", "open")
+            if recorded.get(dispute["id"]) != state:
+                problems.append(
+                    f"payment {key}: Stripe has dispute {dispute['id']} {state}, "
+                    f"Easel has {recorded.get(dispute['id']) or 'no record of it'}"
+                )
+    return problems
+
+
+def stripe_events_abandoned() -> list[str]:
+    """Events that failed every try: what they carry never reached the ledger."""
+    return [
+        f"Stripe event {event_id} ({event_type}) failed {attempts} times and is not retried"
+        for event_id, event_type, attempts in StripeEvent.objects.filter(
+            status=StripeEvent.Status.FAILED, next_attempt_at__isnull=True
+        )
+        .order_by("created_at")
+        .values_list("event_id", "type", "attempts")
+    ]

@@ -77,6 +77,25 @@ class StripeClient:
     def subscription_cancel(self, *, subscription_id: str) -> dict[str, Any]:
         return self._call(self._client.v1.subscriptions.cancel, subscription_id)
 
+    def checkout_session_for_payment_intent(
+        self, *, payment_intent_id: str
+    ) -> dict[str, Any] | None:
+        """The Checkout Session a payment intent paid, or None (an invoice's, or not Easel's)."""
+        found = self._call(
+            self._client.v1.checkout.sessions.list,
+            params={"payment_intent": payment_intent_id, "limit": 1},
+        )
+        return (found.get("data") or [None])[0]
+
+    def charge_retrieve(self, *, charge_id: str) -> dict[str, Any]:
+        return self._call(self._client.v1.charges.retrieve, charge_id)
+
+    def disputes_for_charge(self, *, charge_id: str) -> list[dict[str, Any]]:
+        found = self._call(
+            self._client.v1.disputes.list, params={"charge": charge_id, "limit": 100}
+        )
+        return list(found.get("data") or [])
+
     def payment_intent_retrieve(self, *, payment_intent_id: str) -> dict[str, Any]:
         return self._call(
             self._client.v1.payment_intents.retrieve,

@@ -48,6 +48,13 @@ def stripe_event_process_task(event_id: str) -> None:
     stripe_event_process(event_id=event_id)
 
 
+@shared_task(name="billing.stripe_events_resend", **PERIODIC)
+def stripe_events_resend_task() -> int:
+    from billing.services.webhooks import stripe_events_resend
+
+    return stripe_events_resend()
+
+
 @shared_task(
     name="billing.stripe_subscription_cancel",
     queue=Queue.DEFAULT,

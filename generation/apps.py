@@ -5,4 +5,4 @@ class GenerationConfig(AppConfig):
     name = "generation"
 
     def ready(self) -> None:
-        from generation import signals  # noqa: F401  (connects the receivers)
+        from generation import checks, signals  # noqa: F401  (registers the checks, receivers)

@@ -4,8 +4,8 @@
 killed mid-job gets its message redelivered), idempotent (services/worker.py), with soft and hard
 time limits from settings. It is sent to its model's GPU queue (`gpu` by default) at the tier's
 lane priority by services/generations.py (generation_enqueue, common.queues.lane_priority);
-`generation.lanes_promote` and `generation.stale_sweep` are periodic housekeeping on the default
-queue.
+`generation.lanes_promote`, `generation.jobs_resend` (services/outbox.py) and
+`generation.stale_sweep` are periodic housekeeping on the default queue.
 """
 
 import time
@@ -49,6 +49,13 @@ def generation_lanes_promote_task() -> None:
     from generation.services.generations import lanes_promote
 
     lanes_promote()
+
+
+@shared_task(name="generation.jobs_resend", ignore_result=True, soft_time_limit=60, time_limit=90)
+def generation_jobs_resend_task() -> None:
+    from generation.services.outbox import generations_resend
+
+    generations_resend()
 
 
 @shared_task(name="generation.stale_sweep", ignore_result=True, soft_time_limit=60, time_limit=90)

@@ -17,13 +17,25 @@ import logging
 import uuid
 from typing import Any
 
+import psycopg
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import F
 from django.utils import timezone
 
-from billing.models import CreditLot, LedgerEntry, Payment, Reservation, ReservationPart, Wallet
+from billing.models import CreditLot, LedgerEntry, Reservation, ReservationPart, Wallet
 from billing.selectors import api_key_month_spending, month_start
+from billing.services.ledger import (
+    entry_append,
+    lot_expire,
+    lot_grant,
+    lot_return,
+    lots_live,
+    lots_spendable,
+    lots_take,
+    wallet_lock,
+)
 from common.errors import InsufficientQuota, InvalidRequest, NotFound, PermissionDenied
 
 logger = logging.getLogger(__name__)
@@ -61,152 +73,6 @@ def free_grant_key(*, user_id: int, moment: dt.datetime) -> str:
     return f"free:{user_id}:{month_start(moment):%Y-%m}"
 
 
-# --- low-level ledger moves (the wallet is locked by the caller) ---------------------------
-
-
-def _lock_wallet(*, user_id: int) -> Wallet:
-    return Wallet.objects.select_for_update().get(user_id=user_id)
-
-
-def _append(
-    *,
-    wallet: Wallet,
-    amount: int,
-    kind: str,
-    key: str,
-    now: dt.datetime,
-    **references: Any,
-) -> LedgerEntry:
-    """Move the balance and append its entry. The database constraint refuses a negative balance."""
-    if amount:
-        Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount, updated_at=now)
-    # Safe to compute here: the row is locked, nobody else moved it since we read it.
-    wallet.balance += amount
-    return LedgerEntry.objects.create(
-        wallet=wallet,
-        amount=amount,
-        kind=kind,
-        idempotency_key=key,
-        balance_after=wallet.balance,
-        created_at=now,
-        **references,
-    )
-
-
-def _spendable_lots(*, wallet: Wallet, now: dt.datetime) -> list[CreditLot]:
-    """Lots with credits left, soonest expiry first, after expiring those already due."""
-    lots = list(
-        CreditLot.objects.filter(wallet=wallet, remaining__gt=0).order_by(
-            F("expires_at").asc(nulls_last=True), "id"
-        )
-    )
-    live = []
-    for lot in lots:
-        if lot.expires_at is not None and lot.expires_at <= now:
-            _expire_lot(wallet=wallet, lot=lot, now=now)
-        else:
-            live.append(lot)
-    return live
-
-
-def _expire_lot(*, wallet: Wallet, lot: CreditLot, now: dt.datetime, reason: str = "") -> None:
-    amount = lot.remaining
-    if amount <= 0:
-        return
-    # A lot can expire more than once (credits released back into it after it expired): the
-    # running total of what it expired keeps each key unique.
-    key = f"expiry:{lot.pk}:{lot.expired + amount}"
-    CreditLot.objects.filter(pk=lot.pk).update(
-        remaining=F("remaining") - amount, expired=F("expired") + amount, updated_at=now
-    )
-    lot.remaining -= amount
-    lot.expired += amount
-    _append(
-        wallet=wallet,
-        amount=-amount,
-        kind=LedgerEntry.Kind.EXPIRY,
-        key=key,
-        now=now,
-        lot=lot,
-        reason=reason,
-    )
-
-
-def _take_from_lots(
-    *, lots: list[CreditLot], amount: int, now: dt.datetime
-) -> list[tuple[CreditLot, int]]:
-    """Take `amount` from `lots` in order; (lot, taken) pairs. The caller checked the total."""
-    taken = []
-    left = amount
-    for lot in lots:
-        if left == 0:
-            break
-        part = min(lot.remaining, left)
-        if part <= 0:
-            continue
-        CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - part, updated_at=now)
-        lot.remaining -= part
-        taken.append((lot, part))
-        left -= part
-    if left:
-        raise AssertionError(
-            f"lots held {amount - left} of {amount} credits"
-        )  # caller checked the balance
-    return taken
-
-
-def _return_to_lot(*, lot_id: int, amount: int, now: dt.datetime) -> None:
-    CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") + amount, updated_at=now)
-
-
-def _grant(
-    *,
-    wallet: Wallet,
-    amount: int,
-    kind: str,
-    source: str,
-    key: str,
-    now: dt.datetime,
-    expires_at: dt.datetime | None,
-    payment: Payment | None = None,
-    **references: Any,
-) -> CreditLot | None:
-    """Add a lot and its entry; None when `key` was granted before. New credits pay debt first."""
-    if amount <= 0:
-        raise InvalidRequest("A grant must be a positive number of credits.", param="amount")
-    if LedgerEntry.objects.filter(idempotency_key=key).exists():
-        return None
-    lot = CreditLot.objects.create(
-        wallet=wallet,
-        source=source,
-        granted=amount,
-        remaining=amount,
-        expires_at=expires_at,
-        payment=payment,
-    )
-    _append(wallet=wallet, amount=amount, kind=kind, key=key, now=now, lot=lot, **references)
-    if wallet.debt > 0:
-        _pay_debt(wallet=wallet, lot=lot, key=key, now=now)
-    return lot
-
-
-def _pay_debt(*, wallet: Wallet, lot: CreditLot, key: str, now: dt.datetime) -> None:
-    paid = min(wallet.debt, lot.remaining)
-    CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") - paid)
-    lot.remaining -= paid
-    Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") - paid)
-    wallet.debt -= paid
-    _append(
-        wallet=wallet,
-        amount=-paid,
-        kind=LedgerEntry.Kind.DEBT,
-        key=f"{key}:debt",
-        now=now,
-        lot=lot,
-        reason=f"{paid} credits owed after a payment dispute",
-    )
-
-
 # --- wallets and free grants -------------------------------------------------------------------
 
 
@@ -223,9 +89,9 @@ def wallet_get_or_create(*, user: Any) -> Wallet:
     with transaction.atomic():
         wallet, created = Wallet.objects.get_or_create(user=user)
         if created and settings.BILLING_SIGNUP_GRANT > 0:
-            wallet = _lock_wallet(user_id=user.pk)
+            wallet = wallet_lock(user_id=user.pk)
             now = timezone.now()
-            _grant(
+            lot_grant(
                 wallet=wallet,
                 amount=settings.BILLING_SIGNUP_GRANT,
                 kind=LedgerEntry.Kind.GRANT,
@@ -246,8 +112,8 @@ def monthly_grant_issue(*, user: Any, now: dt.datetime | None = None) -> bool:
     if LedgerEntry.objects.filter(idempotency_key=key).exists():
         return False
     with transaction.atomic(durable=True):
-        wallet = _lock_wallet(user_id=user.pk)
-        lot = _grant(
+        wallet = wallet_lock(user_id=user.pk)
+        lot = lot_grant(
             wallet=wallet,
             amount=settings.BILLING_MONTHLY_FREE_GRANT,
             kind=LedgerEntry.Kind.GRANT,
@@ -295,45 +161,245 @@ def credits_reserve(
 ) -> Reservation:
     """Hold `amount` credits for one generation before it is queued. Idempotent on `generation_id`.
 
-    Raises InsufficientQuota (429 `insufficient_quota`) when the balance is short, the account is
-    frozen by a dispute or owes credits, or the key's monthly credit cap would be passed.
+    Raises InsufficientQuota (429 `insufficient_quota`) when the live credits (lots not past their
+    expiry) are short, the account is frozen by a dispute or owes credits, or the key's monthly
+    credit cap would be passed. Credits past their expiry are never spent; their `expiry` entry
+    is the periodic task's to write (`lots_expire`).
+
+    The hottest money path (every job): on PostgreSQL one row lock and one statement that takes
+    the lots, inserts the reservation, its parts and its entry and moves the balance, sent to
+    the server together (`_reserve_in_one_statement`): the wallet lock is held for the server's
+    work and the commit, not for eight round trips.
     """
     if not isinstance(amount, int) or amount <= 0:
         raise InvalidRequest("A reservation must be a positive number of credits.", param="amount")
     generation_id = uuid.UUID(str(generation_id))
-    wallet_get_or_create(user=user)
+    reserve = (
+        _reserve_in_one_statement if connection.vendor == "postgresql" else _reserve_step_by_step
+    )
     now = timezone.now()
     with transaction.atomic(durable=True):
-        wallet = _lock_wallet(user_id=user.pk)
-        existing = Reservation.objects.filter(generation_id=generation_id).first()
-        if existing is not None:
-            if existing.wallet_id != wallet.pk:
-                raise InvalidRequest(
-                    "This generation id belongs to another account.", param="generation_id"
-                )
-            return existing
-        _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
-        lots = _spendable_lots(wallet=wallet, now=now)
-        if wallet.balance < amount:
-            raise InsufficientQuota(
-                f"{QUOTA_MESSAGE} This request needs {amount} credits "
-                f"and your balance is {wallet.balance}."
-            )
-        reservation = Reservation.objects.create(
-            wallet=wallet, generation_id=generation_id, api_key=api_key, size=size, amount=amount
-        )
-        ReservationPart.objects.bulk_create(
-            ReservationPart(reservation=reservation, lot=lot, amount=part)
-            for lot, part in _take_from_lots(lots=lots, amount=amount, now=now)
-        )
-        _append(
-            wallet=wallet,
-            amount=-amount,
-            kind=LedgerEntry.Kind.RESERVE,
-            key=f"reserve:{generation_id}",
-            now=now,
+        outcome = reserve(
+            user=user,
             generation_id=generation_id,
+            amount=amount,
+            api_key=api_key,
+            size=size,
+            now=now,
         )
+        if outcome is None:  # a user from before billing existed: the wallet and its grant first
+            wallet_get_or_create(user=user)
+            outcome = reserve(
+                user=user,
+                generation_id=generation_id,
+                amount=amount,
+                api_key=api_key,
+                size=size,
+                now=now,
+            )
+    if isinstance(outcome, Reservation):
+        return outcome
+    raise InsufficientQuota(
+        f"{QUOTA_MESSAGE} This request needs {amount} credits and your balance is {outcome}."
+    )
+
+
+# The wallet fields a reservation reads; the others load if asked for (Django's deferred fields).
+_LOCK_FIELDS = ["id", "user_id", "balance", "debt", "frozen_at"]
+_LOCK_SQL = (
+    "SELECT id, user_id, balance, debt, frozen_at FROM billing_wallet "
+    "WHERE user_id = %(user)s FOR UPDATE"
+)
+
+
+def _prepared_cursor() -> Any:
+    """A cursor whose statements PostgreSQL prepares once per connection (psycopg's server-side
+    binding; Django's own cursors bind on the client, so the server plans every execution).
+    Wrapped as Django wraps its cursors, so query logging and execute wrappers still see it."""
+    connection.ensure_connection()
+    return CursorWrapper(psycopg.Cursor(connection.connection), connection)
+
+
+def _existing_reservation(*, existing: Reservation, wallet: Wallet) -> Reservation:
+    if existing.wallet_id != wallet.pk:
+        raise InvalidRequest(
+            "This generation id belongs to another account.", param="generation_id"
+        )
+    return existing
+
+
+# What _reserve_in_one_statement runs after _LOCK_SQL. A statement of its own, so that it reads
+# the lots after the lock was granted (READ COMMITTED takes a snapshot per statement; a lock
+# waited for inside the statement would leave the lots read from before the wait). Each
+# data-modifying step runs only if the reservation was inserted: the insert is skipped when the
+# wallet may not spend (frozen by a dispute, in debt), when its live lots hold too little, or
+# (ON CONFLICT) when this generation was reserved before. The running total takes the lots in
+# lots_live's order: soonest expiry first, none last.
+_RESERVE_SQL = """
+WITH spender AS (
+    SELECT id FROM billing_wallet
+    WHERE user_id = %(user)s AND frozen_at IS NULL AND debt = 0
+),
+live AS (
+    SELECT id, remaining,
+           sum(remaining) OVER (ORDER BY expires_at ASC NULLS LAST, id) - remaining AS before
+    FROM billing_creditlot
+    WHERE wallet_id = (SELECT id FROM spender) AND remaining > 0
+      AND (expires_at IS NULL OR expires_at > %(now)s)
+),
+total AS (SELECT coalesce(sum(remaining), 0) AS available FROM live),
+new_reservation AS (
+    INSERT INTO billing_reservation (wallet_id, generation_id, api_key_id, size, amount,
+                                     captured, refunded, status, created_at, updated_at)
+    SELECT spender.id, %(generation)s, %(api_key)s, %(size)s, %(amount)s,
+           0, 0, 'reserved', %(now)s, %(now)s
+    FROM spender, total WHERE available >= %(amount)s
+    ON CONFLICT (generation_id) DO NOTHING
+    RETURNING id
+),
+taken AS (
+    SELECT id AS lot_id, least(remaining, %(amount)s - before) AS part
+    FROM live WHERE before < %(amount)s
+),
+lots_moved AS (
+    UPDATE billing_creditlot AS lot
+    SET remaining = lot.remaining - taken.part, updated_at = %(now)s
+    FROM taken, new_reservation
+    WHERE lot.id = taken.lot_id
+),
+parts AS (
+    INSERT INTO billing_reservationpart (reservation_id, lot_id, amount, returned)
+    SELECT new_reservation.id, taken.lot_id, taken.part, 0 FROM new_reservation, taken
+),
+wallet_moved AS (
+    UPDATE billing_wallet SET balance = balance - %(amount)s, updated_at = %(now)s
+    WHERE id = (SELECT id FROM spender) AND EXISTS (SELECT 1 FROM new_reservation)
+    RETURNING balance
+),
+entry AS (
+    INSERT INTO billing_ledgerentry (wallet_id, amount, kind, idempotency_key, balance_after,
+                                     created_at, generation_id, credits, stripe_object_id, reason)
+    SELECT (SELECT id FROM spender), -%(amount)s, 'reserve', %(key)s, balance, %(now)s,
+           %(generation)s, 0, '', ''
+    FROM wallet_moved
+)
+SELECT (SELECT id FROM new_reservation),
+       (SELECT balance FROM wallet_moved),
+       (SELECT available FROM total),
+       (SELECT wallet_id FROM billing_reservation WHERE generation_id = %(generation)s)
+"""
+
+
+def _reserve_in_one_statement(
+    *,
+    user: Any,
+    generation_id: uuid.UUID,
+    amount: int,
+    api_key: Any,
+    size: int | None,
+    now: dt.datetime,
+) -> Reservation | int | None:
+    """The reservation; the live credits there were when too few; None when the user has no
+    wallet yet. PostgreSQL only.
+
+    The lock and the statement go to the server together (psycopg's pipeline mode), so the
+    wallet stays locked only while the server runs the statement and the commit: no round trip
+    to this process in between. The checks the statement cannot make wait for the lock's answer:
+    a key's monthly cap sums its reservations, so with a cap the statement is sent after it.
+    """
+    params = {
+        "user": user.pk,
+        "generation": generation_id,
+        "api_key": getattr(api_key, "pk", None),
+        "size": size,
+        "amount": amount,
+        "now": now,
+        "key": f"reserve:{generation_id}",
+    }
+    capped = getattr(api_key, "monthly_credit_cap", None) is not None
+    with _prepared_cursor() as lock, _prepared_cursor() as cursor:
+        if capped:
+            lock.execute(_LOCK_SQL, params)
+            wallet = _wallet_from_row(lock.fetchone())
+            if wallet is None:
+                return None
+            existing = Reservation.objects.filter(generation_id=generation_id).first()
+            if existing is not None:
+                return _existing_reservation(existing=existing, wallet=wallet)
+            _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
+            cursor.execute(_RESERVE_SQL, params)
+        else:
+            with connection.connection.pipeline():
+                lock.execute(_LOCK_SQL, params)
+                cursor.execute(_RESERVE_SQL, params)
+            wallet = _wallet_from_row(lock.fetchone())
+            if wallet is None:
+                return None
+        reservation_id, balance_after, available, existing_wallet_id = cursor.fetchone()
+    if existing_wallet_id is not None:  # reserved before: this is a retry
+        return _existing_reservation(
+            existing=Reservation.objects.get(generation_id=generation_id), wallet=wallet
+        )
+    if reservation_id is None:
+        _check_spending_allowed(wallet=wallet, amount=amount, api_key=None, now=now)
+        return int(available)
+    wallet.balance = balance_after
+    reservation = Reservation(
+        pk=reservation_id,
+        wallet=wallet,
+        generation_id=generation_id,
+        api_key=api_key,
+        size=size,
+        amount=amount,
+        status=Reservation.Status.RESERVED,
+        created_at=now,
+        updated_at=now,
+    )
+    reservation._state.adding, reservation._state.db = False, connection.alias  # it is stored
+    return reservation
+
+
+def _wallet_from_row(row: tuple[Any, ...] | None) -> Wallet | None:
+    return None if row is None else Wallet.from_db(connection.alias, _LOCK_FIELDS, row)
+
+
+def _reserve_step_by_step(
+    *,
+    user: Any,
+    generation_id: uuid.UUID,
+    amount: int,
+    api_key: Any,
+    size: int | None,
+    now: dt.datetime,
+) -> Reservation | int | None:
+    """What _reserve_in_one_statement does, through the ORM: for databases other than PostgreSQL
+    (the SQLite file of `make run`'s defaults). tests/billing/test_credits.py runs both."""
+    wallet = Wallet.objects.select_for_update().filter(user_id=user.pk).first()
+    if wallet is None:
+        return None
+    existing = Reservation.objects.filter(generation_id=generation_id).first()
+    if existing is not None:
+        return _existing_reservation(existing=existing, wallet=wallet)
+    _check_spending_allowed(wallet=wallet, amount=amount, api_key=api_key, now=now)
+    lots = lots_live(wallet=wallet, now=now)
+    available = sum(lot.remaining for lot in lots)
+    if available < amount:
+        return available
+    reservation = Reservation.objects.create(
+        wallet=wallet, generation_id=generation_id, api_key=api_key, size=size, amount=amount
+    )
+    ReservationPart.objects.bulk_create(
+        ReservationPart(reservation=reservation, lot=lot, amount=part)
+        for lot, part in lots_take(lots=lots, amount=amount, now=now)
+    )
+    entry_append(
+        wallet=wallet,
+        amount=-amount,
+        kind=LedgerEntry.Kind.RESERVE,
+        key=f"reserve:{generation_id}",
+        now=now,
+        generation_id=generation_id,
+    )
     return reservation
 
 
@@ -366,7 +432,7 @@ def _locked_reservation(*, generation_id: uuid.UUID | str) -> tuple[Wallet, Rese
     )
     if found is None:
         return None
-    wallet = _lock_wallet(user_id=found)
+    wallet = wallet_lock(user_id=found)
     reservation = Reservation.objects.select_for_update().get(generation_id=generation_id)
     return wallet, reservation
 
@@ -383,14 +449,14 @@ def _return_parts(*, reservation: Reservation, amount: int, now: dt.datetime) ->
         back = min(part.amount - part.returned, left)
         if back <= 0:
             continue
-        _return_to_lot(lot_id=part.lot_id, amount=back, now=now)
+        lot_return(lot_id=part.lot_id, amount=back, now=now)
         ReservationPart.objects.filter(pk=part.pk).update(returned=F("returned") + back)
         left -= back
 
 
 def _release_locked(*, wallet: Wallet, reservation: Reservation, now: dt.datetime) -> None:
     _return_parts(reservation=reservation, amount=reservation.amount, now=now)
-    _append(
+    entry_append(
         wallet=wallet,
         amount=reservation.amount,
         kind=LedgerEntry.Kind.RELEASE,
@@ -426,7 +492,7 @@ def credits_capture(*, generation_id: uuid.UUID | str, amount: int) -> Reservati
         if amount == 0:
             _release_locked(wallet=wallet, reservation=reservation, now=now)
             return reservation
-        _append(
+        entry_append(
             wallet=wallet,
             amount=0,
             kind=LedgerEntry.Kind.CAPTURE,
@@ -438,7 +504,7 @@ def credits_capture(*, generation_id: uuid.UUID | str, amount: int) -> Reservati
         rest = reservation.amount - amount
         if rest:
             _return_parts(reservation=reservation, amount=rest, now=now)
-            _append(
+            entry_append(
                 wallet=wallet,
                 amount=rest,
                 kind=LedgerEntry.Kind.RELEASE,
@@ -480,7 +546,7 @@ def credits_refund_capture(*, generation_id: uuid.UUID | str, reason: str) -> Re
         if reservation.status != Reservation.Status.CAPTURED or back <= 0:
             return reservation
         _return_parts(reservation=reservation, amount=back, now=now)
-        _append(
+        entry_append(
             wallet=wallet,
             amount=back,
             kind=LedgerEntry.Kind.REFUND,
@@ -568,11 +634,11 @@ def lots_expire(*, now: dt.datetime | None = None) -> int:
     expired = 0
     for user_id in list(user_ids):
         with transaction.atomic(durable=True):
-            wallet = _lock_wallet(user_id=user_id)
+            wallet = wallet_lock(user_id=user_id)
             for lot in CreditLot.objects.filter(
                 wallet=wallet, remaining__gt=0, expires_at__lte=now
             ):
-                _expire_lot(wallet=wallet, lot=lot, now=now)
+                lot_expire(wallet=wallet, lot=lot, now=now)
                 expired += 1
     return expired
 
@@ -606,13 +672,13 @@ def credits_adjust(
     key = idempotency_key or f"adjustment:{uuid.uuid4()}"
     now = timezone.now()
     with transaction.atomic(durable=True):
-        wallet = _lock_wallet(user_id=user.pk)
+        wallet = wallet_lock(user_id=user.pk)
         existing = LedgerEntry.objects.filter(idempotency_key=key).first()
         if existing is not None:
             return existing
         references = {"actor": actor, "reason": reason}
         if amount > 0:
-            lot = _grant(
+            lot = lot_grant(
                 wallet=wallet,
                 amount=amount,
                 kind=LedgerEntry.Kind.ADJUSTMENT,
@@ -624,13 +690,13 @@ def credits_adjust(
             )
             assert lot is not None
             return LedgerEntry.objects.get(idempotency_key=key)
-        lots = _spendable_lots(wallet=wallet, now=now)
+        lots = lots_spendable(wallet=wallet, now=now)
         if wallet.balance < -amount:
             raise InvalidRequest(
                 f"Cannot take {-amount} credits: the balance is {wallet.balance}.", param="amount"
             )
-        _take_from_lots(lots=lots, amount=-amount, now=now)
-        return _append(
+        lots_take(lots=lots, amount=-amount, now=now)
+        return entry_append(
             wallet=wallet,
             amount=amount,
             kind=LedgerEntry.Kind.ADJUSTMENT,
@@ -656,7 +722,7 @@ def wallet_close_for_deleted_user(*, user: Any) -> None:
         ):
             _release_locked(wallet=wallet, reservation=reservation, now=now)
         for lot in CreditLot.objects.filter(wallet=wallet, remaining__gt=0):
-            _expire_lot(wallet=wallet, lot=lot, now=now, reason="Account deleted")
+            lot_expire(wallet=wallet, lot=lot, now=now, reason="Account deleted")
         if wallet.stripe_subscription_id and wallet.subscription_status not in ("", "canceled"):
             # A deleted account must not be billed again: cancel at Stripe once the deletion
             # commits (a task, retried, because Stripe may be briefly unreachable).

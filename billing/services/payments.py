@@ -23,15 +23,8 @@ from django.utils import timezone
 
 from accounts.models import DEFAULT_TIER_NAME, Tier
 from billing.models import CreditLot, Dispute, LedgerEntry, Payment, Wallet
-from billing.services.credits import (
-    _append,
-    _grant,
-    _lock_wallet,
-    _spendable_lots,
-    _take_from_lots,
-    add_months,
-    wallet_get_or_create,
-)
+from billing.services.credits import add_months, wallet_get_or_create
+from billing.services.ledger import entry_append, lot_grant, lots_spendable, lots_take, wallet_lock
 from billing.stripe_client import StripeClient
 from common.errors import Conflict, InvalidRequest
 from common.site import site_url
@@ -257,12 +250,12 @@ def pack_payment_complete(*, session: dict[str, Any]) -> None:
     payment = Payment.objects.filter(checkout_session_id=session["id"]).first()
     if payment is None:
         raise LookupError(f"no pending purchase for Checkout Session {session['id']}")
-    wallet = _lock_wallet(user_id=payment.wallet.user_id)
+    wallet = wallet_lock(user_id=payment.wallet.user_id)
     payment = _lock_payment(pk=payment.pk)
     assert payment is not None
     if not _move(payment, Payment.Status.PAID):
         return
-    lot = _grant(
+    lot = lot_grant(
         wallet=wallet,
         amount=payment.credits,
         kind=LedgerEntry.Kind.PURCHASE,
@@ -345,7 +338,7 @@ def invoice_grant(*, invoice: dict[str, Any]) -> None:
     intent_id = _invoice_payment_intent(invoice)
     now = timezone.now()
     period_end_at = _from_timestamp(period_end) or add_months(now, 1)
-    wallet = _lock_wallet(user_id=wallet.user_id)
+    wallet = wallet_lock(user_id=wallet.user_id)
     payment = _lock_payment(invoice_id=invoice["id"])
     if payment is None:
         payment = Payment.objects.create(
@@ -363,7 +356,7 @@ def invoice_grant(*, invoice: dict[str, Any]) -> None:
     # with the next period's invoice (a Portal upgrade should not double a month's credits).
     grants_credits = invoice.get("billing_reason") != "subscription_update" and payment.credits > 0
     if grants_credits:
-        _grant(
+        lot_grant(
             wallet=wallet,
             amount=payment.credits,
             kind=LedgerEntry.Kind.SUBSCRIPTION,
@@ -453,135 +446,249 @@ def subscription_deleted(subscription: dict[str, Any]) -> None:
 
 
 # --- event handlers: refunds and disputes ---------------------------------------------------------
+#
+# Stripe sends events in no guaranteed order, and a refund or a dispute can arrive before the
+# Checkout completion that Easel grants from. So each handler first finds the payment, asking
+# Stripe when Easel has not recorded the charge yet (and completing the payment from what Stripe
+# says), then records the fact it carries (the refunded amount, a dispute's state: both only move
+# forward), then brings the credits taken back to what all the facts together call for
+# (`_reversal_settle`). The end state depends on the facts, never on the order they came in.
+
+DISPUTE_WON_STATES = {"won", "warning_closed"}  # an inquiry closed without a chargeback: no loss
 
 
-def _payment_for_charge(charge: dict[str, Any]) -> Payment | None:
-    intent = charge.get("payment_intent") or ""
-    if isinstance(intent, dict):
-        intent = intent.get("id", "")
-    payment = Payment.objects.filter(charge_id=charge["id"]).first() if charge.get("id") else None
-    if payment is None and intent:
-        payment = Payment.objects.filter(payment_intent_id=intent).first()
-    if payment is None and charge.get("invoice"):
-        payment = Payment.objects.filter(invoice_id=charge["invoice"]).first()
+def _payment_for_charge(
+    *, charge_id: str, payment_intent_id: str, invoice_id: str
+) -> Payment | None:
+    payment = Payment.objects.filter(charge_id=charge_id).first() if charge_id else None
+    if payment is None and payment_intent_id:
+        payment = Payment.objects.filter(payment_intent_id=payment_intent_id).first()
+    if payment is None and invoice_id:
+        payment = Payment.objects.filter(invoice_id=invoice_id).first()
     return payment
+
+
+def _payment_resolve(
+    *, charge_id: str, payment_intent_id: str, invoice_id: str = ""
+) -> Payment | None:
+    """The Easel payment a charge paid for; None when it is not Easel's.
+
+    When Easel has not recorded the charge (its completion event is late), Stripe says which
+    Checkout Session or invoice it paid, and that payment is completed now, as its own event
+    would complete it (idempotent: the later event finds it paid).
+    """
+    found = _payment_for_charge(
+        charge_id=charge_id, payment_intent_id=payment_intent_id, invoice_id=invoice_id
+    )
+    if found is not None and found.status != Payment.Status.PENDING:
+        return found
+    client = StripeClient()
+    if payment_intent_id:
+        session = client.checkout_session_for_payment_intent(payment_intent_id=payment_intent_id)
+        if (
+            session is not None
+            and Payment.objects.filter(checkout_session_id=session["id"]).exists()
+        ):
+            pack_payment_complete(session=session)
+            return Payment.objects.get(checkout_session_id=session["id"])
+    if not invoice_id and charge_id:
+        invoice_id = _object_id(client.charge_retrieve(charge_id=charge_id).get("invoice"))
+    if invoice_id:
+        invoice_grant(invoice=client.invoice_retrieve(invoice_id=invoice_id))
+        return Payment.objects.filter(invoice_id=invoice_id).first()
+    return found
+
+
+def _object_id(value: Any) -> str:
+    """Stripe gives a related object as its id, or expanded as a dict."""
+    if isinstance(value, dict):
+        return str(value.get("id") or "")
+    return str(value or "")
 
 
 def _take_back(
     *, wallet: Wallet, payment: Payment, amount: int, now: dt.datetime, only_own_lots: bool
 ) -> int:
     """Take up to `amount` unspent credits, the payment's own lots first. Returns what was taken."""
-    lots = _spendable_lots(wallet=wallet, now=now)
+    lots = lots_spendable(wallet=wallet, now=now)
     own = [lot for lot in lots if lot.payment_id == payment.pk]
     ordered = own if only_own_lots else own + [lot for lot in lots if lot.payment_id != payment.pk]
     available = sum(lot.remaining for lot in ordered)
     taken = min(amount, available)
     if taken:
-        _take_from_lots(lots=ordered, amount=taken, now=now)
+        lots_take(lots=ordered, amount=taken, now=now)
     return taken
 
 
+def _refund_share(payment: Payment) -> int:
+    """Credits whose money Stripe gave back: the refunded share of the payment, rounded up."""
+    if payment.refunded_cents <= 0:
+        return 0
+    charged = payment.amount_cents or payment.refunded_cents
+    return min(payment.credits, math.ceil(payment.credits * payment.refunded_cents / charged))
+
+
+def _reversal_key(payment: Payment) -> str:
+    """A new key for each move of this payment's take-backs (the counters say what is due, so a
+    move never repeats; the key keeps the ledger's unique-key guarantee for each one)."""
+    prefix = f"reversal:{payment.pk}:"
+    moves = LedgerEntry.objects.filter(idempotency_key__startswith=prefix).count()
+    return f"{prefix}{moves + 1}"
+
+
+def _reversal_settle(*, wallet: Wallet, payment: Payment, now: dt.datetime, cause: str) -> None:
+    """Take back (or give back) credits so the payment's take-backs match its facts.
+
+    While a dispute is open, or once it is lost, the whole purchase is reversed: its unspent
+    credits are taken from any lot (the payment's own first) and what was already spent becomes
+    debt. Otherwise (no dispute, or only won ones) only the refunded share is taken back, and
+    only from credits still unspent in the payment's own lots: spent credits are not a debt. A
+    won dispute therefore gives back what it took beyond the refund, and forgives the debt it
+    recorded (what new credits already paid of it comes back too), as a restored lot of this
+    payment, so a later refund takes it back like the rest of the purchase.
+
+    Called under the wallet lock, with the payment row locked; saves neither row.
+    """
+    disputed = payment.disputes.filter(
+        status__in=[Dispute.Status.OPEN, Dispute.Status.LOST]
+    ).exists()
+    if disputed:
+        due = payment.credits - payment.credits_taken_back - payment.debt_recorded
+        if due <= 0:
+            return
+        taken = _take_back(wallet=wallet, payment=payment, amount=due, now=now, only_own_lots=False)
+        debt = due - taken
+        if debt:
+            Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") + debt)
+            wallet.debt += debt
+        entry_append(
+            wallet=wallet,
+            amount=-taken,
+            kind=LedgerEntry.Kind.CHARGEBACK,
+            key=_reversal_key(payment),
+            now=now,
+            stripe_object_id=cause,
+            reason=f"Payment disputed: {taken} credits taken back, {debt} owed",
+        )
+        payment.credits_taken_back += taken
+        payment.debt_recorded += debt
+        return
+    owed = _refund_share(payment)
+    paid_off = 0
+    if payment.debt_recorded:
+        forgiven = min(wallet.debt, payment.debt_recorded)
+        Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") - forgiven)
+        wallet.debt -= forgiven
+        paid_off = payment.debt_recorded - forgiven
+        payment.debt_recorded = 0
+    excess = max(payment.credits_taken_back - owed, 0)
+    if excess + paid_off:
+        lot_grant(
+            wallet=wallet,
+            amount=excess + paid_off,
+            kind=LedgerEntry.Kind.CHARGEBACK,
+            source=CreditLot.Source.RESTORED,
+            key=_reversal_key(payment),
+            now=now,
+            expires_at=add_months(now, settings.BILLING_PURCHASE_EXPIRY_MONTHS),
+            payment=payment,
+            stripe_object_id=cause,
+            reason="Dispute closed in your favour: credits restored",
+        )
+        payment.credits_taken_back -= excess
+    if payment.credits_taken_back < owed:
+        taken = _take_back(
+            wallet=wallet,
+            payment=payment,
+            amount=owed - payment.credits_taken_back,
+            now=now,
+            only_own_lots=True,
+        )
+        if taken:
+            entry_append(
+                wallet=wallet,
+                amount=-taken,
+                kind=LedgerEntry.Kind.REFUND,
+                key=_reversal_key(payment),
+                now=now,
+                stripe_object_id=cause,
+                reason=f"Payment refunded ({payment.refunded_cents / 100:.2f} "
+                f"{payment.currency.upper()}); {taken} unspent credits taken back",
+            )
+            payment.credits_taken_back += taken
+
+
 def charge_refunded(charge: dict[str, Any]) -> None:
-    """A refund takes back the refunded share of the purchase's credits that are still unspent."""
-    payment = _payment_for_charge(charge)
+    """A refund: record the refunded amount (it only grows), then settle the take-backs."""
+    payment = _payment_resolve(
+        charge_id=charge.get("id") or "",
+        payment_intent_id=_object_id(charge.get("payment_intent")),
+        invoice_id=_object_id(charge.get("invoice")),
+    )
     if payment is None:
         logger.info("refund of charge %s matches no Easel payment", charge.get("id"))
         return
     now = timezone.now()
-    wallet = _lock_wallet(user_id=payment.wallet.user_id)
+    wallet = wallet_lock(user_id=payment.wallet.user_id)
     payment = _lock_payment(pk=payment.pk)
     assert payment is not None
     refunded_cents = int(charge.get("amount_refunded") or 0)
-    charged_cents = int(charge.get("amount") or payment.amount_cents or 1)
-    if refunded_cents <= payment.refunded_cents or not _move(payment, Payment.Status.REFUNDED):
-        return  # this refund (or a larger one) was handled already
-    owed = min(payment.credits, math.ceil(payment.credits * refunded_cents / charged_cents))
-    to_take = max(owed - payment.credits_taken_back, 0)
-    taken = _take_back(wallet=wallet, payment=payment, amount=to_take, now=now, only_own_lots=True)
-    _append(
-        wallet=wallet,
-        amount=-taken,
-        kind=LedgerEntry.Kind.REFUND,
-        key=f"refund:{charge['id']}:{refunded_cents}",
-        now=now,
-        stripe_object_id=charge["id"],
-        reason=f"Payment refunded ({refunded_cents / 100:.2f} {payment.currency.upper()}); "
-        f"{taken} unspent credits taken back",
-    )
-    payment.refunded_cents = refunded_cents
-    payment.credits_taken_back = owed
+    if refunded_cents > payment.refunded_cents and _move(payment, Payment.Status.REFUNDED):
+        payment.refunded_cents = refunded_cents
+    _reversal_settle(wallet=wallet, payment=payment, now=now, cause=charge["id"])
     payment.save()
 
 
-def dispute_created(dispute: dict[str, Any]) -> None:
-    """A chargeback: freeze spending, take back what is unspent, record the rest as debt."""
-    payment = _payment_for_charge(
-        {"id": dispute.get("charge"), "payment_intent": dispute.get("payment_intent")}
+def dispute_changed(dispute: dict[str, Any]) -> None:
+    """A chargeback opened, changed or closed: record its state (open -> won | lost, only
+    forward; a close that comes before its opening records it closed), freeze the wallet while
+    any dispute is open, then settle the take-backs."""
+    payment = _payment_resolve(
+        charge_id=_object_id(dispute.get("charge")),
+        payment_intent_id=_object_id(dispute.get("payment_intent")),
     )
     if payment is None:
         logger.info("dispute %s matches no Easel payment", dispute.get("id"))
         return
     now = timezone.now()
-    wallet = _lock_wallet(user_id=payment.wallet.user_id)
-    record, created = Dispute.objects.get_or_create(
-        stripe_dispute_id=dispute["id"], defaults={"payment": payment, "wallet": wallet}
-    )
-    if not created:
-        return
-    Wallet.objects.filter(pk=wallet.pk).update(
-        frozen_at=now, frozen_reason=f"payment dispute {dispute['id']}"
-    )
-    due = max(payment.credits - payment.credits_taken_back, 0)
-    taken = _take_back(wallet=wallet, payment=payment, amount=due, now=now, only_own_lots=False)
-    debt = due - taken
-    if debt:
-        Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") + debt)
-        wallet.debt += debt
-    _append(
-        wallet=wallet,
-        amount=-taken,
-        kind=LedgerEntry.Kind.CHARGEBACK,
-        key=f"dispute:{dispute['id']}",
-        now=now,
-        stripe_object_id=dispute["id"],
-        reason=f"Payment disputed: {taken} credits taken back, {debt} owed",
-    )
-    record.credits_taken = taken
-    record.debt_recorded = debt
-    record.save(update_fields=["credits_taken", "debt_recorded", "updated_at"])
-
-
-def dispute_closed(dispute: dict[str, Any]) -> None:
-    """Won: the credits come back and the debt goes. Lost: the debt stays. Either way, unfreeze."""
-    record = (
-        Dispute.objects.filter(stripe_dispute_id=dispute["id"]).select_related("wallet").first()
-    )
+    wallet = wallet_lock(user_id=payment.wallet.user_id)
+    payment = _lock_payment(pk=payment.pk)
+    assert payment is not None
+    state = _dispute_state(dispute)
+    record = Dispute.objects.select_for_update().filter(stripe_dispute_id=dispute["id"]).first()
     if record is None:
-        raise LookupError(f"dispute {dispute['id']} closed before it was recorded")
-    now = timezone.now()
-    wallet = _lock_wallet(user_id=record.wallet.user_id)
-    record = Dispute.objects.select_for_update().get(pk=record.pk)
-    if record.status != Dispute.Status.OPEN:
-        return
-    won = dispute.get("status") == "won"
-    record.status = Dispute.Status.WON if won else Dispute.Status.LOST
-    record.closed_at = now
+        record = Dispute.objects.create(
+            stripe_dispute_id=dispute["id"], payment=payment, wallet=wallet, status=state
+        )
+    if record.status == Dispute.Status.OPEN and state != Dispute.Status.OPEN:
+        record.status = state
+    if record.status != Dispute.Status.OPEN and record.closed_at is None:
+        record.closed_at = now
     record.save(update_fields=["status", "closed_at", "updated_at"])
-    if won:
-        forgiven = min(wallet.debt, record.debt_recorded)
-        Wallet.objects.filter(pk=wallet.pk).update(debt=F("debt") - forgiven)
-        wallet.debt -= forgiven
-        if record.credits_taken:
-            _grant(
-                wallet=wallet,
-                amount=record.credits_taken,
-                kind=LedgerEntry.Kind.CHARGEBACK,
-                source=CreditLot.Source.RESTORED,
-                key=f"dispute:{dispute['id']}:won",
-                now=now,
-                expires_at=add_months(now, settings.BILLING_PURCHASE_EXPIRY_MONTHS),
-                stripe_object_id=dispute["id"],
-                reason="Dispute closed in your favour: credits restored",
-            )
-    if not Dispute.objects.filter(wallet=wallet, status=Dispute.Status.OPEN).exists():
+    _reversal_settle(wallet=wallet, payment=payment, now=now, cause=dispute["id"])
+    payment.save()
+    _wallet_freeze_set(wallet=wallet)
+
+
+def _dispute_state(dispute: dict[str, Any]) -> str:
+    status = dispute.get("status") or ""
+    if status in DISPUTE_WON_STATES:
+        return Dispute.Status.WON
+    if status == "lost":
+        return Dispute.Status.LOST
+    return Dispute.Status.OPEN
+
+
+def _wallet_freeze_set(*, wallet: Wallet) -> None:
+    """Spending stops while any dispute on the wallet is open, and resumes when none is."""
+    still_open = (
+        Dispute.objects.filter(wallet=wallet, status=Dispute.Status.OPEN)
+        .values_list("stripe_dispute_id", flat=True)
+        .first()
+    )
+    if still_open is None:
         Wallet.objects.filter(pk=wallet.pk).update(frozen_at=None, frozen_reason="")
+    else:
+        Wallet.objects.filter(pk=wallet.pk, frozen_at__isnull=True).update(
+            frozen_at=timezone.now(), frozen_reason=f"payment dispute {still_open}"
+        )

@@ -84,6 +84,16 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False  # money services choose their o
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker processes share the file: wait for a lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # psycopg prepares a statement on its fifth use on a connection. Django's own queries bind
+    # parameters on the client and are never prepared; the ledger's hot path binds on the
+    # server (billing/services/credits.py), so its plans are made once per connection. Empty
+    # turns it off (needed behind a transaction-pooling PgBouncer older than 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+        if env("DATABASE_PREPARE_THRESHOLD", default="5")
+        else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache and Celery ---------------------------------------------------------------
@@ -115,8 +125,10 @@ if BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
 elif BROKER_URL:
     CELERY_BROKER_URL = BROKER_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Above the longest queue wait plus the GPU task's hard time limit, so a running task
-        # is never redelivered while it still runs (see STYLE.md, "Tasks and GPU workers").
+        # Counted from when a worker took the message: above the GPU task's hard time limit plus
+        # the lease (generation/checks.py), so a running job is never handed to a second worker.
+        # Work lost with a dead worker or a wiped broker does not wait for it: the outbox sweeps
+        # re-send from PostgreSQL within minutes (docs/generation.md, "Failures").
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600),
         # How often a worker looks for unacknowledged messages past that timeout (those of a
         # worker that died) and puts them back; Kombu's default is every 100 s.
@@ -354,6 +366,12 @@ CELERY_BEAT_SCHEDULE["generation-lanes-promote"] = {
     "task": "generation.lanes_promote",
     "schedule": 30.0,
 }
+# A job still queued this long after its message was sent gets a new one (a lost message).
+EASEL_GENERATION_RESEND_AFTER = env.int("EASEL_GENERATION_RESEND_AFTER", default=120)
+CELERY_BEAT_SCHEDULE["generation-jobs-resend"] = {
+    "task": "generation.jobs_resend",
+    "schedule": 30.0,
+}
 CELERY_BEAT_SCHEDULE["generation-stale-sweep"] = {
     "task": "generation.stale_sweep",
     "schedule": 60.0,
@@ -402,6 +420,9 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="2025-03-31.basil")
 # Webhook signatures older than this many seconds are refused (replay protection).
 STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# A stored event not processed this many seconds after it was received (or last sent) has its
+# processing task sent again by beat's `billing.stripe_events_resend` (docs/billing.md).
+BILLING_STRIPE_EVENT_RESEND_AFTER = env.int("BILLING_STRIPE_EVENT_RESEND_AFTER", default=60)
 # Credits per image by size. DALL-E 2 charged $0.016/$0.018/$0.020 (256/512/1024): one credit
 # buys a 256 or 512 image and 1024 costs more; whole credits make that 2 (docs/billing.md).
 BILLING_IMAGE_PRICES = {256: 1, 512: 1, 1024: 2}
@@ -435,6 +456,7 @@ CELERY_BEAT_SCHEDULE.update(
         "billing-expire-lots": {"task": "billing.lots_expire", "schedule": 15 * 60},
         "billing-monthly-grants": {"task": "billing.monthly_grants_issue", "schedule": 3600},
         "billing-sweep-reservations": {"task": "billing.reservations_sweep", "schedule": 10 * 60},
+        "billing-resend-stripe-events": {"task": "billing.stripe_events_resend", "schedule": 30},
     }
 )
 

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from common.models import TimeStampedModel, UUIDModel
 
@@ -75,6 +76,10 @@ class Generation(UUIDModel):
     # redelivered task re-claims a RUNNING row only when that worker is gone (see tasks.py).
     worker_id = models.CharField(max_length=255, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the job's message was last sent to the GPU queue (the first send follows the insert
+    # at once): a job still queued EASEL_GENERATION_RESEND_AFTER seconds later is sent again
+    # from here (generation/services/outbox.py), whatever happened to the message.
+    sent_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]

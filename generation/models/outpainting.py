@@ -72,6 +72,10 @@ class ExtensionFrame(models.Model):
         related_name="extension_frame",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
+    # Set when the frame is claimed (STARTING): the id its generation will have, and when. A
+    # claim whose request died is recovered from these (services/outpainting.py).
+    planned_generation_id = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["extension", "index"]

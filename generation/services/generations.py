@@ -289,7 +289,7 @@ def lanes_promote(*, now: Any = None) -> int:
         # Conditional, so two beat runs never promote (and re-send) one job twice.
         if Generation.objects.filter(
             pk=generation_id, queue_lane=0, status=Generation.Status.QUEUED
-        ).update(queue_lane=1):
+        ).update(queue_lane=1, sent_at=timezone.now()):
             generation_enqueue(generation=Generation.objects.get(pk=generation_id))
             promoted += 1
     if promoted:

@@ -15,6 +15,7 @@ extension on as far as it can without waiting; the extension page calls it while
 from __future__ import annotations
 
 import io
+import logging
 import math
 import uuid
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from PIL import Image as PILImage
 from common.errors import ApiError, InsufficientQuota, InvalidRequest, NotFound
 from generation.models import Extension, ExtensionFrame, Generation, Image
 from generation.services.storage import storage_delete, storage_read, storage_write
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -274,8 +277,7 @@ def _step(*, extension_id: ImageId) -> bool:
             _extension_finish(extension=extension, status=Extension.Status.SUCCEEDED, message="")
             return True
         if frame.status == ExtensionFrame.Status.STARTING:
-            _claim_lost_stop(extension=extension, frame=frame)
-            return False  # otherwise another request is creating its generation right now
+            return _claim_lost_recover(frame=frame)
         if frame.status == ExtensionFrame.Status.RUNNING and frame.generation_id is not None:
             generation = Generation.objects.get(pk=frame.generation_id)
             if not generation.is_final:
@@ -283,27 +285,34 @@ def _step(*, extension_id: ImageId) -> bool:
             _frame_settle(extension=extension, frame=frame, generation=generation)
             return True
         frame.status = ExtensionFrame.Status.STARTING
-        frame.save(update_fields=["status"])
-        extension.save(update_fields=["updated_at"])  # when the claim was made
+        frame.planned_generation_id = uuid.uuid4()
+        frame.claimed_at = timezone.now()
+        frame.save(update_fields=["status", "planned_generation_id", "claimed_at"])
         frame_png = _frame_png(extension=extension, frame=frame)
     _frame_start(extension=extension, frame=frame, frame_png=frame_png)
     return True
 
 
-def _claim_lost_stop(*, extension: Extension, frame: ExtensionFrame) -> None:
-    """A claim older than a minute belongs to a request that died between claiming the frame
-    and recording its generation (creating one takes well under a second). Whether that
-    generation exists is unknown, so the frame is not retried (it could be charged twice):
-    the extension stops, and the user can start again from the source."""
-    if extension.updated_at > timezone.now() - timedelta(seconds=CLAIM_LOST_AFTER_SECONDS):
-        return
-    frame.status = ExtensionFrame.Status.STOPPED
-    frame.save(update_fields=["status"])
-    _extension_finish(
-        extension=extension,
-        status=Extension.Status.STOPPED,
-        message=_stop_message(frame=frame, extension=extension, reason="it was interrupted"),
-    )
+def _claim_lost_recover(*, frame: ExtensionFrame) -> bool:
+    """The outbox of extend frames. A claim older than a minute belongs to a request that died
+    between claiming the frame and recording its generation (creating one takes well under a
+    second). The claim named the generation's id in advance, so what happened is known: if the
+    generation exists, it is recorded on the frame; if not, the frame is claimed afresh (with a
+    new id: should the old request only have been slow, its late record is refused and its
+    generation canceled, uncharged, by `_frame_start`). True when something changed."""
+    if frame.claimed_at is not None and frame.claimed_at > timezone.now() - timedelta(
+        seconds=CLAIM_LOST_AFTER_SECONDS
+    ):
+        return False  # another request is creating its generation right now
+    made = None
+    if frame.planned_generation_id is not None:
+        made = Generation.objects.filter(pk=frame.planned_generation_id).first()
+    if made is not None:
+        frame.generation, frame.status = made, ExtensionFrame.Status.RUNNING
+    else:
+        frame.status, frame.planned_generation_id = ExtensionFrame.Status.PLANNED, None
+    frame.save(update_fields=["generation", "status", "planned_generation_id"])
+    return True
 
 
 def extensions_advance_running(*, limit: int = 200) -> int:
@@ -318,8 +327,15 @@ def extensions_advance_running(*, limit: int = 200) -> int:
 
 def _frame_start(*, extension: Extension, frame: ExtensionFrame, frame_png: bytes) -> None:
     """Outside any transaction, as generation_create requires; a refusal stops the extension."""
-    from generation.services.generations import generation_create
+    from generation.services.generations import generation_cancel, generation_create
 
+    # Every write below is conditional on this claim: a claim given up as lost meanwhile
+    # (`_claim_lost_recover`) belongs to someone else now.
+    ours = ExtensionFrame.objects.filter(
+        pk=frame.pk,
+        status=ExtensionFrame.Status.STARTING,
+        planned_generation_id=frame.planned_generation_id,
+    )
     try:
         generation = generation_create(
             user=extension.user,
@@ -330,20 +346,26 @@ def _frame_start(*, extension: Extension, frame: ExtensionFrame, frame_png: byte
             size=extension.frame_size,
             image_bytes=frame_png,
             mask_bytes=frame_png,  # its transparent part is the area to paint
+            generation_id=frame.planned_generation_id,
         )
     except ApiError as error:
         with transaction.atomic():
-            ExtensionFrame.objects.filter(pk=frame.pk).update(status=ExtensionFrame.Status.STOPPED)
             locked = Extension.objects.select_for_update().get(pk=extension.pk)
-            _extension_finish(
-                extension=locked,
-                status=Extension.Status.STOPPED,
-                message=_stop_message(frame=frame, extension=locked, reason=error.message),
-            )
+            if ours.update(status=ExtensionFrame.Status.STOPPED):
+                _extension_finish(
+                    extension=locked,
+                    status=Extension.Status.STOPPED,
+                    message=_stop_message(frame=frame, extension=locked, reason=error.message),
+                )
         return
-    ExtensionFrame.objects.filter(pk=frame.pk).update(
-        generation=generation, status=ExtensionFrame.Status.RUNNING
-    )
+    if not ours.update(generation=generation, status=ExtensionFrame.Status.RUNNING):
+        logger.warning(
+            "extension %s: frame %s was claimed again; canceling %s",
+            extension.pk,
+            frame.index,
+            generation.pk,
+        )
+        generation_cancel(generation=generation)
 
 
 def _frame_settle(*, extension: Extension, frame: ExtensionFrame, generation: Generation) -> None:

@@ -214,8 +214,11 @@ class StripeServer:
         if method == "DELETE" and cancel and cancel.group(1) in objects:
             objects[cancel.group(1)]["status"] = "canceled"
             return 200, objects[cancel.group(1)]
+        if method == "GET" and path in ("/v1/checkout/sessions", "/v1/disputes"):
+            return 200, self._list(path, params)
         match = re.fullmatch(
-            r"/v1/(checkout/sessions|invoices|payment_intents|subscriptions|customers)/([\w]+)",
+            r"/v1/(checkout/sessions|invoices|payment_intents|subscriptions|customers|charges"
+            r"|disputes)/([\w]+)",
             path,
         )
         if method == "GET" and match and match.group(2) in objects:
@@ -228,6 +231,21 @@ class StripeServer:
         return 404, {
             "error": {"type": "invalid_request_error", "message": f"No such object: {path}"}
         }
+
+    def _list(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """List endpoints, filtered as Stripe filters them: sessions by payment intent, disputes
+        by charge."""
+        kind, field = {
+            "/v1/checkout/sessions": ("checkout.session", "payment_intent"),
+            "/v1/disputes": ("dispute", "charge"),
+        }[path]
+        wanted = params.get(field)
+        data = [
+            json.loads(json.dumps(obj))
+            for obj in self.state.objects.values()
+            if obj.get("object") == kind and (wanted is None or obj.get(field) == wanted)
+        ]
+        return {"object": "list", "url": path, "has_more": False, "data": data}
 
     def _store(self, obj: dict[str, Any], prefix: str) -> dict[str, Any]:
         obj.setdefault("id", self.state.new_id(prefix))
@@ -293,6 +311,7 @@ class StripeServer:
                 "customer": customer,
                 "payment_intent": intent["id"],
                 "refunded": False,
+                "disputed": False,
                 "invoice": invoice,
                 "paid": True,
             },
@@ -470,6 +489,7 @@ class StripeServer:
     def dispute(self, charge_id: str) -> dict[str, Any]:
         with self.state.lock:
             charge = self.state.objects[charge_id]
+            charge["disputed"] = True
             return json.loads(
                 json.dumps(
                     self._store(

@@ -195,3 +195,81 @@ def test_the_balance_cannot_go_below_zero_even_bypassing_the_services(user_with_
     with pytest.raises(IntegrityError), transaction.atomic():
         Wallet.objects.filter(user=user).update(balance=-1)
     assert Wallet.objects.get(user=user).balance == 5
+
+
+@pytest.fixture(params=["one_statement", "step_by_step"])
+def reserve_path(request, monkeypatch):  # type: ignore[no-untyped-def]
+    """Both ways a reservation is written: PostgreSQL's single statement, and the ORM's steps
+    that other databases use. On SQLite only the second exists, so the first is skipped."""
+    from django.db import connection
+
+    from billing.services import credits
+
+    if request.param == "one_statement":
+        if connection.vendor != "postgresql":
+            pytest.skip("the single-statement reservation is PostgreSQL's")
+    else:
+        monkeypatch.setattr(credits, "_reserve_in_one_statement", credits._reserve_step_by_step)
+    return request.param
+
+
+def test_both_reservation_paths_write_the_same_ledger(user_with_balance, staff_user, reserve_path):
+    """Lots taken soonest-expiry first across two lots, past-expiry credits never spent,
+    a refusal that changes nothing, an idempotent retry, and a release that puts credits back."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    user = user_with_balance(4)  # free lot, expires at the end of the month
+    now = timezone.now()
+    expired = credits_adjust(
+        user=user, amount=7, actor=staff_user, reason="old", expires_at=now - dt.timedelta(days=1)
+    ).lot
+    soon = credits_adjust(
+        user=user, amount=3, actor=staff_user, reason="soon", expires_at=now + dt.timedelta(hours=1)
+    ).lot
+    never = credits_adjust(user=user, amount=10, actor=staff_user, reason="never").lot
+    free = CreditLot.objects.get(wallet__user=user, source="free")
+    generation_id = uuid.uuid4()
+
+    first = credits_reserve(user=user, generation_id=generation_id, amount=5, size=512)
+    assert credits_reserve(user=user, generation_id=generation_id, amount=5).pk == first.pk
+    with pytest.raises(InsufficientQuota, match="balance is 12"):  # 17 live, 5 held: 12 left
+        credits_reserve(user=user, generation_id=uuid.uuid4(), amount=13)
+
+    stored = Reservation.objects.get(generation_id=generation_id)
+    assert (first.pk, first.amount, first.size, first.status) == (
+        stored.pk,
+        5,
+        512,
+        Reservation.Status.RESERVED,
+    )
+    assert sorted((p.lot_id, p.amount) for p in stored.parts.all()) == sorted(
+        [(soon.pk, 3), (free.pk, 2)]
+    )
+    remaining = dict(CreditLot.objects.filter(wallet__user=user).values_list("pk", "remaining"))
+    assert remaining == {expired.pk: 7, soon.pk: 0, free.pk: 2, never.pk: 10}
+    entry = LedgerEntry.objects.get(kind="reserve")
+    assert (entry.amount, entry.balance_after, entry.generation_id) == (-5, 19, generation_id)
+    assert Wallet.objects.get(user=user).balance == 19  # the 7 past expiry await lots_expire
+
+    credits_release(generation_id=generation_id)
+    remaining = dict(CreditLot.objects.filter(wallet__user=user).values_list("pk", "remaining"))
+    assert remaining == {expired.pk: 7, soon.pk: 3, free.pk: 4, never.pk: 10}
+    assert_invariant(Wallet.objects.get(user=user))
+
+
+def test_a_retry_answers_its_reservation_even_once_the_wallet_is_frozen(
+    user_with_balance, reserve_path
+):
+    from django.utils import timezone
+
+    user = user_with_balance(10)
+    generation_id = uuid.uuid4()
+    first = credits_reserve(user=user, generation_id=generation_id, amount=2)
+    Wallet.objects.filter(user=user).update(frozen_at=timezone.now())
+    assert credits_reserve(user=user, generation_id=generation_id, amount=2).pk == first.pk
+    other = user_with_balance(10)
+    with pytest.raises(InvalidRequest, match="another account"):
+        credits_reserve(user=other, generation_id=generation_id, amount=2)
+    assert Wallet.objects.get(user=user).balance == 8

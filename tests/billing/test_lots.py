@@ -194,6 +194,7 @@ def test_beat_schedule_names_registered_billing_tasks(settings):
         "billing.lots_expire",
         "billing.monthly_grants_issue",
         "billing.reservations_sweep",
+        "billing.stripe_events_resend",
     }
     assert all(v["task"] in app.tasks for v in billing_entries.values())
 

@@ -406,3 +406,72 @@ def test_a_proration_invoice_sets_the_tier_without_doubling_credits(stripe_serve
     out = StringIO()
     call_command("credits", "reconcile", stdout=out)
     assert "no differences" in out.getvalue()
+
+
+# --- the outbox: events whose processing task was lost or failed are sent again ----------------
+
+
+def test_an_event_whose_task_was_lost_is_sent_again_past_its_bound(
+    stripe_server, buyer, client, settings, django_capture_on_commit_callbacks
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from billing.services.webhooks import stripe_events_resend
+
+    session = _buy_pack(stripe_server, buyer)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        stripe_server.deliver(client, "checkout.session.completed", session)
+    assert len(queued) == 1  # the task that a wiped broker would have lost: never run
+    event = StripeEvent.objects.get()
+    assert event.status == "received"
+    received = event.next_attempt_at - dt.timedelta(
+        seconds=settings.BILLING_STRIPE_EVENT_RESEND_AFTER
+    )
+    assert stripe_events_resend(now=received + dt.timedelta(seconds=1)) == 0  # within the bound
+    assert stripe_events_resend(now=event.next_attempt_at) == 1  # eager here: processed at once
+    event.refresh_from_db()
+    assert event.status == "processed" and event.next_attempt_at is None
+    assert Wallet.objects.get(user=buyer).balance == 115
+    assert stripe_events_resend(now=timezone.now() + dt.timedelta(days=1)) == 0
+
+
+def test_a_failed_event_is_retried_with_backoff_then_left_for_the_admin(
+    stripe_server, buyer, deliver
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from billing.services.webhooks import RETRY_BACKOFF_SECONDS, stripe_events_resend
+
+    session = _buy_pack(stripe_server, buyer)
+    Payment.objects.filter(checkout_session_id=session["id"]).update(checkout_session_id="cs_gone")
+    deliver("checkout.session.completed", session)
+    event = StripeEvent.objects.get()
+    assert event.status == "failed" and event.attempts == 1
+    for wait in RETRY_BACKOFF_SECONDS[1:]:
+        previous = event.next_attempt_at
+        assert stripe_events_resend(now=previous - dt.timedelta(seconds=1)) == 0
+        tried_at = timezone.now()
+        assert stripe_events_resend(now=previous) == 1
+        event.refresh_from_db()
+        assert event.status == "failed"
+        assert abs((event.next_attempt_at - tried_at).total_seconds() - wait) < 5
+    assert stripe_events_resend(now=event.next_attempt_at) == 1
+    event.refresh_from_db()
+    assert event.next_attempt_at is None  # every step used: the admin's replay is what is left
+    assert event.attempts == len(RETRY_BACKOFF_SECONDS) + 1
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    with pytest.raises(CommandError):
+        call_command("credits", "reconcile", "--no-stripe", stdout=out)
+    assert f"Stripe event {event.event_id} (checkout.session.completed) failed" in out.getvalue()
+    Payment.objects.filter(checkout_session_id="cs_gone").update(checkout_session_id=session["id"])
+    assert stripe_event_process(event_id=event.event_id) == "processed"
+    assert Wallet.objects.get(user=buyer).balance == 115

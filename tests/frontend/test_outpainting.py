@@ -3,6 +3,7 @@ eager mode, the stitched canvas, what it costs, and what bad input leaves untouc
 
 import io
 import threading
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -281,21 +282,92 @@ def test_the_periodic_task_finishes_an_extension_nobody_watches(
     assert [f.status for f in extension.frames.all()] == ["done", "done"]
 
 
-@pytest.mark.django_db
-def test_a_claim_whose_request_died_stops_the_extension_without_a_retry(user):
-    from datetime import timedelta
+def _claim_died(*, extension: Extension, minutes_ago: float, made: bool = False):  # type: ignore[no-untyped-def]
+    """Frame 1 claimed by a request that died `minutes_ago`, before it recorded its generation;
+    `made`: after it created the generation (with the id the claim named), before recording it."""
+    import uuid
 
     from django.utils import timezone
 
+    from generation.services.generations import generation_create
+
+    planned = uuid.uuid4()
+    frame = ExtensionFrame.objects.get(extension=extension, index=0)
+    ExtensionFrame.objects.filter(pk=frame.pk).update(
+        status="starting",
+        planned_generation_id=planned,
+        claimed_at=timezone.now() - timedelta(minutes=minutes_ago),
+    )
+    if made:
+        frame.refresh_from_db()
+        from generation.services.outpainting import _frame_png
+
+        png = _frame_png(extension=extension, frame=frame)
+        generation_create(
+            user=extension.user,
+            source="web",
+            operation="edit",
+            prompt=extension.prompt,
+            n=1,
+            size=extension.frame_size,
+            image_bytes=png,
+            mask_bytes=png,
+            generation_id=planned,
+        )
+    return planned
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("made", [False, True], ids=["before-creating", "after-creating"])
+def test_a_claim_whose_request_died_is_recovered_and_each_frame_charged_once(
+    user, django_capture_on_commit_callbacks, made
+):
     image = textured_image(user=user)
     extension = _record_only(user=user, image=image)
-    ExtensionFrame.objects.filter(extension=extension, index=0).update(status="starting")
+    before = balance_summary(user=user).balance
+    with django_capture_on_commit_callbacks(execute=not made):
+        planned = _claim_died(extension=extension, minutes_ago=0, made=made)
     # A fresh claim: another request is creating the frame's generation; nothing happens.
     assert extension_advance(extension_id=extension.pk).status == Extension.Status.RUNNING
-    Extension.objects.filter(pk=extension.pk).update(
-        updated_at=timezone.now() - timedelta(minutes=2)
+    assert Generation.objects.filter(operation="edit").count() == int(made)
+    ExtensionFrame.objects.filter(extension=extension, index=0).update(
+        claimed_at=ExtensionFrame.objects.get(extension=extension, index=0).claimed_at
+        - timedelta(minutes=2)
     )
-    extension = extension_advance(extension_id=extension.pk)
-    assert extension.status == Extension.Status.STOPPED
-    assert "frame 1 of 2: it was interrupted" in extension.status_message
-    assert not Generation.objects.filter(operation="edit").exists()
+    if made:  # its task never ran (the request died before its commit callbacks): the outbox
+        from generation.services.outbox import generations_resend
+
+        generation = Generation.objects.get(pk=planned)
+        with django_capture_on_commit_callbacks(execute=True):
+            generations_resend(now=generation.sent_at + timedelta(hours=1))
+    extension = run_to_the_end(extension, django_capture_on_commit_callbacks)
+    assert extension.status == Extension.Status.SUCCEEDED, extension.status_message
+    frames = list(extension.frames.order_by("index"))
+    assert (frames[0].generation_id == planned) is made
+    assert Generation.objects.filter(user=user, operation="edit").count() == 2
+    assert before - balance_summary(user=user).balance == extension.credits_quoted
+
+
+@pytest.mark.django_db
+def test_a_slow_request_whose_claim_was_taken_over_cancels_its_generation_uncharged(
+    user, django_capture_on_commit_callbacks
+):
+    from generation.services.outpainting import _frame_png, _frame_start
+
+    image = textured_image(user=user)
+    extension = _record_only(user=user, image=image)
+    before = balance_summary(user=user).balance
+    _claim_died(extension=extension, minutes_ago=2)
+    slow = ExtensionFrame.objects.get(extension=extension, index=0)  # what the slow request holds
+    png = _frame_png(extension=extension, frame=slow)
+    with django_capture_on_commit_callbacks(execute=False):  # the new claim's job waits queued
+        extension_advance(extension_id=extension.pk)
+    taken_over = ExtensionFrame.objects.get(pk=slow.pk)
+    assert taken_over.status == "running"
+    assert taken_over.planned_generation_id != slow.planned_generation_id
+    _frame_start(extension=extension, frame=slow, frame_png=png)  # the slow request goes on
+    late = Generation.objects.get(pk=slow.planned_generation_id)
+    assert late.status == Generation.Status.CANCELED
+    assert ExtensionFrame.objects.get(pk=slow.pk).generation_id == taken_over.generation_id
+    one_frame = generation_cost(size=256, n=1)
+    assert before - balance_summary(user=user).balance == one_frame  # the new claim's hold only

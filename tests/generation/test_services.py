@@ -302,3 +302,48 @@ def test_low_lane_jobs_waiting_too_long_are_promoted_once(
     fresh.refresh_from_db()
     assert (old.queue_lane, fresh.queue_lane) == (1, 0)
     assert sent == [{"args": [str(old.pk)], "queue": "gpu", "priority": 3}]
+
+
+def test_queued_jobs_whose_message_was_not_claimed_are_sent_again_once_per_bound(
+    user, settings, monkeypatch
+):
+    from generation import tasks
+    from generation.services.outbox import generations_resend
+
+    settings.EASEL_GENERATION_RESEND_AFTER = 120
+    now = timezone.now()
+    lost = _generation(user)
+    fresh = _generation(user)
+    running = _generation(user, status=Generation.Status.RUNNING)
+    Generation.objects.filter(pk__in=[lost.pk, running.pk]).update(
+        sent_at=now - timedelta(minutes=10)
+    )
+    sent: list[dict] = []
+    monkeypatch.setattr(
+        tasks.generation_run_task, "apply_async", lambda **kwargs: sent.append(kwargs)
+    )
+    assert generations_resend(now=now) == 1
+    assert generations_resend(now=now) == 0  # its new send is the one the bound counts from
+    assert [message["args"] for message in sent] == [[str(lost.pk)]]
+    lost.refresh_from_db()
+    assert lost.sent_at == now and lost.status == Generation.Status.QUEUED
+    later = now + timedelta(seconds=121)
+    assert generations_resend(now=later) == 2  # still unclaimed: both queued jobs again
+    assert {message["args"][0] for message in sent[1:]} == {str(lost.pk), str(fresh.pk)}
+    assert Generation.objects.get(pk=running.pk).sent_at < now  # a claimed job is never re-sent
+
+
+def test_the_time_limits_lease_and_timeouts_must_agree(settings):
+    from generation.checks import handoff_bounds_check
+
+    assert handoff_bounds_check() == []
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+    settings.EASEL_GENERATION_LEASE_SECONDS = 10
+    settings.BILLING_RESERVATION_TIMEOUT = 600
+    settings.EASEL_GENERATION_HARD_TIME_LIMIT = settings.EASEL_GENERATION_SOFT_TIME_LIMIT
+    assert [error.id for error in handoff_bounds_check()] == [
+        "easel.E001",
+        "easel.E002",
+        "easel.E003",
+        "easel.E004",
+    ]

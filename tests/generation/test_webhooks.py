@@ -448,3 +448,32 @@ def test_sweep_emits_events_of_finished_jobs_once(
         assert webhooks.webhook_events_sweep() == 0  # the next beat: already emitted
     [received] = receiver.requests
     assert json.loads(received["body"])["data"]["id"] == str(finished.id)
+
+
+def test_a_delivery_whose_task_was_lost_or_whose_try_died_is_sent_by_the_sweep(
+    user, receiver, django_capture_on_commit_callbacks
+):
+    """The delivery row is the outbox: a first task lost with the broker, or a try whose worker
+    died after claiming it (its claim pushed the next try out by the timeout plus a minute)."""
+    from django.conf import settings
+
+    webhooks.webhook_endpoint_create(user=user, url=receiver.url())
+    with django_capture_on_commit_callbacks(execute=False) as lost:
+        [delivery] = webhook_event_emit(generation=_finished_generation(user=user))
+    assert len(lost) == 1 and receiver.requests == []  # the task never ran
+    webhook_deliveries_due_task()
+    delivery.refresh_from_db()
+    assert delivery.status == "succeeded" and len(receiver.requests) == 1
+
+    with django_capture_on_commit_callbacks(execute=False):
+        [again] = webhook_event_emit(generation=_finished_generation(user=user))
+    died_at = timezone.now()
+    WebhookDelivery.objects.filter(pk=again.pk).update(  # what a claim leaves behind
+        next_attempt_at=died_at + timedelta(seconds=settings.WEBHOOK_TIMEOUT + 60)
+    )
+    webhook_deliveries_due_task()
+    assert len(receiver.requests) == 1  # the dead try's claim still holds it
+    WebhookDelivery.objects.filter(pk=again.pk).update(next_attempt_at=died_at)  # the lease ran out
+    webhook_deliveries_due_task()
+    again.refresh_from_db()
+    assert again.status == "succeeded" and len(receiver.requests) == 2

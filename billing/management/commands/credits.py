@@ -1,12 +1,21 @@
 """`python manage.py credits grant|balance|reconcile`: operator tools for the ledger."""
 
+import datetime as dt
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
-from billing.selectors import balance_summary, payment_mismatches, wallet_mismatches
+from billing.selectors import (
+    balance_summary,
+    payment_mismatches,
+    payment_reversal_mismatches,
+    payment_stripe_mismatches,
+    stripe_events_abandoned,
+    wallet_mismatches,
+)
+from billing.stripe_client import payments_configured
 from common.errors import ApiError
 
 
@@ -30,10 +39,23 @@ class Command(BaseCommand):
         )
         balance = sub.add_parser("balance", help="Show a user's balance and lots.")
         balance.add_argument("email")
-        sub.add_parser(
+        reconcile = sub.add_parser(
             "reconcile",
-            help="Check every wallet against its entries and lots, and every paid Stripe payment "
-            "against its grant. Exits 1 and prints each difference.",
+            help="Check every wallet against its entries and lots; every payment against its "
+            "grant and take-backs in the ledger, and against what Stripe says happened to it "
+            "(paid, refunded amount, disputes); and that no Stripe event was given up on. "
+            "Exits 1 and prints each difference.",
+        )
+        reconcile.add_argument(
+            "--no-stripe",
+            action="store_true",
+            help="Skip the questions to Stripe (one or two calls per payment).",
+        )
+        reconcile.add_argument(
+            "--since",
+            type=dt.date.fromisoformat,
+            default=None,
+            help="Ask Stripe only about payments created on or after this date (YYYY-MM-DD).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -76,12 +98,24 @@ class Command(BaseCommand):
                 f"  {lot.remaining:>6} of {lot.granted:<6} {lot.source:<12} expires {expiry}"
             )
 
-    def _reconcile(self, **_: Any) -> None:
+    def _reconcile(self, *, no_stripe: bool, since: dt.date | None, **_: Any) -> None:
         problems = [
             f"wallet {m.wallet_id} (user {m.user_id}): balance {m.balance}, "
             f"entries sum {m.entries_total}, lots hold {m.lots_total}"
             for m in wallet_mismatches()
-        ] + payment_mismatches()
+        ]
+        problems += payment_mismatches() + payment_reversal_mismatches()
+        problems += stripe_events_abandoned()
+        if no_stripe:
+            pass
+        elif not payments_configured():
+            self.stdout.write("payments are not configured: Stripe was not asked")
+        else:
+            start = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC) if since else None
+            try:
+                problems += payment_stripe_mismatches(since=start)
+            except ApiError as error:
+                raise CommandError(f"Stripe could not be asked: {error.message}") from error
         for problem in problems:
             self.stdout.write(problem)
         if problems:
