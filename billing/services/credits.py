@@ -586,7 +586,7 @@ def credits_refund_image(
         if reservation.status != Reservation.Status.CAPTURED or back <= 0:
             return None
         _return_parts(reservation=reservation, amount=back, now=now)
-        entry = _append(
+        entry = entry_append(
             wallet=wallet,
             amount=back,
             kind=LedgerEntry.Kind.REFUND,

@@ -25,7 +25,7 @@ def record_existing_take_down_copies(apps, schema_editor):  # type: ignore[no-un
 
 
 class Migration(migrations.Migration):
-    dependencies = [("generation", "0005_share_view_count")]
+    dependencies = [("generation", "0006_outbox_sent_at_and_frame_claims")]
 
     operations = [
         migrations.CreateModel(
