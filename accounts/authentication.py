@@ -5,6 +5,7 @@ from rest_framework.request import Request
 
 from accounts.models import ApiKey, User
 from accounts.services.api_keys import api_key_authenticate
+from common.errors import AuthenticationError
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -19,7 +20,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: expected 'Authorization: Bearer YOUR_KEY'."
             )
-        key = api_key_authenticate(secret=secret.strip())
+        try:
+            key = api_key_authenticate(secret=secret.strip())
+        except AuthenticationError as expired:
+            raise exceptions.AuthenticationFailed(expired.message) from None
         if key is None:
             raise exceptions.AuthenticationFailed(
                 f"Incorrect API key provided: {_redacted(secret.strip())}. "

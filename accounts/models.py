@@ -93,11 +93,24 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class ApiKey(TimeStampedModel):
-    """A developer's key. The secret is shown once; only its keyed hash is kept."""
+    """A developer's key. The secret is shown once; only its keyed hash is kept.
+
+    Scopes are `<area>.read` (look) and `<area>.write` (change) per area an API key can reach;
+    docs/accounts.md has the table of which endpoint needs which.
+    """
 
     class Scope(models.TextChoices):
-        GENERATE = "images.generate", "Generate images"
-        READ = "images.read", "Read own images"
+        GENERATE = "images.generate", "Generate, cancel, delete and share images"
+        READ = "images.read", "Read own generations, images and collections"
+        MODERATION_READ = "moderation.read", "Read blocked decisions and suspensions"
+        MODERATION_WRITE = "moderation.write", "Appeal blocked decisions"
+        WEBHOOKS_READ = "webhooks.read", "Read webhook endpoints and deliveries"
+        WEBHOOKS_WRITE = "webhooks.write", "Add, change, remove and replay webhooks"
+        KEYS_READ = "keys.read", "List API keys"
+        KEYS_WRITE = "keys.write", "Create and revoke API keys"
+        BILLING_READ = "billing.read", "Read balance, credit history and usage"
+        BILLING_WRITE = "billing.write", "Start purchases, subscriptions and the billing portal"
+        ACCOUNT_READ = "account.read", "Read the account and its plan"
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
     name = models.CharField(max_length=100)
@@ -105,6 +118,8 @@ class ApiKey(TimeStampedModel):
     secret_hash = models.CharField(max_length=64, unique=True)
     scopes = models.JSONField(default=list)
     monthly_credit_cap = models.PositiveIntegerField(null=True, blank=True)
+    # Null: never expires. Past it the key answers 401 saying that it expired.
+    expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
@@ -115,5 +130,9 @@ class ApiKey(TimeStampedModel):
         return f"{self.prefix}… ({self.name})"
 
     @property
+    def is_expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired

@@ -1,4 +1,10 @@
-"""Who may reach staff-only parts: staff accounts with two-factor authentication turned on."""
+"""Who may reach what: API key scopes, web-session-only operations, staff with two-factor.
+
+Every endpoint an API key can reach names its scope with one of the lists at the bottom
+(`permission_classes = WRITE_KEYS`). The project's default permission (settings.REST_FRAMEWORK)
+is SESSION_ONLY, so an endpoint that forgets to name one is closed to API keys rather than open
+to every key; tests/accounts/test_scope_matrix.py lists every endpoint with the scope it needs.
+"""
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.contrib.auth.models import AnonymousUser
@@ -29,6 +35,20 @@ class IsStaffWithTwoFactor(BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         return request.auth is None and is_staff_with_two_factor(request.user)
+
+
+class WebSessionOnly(BasePermission):
+    """No API key, whatever its scopes: for what a leaked key must never do (delete the
+    account), and the default for any endpoint that has not said which scope it needs."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        if isinstance(request.auth, ApiKey):
+            raise PermissionDenied(
+                "This operation is only available from a signed-in web session, "
+                "not with an API key.",
+                code="session_required",
+            )
+        return True
 
 
 def request_scopes(request: Request) -> frozenset[str]:
@@ -68,6 +88,25 @@ def HasScope(*scopes: str) -> type[BasePermission]:  # noqa: N802 - reads as a c
     return _HasScope
 
 
-# What image endpoints require: a signed-in caller whose key (if any) carries the scope.
-READ_IMAGES: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.READ)]
-GENERATE_IMAGES: list[type[BasePermission]] = [IsAuthenticated, HasScope(ApiKey.Scope.GENERATE)]
+def _scoped(scope: str) -> list[type[BasePermission]]:
+    return [IsAuthenticated, HasScope(scope)]
+
+
+Scope = ApiKey.Scope
+
+# What each endpoint requires: a signed-in caller whose key (if any) carries the scope.
+READ_IMAGES = _scoped(Scope.READ)
+GENERATE_IMAGES = _scoped(Scope.GENERATE)
+READ_MODERATION = _scoped(Scope.MODERATION_READ)
+WRITE_MODERATION = _scoped(Scope.MODERATION_WRITE)
+READ_WEBHOOKS = _scoped(Scope.WEBHOOKS_READ)
+WRITE_WEBHOOKS = _scoped(Scope.WEBHOOKS_WRITE)
+READ_KEYS = _scoped(Scope.KEYS_READ)
+WRITE_KEYS = _scoped(Scope.KEYS_WRITE)
+READ_BILLING = _scoped(Scope.BILLING_READ)
+WRITE_BILLING = _scoped(Scope.BILLING_WRITE)
+READ_ACCOUNT = _scoped(Scope.ACCOUNT_READ)
+# Any valid key or session, whatever its scopes: only for what reveals nothing of the account
+# (the model list, as OpenAI lets any key list models).
+ANY_KEY: list[type[BasePermission]] = [IsAuthenticated]
+SESSION_ONLY: list[type[BasePermission]] = [IsAuthenticated, WebSessionOnly]

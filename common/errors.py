@@ -67,8 +67,30 @@ class AuthenticationError(ApiError):
 
 
 class ContentPolicyViolation(ApiError):
+    """A block. OpenAI's shape, plus (inside "error") the decision that blocked and where to
+    appeal it, so an integrator can show its end user a way to ask for a review."""
+
     status_code = 400
     code = "content_policy_violation"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decision_id: int | None = None,
+        appeal_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.decision_id = decision_id
+        self.appeal_url = appeal_url
+
+    def as_body(self) -> dict[str, Any]:
+        body = super().as_body()
+        if self.decision_id is not None:
+            body["error"]["decision_id"] = self.decision_id
+            body["error"]["appeal_url"] = self.appeal_url
+        return body
 
 
 class InsufficientQuota(ApiError):

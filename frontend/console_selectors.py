@@ -8,8 +8,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from common.errors import InvalidRequest, NotFound
+from common.numbers import whole_number
 from frontend.charts import bar_chart
 from generation.models import Generation, Image
+from generation.selectors.quarantine import quarantined_key_for_staff
 from moderation.models import (
     AuditLogEntry,
     Case,
@@ -26,23 +28,34 @@ def image_for_staff(*, image_id: uuid.UUID) -> Image:
     return image
 
 
+def image_file_key_for_staff(*, image: Image) -> str | None:
+    """What a reviewer sees of an image: the delivered file, or the quarantined copy of a
+    withheld or taken-down one while it is kept."""
+    return image.storage_key or quarantined_key_for_staff(image=image)
+
+
 def case_images(*, case: Case) -> list[Image]:
-    """The image a case is about, or every image of its generation."""
+    """The image a case is about, or every image of its generation; each carries `staff_key`
+    (image_file_key_for_staff) for the page."""
     if case.image_id:
-        return list(Image.objects.filter(pk=case.image_id).select_related("generation"))
-    if case.generation_id:
-        return list(
-            Image.objects.filter(generation_id=case.generation_id).select_related("generation")
-        )
-    return []
+        images = Image.objects.filter(pk=case.image_id)
+    elif case.generation_id:
+        images = Image.objects.filter(generation_id=case.generation_id)
+    else:
+        return []
+    rows = list(images.select_related("generation"))
+    for image in rows:
+        image.staff_key = image_file_key_for_staff(image=image)  # type: ignore[attr-defined]
+    return rows
 
 
 def users_search(*, query: str) -> QuerySet[User]:
     users = User.objects.select_related("tier").order_by("-date_joined", "-pk")
     if query:
         condition = Q(email__icontains=query) | Q(display_name__icontains=query)
-        if query.isdigit():
-            condition |= Q(pk=int(query))
+        user_id = whole_number(query, minimum=1, maximum=2**63 - 1)
+        if user_id is not None:
+            condition |= Q(pk=user_id)
         users = users.filter(condition)
     return users.annotate(strike_count=Count("strikes", distinct=True))
 

@@ -1,8 +1,12 @@
 """Forms of the web app. They check shape only (types, lengths); rules live in services."""
 
+import datetime as dt
 from typing import cast
 
 from django import forms
+
+from accounts.models import ApiKey
+from accounts.services.api_keys import DEFAULT_SCOPES, MONTHLY_CREDIT_CAP_MAX
 
 PROMPT_MAX_LENGTH = 1000  # DALL-E 2's limit for a prompt
 SEED_MAX = 2**31 - 1
@@ -91,7 +95,40 @@ class AppealForm(forms.Form):
 
 class ApiKeyForm(forms.Form):
     name = forms.CharField(max_length=100)
-    monthly_credit_cap = forms.IntegerField(required=False, min_value=0, label="Monthly credit cap")
+    monthly_credit_cap = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MONTHLY_CREDIT_CAP_MAX,
+        label="Monthly credit cap",
+        help_text="Optional: the most credits this key may spend in a calendar month.",
+    )
+    expires_on = forms.DateField(
+        required=False,
+        label="Expires",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Optional: the key stops working at the end of this day (UTC).",
+    )
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices,
+        initial=sorted(DEFAULT_SCOPES),
+        widget=forms.CheckboxSelectMultiple,
+        label="What the key may do",
+        help_text="Managing keys, webhooks and billing must be chosen here; a key never "
+        "deletes the account.",
+    )
+
+    def clean_expires_on(self) -> dt.date | None:
+        day = self.cleaned_data.get("expires_on")
+        if day is not None and day >= dt.date.max:
+            raise forms.ValidationError("Choose an earlier date.")  # the day after overflows
+        return day
+
+    def expires_at(self) -> dt.datetime | None:
+        """The first moment after the chosen day, UTC (the service checks it is in the future)."""
+        day = self.cleaned_data.get("expires_on")
+        if day is None:
+            return None
+        return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
 class WebhookForm(forms.Form):

@@ -15,6 +15,7 @@ from celery.signals import worker_init
 from django.conf import settings
 
 from generation.inference.registry import gpu_queues
+from generation.services.quarantine import quarantine_purge
 
 
 @shared_task(
@@ -62,6 +63,13 @@ def generation_stale_sweep_task() -> None:
     from generation.services.worker import stale_sweep
 
     stale_sweep()
+
+
+@shared_task(
+    name="generation.quarantine_purge", ignore_result=True, soft_time_limit=600, time_limit=660
+)
+def generation_quarantine_purge_task() -> None:
+    quarantine_purge()
 
 
 @shared_task(

@@ -1,8 +1,12 @@
 """What a screening stage answers: the decision, and words a person understands."""
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from django.urls import reverse
 
 from common.errors import ContentPolicyViolation
+from common.site import site_url
 from moderation.models import Category, Outcome
 
 # What the user reads for each category: the rule in plain words, never the words that fired
@@ -45,7 +49,21 @@ class Verdict:
         text = "Your request was rejected by Easel's content policy. " + self.message
         if self.warning:
             text += " " + self.warning
-        return ContentPolicyViolation(text, param="prompt")
+        return ContentPolicyViolation(
+            text, param="prompt", **decision_reference(decision_id=self.decision_id)
+        )
+
+
+def decision_reference(*, decision_id: int | None) -> dict[str, Any]:
+    """The fields a ContentPolicyViolation carries about the decision behind it (none without)."""
+    if decision_id is None:
+        return {}
+    return {"decision_id": decision_id, "appeal_url": appeal_url(decision_id=decision_id)}
+
+
+def appeal_url(*, decision_id: int) -> str:
+    """Where an appeal of this decision is filed through the API (`POST`, body `{"text"}`)."""
+    return site_url(reverse("api-decision-appeal", args=[decision_id]))
 
 
 def message_for(categories: list[str]) -> str:

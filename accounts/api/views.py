@@ -10,9 +10,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from accounts.permissions import authenticated_user, request_scopes
+from accounts.permissions import (
+    READ_ACCOUNT,
+    READ_KEYS,
+    SESSION_ONLY,
+    WRITE_KEYS,
+    authenticated_user,
+    request_scopes,
+)
 from accounts.selectors import api_key_get_for_user, api_keys_for_user, size_label
-from accounts.services.api_keys import api_key_create, api_key_revoke
+from accounts.services.api_keys import (
+    DEFAULT_SCOPES,
+    MONTHLY_CREDIT_CAP_MAX,
+    api_key_create,
+    api_key_revoke,
+)
 from accounts.services.users import user_delete
 from common.errors import InvalidRequest, PermissionDenied
 
@@ -28,6 +40,7 @@ class ApiKeyOutputSerializer(serializers.ModelSerializer):
             "name",
             "scopes",
             "monthly_credit_cap",
+            "expires_at",
             "created_at",
             "last_used_at",
             "revoked_at",
@@ -35,6 +48,7 @@ class ApiKeyOutputSerializer(serializers.ModelSerializer):
 
 
 class ApiKeyListApi(APIView):
+    permission_classes = READ_KEYS
     OutputSerializer = ApiKeyOutputSerializer
 
     @extend_schema(
@@ -48,13 +62,25 @@ class ApiKeyListApi(APIView):
 
 
 class ApiKeyCreateApi(APIView):
+    permission_classes = WRITE_KEYS
+
     @extend_schema_serializer(component_name="ApiKeyCreateRequest")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
         scopes = serializers.ListField(
-            child=serializers.ChoiceField(choices=ApiKey.Scope.values), required=False
+            child=serializers.ChoiceField(choices=ApiKey.Scope.values),
+            required=False,
+            help_text="Default: images.generate, images.read, moderation.read, "
+            "moderation.write. Keys, webhooks, billing and the account need their scopes named.",
         )
-        monthly_credit_cap = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        monthly_credit_cap = serializers.IntegerField(
+            min_value=0, max_value=MONTHLY_CREDIT_CAP_MAX, required=False, allow_null=True
+        )
+        expires_at = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            help_text="When the key stops working (ISO 8601, in the future); default: never.",
+        )
 
     @extend_schema_serializer(component_name="ApiKeyCreated")
     class OutputSerializer(ApiKeyOutputSerializer):
@@ -82,6 +108,7 @@ class ApiKeyCreateApi(APIView):
             name=serializer.validated_data["name"],
             scopes=scopes,
             monthly_credit_cap=serializer.validated_data.get("monthly_credit_cap"),
+            expires_at=serializer.validated_data.get("expires_at"),
         )
         output = self.OutputSerializer(created.key, context={"secret": created.secret})
         return Response(output.data, status=status.HTTP_201_CREATED)
@@ -89,7 +116,7 @@ class ApiKeyCreateApi(APIView):
 
 def _check_no_scope_escalation(*, request: Request, scopes: list[str] | None) -> None:
     """A key may make keys, but none that can do more than itself."""
-    wanted = set(scopes) if scopes is not None else set(ApiKey.Scope.values)
+    wanted = set(scopes) if scopes is not None else set(DEFAULT_SCOPES)
     beyond = sorted(wanted - request_scopes(request))
     if beyond:
         raise PermissionDenied(
@@ -99,6 +126,8 @@ def _check_no_scope_escalation(*, request: Request, scopes: list[str] | None) ->
 
 
 class ApiKeyRevokeApi(APIView):
+    permission_classes = WRITE_KEYS
+
     @extend_schema(
         operation_id="api_keys_revoke",
         summary="Revoke an API key (effective on its next request)",
@@ -112,6 +141,8 @@ class ApiKeyRevokeApi(APIView):
 
 
 class AccountDetailApi(APIView):
+    permission_classes = READ_ACCOUNT
+
     @extend_schema_serializer(component_name="Account")
     class OutputSerializer(serializers.Serializer):
         @extend_schema_serializer(component_name="AccountTier")
@@ -158,6 +189,9 @@ class AccountDetailApi(APIView):
 
 
 class AccountDeleteApi(APIView):
+    # A leaked key must not be able to erase an account and its images.
+    permission_classes = SESSION_ONLY
+
     @extend_schema_serializer(component_name="AccountDeleteRequest")
     class InputSerializer(serializers.Serializer):
         password = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
@@ -169,11 +203,6 @@ class AccountDeleteApi(APIView):
         responses={204: None},
     )
     def delete(self, request: Request) -> Response:
-        if request.auth is not None:
-            # A leaked key must not be able to erase an account and its images.
-            raise PermissionDenied(
-                "Accounts can only be deleted from a signed-in web session, not with an API key."
-            )
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticated_user(request)

@@ -1,5 +1,7 @@
-"""API keys: created with a secret shown once, stored as a keyed hash, revoked at once."""
+"""API keys: created with a secret shown once, stored as a keyed hash, revoked at once,
+expiring when their owner said so."""
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -10,12 +12,25 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, User
-from common.errors import InvalidRequest
+from common.errors import AuthenticationError, InvalidRequest
 
 SECRET_PREFIX = "sk-"
 SECRET_RANDOM_BYTES = 32  # 43 URL-safe characters after "sk-"
 PREFIX_LENGTH = 11  # "sk-" and 8 characters: enough to tell keys apart, useless to guess with
 ALL_SCOPES = frozenset(ApiKey.Scope.values)
+# What a key gets when its creator names no scopes: what an integration that makes images needs
+# (including seeing and appealing its blocks). Managing keys, webhooks, billing and reading the
+# account must be asked for by name, so a key pasted into a script cannot do them by default.
+DEFAULT_SCOPES = frozenset(
+    {
+        ApiKey.Scope.GENERATE,
+        ApiKey.Scope.READ,
+        ApiKey.Scope.MODERATION_READ,
+        ApiKey.Scope.MODERATION_WRITE,
+    }
+)
+# The column is a PostgreSQL integer; a larger cap would fail inside the database.
+MONTHLY_CREDIT_CAP_MAX = 2**31 - 1
 # Enough for every environment and integration; a cap stops a script from minting keys forever.
 MAX_ACTIVE_KEYS_PER_USER = 50
 
@@ -34,7 +49,7 @@ def api_key_hash(secret: str) -> str:
 
 def _validated_scopes(scopes: list[str] | None) -> list[str]:
     if scopes is None:
-        return sorted(ALL_SCOPES)
+        return sorted(DEFAULT_SCOPES)
     unknown = sorted(set(scopes) - ALL_SCOPES)
     if unknown:
         raise InvalidRequest(
@@ -52,35 +67,61 @@ def api_key_create(
     name: str,
     scopes: list[str] | None = None,
     monthly_credit_cap: int | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> CreatedApiKey:
+    """A new key; `scopes=None` means DEFAULT_SCOPES, `expires_at=None` never expires.
+
+    At most MAX_ACTIVE_KEYS_PER_USER active keys per account, exactly: the count and the insert
+    happen while the user's row is locked, so concurrent creations at the cap cannot all pass.
+    """
     name = name.strip()
     if not name or len(name) > 100:
         raise InvalidRequest("A key's name must be 1 to 100 characters.", param="name")
-    if monthly_credit_cap is not None and monthly_credit_cap < 0:
+    if monthly_credit_cap is not None and not 0 <= monthly_credit_cap <= MONTHLY_CREDIT_CAP_MAX:
         raise InvalidRequest(
-            "The monthly credit cap cannot be negative.", param="monthly_credit_cap"
+            f"The monthly credit cap must be between 0 and {MONTHLY_CREDIT_CAP_MAX}.",
+            param="monthly_credit_cap",
         )
-    active = ApiKey.objects.filter(user=user, revoked_at__isnull=True).count()
-    if active >= MAX_ACTIVE_KEYS_PER_USER:
-        raise InvalidRequest(
-            f"You have {active} active API keys, the most an account may have. "
-            "Revoke one you no longer use first.",
-            code="too_many_api_keys",
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidRequest("A key's expiry must be in the future.", param="expires_at")
+    scopes = _validated_scopes(scopes)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+        active = api_keys_active_count(user=user)
+        if active >= MAX_ACTIVE_KEYS_PER_USER:
+            raise InvalidRequest(
+                f"You have {active} active API keys, the most an account may have. "
+                "Revoke one you no longer use first.",
+                code="too_many_api_keys",
+            )
+        secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_RANDOM_BYTES)
+        key = ApiKey.objects.create(
+            user=user,
+            name=name,
+            prefix=secret[:PREFIX_LENGTH],
+            secret_hash=api_key_hash(secret),
+            scopes=scopes,
+            monthly_credit_cap=monthly_credit_cap,
+            expires_at=expires_at,
         )
-    secret = SECRET_PREFIX + secrets.token_urlsafe(SECRET_RANDOM_BYTES)
-    key = ApiKey.objects.create(
-        user=user,
-        name=name,
-        prefix=secret[:PREFIX_LENGTH],
-        secret_hash=api_key_hash(secret),
-        scopes=_validated_scopes(scopes),
-        monthly_credit_cap=monthly_credit_cap,
-    )
     return CreatedApiKey(key=key, secret=secret)
 
 
+def api_keys_active_count(*, user: User) -> int:
+    """Keys that still work: not revoked and not expired (an expired key frees its place)."""
+    return (
+        ApiKey.objects.filter(user=user, revoked_at__isnull=True)
+        .exclude(expires_at__lte=timezone.now())
+        .count()
+    )
+
+
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
-    """The active key this secret belongs to, or None. Compares hashes in constant time."""
+    """The active key this secret belongs to, or None. Compares hashes in constant time.
+
+    Raises AuthenticationError (401) for a genuine key past its expiry, so the caller can say
+    why it stopped working instead of "incorrect key".
+    """
     if not secret.startswith(SECRET_PREFIX) or len(secret) < PREFIX_LENGTH + 24:
         return None
     key = (
@@ -92,6 +133,13 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
         return None
     if not key.user.is_active:
         return None
+    if key.is_expired:
+        assert key.expires_at is not None
+        raise AuthenticationError(
+            f"The API key {key.prefix}… expired on "
+            f"{key.expires_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC. "
+            "Create a new key in your Easel account."
+        )
     _touch_last_used(key)
     return key
 

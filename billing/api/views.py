@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import READ_BILLING, WRITE_BILLING
 from billing.models import CreditLot, LedgerEntry
 from billing.selectors import (
     balance_summary,
@@ -41,6 +42,8 @@ class LotOutputSerializer(serializers.ModelSerializer):
 
 
 class BalanceApi(APIView):
+    permission_classes = READ_BILLING
+
     @extend_schema_serializer(component_name="BillingBalance")
     class OutputSerializer(serializers.Serializer):
         balance = serializers.IntegerField(help_text="Credits you can spend now.")
@@ -87,6 +90,8 @@ class BalanceApi(APIView):
 
 class LedgerListApi(APIView):
     """Newest first; page with `after` (the `last_id` of the previous page), like OpenAI's lists."""
+
+    permission_classes = READ_BILLING
 
     @extend_schema_serializer(component_name="BillingLedgerQuery")
     class InputSerializer(serializers.Serializer):
@@ -173,6 +178,8 @@ class LedgerListApi(APIView):
 
 
 class UsageApi(APIView):
+    permission_classes = READ_BILLING
+
     @extend_schema_serializer(component_name="BillingUsageQuery")
     class InputSerializer(serializers.Serializer):
         since = serializers.DateField(required=False, help_text="Default: 29 days before `until`.")
@@ -208,6 +215,8 @@ class CheckoutSessionOutputSerializer(serializers.Serializer):
 
 
 class CheckoutPackCreateApi(APIView):
+    permission_classes = WRITE_BILLING
+
     @extend_schema_serializer(component_name="BillingCheckoutPackRequest")
     class InputSerializer(serializers.Serializer):
         pack = serializers.CharField(
@@ -228,6 +237,8 @@ class CheckoutPackCreateApi(APIView):
 
 
 class CheckoutSubscriptionCreateApi(APIView):
+    permission_classes = WRITE_BILLING
+
     @extend_schema_serializer(component_name="BillingCheckoutSubscriptionRequest")
     class InputSerializer(serializers.Serializer):
         tier = serializers.CharField(help_text="A paid tier: plus or pro.")
@@ -248,6 +259,8 @@ class CheckoutSubscriptionCreateApi(APIView):
 
 
 class PortalSessionCreateApi(APIView):
+    permission_classes = WRITE_BILLING
+
     @extend_schema(
         operation_id="billing_portal",
         summary="Open the Stripe Customer Portal (plan changes, cancellation, invoices)",

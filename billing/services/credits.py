@@ -41,6 +41,10 @@ from common.errors import InsufficientQuota, InvalidRequest, NotFound, Permissio
 logger = logging.getLogger(__name__)
 
 QUOTA_MESSAGE = "You exceeded your current quota, please check your plan and billing details."
+# A staff adjustment larger than this is a typo, not a goodwill gesture (and far past it, the
+# database's 64-bit columns would refuse it from inside a transaction).
+MAX_ADJUSTMENT = 1_000_000
+REASON_MAX = 500  # LedgerEntry.reason's length
 
 
 # --- time helpers -----------------------------------------------------------------------------
@@ -556,6 +560,47 @@ def credits_refund_capture(*, generation_id: uuid.UUID | str, reason: str) -> Re
     return reservation
 
 
+def credits_refund_image(
+    *, generation_id: uuid.UUID | str, image_id: uuid.UUID | str, amount: int, reason: str
+) -> LedgerEntry | None:
+    """Give back what one image of a generation cost (its removal was overturned), never more
+    than the generation has left to refund. Idempotent per image: the entry's key is
+    `refund-image:<image id>`, so a retried call, or a second case about the same image, refunds
+    once. None when the generation was never charged or nothing is left to give back.
+    """
+    if not isinstance(amount, int) or amount <= 0:
+        raise InvalidRequest("A refund must be a positive number of credits.", param="amount")
+    if not reason.strip():
+        raise InvalidRequest("A refund needs a reason.", param="reason")
+    key = f"refund-image:{image_id}"
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        locked = _locked_reservation(generation_id=generation_id)
+        if locked is None:
+            return None
+        wallet, reservation = locked
+        existing = LedgerEntry.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing
+        back = min(amount, reservation.captured - reservation.refunded)
+        if reservation.status != Reservation.Status.CAPTURED or back <= 0:
+            return None
+        _return_parts(reservation=reservation, amount=back, now=now)
+        entry = entry_append(
+            wallet=wallet,
+            amount=back,
+            kind=LedgerEntry.Kind.REFUND,
+            key=key,
+            now=now,
+            generation_id=reservation.generation_id,
+            reason=reason.strip()[:500],
+        )
+        Reservation.objects.filter(pk=reservation.pk).update(
+            refunded=F("refunded") + back, updated_at=now
+        )
+    return entry
+
+
 def reservations_sweep(*, now: dt.datetime | None = None) -> int:
     """Release reservations older than BILLING_RESERVATION_TIMEOUT (a lost task).."""
     now = now or timezone.now()
@@ -611,11 +656,17 @@ def credits_adjust(
     reason = (reason or "").strip()
     if not reason:
         raise InvalidRequest("An adjustment needs a reason.", param="reason")
+    if len(reason) > REASON_MAX:
+        raise InvalidRequest(f"Keep the reason under {REASON_MAX} characters.", param="reason")
     if not getattr(actor, "is_staff", False):
         raise PermissionDenied("Only staff can adjust credits.")
     if not isinstance(amount, int) or amount == 0:
         raise InvalidRequest(
             "An adjustment must be a non-zero whole number of credits.", param="amount"
+        )
+    if abs(amount) > MAX_ADJUSTMENT:
+        raise InvalidRequest(
+            f"An adjustment is at most {MAX_ADJUSTMENT:,} credits either way.", param="amount"
         )
     wallet_get_or_create(user=user)
     key = idempotency_key or f"adjustment:{uuid.uuid4()}"
@@ -625,7 +676,7 @@ def credits_adjust(
         existing = LedgerEntry.objects.filter(idempotency_key=key).first()
         if existing is not None:
             return existing
-        references = {"actor": actor, "reason": reason[:500]}
+        references = {"actor": actor, "reason": reason}
         if amount > 0:
             lot = lot_grant(
                 wallet=wallet,

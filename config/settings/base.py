@@ -50,6 +50,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After sessions and messages (the 400 page is a normal page), before any view.
+    "common.middleware.MalformedInputMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.StaffTwoFactorMiddleware",
@@ -253,7 +255,11 @@ REST_FRAMEWORK = {
         "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Closed to API keys unless a view names the scope it needs (accounts/permissions.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "accounts.permissions.WebSessionOnly",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -380,6 +386,9 @@ EASEL_MEDIA_CACHE_SECONDS = env.int("EASEL_MEDIA_CACHE_SECONDS", default=300)
 EASEL_CDN_PURGER = None
 EASEL_CDN_PURGE_URL = env("EASEL_CDN_PURGE_URL", default="")
 EASEL_CDN_PURGE_TOKEN = env("EASEL_CDN_PURGE_TOKEN", default="")
+# Withheld and taken-down images are kept (staff-only, `quarantine/` prefix) this many days so
+# an appeal can give them back; then deleted daily, except while a case about them is open.
+EASEL_QUARANTINE_RETENTION_DAYS = env.int("EASEL_QUARANTINE_RETENTION_DAYS", default=30)
 CELERY_BEAT_SCHEDULE["generation-lanes-promote"] = {
     "task": "generation.lanes_promote",
     "schedule": 30.0,
@@ -393,6 +402,10 @@ CELERY_BEAT_SCHEDULE["generation-jobs-resend"] = {
 CELERY_BEAT_SCHEDULE["generation-stale-sweep"] = {
     "task": "generation.stale_sweep",
     "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["generation-quarantine-purge"] = {
+    "task": "generation.quarantine_purge",
+    "schedule": 6 * 3600.0,
 }
 # Generation APIs (docs/api.md). How long an OpenAI-style request is held waiting for its
 # images (below the openai client's 600 s default), and the no-Redis fallback's poll interval.

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.services.users import user_delete
 from accounts.services.verification import email_verification_resend
 from common.errors import ApiError, InvalidRequest
+from common.numbers import whole_number
 from frontend.forms import AppealForm, DeleteAccountForm, ResendVerificationForm
 from frontend.selectors import recent_blocks
 from frontend.views.common import AuthedRequest, flash_error
@@ -54,13 +55,12 @@ def appeals(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         decision_id = request.POST.get("decision", "")
         try:
-            if not decision_id.isdigit():
+            chosen = whole_number(decision_id, minimum=1, maximum=2**63 - 1)
+            if chosen is None:
                 raise InvalidRequest(
                     "Choose the request you want us to look at again.", param="decision"
                 )
-            appeal_create(
-                user=request.user, decision_id=int(decision_id), text=form.cleaned_data["text"]
-            )
+            appeal_create(user=request.user, decision_id=chosen, text=form.cleaned_data["text"])
             messages.success(
                 request, "Thank you. A person will review it and we will e-mail you the outcome."
             )

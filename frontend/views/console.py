@@ -19,8 +19,9 @@ from PIL import UnidentifiedImageError
 
 from accounts.decorators import staff_two_factor_required
 from billing.selectors import balance_summary
-from billing.services.credits import credits_adjust
+from billing.services.credits import MAX_ADJUSTMENT, credits_adjust
 from common.errors import ApiError, InvalidRequest
+from common.numbers import whole_number
 from frontend import console_selectors as selectors
 from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from frontend.views.studio import image_response
@@ -40,7 +41,7 @@ from moderation.services.cases import (
     case_release,
     case_resolve,
 )
-from moderation.services.enforcement import suspension_lift
+from moderation.services.enforcement import MAX_SUSPENSION_DAYS, suspension_lift
 from moderation.services.figures import (
     ReferencePhoto,
     figure_add,
@@ -128,17 +129,19 @@ def case_release_view(request: AuthedRequest, case_id: int) -> HttpResponse:
 
 
 def _actions_from(post) -> list[CaseAction]:  # type: ignore[no-untyped-def]
+    raw_days = post.get("days", "").strip()
+    days = whole_number(raw_days, minimum=1, maximum=MAX_SUSPENSION_DAYS)
+    # Checked even when no suspension is chosen: a malformed field means a mistyped form.
+    if raw_days and days is None:
+        raise InvalidRequest(
+            f"A suspension needs a number of days (1 to {MAX_SUSPENSION_DAYS}).", param="days"
+        )
     actions = []
     for action_type in post.getlist("actions"):
-        days = None
-        if action_type == "suspend":
-            raw = post.get("days", "").strip()
-            if not raw.isdigit() or int(raw) < 1:
-                raise InvalidRequest(
-                    "A suspension needs a number of days (1 or more).", param="days"
-                )
-            days = int(raw)
-        actions.append(CaseAction(type=action_type, days=days))
+        if action_type == "suspend" and days is None:
+            raise InvalidRequest("A suspension needs a number of days (1 or more).", param="days")
+        suspend_days = days if action_type == "suspend" else None
+        actions.append(CaseAction(type=action_type, days=suspend_days))
     return actions
 
 
@@ -167,15 +170,15 @@ def case_resolve_view(request: AuthedRequest, case_id: int) -> HttpResponse:
 @staff_two_factor_required  # type: ignore[arg-type]  # streams a FileResponse
 @not_found_as_404
 def image_file(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponseBase:
-    """Any image, for reviewers; served blurred by the page until revealed."""
+    """Any image, for reviewers, withheld and taken-down ones from the quarantine; served
+    blurred by the page until revealed."""
     image = selectors.image_for_staff(image_id=image_id)
-    if not image.storage_key:
+    key = selectors.image_file_key_for_staff(image=image)
+    if not key:
         return HttpResponse(
             "This image is no longer stored.", status=410, content_type="text/plain"
         )
-    return image_response(
-        storage_key=image.storage_key, filename=f"{image.pk}.png", download=False, private=True
-    )
+    return image_response(storage_key=key, filename=f"{image.pk}.png", download=False, private=True)
 
 
 # --- Users ---------------------------------------------------------------------------------------
@@ -210,11 +213,15 @@ def user_detail(request: AuthedRequest, user_id: int) -> HttpResponse:
 @not_found_as_404
 def user_adjust_credits(request: AuthedRequest, user_id: int) -> HttpResponse:
     subject = user_get(user_id=user_id)
-    raw = request.POST.get("amount", "").strip()
-    try:
-        amount = int(raw)
-    except ValueError:
-        messages.error(request, "The amount must be a whole number of credits, e.g. 50 or -20.")
+    amount = whole_number(
+        request.POST.get("amount", ""), minimum=-MAX_ADJUSTMENT, maximum=MAX_ADJUSTMENT
+    )
+    if amount is None:
+        messages.error(
+            request,
+            f"The amount must be a whole number of credits up to {MAX_ADJUSTMENT:,} either way, "
+            "e.g. 50 or -20.",
+        )
         return redirect("console:user", user_id=user_id)
     token = request.POST.get("token", "")[:64]
     try:
@@ -336,8 +343,7 @@ def policy(request: AuthedRequest) -> HttpResponse:
 
 @staff_two_factor_required
 def transparency(request: AuthedRequest) -> HttpResponse:
-    weeks = request.GET.get("weeks", "12")
-    weeks_count = int(weeks) if weeks.isdigit() and 1 <= int(weeks) <= 104 else 12
+    weeks_count = whole_number(request.GET.get("weeks", ""), minimum=1, maximum=104) or 12
     return render(
         request, "console/transparency.html", selectors.transparency_context(weeks=weeks_count)
     )
@@ -349,7 +355,7 @@ def audit(request: AuthedRequest) -> HttpResponse:
         key: request.GET.get(key, "").strip()[:64]
         for key in ("action", "target_type", "target_id", "actor")
     }
-    actor_id = int(filters["actor"]) if filters["actor"].isdigit() else None
+    actor_id = whole_number(filters["actor"], minimum=1, maximum=2**63 - 1)
     entries = audit_log(
         actor_id=actor_id,
         action=filters["action"],

@@ -48,21 +48,29 @@ def developers(request: AuthedRequest) -> HttpResponse:
 def api_key_new(request: AuthedRequest) -> HttpResponse:
     form = ApiKeyForm(request.POST)
     if not form.is_valid():
-        messages.error(
-            request, "A key needs a name of 1 to 100 characters; a cap, if set, is a whole number."
-        )
+        messages.error(request, _form_problem(form))
         return redirect("frontend:developers")
     try:
         created = api_key_create(
             user=request.user,
             name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
             monthly_credit_cap=form.cleaned_data["monthly_credit_cap"],
+            expires_at=form.expires_at(),
         )
     except ApiError as error:
         flash_error(request, error)
         return redirect("frontend:developers")
     request.session[NEW_SECRET_SESSION_KEY] = created.secret
     return redirect("frontend:developers")
+
+
+def _form_problem(form: ApiKeyForm) -> str:
+    """The first field's error, named: the key form lives in a card on the page, not alone."""
+    for name, errors in form.errors.items():
+        label = form.fields[name].label or name.replace("_", " ").capitalize()
+        return f"{label}: {errors[0]}"
+    return "Check the new key's fields."
 
 
 @login_required

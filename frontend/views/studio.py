@@ -18,6 +18,7 @@ from PIL import Image as PILImage
 
 from billing.selectors import balance_summary, price_table
 from common.errors import ApiError, InvalidRequest
+from common.numbers import whole_number
 from frontend import canvas
 from frontend.forms import CollectionForm, CreateForm, EditForm, ShareForm
 from frontend.selectors import (
@@ -240,10 +241,11 @@ def image_collect(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
             collection_id = str(
                 collection_services.collection_create(user=request.user, name=new_name).pk
             )
-        if not collection_id.isdigit():
+        chosen = whole_number(collection_id, minimum=1, maximum=2**63 - 1)
+        if chosen is None:
             raise InvalidRequest("Choose a collection or name a new one.", param="collection")
         collection_services.collection_add_image(
-            user=request.user, collection_id=int(collection_id), image_id=image.pk
+            user=request.user, collection_id=chosen, image_id=image.pk
         )
         messages.success(request, "Added to the collection.")
     except ApiError as error:
@@ -274,7 +276,7 @@ def image_variations(request: AuthedRequest, image_id: uuid.UUID) -> HttpRespons
         request,
         operation=Generation.Operation.VARIATION,
         prompt="",
-        n=int(n) if n.isdigit() else 0,
+        n=whole_number(n, minimum=0, maximum=999) or 0,  # the service says what n may be
         size=image.width,
         image_bytes=source,
     )

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from accounts.permissions import GENERATE_IMAGES, READ_IMAGES, authenticated_user
+from accounts.permissions import GENERATE_IMAGES, READ_IMAGES, authenticated_user, request_scopes
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_progress
 from generation.api.flows import generation_start
@@ -438,7 +438,9 @@ class ImageDeleteApi(APIView):
 
 
 class ProvenanceCheckApi(APIView):
-    """Open to anyone, signed in or not (rate-limited per account, else per address)."""
+    """Open to anyone, signed in or not, with any key (rate-limited per account, else per
+    address). Which image of the caller's it is needs images.read: a key without that scope
+    gets the answer anyone gets."""
 
     parser_classes = [MultiPartParser]
     permission_classes = [AllowAny]
@@ -482,7 +484,7 @@ class ProvenanceCheckApi(APIView):
         serializer.is_valid(raise_exception=True)
         result = provenance_check(
             image_bytes=serializer.validated_data["image"].read(MAX_UPLOAD_BYTES),
-            asker=request.user if request.user.is_authenticated else None,
+            asker=request.user if ApiKey.Scope.READ in request_scopes(request) else None,
             address=request.META.get("REMOTE_ADDR", ""),
         )
         credentials, own = result.credentials, result.own_image

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ApiKey
-from accounts.permissions import GENERATE_IMAGES, authenticated_user
+from accounts.permissions import ANY_KEY, GENERATE_IMAGES, authenticated_user
 from common.errors import ApiError, ContentPolicyViolation, InvalidRequest, NotFound
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_wait_final
@@ -26,6 +26,8 @@ from generation.inference.registry import default_model_id, model_ids
 from generation.models import Generation, Image
 from generation.services.generations import MAX_N, MAX_PROMPT_CHARS, SIZES
 from generation.services.storage import signed_url, storage_read
+from moderation.selectors.customer import decision_block_for_generation
+from moderation.verdicts import decision_reference
 
 SIZE_CHOICES = [f"{side}x{side}" for side in SIZES]
 RESPONSE_FORMATS = ["url", "b64_json"]
@@ -215,11 +217,13 @@ def openai_images_body(*, generation_id: Any, response_format: str) -> dict[str,
     """The finished job as OpenAI answers it, or the error it would give. Sync (ORM, storage)."""
     generation = Generation.objects.get(pk=generation_id)
     if generation.status == Generation.Status.BLOCKED:
+        block = decision_block_for_generation(generation_id=generation.pk)
         raise ContentPolicyViolation(
             generation.status_message
             or "Your request was rejected as a result of our safety system: the images made "
             "for it are not allowed by Easel's content policy. Nothing was charged.",
             param=None,
+            **decision_reference(decision_id=block.pk if block else None),
         )
     if generation.status == Generation.Status.FAILED:
         raise GenerationFailed(
@@ -410,6 +414,8 @@ def _served_model_ids() -> list[str]:
 
 
 class ModelListApi(APIView):
+    permission_classes = ANY_KEY
+
     @extend_schema(
         operation_id="openai_models_list",
         summary="The models this server serves (OpenAI-compatible)",
@@ -423,6 +429,8 @@ class ModelListApi(APIView):
 
 
 class ModelDetailApi(APIView):
+    permission_classes = ANY_KEY
+
     @extend_schema(
         operation_id="openai_models_retrieve",
         summary="One model (OpenAI-compatible)",

@@ -1,17 +1,15 @@
-"""Documents the error answers of generation's operations in the OpenAPI schema.
+"""Documents the error answers of the customer-facing operations in the OpenAPI schema.
 
 Every error is `{"error": {"message", "type", "param", "code"}}` (common.api); rather than
-repeat that on each of twenty-odd views, this drf-spectacular post-processing hook adds the
-statuses each operation can answer with to every generation path (settings: the generation
-section of base.py registers it).
+repeat that on each of forty-odd views, this drf-spectacular post-processing hook adds the
+statuses each operation can answer with to every path but the staff API's (settings: the
+generation section of base.py registers it).
 """
 
 import re
 from typing import Any
 
-GENERATION_PATHS = re.compile(
-    r"^/(v1/|api/v1/(generations|images|webhooks|provenance|collections))"
-)
+CUSTOMER_PATHS = re.compile(r"^/(v1/|api/v1/(?!staff/|media/))")
 _METHODS = {"get", "post", "put", "patch", "delete"}
 _DESCRIPTIONS = {
     "400": "Invalid request, or blocked by the content policy (`code: content_policy_violation`)",
@@ -38,6 +36,9 @@ ERROR_SCHEMA = {
                 "type": {"type": "string"},
                 "param": {"type": "string", "nullable": True},
                 "code": {"type": "string", "nullable": True},
+                # content_policy_violation only: the decision that blocked, and its appeal.
+                "decision_id": {"type": "integer"},
+                "appeal_url": {"type": "string", "format": "uri"},
             },
         }
     },
@@ -51,8 +52,10 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> list[str]:
     parameters = operation.get("parameters", [])
     if any(parameter.get("name") == "Idempotency-Key" for parameter in parameters):
         statuses.append("409")
-    elif path.endswith("/share") or path.startswith("/api/v1/collections"):
-        statuses.append("409")  # the sharing and collections services' conflicts
+    elif path.endswith(("/share", "/appeal")) or path.startswith(
+        ("/api/v1/collections", "/api/v1/appeals")
+    ):
+        statuses.append("409")  # sharing, collections and appeals services' conflicts
     if path.startswith("/v1/images/"):
         statuses += ["500", "504"]
     return statuses
@@ -65,7 +68,7 @@ def error_responses_document(
     schemas["Error"] = ERROR_SCHEMA
     reference = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     for path, item in result.get("paths", {}).items():
-        if not GENERATION_PATHS.match(path):
+        if not CUSTOMER_PATHS.match(path):
             continue
         for method, operation in item.items():
             if method not in _METHODS:

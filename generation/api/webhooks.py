@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import authenticated_user
+from accounts.permissions import READ_WEBHOOKS, WRITE_WEBHOOKS, authenticated_user
 from accounts.selectors import api_key_get_for_user
 from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -67,6 +67,8 @@ class WebhookDeliveryOutputSerializer(serializers.ModelSerializer):
 
 
 class WebhookEndpointListApi(APIView):
+    permission_classes = READ_WEBHOOKS
+
     @extend_schema(
         operation_id="webhooks_list",
         summary="List your webhook endpoints",
@@ -80,6 +82,8 @@ class WebhookEndpointListApi(APIView):
 
 
 class WebhookEndpointCreateApi(APIView):
+    permission_classes = WRITE_WEBHOOKS
+
     @extend_schema_serializer(component_name="WebhookEndpointCreateRequest")
     class InputSerializer(serializers.Serializer):
         url = serializers.CharField(max_length=2000, help_text="https:// URL that receives events.")
@@ -111,6 +115,8 @@ class WebhookEndpointCreateApi(APIView):
 
 
 class WebhookEndpointDetailApi(APIView):
+    permission_classes = READ_WEBHOOKS
+
     @extend_schema(
         operation_id="webhooks_retrieve",
         summary="One webhook endpoint",
@@ -124,6 +130,8 @@ class WebhookEndpointDetailApi(APIView):
 
 
 class WebhookEndpointUpdateApi(APIView):
+    permission_classes = WRITE_WEBHOOKS
+
     @extend_schema_serializer(component_name="WebhookEndpointUpdateRequest")
     class InputSerializer(serializers.Serializer):
         url = serializers.CharField(max_length=2000, required=False)
@@ -146,6 +154,8 @@ class WebhookEndpointUpdateApi(APIView):
 
 
 class WebhookEndpointDeleteApi(APIView):
+    permission_classes = WRITE_WEBHOOKS
+
     @extend_schema(
         operation_id="webhooks_delete", summary="Remove a webhook endpoint", responses={204: None}
     )
@@ -158,6 +168,8 @@ class WebhookEndpointDeleteApi(APIView):
 
 
 class WebhookDeliveryListApi(APIView):
+    permission_classes = READ_WEBHOOKS
+
     @extend_schema(
         operation_id="webhooks_deliveries_list",
         summary="The endpoint's delivery log, newest first, with every try",
@@ -175,6 +187,8 @@ class WebhookDeliveryListApi(APIView):
 
 
 class WebhookDeliveryReplayApi(APIView):
+    permission_classes = WRITE_WEBHOOKS
+
     @extend_schema(
         operation_id="webhooks_deliveries_replay",
         summary="Send a delivery's event again (a new delivery, same event id in the payload)",

@@ -2,6 +2,7 @@
 
 from generation.models.jobs import Generation, IdempotencyRecord, Image
 from generation.models.outpainting import Extension, ExtensionFrame
+from generation.models.quarantine import QuarantinedImage
 from generation.models.sharing import Collection, CollectionItem, Share
 from generation.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -13,6 +14,7 @@ __all__ = [
     "Generation",
     "IdempotencyRecord",
     "Image",
+    "QuarantinedImage",
     "Share",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -133,10 +133,24 @@ def _manifest(
     model: str,
     operation: str,
     created_at: datetime.datetime,
+    has_ingredient: bool,
 ) -> dict[str, Any]:
     when = created_at.astimezone(datetime.UTC).isoformat()
     agent = {"name": model}
-    if operation in _EDITS:
+    if operation in _EDITS and not has_ingredient:
+        # The input is no longer kept (an image released from the quarantine after its job
+        # settled): the edit is stated, without an ingredient to point at.
+        source_type, description = _EDITS[operation]
+        actions = [
+            {
+                "action": "c2pa.created",
+                "digitalSourceType": source_type,
+                "softwareAgent": agent,
+                "when": when,
+                "description": f"{description} The input is no longer kept.",
+            }
+        ]
+    elif operation in _EDITS:
         source_type, description = _EDITS[operation]
         actions = [
             {"action": "c2pa.opened", "parameters": {"ingredientIds": [INGREDIENT_LABEL]}},
@@ -179,7 +193,8 @@ def credentials_sign(
     """`image_bytes` (an encoded PNG, JPEG or WebP) with a signed manifest embedded.
 
     `operation` is the generation's ("generate", "edit", "variation"); an edit or a variation
-    names `ingredient`, the input image's bytes, as the image it was made from."""
+    names `ingredient`, the input image's bytes, as the image it was made from (without it, the
+    manifest states the edit and that its input is no longer kept)."""
     if mime_type not in MIME_TYPES:
         raise ValueError(f"content credentials are signed into {MIME_TYPES}, not {mime_type!r}")
     manifest = _manifest(
@@ -188,12 +203,11 @@ def credentials_sign(
         model=model,
         operation=operation,
         created_at=created_at,
+        has_ingredient=ingredient is not None,
     )
     signed = io.BytesIO()
     with c2pa.Builder(manifest, context=_signing_context()) as builder:
-        if operation in _EDITS:
-            if ingredient is None:
-                raise ValueError(f"an {operation} names its input image as an ingredient")
+        if operation in _EDITS and ingredient is not None:
             builder.add_ingredient(
                 {"title": "input", "relationship": "parentOf", "label": INGREDIENT_LABEL},
                 image_mime_type(ingredient) or "image/png",

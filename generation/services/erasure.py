@@ -16,10 +16,10 @@ from generation.models import (
     Generation,
     IdempotencyRecord,
     Image,
+    QuarantinedImage,
     Share,
     WebhookEndpoint,
 )
-from generation.services.images import quarantine_key
 from generation.services.storage import storage_delete
 
 
@@ -34,13 +34,15 @@ def user_generation_data_erase(*, user: User) -> None:
 
     images = Image.objects.filter(generation__user=user)
     keys = [key for key in images.values_list("storage_key", flat=True) if key]
-    keys += [quarantine_key(key=key) for key in keys]  # copies kept by staff take-downs
+    quarantined = QuarantinedImage.objects.filter(image__generation__user=user)
+    keys += list(quarantined.values_list("storage_key", flat=True))  # withheld, taken down
     for image_key, mask_key in generations.values_list("input_image_key", "input_mask_key"):
         keys += [image_key, mask_key]
     keys += list(Extension.objects.filter(user=user).values_list("canvas_key", flat=True))
 
     Share.objects.filter(image__generation__user=user).delete()
     images.update(storage_key="", deleted_at=now)
+    quarantined.filter(purged_at__isnull=True).update(purged_at=now, updated_at=now)
     generations.update(prompt="", end_user="", input_image_key="", input_mask_key="")
     Extension.objects.filter(user=user).delete()
     Collection.objects.filter(user=user).delete()

@@ -8,9 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.errors import NotFound
-from generation.models import Image, Share
+from generation.models import Image, QuarantinedImage, Share
 from generation.services.cdn import media_copies_purge
-from generation.services.storage import image_key, storage_delete, storage_read, storage_write
+from generation.services.quarantine import quarantine_release, quarantine_store
+from generation.services.storage import storage_delete, storage_read
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +42,15 @@ def image_take_down(*, image_id: uuid.UUID | str, actor: Any, reason: str) -> Im
         if key:
             # Kept out of reach (no URL is ever signed for it) so an overturned decision can
             # restore it; the served file itself is deleted now.
-            storage_write(key=quarantine_key(key=key), content=storage_read(key=key))
+            quarantine_store(
+                image=locked,
+                picture=storage_read(key=key),
+                reason=QuarantinedImage.Reason.REMOVED,
+            )
         locked.status = Image.Status.REMOVED
         locked.storage_key = ""
         locked.save(update_fields=["status", "storage_key", "updated_at"])
         slugs = _share_deactivate(image=locked)
-        if key:
-            storage_delete(key=key)
         # Copies cached on the way (a CDN in front) go too; browsers keep theirs at most
         # EASEL_MEDIA_CACHE_SECONDS (generation.services.cdn).
         media_copies_purge(storage_keys=[key], share_slugs=slugs)
@@ -69,27 +72,10 @@ def _share_deactivate(*, image: Image) -> list[str]:
     return slugs
 
 
-def quarantine_key(*, key: str) -> str:
-    return f"quarantine/{key}"
-
-
 def image_restore(*, image_id: uuid.UUID | str, actor: Any, reason: str) -> Image:
-    """Undoes a take-down (a decision overturned): the file is served again. Idempotent.
+    """Undoes a take-down or a withhold (a decision overturned): the image is its owner's
+    again, from the quarantine, free. Idempotent.
 
     The share link stays off: its owner shares again if they wish.
     """
-    with transaction.atomic():
-        locked = Image.objects.select_for_update().filter(pk=image_id).first()
-        if locked is None:
-            raise NotFound(f"No image with id '{image_id}'.", param="image_id")
-        if locked.status != Image.Status.REMOVED:
-            return locked
-        key = image_key(generation_id=locked.generation_id, index=locked.index)
-        held = quarantine_key(key=key)
-        storage_write(key=key, content=storage_read(key=held))
-        locked.status = Image.Status.DELIVERED
-        locked.storage_key = key
-        locked.save(update_fields=["status", "storage_key", "updated_at"])
-        transaction.on_commit(lambda: storage_delete(key=held))
-    logger.info("image %s restored by %s: %s", image_id, getattr(actor, "pk", actor), reason)
-    return locked
+    return quarantine_release(image_id=image_id, actor=getattr(actor, "pk", actor), reason=reason)

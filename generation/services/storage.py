@@ -18,6 +18,7 @@ from storages.backends.s3 import S3Storage
 from common.site import site_url
 
 _SIGNING_SALT = "easel.media"
+QUARANTINE_PREFIX = "quarantine/"
 
 
 def storage() -> Storage:
@@ -26,6 +27,16 @@ def storage() -> Storage:
 
 def image_key(*, generation_id: uuid.UUID | str, index: int) -> str:
     return f"generations/{generation_id}/{index}.png"
+
+
+def quarantine_key(*, key: str) -> str:
+    """Where the staff-only copy of the file at `key` is kept (generation.services.quarantine).
+    No URL is ever signed for a key under this prefix, and the signed view refuses one."""
+    return f"{QUARANTINE_PREFIX}{key}"
+
+
+def is_quarantine_key(key: str) -> bool:
+    return key.startswith(QUARANTINE_PREFIX)
 
 
 def upload_key(*, generation_id: uuid.UUID | str, kind: str) -> str:
@@ -58,6 +69,8 @@ def storage_delete(*, key: str) -> None:
 
 def signed_url(*, key: str, expires_in: int | None = None) -> str:
     """An address that serves `key` until it expires (default EASEL_IMAGE_URL_EXPIRES, 1 hour)."""
+    if is_quarantine_key(key):
+        raise ValueError("Quarantined images are staff-only: no URL is signed for them.")
     expires_in = expires_in or settings.EASEL_IMAGE_URL_EXPIRES
     backend = storage()
     if isinstance(backend, S3Storage):

@@ -96,7 +96,11 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
 
 def webhook_url_validate(*, url: str) -> str:
     """Checks what can be checked when the URL is saved; delivery checks the addresses again."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:  # "https://[::1/" (an unclosed IPv6 literal), "https://host:99999/"
+        raise InvalidRequest("This is not a valid URL.", param="url") from None
     allowed_schemes = {"https", "http"} if settings.WEBHOOKS_ALLOW_LOOPBACK else {"https"}
     if parts.scheme not in allowed_schemes:
         raise InvalidRequest("A webhook URL must start with https://.", param="url")

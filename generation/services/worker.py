@@ -32,7 +32,8 @@ from common.celery_worker import worker_draining
 from generation.models import Generation, Image
 from generation.services.generations import _inputs_delete, moderation_service
 from generation.services.progress import progress_publish
-from generation.services.storage import image_key, storage_delete, storage_read, storage_write
+from generation.services.quarantine import quarantine_store
+from generation.services.storage import image_key, storage_read, storage_write
 from generation.services.webhooks import webhook_event_emit_on_commit
 
 logger = logging.getLogger(__name__)
@@ -376,8 +377,7 @@ def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float 
 def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image) -> Image:
     """Screens one output; stores it (signed, watermarked, with content credentials) only when
     moderation allows it."""
-    from generation.provenance.credentials import credentials_sign
-    from generation.provenance.marks import image_mark
+    from generation.provenance.delivery import delivered_png
 
     image, _ = Image.objects.get_or_create(
         generation=generation,
@@ -394,24 +394,12 @@ def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image
     )
     key = image_key(generation_id=generation.pk, index=index)
     if verdict.blocked:
-        storage_delete(key=key)  # a rerun must not leave an earlier copy reachable
+        quarantine_store(image=image, picture=picture)  # staff-only; an appeal may release it
         image.status, image.storage_key, image.under_review = Image.Status.WITHHELD, "", False
     else:
-        content = image_mark(
-            picture,
-            model=generation.model,
-            seed=image.seed,
-            generation_id=generation.pk,
-            image_id=image.pk,
-        )
-        # Signed last, over the bytes as delivered: any later re-encoding would drop it.
-        content = credentials_sign(
-            content,
-            "image/png",
-            image_id=image.pk,
-            model=generation.model,
-            operation=generation.operation,
-            created_at=image.created_at,
+        content = delivered_png(
+            picture=picture,
+            image=image,
             ingredient=storage_read(key=generation.input_image_key)
             if generation.input_image_key
             else None,

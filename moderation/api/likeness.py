@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
+from accounts.permissions import READ_ACCOUNT, SESSION_ONLY
 from common.errors import InvalidRequest
 from moderation.api.staff import StaffApi
 from moderation.models import LikenessEnrolment
@@ -74,6 +75,8 @@ def photos_from(request: Request) -> list[ReferencePhoto]:
 
 
 class LikenessEnrolmentListApi(APIView):
+    permission_classes = READ_ACCOUNT
+
     @extend_schema(
         operation_id="likeness_enrolments_list",
         summary="Your likeness enrolments",
@@ -88,6 +91,9 @@ class LikenessEnrolmentListApi(APIView):
 class LikenessEnrolApi(APIView):
     """Multipart: `photos` (1-5 image files, each showing only your face) and `consent=true`,
     which agrees to the statement returned in `consent_text` (and shown on the web page)."""
+
+    # Consent to keep a face's embedding is the person's own act, not a script's.
+    permission_classes = SESSION_ONLY
 
     class InputSerializer(serializers.Serializer):
         # Absent is "no": the service then says why consent is needed.
@@ -117,6 +123,9 @@ class LikenessEnrolApi(APIView):
 
 
 class LikenessWithdrawApi(APIView):
+    # A leaked key must not take a person's likeness protection away.
+    permission_classes = SESSION_ONLY
+
     @extend_schema(
         operation_id="likeness_enrolments_withdraw",
         summary="Withdraw an enrolment (its face embeddings are deleted)",

@@ -8,6 +8,13 @@ from moderation.api import likeness, public, staff
 
 urlpatterns = [
     path("appeals", public.AppealCreateApi.as_view(), name="api-appeals"),
+    path("decisions", public.BlockedDecisionListApi.as_view(), name="api-decisions"),
+    path(
+        "decisions/<int:decision_id>/appeal",
+        public.DecisionAppealCreateApi.as_view(),
+        name="api-decision-appeal",
+    ),
+    path("suspensions", public.SuspensionListApi.as_view(), name="api-suspensions"),
     path("reports", public.ReportCreateApi.as_view(), name="api-reports"),
     path("staff/cases", staff.CaseListApi.as_view(), name="api-staff-cases"),
     path("staff/cases/<int:case_id>", staff.CaseDetailApi.as_view(), name="api-staff-case"),

@@ -38,6 +38,12 @@ def image_shareable(*, image_id: uuid.UUID) -> bool:
     ).exists()
 
 
+def images_with_open_cases(*, image_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `image_ids` a case not yet resolved concerns (a reviewer may still need them)."""
+    open_cases = Case.objects.filter(image_id__in=image_ids).exclude(state=Case.State.RESOLVED)
+    return {image_id for image_id in open_cases.values_list("image_id", flat=True) if image_id}
+
+
 def output_blocked_image_ids(*, image_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """Of these images, those whose output screening has answered "block" (withheld)."""
     if not image_ids:

@@ -1,8 +1,9 @@
 """Appeals: a user asks a person to look again at a block or a removal.
 
-An appeal opens a case. A reviewer who overturns it marks the decision overturned (a false
-positive of the rule that fired, in the transparency figures; the strike stops counting) and
-refunds whatever the generation was charged (cases.case_resolve does both).
+An appeal opens a case. A reviewer who overturns it (cases.case_resolve) marks the decision
+overturned (a false positive of the rule that fired, in the transparency figures), so its strike
+stops counting and a suspension it caused is lifted; gives a withheld image back from the
+quarantine, free; and refunds exactly what a taken-down image cost. The e-mail says which.
 """
 
 import uuid
@@ -14,7 +15,8 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from common.errors import Conflict, InvalidRequest, NotFound
 from moderation.models import Appeal, Case, Decision, Outcome
-from moderation.services.cases import advisory_lock, case_open
+from moderation.services.cases import Remedy, advisory_lock, case_open
+from moderation.services.enforcement import suspension_lift_sentence
 
 APPEAL_TEXT_MAX = 1000
 
@@ -101,16 +103,15 @@ def _already_appealed(*, user: User, decision: Decision | None, image_id: uuid.U
     return Appeal.objects.filter(user=user, image_id=image_id).exists()
 
 
-def appeal_outcome_notify(*, case: Case) -> None:
-    """Tell the person who appealed what a reviewer decided, once the decision is committed.
-    In plain words only: neither the staff note nor the rule's scores."""
+def appeal_outcome_notify(*, case: Case, remedy: Remedy) -> None:
+    """Tell the person who appealed what a reviewer decided and what was put right, once the
+    decision is committed. In plain words only: neither the staff note nor the rule's scores."""
     user = case.subject_user
     if user is None or not user.email or user.deleted_at is not None:
         return
     if case.resolution == Case.Resolution.OVERTURNED:
-        outcome = (
-            "A reviewer agreed with you and overturned the decision. Any credits it cost "
-            "have been returned to your balance."
+        outcome = " ".join(
+            ["A reviewer agreed with you and overturned the decision.", *_put_right(remedy)]
         )
     else:
         outcome = "A reviewer looked again and the decision stands under Easel's content policy."
@@ -124,3 +125,22 @@ def appeal_outcome_notify(*, case: Case) -> None:
             fail_silently=True,
         )
     )
+
+
+def _put_right(remedy: Remedy) -> list[str]:
+    sentences = []
+    if remedy.released_images:
+        sentences.append(
+            "The image that was withheld is now in your history, free of charge."
+            if remedy.released_images == 1
+            else f"The {remedy.released_images} images that were withheld are now in your "
+            "history, free of charge."
+        )
+    if remedy.refunded_credits:
+        plural = "s" if remedy.refunded_credits != 1 else ""
+        sentences.append(
+            f"{remedy.refunded_credits} credit{plural} it cost have been returned to your balance."
+        )
+    if remedy.lifted:
+        sentences.append(suspension_lift_sentence(suspensions=remedy.lifted))
+    return sentences

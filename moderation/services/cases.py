@@ -1,9 +1,11 @@
 """Review cases: opened by the screening stages, strikes, reports and appeals; claimed by one
 staff member at a time; resolved once, with a resolution and actions, every step audited."""
 
+import dataclasses
+import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 from django.db.models import F, Value
@@ -11,10 +13,16 @@ from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts.models import User
+from billing.selectors import image_price
+from billing.services.credits import credits_refund_image
 from common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
-from moderation.models import Case, Category, Decision
+from generation.models import Image
+from generation.services.quarantine import quarantine_release
+from moderation.models import Case, Category, Decision, Suspension
 from moderation.services import enforcement
 from moderation.services.audit import audit_record
+
+logger = logging.getLogger(__name__)
 
 # Severity of what a case is about; the queue is ordered by priority (highest first), then age.
 CATEGORY_SEVERITY: dict[str, int] = {
@@ -205,12 +213,17 @@ def case_resolve(
     """Resolve a case once: record the resolution, apply its actions, audit everything.
 
     Idempotent: resolving a resolved case with the same resolution answers the case as it is
-    and only re-applies the effects outside this database (refund, take-down), which are
-    idempotent themselves, so a crash between the commit and those effects heals on retry.
-    A different resolution of a resolved case is a 409.
+    and only re-applies the effects outside this database (refund, take-down, release from the
+    quarantine), which are idempotent themselves, so a crash between the commit and those
+    effects heals on retry. A different resolution of a resolved case is a 409.
+
+    The person is e-mailed once, on the first resolution, after those effects, so the e-mail
+    says what was really put right (credits, images, a lifted suspension).
     """
     reason = reason.strip()
     _validate(resolution=resolution, actions=actions, reason=reason)
+    lifted: list[Suspension] = []
+    first_time = False
     with transaction.atomic():
         case = Case.objects.select_for_update().filter(pk=case_id).first()
         if case is None:
@@ -240,13 +253,30 @@ def case_resolve(
                 reason=reason,
                 details={"resolution": resolution, "actions": case.actions},
             )
-            _apply_in_database(case=case, actor=actor, reason=reason)
-            if case.source == Case.Source.APPEAL:
-                from moderation.services.appeals import appeal_outcome_notify  # builds on us
-
-                appeal_outcome_notify(case=case)
-    _apply_outside_database(case=case, actor=actor, reason=reason)
+            lifted = _apply_in_database(case=case, actor=actor, reason=reason)
+            first_time = True
+    remedy = _apply_outside_database(case=case, actor=actor, reason=reason)
+    if first_time:
+        _notify(case=case, remedy=dataclasses.replace(remedy, lifted=lifted))
     return case
+
+
+@dataclass(frozen=True)
+class Remedy:
+    """What an overturned case put right, for the person's e-mail."""
+
+    refunded_credits: int = 0
+    released_images: int = 0
+    lifted: list[Suspension] = field(default_factory=list)
+
+
+def _notify(*, case: Case, remedy: Remedy) -> None:
+    if case.source == Case.Source.APPEAL:
+        from moderation.services.appeals import appeal_outcome_notify  # appeals builds on us
+
+        appeal_outcome_notify(case=case, remedy=remedy)
+    elif remedy.lifted and case.subject_user is not None:
+        enforcement.suspension_lifted_notify(user=case.subject_user, suspensions=remedy.lifted)
 
 
 def _validate(*, resolution: str, actions: list[CaseAction], reason: str) -> None:
@@ -300,11 +330,13 @@ def _generation_service(name: str) -> Callable[..., object]:
     return service
 
 
-def _apply_in_database(*, case: Case, actor: User, reason: str) -> None:
+def _apply_in_database(*, case: Case, actor: User, reason: str) -> list[Suspension]:
+    """The case's actions on this app's rows; answers the suspensions the resolution lifted."""
     subject = case.subject_user
+    lifted: list[Suspension] = []
     for action in [CaseAction(**a) for a in case.actions]:
         if action.type in (Action.APPROVE, Action.OVERTURN):
-            _overturn(case=case, actor=actor, reason=reason)
+            lifted += _overturn(case=case, actor=actor, reason=reason)
         elif action.type == Action.WARN:
             assert subject is not None  # _check_applicable refused it otherwise
             enforcement.user_warn(user=subject, actor=actor, reason=reason, case=case)
@@ -327,55 +359,84 @@ def _apply_in_database(*, case: Case, actor: User, reason: str) -> None:
                 reason=reason,
                 details={"case_id": case.pk},
             )
+    return lifted
 
 
-def _overturn(*, case: Case, actor: User, reason: str) -> None:
+def _overturn(*, case: Case, actor: User, reason: str) -> list[Suspension]:
     """The flag was wrong. A strikes case lifts the suspension it caused; any other case marks
-    its decision overturned: a false positive of the rule that fired (transparency figures)."""
+    its decision overturned: a false positive of the rule that fired (transparency figures),
+    whose strike stops counting, so a suspension it caused is lifted at once when the strikes
+    left no longer justify it. Answers the suspensions lifted."""
     if case.source == Case.Source.STRIKES:
-        enforcement.suspensions_lift_for_case(case=case, actor=actor, reason=reason)
-        return
-    if case.decision_id is not None:
-        updated = Decision.objects.filter(pk=case.decision_id, overturned=False).update(
-            overturned=True
-        )
-        if updated:
-            audit_record(
-                actor=actor,
-                action="decision.overturn",
-                target_type="decision",
-                target_id=case.decision_id,
-                reason=reason,
-                details={"case_id": case.pk},
-            )
+        return enforcement.suspensions_lift_for_case(case=case, actor=actor, reason=reason)
+    if case.decision is None:
+        return []
+    updated = Decision.objects.filter(pk=case.decision.pk, overturned=False).update(overturned=True)
+    if not updated:
+        return []
+    audit_record(
+        actor=actor,
+        action="decision.overturn",
+        target_type="decision",
+        target_id=case.decision.pk,
+        reason=reason,
+        details={"case_id": case.pk},
+    )
+    # strikes builds on this module (a suspension opens a case), hence the import here.
+    from moderation.services.strikes import suspensions_lift_after_overturn
+
+    return suspensions_lift_after_overturn(decision=case.decision, actor=actor, reason=reason)
 
 
-def _apply_outside_database(*, case: Case, actor: User, reason: str) -> None:
+def _apply_outside_database(*, case: Case, actor: User, reason: str) -> Remedy:
     """Effects owned by other apps, each idempotent, run after this app's transaction commits
-    (billing's money services run in their own durable transaction)."""
+    (billing's money services run in their own durable transaction).
+
+    The refund comes first: it is decided by the image being taken down, which a restore then
+    undoes, so a retry after a crash between the two still refunds (once, keyed per image)."""
     types = {action["type"] for action in case.actions}
+    refunded = _refund_overturned_image(case=case) if Action.OVERTURN in types else 0
     for action_type, name in _GENERATION_SERVICE_FOR.items():
         if action_type in types:
             _generation_service(name)(image_id=case.image_id, actor=actor, reason=reason)
-    if Action.OVERTURN in types:
-        generation_id = _refundable_generation(case=case)
-        if generation_id is not None:
-            from billing.services.credits import credits_refund_capture
-
-            credits_refund_capture(
-                generation_id=generation_id, reason=f"Overturned by review (case {case.pk})."
-            )
+    released = 0
+    if case.resolution == Case.Resolution.OVERTURNED:
+        released = _release_withheld_image(case=case, actor=actor, reason=reason)
+    return Remedy(refunded_credits=refunded, released_images=released)
 
 
-def _refundable_generation(*, case: Case) -> uuid.UUID | None:
-    """An overturned output block or removal gave the user less than they paid for. A prompt
-    block never reserved credits, so there is nothing to give back."""
-    if case.source == Case.Source.STRIKES:
-        return None
-    decision = case.decision
-    if decision is not None and decision.stage == Decision.Stage.PROMPT:
-        return None
-    return case.generation_id or (decision.generation_id if decision else None)
+def _refund_overturned_image(*, case: Case) -> int:
+    """Credits back for exactly what the overturned decision took: the price of the case's
+    image when it was taken down after being delivered (and so charged). Nothing else of its
+    generation: the other images were delivered and kept. A withheld image was never charged
+    (it is given back free instead) and a prompt or upload block never reserved credits."""
+    if case.source == Case.Source.STRIKES or case.image_id is None:
+        return 0
+    image = Image.objects.select_related("generation").filter(pk=case.image_id).first()
+    if image is None or image.status != Image.Status.REMOVED:
+        return 0
+    entry = credits_refund_image(
+        generation_id=image.generation_id,
+        image_id=image.pk,
+        amount=image_price(size=image.generation.size),
+        reason=f"Overturned by review (case {case.pk}).",
+    )
+    return entry.amount if entry is not None else 0
+
+
+def _release_withheld_image(*, case: Case, actor: User, reason: str) -> int:
+    """A withhold found wrong: the image leaves the quarantine for its owner, free. A copy
+    already purged cannot be given back; the reviewer's resolution stands all the same."""
+    if case.image_id is None:
+        return 0
+    if not Image.objects.filter(pk=case.image_id, status=Image.Status.WITHHELD).exists():
+        return 0
+    try:
+        quarantine_release(image_id=case.image_id, actor=actor.pk, reason=reason)
+    except Conflict as gone:
+        logger.warning("case %s: image %s not released: %s", case.pk, case.image_id, gone)
+        return 0
+    return 1
 
 
 def case_open_for_report(

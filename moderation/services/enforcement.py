@@ -33,7 +33,8 @@ def generation_permission_check(*, user: User, end_user: str = "") -> None:
 
 
 def suspension_message(suspension: Suspension) -> str:
-    """The suspension in plain words: who, until when, and where to ask for a review."""
+    """The suspension in plain words: who, until when, and where to ask for a review. Never the
+    staff's note: this is what the person (or the integrator, for an end user) reads."""
     appeals = site_url(reverse("frontend:appeals"))
     appeal = f" If you think this is a mistake, ask for a review at {appeals}."
     if suspension.end_user:
@@ -145,6 +146,42 @@ def suspensions_lift_for_case(*, case: Case, actor: User, reason: str) -> list[S
         Suspension.objects.filter(case=case, lifted_at__isnull=True).values_list("pk", flat=True)
     )
     return [suspension_lift(suspension_id=pk, actor=actor, reason=reason) for pk in ids]
+
+
+def suspension_lifted_notify(*, user: User, suspensions: list[Suspension]) -> None:
+    """Tell the person, once the lift is committed, that a suspension ended early because a
+    reviewer found the decision behind it wrong. (An appeal's own e-mail says it instead.)"""
+    if not suspensions or not user.email or user.deleted_at is not None:
+        return
+    email = user.email
+    sentence = suspension_lift_sentence(suspensions=suspensions)
+    transaction.on_commit(
+        lambda: send_mail(
+            subject="Your Easel suspension has been lifted",
+            message=(
+                "A member of Easel's trust and safety team looked again at the blocked "
+                f"requests behind a suspension and found that they should not have counted. "
+                f"{sentence}\n"
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            recipient_list=[email],
+            fail_silently=True,
+        )
+    )
+
+
+def suspension_lift_sentence(*, suspensions: list[Suspension]) -> str:
+    """One sentence for an e-mail about suspensions a review just lifted."""
+    return f"{_lifted_whom(suspensions)} lifted now: you can generate images again."
+
+
+def _lifted_whom(suspensions: list[Suspension]) -> str:
+    end_users = sorted({s.end_user for s in suspensions if s.end_user})
+    if any(not s.end_user for s in suspensions):
+        return "The suspension of your account was"
+    names = ", ".join(f"'{name}'" for name in end_users)
+    plural = "s" if len(end_users) > 1 else ""
+    return f"The suspension of your end user{plural} {names} was"
 
 
 def user_warn(*, user: User, actor: User, reason: str, case: Case | None = None) -> None:

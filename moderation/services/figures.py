@@ -24,6 +24,7 @@ from moderation.text.normalise import normalise
 from moderation.text.registry import figure_matcher_invalidate
 
 MAX_NAME_LENGTH = 200
+MAX_CATEGORY_LENGTH = 64  # the column's length
 IMPORT_BATCH = 1000
 # Column names accepted for the name, so a Wikidata query export imports without editing.
 NAME_COLUMNS = ("name", "itemLabel", "label")
@@ -78,6 +79,11 @@ def figure_add(
     name = _clean_name(name)
     aliases = _clean_aliases(aliases)
     ambiguous = _clean_aliases(ambiguous_aliases)
+    category = category.strip()
+    if len(category) > MAX_CATEGORY_LENGTH:
+        raise InvalidRequest(
+            f"A category is at most {MAX_CATEGORY_LENGTH} characters.", param="category"
+        )
     embeddings = [(photo_face_embedding(photo), photo.source_name) for photo in photos]
     from moderation.images.faces import EMBEDDING_MODEL
 
@@ -258,7 +264,7 @@ def _parse_row(row: dict) -> PublicFigure:
         name=name,
         aliases=[alias for alias in _clean_aliases(aliases) if alias != name],
         ambiguous_aliases=_clean_aliases(_list(row.get("ambiguous_aliases"))),
-        category=str(row.get("category") or "")[:64],
+        category=str(row.get("category") or "")[:MAX_CATEGORY_LENGTH],
         external_id=external_id,
         roles=_clean_aliases(roles)[:MAX_ROLES],
         died_year=_year(next((row[key] for key in DIED_COLUMNS if row.get(key)), None)),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -71,22 +71,29 @@ def _scopes(*, end_user: str) -> list[_Scope]:
     return [own, account_wide]
 
 
-def strikes_in_window(*, user: User, end_user: str = "", only_own: bool = True) -> QuerySet[Strike]:
-    """The strikes that count now: inside the window, after the scope's last suspension (a
-    suspension uses up the strikes that caused it), not overturned on appeal."""
+def strikes_in_window(
+    *,
+    user: User,
+    end_user: str = "",
+    only_own: bool = True,
+    at: datetime.datetime | None = None,
+) -> QuerySet[Strike]:
+    """The strikes that count now (or, with `at`, counted at that moment): inside the window,
+    after the scope's last suspension (a suspension uses up the strikes that caused it), not
+    overturned on appeal."""
     window = datetime.timedelta(seconds=settings.MODERATION_STRIKE_WINDOW_SECONDS)
-    since = timezone.now() - window
-    last_suspension = (
-        Suspension.objects.filter(user=user, end_user=end_user)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
+    since = (at or timezone.now()) - window
+    earlier = Suspension.objects.filter(user=user, end_user=end_user)
+    if at is not None:
+        earlier = earlier.filter(created_at__lt=at)
+    last_suspension = earlier.order_by("-created_at").values_list("created_at", flat=True).first()
     if last_suspension is not None and last_suspension > since:
         since = last_suspension
     strikes = Strike.objects.filter(user=user, created_at__gt=since).exclude(
         decision__overturned=True
     )
+    if at is not None:
+        strikes = strikes.filter(created_at__lte=at)
     if only_own:
         strikes = strikes.filter(end_user=end_user)
     return strikes
@@ -117,6 +124,54 @@ def _suspend_if_over(*, user: User, scope: _Scope, strike: Strike) -> Suspension
     )
     return enforcement.suspension_create(
         user=user, reason=summary, ends_at=ends_at, actor=None, end_user=scope.end_user, case=case
+    )
+
+
+def suspensions_lift_after_overturn(
+    *, decision: Decision, actor: User, reason: str
+) -> list[Suspension]:
+    """A reviewer overturned a blocked decision, so its strike stops counting. Every automatic
+    suspension that strike helped cause, and that the strikes left no longer justify, is lifted
+    at once (a staff member's own suspension is a person's judgement and stays).
+
+    Called inside the transaction that marked the decision overturned, so the recount sees it.
+    """
+    strike = Strike.objects.filter(decision=decision).first()
+    if strike is None:
+        return []
+    window = datetime.timedelta(seconds=settings.MODERATION_STRIKE_WINDOW_SECONDS)
+    now = timezone.now()
+    caused = Suspension.objects.filter(
+        Q(end_user="") | Q(end_user=strike.end_user),
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now),
+        user_id=strike.user_id,
+        lifted_at__isnull=True,
+        created_by__isnull=True,
+        case__source=Case.Source.STRIKES,
+        created_at__gte=strike.created_at,
+        created_at__lte=strike.created_at + window,
+    )
+    return [
+        enforcement.suspension_lift(suspension_id=suspension.pk, actor=actor, reason=reason)
+        for suspension in caused
+        if not _still_justified(suspension=suspension)
+    ]
+
+
+def _still_justified(*, suspension: Suspension) -> bool:
+    """Would the strikes that count now (overturned ones no longer do) have passed a threshold
+    of this suspension's scope when it was made? An account-wide suspension has two scopes:
+    the account's own attempts, and all of its end users' together."""
+    scopes = [s for s in _scopes(end_user=suspension.end_user) if s.end_user == suspension.end_user]
+    return any(
+        strikes_in_window(
+            user=suspension.user,
+            end_user=scope.end_user,
+            only_own=scope.only_own,
+            at=suspension.created_at,
+        ).count()
+        >= scope.threshold
+        for scope in scopes
     )
 
 

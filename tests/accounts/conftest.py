@@ -1,12 +1,13 @@
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.services.api_keys import CreatedApiKey, api_key_create
+from accounts.services.api_keys import ALL_SCOPES, CreatedApiKey, api_key_create
 
 
 @pytest.fixture
 def created_key(user) -> CreatedApiKey:  # type: ignore[no-untyped-def]
-    return api_key_create(user=user, name="ci")
+    """A key with every scope (a new key's default is narrower: tests/accounts/test_scopes.py)."""
+    return api_key_create(user=user, name="ci", scopes=sorted(ALL_SCOPES))
 
 
 @pytest.fixture

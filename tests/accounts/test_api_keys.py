@@ -60,6 +60,7 @@ def test_a_key_authenticates_and_its_secret_is_never_listed(created_key, key_cli
         "name",
         "scopes",
         "monthly_credit_cap",
+        "expires_at",
         "created_at",
         "last_used_at",
         "revoked_at",
@@ -169,7 +170,13 @@ def test_a_session_user_creates_a_key_with_a_cap(user, api_client):
     assert response.status_code == 201
     body = response.json()
     assert body["monthly_credit_cap"] == 200
-    assert body["scopes"] == ["images.generate", "images.read"]
+    # The default: what generating needs, not managing keys, webhooks or billing.
+    assert body["scopes"] == [
+        "images.generate",
+        "images.read",
+        "moderation.read",
+        "moderation.write",
+    ]
     assert ApiKey.objects.get(prefix=body["prefix"]).monthly_credit_cap == 200
 
 

@@ -184,12 +184,13 @@ def test_apikey_list_and_revoke(capsys, monkeypatch):
         "last_used",
         "monthly_cap",
         "status",
+        "expires",
     ]
     assert [line.split("\t")[0] for line in lines[1:]] == [kept.prefix]
     assert gone.secret not in out
     _, out, _ = run(capsys, monkeypatch, "apikey", "list", user.email, "--all")
     rows = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()[1:]}
-    assert rows[gone.key.prefix][-1] == "revoked" and rows[kept.prefix][-1] == "active"
+    assert rows[gone.key.prefix][-2] == "revoked" and rows[kept.prefix][-2] == "active"
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Tier
+from accounts.permissions import GENERATE_IMAGES
 from accounts.services.api_keys import api_key_create
 from accounts.services.rate_limits import (
     concurrent_jobs_check,
@@ -28,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class ConsumingView(APIView):
     """A tiny endpoint that does what the image endpoints do: consume, then answer."""
+
+    permission_classes = GENERATE_IMAGES
 
     def post(self, request):  # type: ignore[no-untyped-def]
         state = rate_limit_consume(

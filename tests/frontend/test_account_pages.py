@@ -99,10 +99,15 @@ def test_change_tier_and_portal_redirect_to_stripe(client, user, stripe):
     assert portal.status_code == 302 and portal["Location"].startswith(stripe.url)
 
 
+# What the page's checkboxes send untouched (accounts.services.api_keys.DEFAULT_SCOPES).
+BROWSER_DEFAULT_SCOPES = ["images.generate", "images.read", "moderation.read", "moderation.write"]
+
+
 def test_api_key_secret_is_shown_once_and_revoke_works(user_client, user, settings):
     settings.SITE_URL = "https://easel.example"
-    user_client.post("/developers/keys", {"name": "ci"})
+    user_client.post("/developers/keys", {"name": "ci", "scopes": BROWSER_DEFAULT_SCOPES})
     key = ApiKey.objects.get(user=user)
+    assert key.scopes == BROWSER_DEFAULT_SCOPES
     first = user_client.get("/developers/").content.decode()
     assert 'data-testid="new-secret">sk-' in first and key.prefix in first
     assert "https://easel.example/v1" in first  # the quick start's real base URL
@@ -119,7 +124,7 @@ def test_api_key_form_errors_and_other_users_keys(client, user, other_user):
     client.post("/developers/keys", {"name": "x", "monthly_credit_cap": "-3"})
     assert not ApiKey.objects.exists()
     client.force_login(other_user)
-    client.post("/developers/keys", {"name": "theirs"})
+    client.post("/developers/keys", {"name": "theirs", "scopes": BROWSER_DEFAULT_SCOPES})
     theirs = ApiKey.objects.get(user=other_user)
     client.force_login(user)
     assert client.post(f"/developers/keys/{theirs.prefix}/revoke").status_code == 404

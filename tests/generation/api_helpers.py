@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from PIL import Image as PILImage
 
 from accounts.models import ApiKey, Tier, User
-from accounts.services.api_keys import api_key_create
+from accounts.services.api_keys import ALL_SCOPES, api_key_create
 from generation.models import Generation, IdempotencyRecord
 from tests.factories import UserFactory, ensure_tiers
 
@@ -33,7 +33,10 @@ def customer(
     if settings is not None:
         settings.BILLING_SIGNUP_GRANT = credits
     user = UserFactory.create(tier=Tier.objects.get(name=tier))
-    created = api_key_create(user=user, name="tests", scopes=scopes)
+    # Every scope unless a test narrows it: these customers manage webhooks and keys too.
+    created = api_key_create(
+        user=user, name="tests", scopes=sorted(ALL_SCOPES) if scopes is None else scopes
+    )
     return Customer(user=user, key=created.key, secret=created.secret)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from accounts.services.users import user_delete
 from generation.models import Collection, Generation, Image, Share, WebhookEndpoint
-from generation.services.images import quarantine_key
+from generation.services.quarantine import quarantine_store
 from generation.services.storage import image_key, storage, storage_write
 from moderation.models import Appeal, Category, Report
 from tests.factories import GenerationFactory, ImageFactory, UserFactory
@@ -24,7 +24,7 @@ def test_deleting_an_account_removes_images_prompts_and_what_hangs_off_them():
     user, other = UserFactory.create(), UserFactory.create()
     done = GenerationFactory.create(user=user, status="succeeded", prompt="my secret prompt")
     images = [_stored_image(done, 0), _stored_image(done, 1)]
-    held = storage_write(key=quarantine_key(key=images[1].storage_key), content=PNG)
+    held = quarantine_store(image=images[1], picture=PNG, reason="removed").storage_key
     Share.objects.create(image=images[0], slug="erase-me")
     Collection.objects.create(user=user, name="mine", slug="mine-1")
     WebhookEndpoint.objects.create(user=user, url="https://example.com/hook", secret="s" * 32)

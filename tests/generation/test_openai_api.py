@@ -33,7 +33,11 @@ def _error(response, status: int, *, param: str | None = None, code: str | None 
     body = response.json()
     assert set(body) == {"error"}
     error = body["error"]
-    assert set(error) == {"message", "type", "param", "code"}
+    # OpenAI's four fields; a block adds the decision and where to appeal it.
+    extra = (
+        {"decision_id", "appeal_url"} if error.get("code") == "content_policy_violation" else set()
+    )
+    assert set(error) == {"message", "type", "param", "code"} | extra
     assert error["message"]
     assert error["param"] == param
     if code is not None:

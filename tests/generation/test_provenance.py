@@ -242,3 +242,14 @@ def test_checks_are_limited_per_address_and_per_account(settings):
         check(picture, asker=person, address=address)  # an account counts on its own
     with pytest.raises(RateLimitExceeded):
         check(picture, asker=person, address="192.0.2.78")
+
+
+def test_an_edit_whose_input_is_gone_still_says_what_was_done():
+    """A withheld edit released from the quarantine after its job settled: no input to name."""
+    data, _ = signed("image/png", operation="edit", ingredient=None)
+    reader = trusted_reader(data, "image/png")
+    assert reader.get_validation_state() == "Trusted"
+    manifest = active_manifest(reader)
+    (action,) = manifest_actions(manifest)
+    assert action["digitalSourceType"].endswith("compositeWithTrainedAlgorithmicMedia")
+    assert "no longer kept" in action["description"] and "ingredients" not in manifest

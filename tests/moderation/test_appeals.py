@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from billing.selectors import wallet_for_user
+from billing.selectors import image_price, wallet_for_user
 from billing.services.credits import credits_adjust, credits_capture, credits_reserve
 from common.errors import Conflict, InvalidRequest, NotFound
 from moderation.models import Appeal, AuditLogEntry, Case, Decision, Outcome
@@ -82,10 +82,12 @@ def test_overturning_a_removed_image_refunds_what_it_cost():
     assert appeal.case.generation_id == generation_id
     staff = make_staff()
     _overturn(appeal.case, staff)
-    assert wallet_for_user(user=user).balance == charged + 20
+    # The image's price, not the generation's whole charge (tests/moderation/test_remedies.py).
+    price = image_price(size=image.generation.size)
+    assert wallet_for_user(user=user).balance == charged + price
     # Resolving again (a retried request) refunds nothing more.
     _overturn(appeal.case, staff)
-    assert wallet_for_user(user=user).balance == charged + 20
+    assert wallet_for_user(user=user).balance == charged + price
 
 
 def test_overturning_a_prompt_block_refunds_nothing_because_nothing_was_charged():
