@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from accounts.services.api_keys import api_key_create
 from billing.models import Reservation
 from generation.models import Generation, IdempotencyRecord, Image
 from generation.services.progress import channel_name, progress_publish
@@ -393,6 +394,15 @@ def test_a_delivered_png_carries_content_credentials_and_anyone_can_check_it(set
             ).json()["image_id"]
             is None
         )
+
+    # The owner's key without images.read: the answer anyone gets, not which image it is.
+    generate_only = api_key_create(user=who.user, name="generate", scopes=["images.generate"])
+    narrow = http.post(
+        "/api/v1/provenance/check",
+        {"image": upload("image.png", original)},
+        HTTP_AUTHORIZATION=f"Bearer {generate_only.secret}",
+    ).json()
+    assert narrow["made_by_easel"] is True and narrow["image_id"] is None
 
     stranger = (
         Client()
