@@ -484,7 +484,9 @@ class ProvenanceCheckApi(APIView):
         serializer.is_valid(raise_exception=True)
         result = provenance_check(
             image_bytes=serializer.validated_data["image"].read(MAX_UPLOAD_BYTES),
-            asker=request.user if ApiKey.Scope.READ in request_scopes(request) else None,
+            asker=authenticated_user(request)
+            if ApiKey.Scope.READ in request_scopes(request)
+            else None,
             address=request.META.get("REMOTE_ADDR", ""),
         )
         credentials, own = result.credentials, result.own_image
