@@ -34,8 +34,9 @@ def test_search_matches_every_word_of_the_prompt(client, user):
     assert _slugs(body, [lighthouse, storm, cat]) == [lighthouse.slug]
     empty = client.get("/explore/", {"q": "submarine"}).content.decode()
     assert "No shared image matches “submarine”" in empty
-    # A NUL byte (PostgreSQL refuses it in a string) is a search, not a 500.
-    assert client.get("/explore/", {"q": "light\x00house"}).status_code == 200
+    # A NUL byte (PostgreSQL refuses it in a string) is refused at the edge, not a 500
+    # (common.middleware.MalformedInputMiddleware).
+    assert client.get("/explore/", {"q": "light\x00house"}).status_code == 400
 
 
 def test_most_viewed_orders_by_distinct_viewers(client, user):
