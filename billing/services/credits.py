@@ -532,34 +532,6 @@ def credits_release(*, generation_id: uuid.UUID | str) -> Reservation | None:
     return reservation
 
 
-def credits_refund_capture(*, generation_id: uuid.UUID | str, reason: str) -> Reservation | None:
-    """Give back what a generation captured (e.g. a moderation decision overturned). Idempotent."""
-    if not reason.strip():
-        raise InvalidRequest("A refund needs a reason.", param="reason")
-    now = timezone.now()
-    with transaction.atomic(durable=True):
-        locked = _locked_reservation(generation_id=generation_id)
-        if locked is None:
-            return None
-        wallet, reservation = locked
-        back = reservation.captured - reservation.refunded
-        if reservation.status != Reservation.Status.CAPTURED or back <= 0:
-            return reservation
-        _return_parts(reservation=reservation, amount=back, now=now)
-        entry_append(
-            wallet=wallet,
-            amount=back,
-            kind=LedgerEntry.Kind.REFUND,
-            key=f"refund-capture:{reservation.generation_id}",
-            now=now,
-            generation_id=reservation.generation_id,
-            reason=reason.strip()[:500],
-        )
-        reservation.refunded = reservation.captured
-        reservation.save(update_fields=["refunded", "updated_at"])
-    return reservation
-
-
 def credits_refund_image(
     *, generation_id: uuid.UUID | str, image_id: uuid.UUID | str, amount: int, reason: str
 ) -> LedgerEntry | None:

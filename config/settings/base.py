@@ -128,8 +128,9 @@ elif BROKER_URL:
         # Counted from when a worker took the message: above the GPU task's hard time limit plus
         # the lease (generation/checks.py), so a running job is never handed to a second worker.
         # Work lost with a dead worker or a wiped broker does not wait for it: the outbox sweeps
-        # re-send from PostgreSQL within minutes (docs/generation.md, "Failures").
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3 * 3600),
+        # re-send from PostgreSQL within minutes (docs/generation.md, "Failures"). The default is
+        # the default hard limit (360 s) plus the lease (120 s) plus two minutes of margin.
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),
         # How often a worker looks for unacknowledged messages past that timeout (those of a
         # worker that died) and puts them back; Kombu's default is every 100 s.
         "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),

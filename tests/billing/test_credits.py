@@ -9,7 +9,6 @@ from billing.selectors import generation_cost, image_price
 from billing.services.credits import (
     credits_adjust,
     credits_capture,
-    credits_refund_capture,
     credits_release,
     credits_reserve,
 )
@@ -112,19 +111,6 @@ def test_capture_more_than_reserved_is_refused(user_with_balance):
     assert Reservation.objects.get().status == Reservation.Status.RESERVED
     with pytest.raises(NotFound):
         credits_capture(generation_id=uuid.uuid4(), amount=1)
-
-
-def test_refund_capture_gives_back_once(user_with_balance):
-    user = user_with_balance(10)
-    generation_id = uuid.uuid4()
-    credits_reserve(user=user, generation_id=generation_id, amount=4)
-    credits_capture(generation_id=generation_id, amount=4)
-    credits_refund_capture(generation_id=generation_id, reason="appeal upheld")
-    credits_refund_capture(generation_id=generation_id, reason="appeal upheld")
-    wallet = Wallet.objects.get(user=user)
-    assert wallet.balance == 10
-    assert LedgerEntry.objects.filter(kind="refund").count() == 1
-    assert_invariant(wallet)
 
 
 def test_api_key_monthly_cap_counts_this_months_spending_through_the_key(user_with_balance):

@@ -21,9 +21,11 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from django.test import override_settings
 
 from common import metrics
 from common.celery_worker import _WorkerStateCollector
+from generation.checks import handoff_bounds_check
 from generation.models import Generation
 from tests.conftest import REQUIRE_SERVICES
 
@@ -122,6 +124,27 @@ def test_every_container_has_probes_resources_and_runs_unprivileged(overlay):
             assert "readinessProbe" in main and "livenessProbe" in main, name
 
 
+def handoff_bounds_from(config: dict[str, str]) -> list[Any]:
+    """`manage.py check`'s own rule over the manifests' time limits, lease and Redis visibility
+    timeout (the settings' defaults for what the manifests leave out), so the deployment cannot
+    ship values that `migrate` would refuse (docs/deploy.md)."""
+    overrides: dict[str, Any] = {
+        name: int(config[name])
+        for name in (
+            "EASEL_GENERATION_SOFT_TIME_LIMIT",
+            "EASEL_GENERATION_HARD_TIME_LIMIT",
+            "EASEL_GENERATION_LEASE_SECONDS",
+            "EASEL_GENERATION_MAX_ATTEMPTS",
+        )
+        if name in config
+    }
+    overrides["CELERY_BROKER_TRANSPORT_OPTIONS"] = {
+        "visibility_timeout": int(config["CELERY_VISIBILITY_TIMEOUT"])
+    }
+    with override_settings(**overrides):
+        return handoff_bounds_check()
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_workers_outlast_their_longest_job_and_probe_where_they_listen(overlay):
     settings = config(overlay)
@@ -135,9 +158,7 @@ def test_workers_outlast_their_longest_job_and_probe_where_they_listen(overlay):
         assert port == int(settings["EASEL_WORKER_PROBE_PORT"])
         assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    # Redis redelivers a message unacknowledged this long: above the hard limit, so a running
-    # job is never handed out twice (docs/deploy.md).
-    assert int(settings["CELERY_VISIBILITY_TIMEOUT"]) > hard_limit
+    assert handoff_bounds_from(settings) == []
     web = pod_spec(deployments["easel-web"])
     assert web["terminationGracePeriodSeconds"] > int(settings["WEB_GRACEFUL_TIMEOUT"])
 
