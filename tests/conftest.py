@@ -142,6 +142,17 @@ def _content_credentials_certificate() -> None:
     development_chain_ensure(folder=Path(settings.EASEL_C2PA_CERTIFICATE).parent)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sentence_model_exported() -> None:
+    """The screening model's int8 graph, exported once per machine (as `make migrate` does): a
+    fresh clone would otherwise pay the ~20 s export inside whichever test screens a prompt
+    first, and a test that counts a rate limit's tokens over its requests would see one
+    refill."""
+    from moderation.text.semantic import sentence_model_export
+
+    sentence_model_export()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path):  # type: ignore[no-untyped-def]
     """Every test writes images to its own folder."""
