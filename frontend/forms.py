@@ -41,6 +41,11 @@ class EditForm(forms.Form):
     # The painted mask as a PNG data URL, written by the canvas script.
     mask = forms.CharField(widget=forms.HiddenInput, max_length=8_000_000)
 
+    def __init__(self, *args: object, max_n: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # As on Create: the browser offers the plan's limit, the service explains a larger n.
+        self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
+
 
 class ExtendForm(forms.Form):
     """Where the canvas grows and by how much; generation.services.outpainting checks the rest."""

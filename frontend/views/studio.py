@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from PIL import Image as PILImage
 
-from billing.selectors import balance_summary, price_table
+from billing.selectors import balance_summary, generation_cost, price_table
 from common.errors import ApiError, InvalidRequest
 from common.numbers import whole_number
 from frontend import canvas
@@ -34,6 +34,7 @@ from generation.selectors.sharing import collections_for_user, share_for_image
 from generation.services import collections as collection_services
 from generation.services import sharing as sharing_services
 from generation.services.cdn import media_cache_headers
+from generation.services.generations import MAX_N
 from generation.services.images import image_delete as image_delete_service
 
 HISTORY_PAGE_SIZE = 12
@@ -43,6 +44,35 @@ MAX_MASK_BYTES = 6_000_000
 def _create_form(request: AuthedRequest, data: object = None) -> CreateForm:
     tier = request.user.tier
     return CreateForm(data, sizes=list(tier.allowed_sizes), max_n=tier.max_n)
+
+
+def form_cost(*, size: object, n: object) -> int | None:
+    """What a form's current choice costs, by billing's one price rule; None when the choice
+    cannot be priced (the page then shows the button without a figure, and the service explains
+    the choice on submit). easel.js updates the figure in the browser from the same prices."""
+    count = whole_number(str(n if n is not None else ""), minimum=1, maximum=MAX_N)
+    if count is None:
+        return None
+    try:
+        return generation_cost(size=int(str(size)), n=count)
+    except (ApiError, ValueError):
+        return None
+
+
+def _cost_context(request: AuthedRequest, *, size: object, n: object) -> dict:
+    """The prices and balance a spending form needs for its live cost (easel.js)."""
+    return {
+        "price_list": ",".join(f"{row['size']}:{row['credits']}" for row in price_table()),
+        "balance": balance_summary(user=request.user),
+        "cost": form_cost(size=size, n=n),
+    }
+
+
+def variation_choices(request: AuthedRequest) -> dict:
+    """How many variations the image page offers: 1 up to the plan's limit, 4 chosen (as
+    DALL-E 2 made four) unless the plan allows fewer."""
+    max_n = request.user.tier.max_n
+    return {"variation_counts": range(1, max_n + 1), "variation_n": min(4, max_n)}
 
 
 def _start_generation(request: AuthedRequest, **kwargs: Any) -> Generation | None:
@@ -77,22 +107,35 @@ def create(request: AuthedRequest) -> HttpResponse:
     recent = generations_for_user(user=request.user)[:6]
     context = {
         "form": form,
-        "prices": price_table(),
-        "balance": balance_summary(user=request.user),
         "recent": recent,
         "tier": request.user.tier,
+        **_cost_context(request, size=form["size"].value(), n=form["n"].value()),
     }
     return render(request, "frontend/create.html", context, status=status)
 
 
-def _progress_context(generation: Generation) -> dict:
+def _progress_context(request: AuthedRequest, generation: Generation) -> dict:
     tiles = progress_tiles(generation=generation)
     return {
         "generation": generation,
         "tiles": tiles,
         "delivered_count": sum(tile.state == "delivered" for tile in tiles),
         **_queue_context(generation),
+        **_run_again_context(request, generation),
     }
+
+
+def _run_again_context(request: AuthedRequest, generation: Generation) -> dict:
+    """A finished prompt can be sent again (to Create, with a new seed), its price on the
+    button. Not a blocked one: the same prompt would be blocked again, and count as a strike."""
+    offered = (
+        generation.is_final
+        and generation.operation == Generation.Operation.GENERATE
+        and generation.status != Generation.Status.BLOCKED
+    )
+    if not offered:
+        return {"run_again": False}
+    return {"run_again": True, **_cost_context(request, size=generation.size, n=generation.n)}
 
 
 def _queue_context(generation: Generation) -> dict:
@@ -110,7 +153,7 @@ def _queue_context(generation: Generation) -> dict:
 @not_found_as_404
 def generation_detail(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
     generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
-    return render(request, "frontend/generation.html", _progress_context(generation))
+    return render(request, "frontend/generation.html", _progress_context(request, generation))
 
 
 @login_required
@@ -118,7 +161,7 @@ def generation_detail(request: AuthedRequest, generation_id: uuid.UUID) -> HttpR
 def generation_progress(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
     """The live part of the generation page, polled by htmx until the generation is final."""
     generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
-    return render(request, "frontend/_progress.html", _progress_context(generation))
+    return render(request, "frontend/_progress.html", _progress_context(request, generation))
 
 
 @login_required
@@ -157,7 +200,9 @@ def image_detail(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
         "collections": collections_for_user(user=request.user),
         "collection_form": CollectionForm(),
         "private_allowed": request.user.tier.private_images_allowed,
+        **variation_choices(request),
     }
+    context.update(_cost_context(request, size=image.width, n=context["variation_n"]))
     return render(request, "frontend/image.html", context)
 
 
@@ -314,7 +359,11 @@ def _decode_mask(data_url: str, *, size: int) -> bytes:
 def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     """Paint a mask over the area to repaint, then describe the whole new image."""
     image = image_get_for_owner(user=request.user, image_id=image_id)
-    form = EditForm(request.POST or None, initial={"prompt": image.generation.prompt})
+    form = EditForm(
+        request.POST or None,
+        initial={"prompt": image.generation.prompt},
+        max_n=request.user.tier.max_n,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             mask = _decode_mask(form.cleaned_data["mask"], size=image.width)
@@ -334,4 +383,9 @@ def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
             if generation is not None:
                 return redirect("frontend:generation", generation_id=generation.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "frontend/edit.html", {"image": image, "form": form}, status=status)
+    context = {
+        "image": image,
+        "form": form,
+        **_cost_context(request, size=image.width, n=form["n"].value()),
+    }
+    return render(request, "frontend/edit.html", context, status=status)

@@ -1,7 +1,8 @@
 /* Easel's small behaviours, wired by data attributes (no inline scripts: the production
    Content-Security-Policy allows scripts from our own origin only).
    - [data-count-for=ID]   live character count of a text field
-   - [data-cost-form]      credit cost of the form's n × size, before submitting
+   - [data-cost-form]      credit cost of the form's n × size (or data-size), before submitting,
+                           on its [data-cost-button] ("Generate (4 credits)")
    - [data-copy=SELECTOR] / [data-copy-text=TEXT]   copy to the clipboard
    - form[data-confirm]    ask before a destructive action
    - every POST form       its button shows a spinner at once and the form cannot go twice
@@ -44,14 +45,16 @@
       var balance = parseInt(form.getAttribute("data-balance") || "0", 10);
       var out = form.querySelector("[data-cost]");
       var unit = form.querySelector("[data-cost-unit]");
-      var submit = form.querySelector("button[type=submit]");
+      var submit = form.querySelector("[data-cost-button]");
+      var label = submit ? submit.getAttribute("data-cost-button") : "";
       var update = function () {
         var n = parseInt((form.elements.n || {}).value || "1", 10) || 0;
-        var size = (form.elements.size || {}).value;
+        // The size chosen in the form, else the one it is fixed at (an edit keeps the image's).
+        var size = form.elements.size ? form.elements.size.value : form.getAttribute("data-size");
         var cost = (prices[size] || 0) * n;
         if (out) out.textContent = String(cost);
         if (unit) unit.textContent = credits(cost, true);
-        if (submit) submit.textContent = cost > balance ? "Not enough credits" : "Generate (" + credits(cost) + ")";
+        if (submit) submit.textContent = cost > balance ? "Not enough credits" : label + " (" + credits(cost) + ")";
       };
       form.addEventListener("input", update);
       form.addEventListener("change", update);
