@@ -7,6 +7,8 @@
    - form[data-confirm]    ask before a destructive action
    - every POST form       its button shows a spinner at once and the form cannot go twice
    - [data-mask-editor]    paint a mask over an image for an edit
+   - #progress[data-events] a generation's live progress over Server-Sent Events (the API's
+                           stream, with the session cookie), polling when EventSource fails
    - .reveal-btn           un-blur an image under review (console)
    - [data-shortcut=KEY]   a keyboard shortcut that clicks or focuses the element (console) */
 (function () {
@@ -198,6 +200,89 @@
     }, root);
   }
 
+  /* Live progress. The fragment (#progress) names the generation's event stream while the job
+     is not final. Each `progress` event updates the step in place; a new status re-fetches the
+     fragment (htmx, event `easel:refresh`), which brings the tiles and, once final, drops
+     data-events so the stream is closed. An event may carry a preview of an image still being
+     made (`partial_image_b64`, base64 PNG, JPEG or WebP, for image `image_index`, default 0): it
+     is shown in that image's pending tile until the next fragment replaces it. Without
+     EventSource, or when the stream fails, the fragment is re-fetched every second instead. */
+  var live = { url: null, source: null, timer: null };
+
+  function liveStop() {
+    if (live.source) live.source.close();
+    if (live.timer) clearInterval(live.timer);
+    live = { url: null, source: null, timer: null };
+  }
+
+  function progressRefresh() {
+    var section = document.getElementById("progress");
+    if (section && window.htmx) window.htmx.trigger(section, "easel:refresh");
+  }
+
+  function livePoll() {
+    if (live.source) { live.source.close(); live.source = null; }
+    if (!live.timer) live.timer = setInterval(progressRefresh, 1000);
+  }
+
+  function previewType(b64) {
+    if (b64.indexOf("/9j/") === 0) return "image/jpeg";
+    if (b64.indexOf("UklGR") === 0) return "image/webp";
+    return "image/png";
+  }
+
+  function showPreview(section, state) {
+    var b64 = state.partial_image_b64;
+    if (typeof b64 !== "string" || !b64) return;
+    var index = parseInt(state.image_index || 0, 10) || 0;
+    var tile = section.querySelector('[data-tile-index="' + index + '"]');
+    if (!tile) return;
+    var img = tile.querySelector("img[data-preview]");
+    if (!img) {
+      img = document.createElement("img");
+      img.setAttribute("data-preview", "");
+      img.setAttribute("data-testid", "tile-preview");
+      img.alt = "Preview of image " + (index + 1) + ", still being made";
+      tile.insertBefore(img, tile.firstChild);
+    }
+    img.src = "data:" + previewType(b64) + ";base64," + b64;
+  }
+
+  function onProgress(event) {
+    var section = document.getElementById("progress");
+    var state;
+    try { state = JSON.parse(event.data); } catch (e) { return; }
+    if (!section || !state) return;
+    if (state.status !== section.getAttribute("data-status")) { progressRefresh(); return; }
+    var total = state.total || 0;
+    var text = section.querySelector("[data-step-text]");
+    if (text && total) text.textContent = "Step " + state.step + " of " + total;
+    var bar = section.querySelector("progress");
+    if (bar && total) { bar.max = total; bar.value = state.step; }
+    showPreview(section, state);
+  }
+
+  function initProgress(root) {
+    var section = (root && root.id === "progress") ? root : (root || document).querySelector("#progress");
+    if (!section) return;
+    var url = section.getAttribute("data-events");
+    if (!url) { liveStop(); return; }  // final: nothing more will come
+    if (live.url === url) return;  // the stream (or the polling) already runs
+    liveStop();
+    live.url = url;
+    if (!window.EventSource) { livePoll(); return; }
+    var source = new EventSource(url);
+    live.source = source;
+    source.addEventListener("progress", onProgress);
+    source.onerror = function () {
+      // The stream ended (timeout, proxy) or never opened (refused): fetch the fragment, which
+      // says whether the job is final, and keep it fresh by polling from here on.
+      if (live.source !== source) return;
+      progressRefresh();
+      livePoll();
+    };
+  }
+
   /* Console shortcuts: a key clicks (or focuses) the element that declares it, unless the
      reviewer is typing in a field. */
   document.addEventListener("keydown", function (event) {
@@ -224,7 +309,13 @@
     initCounters(root);
     initCost(root);
     initMaskEditor(root);
+    initProgress(root);
   }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
+  // A fragment swapped in by htmx: its progress section may have become final.
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail && event.detail.elt;
+    if (root && root.id === "progress") initProgress(root);
+  });
 })();
