@@ -24,6 +24,7 @@ app_patterns = [
     path("s/<slug:slug>/image.png", public.share_image, name="share_image"),
     path("s/<slug:slug>/report", public.share_report, name="share_report"),
     path("create/", studio.create, name="create"),
+    path("create/upload", studio.upload, name="upload"),
     path("g/<uuid:generation_id>/", studio.generation_detail, name="generation"),
     path("g/<uuid:generation_id>/progress", studio.generation_progress, name="generation_progress"),
     path("g/<uuid:generation_id>/cancel", studio.generation_cancel, name="generation_cancel"),

@@ -20,7 +20,7 @@ from billing.selectors import balance_summary, generation_cost, price_table
 from common.errors import ApiError, InvalidRequest
 from common.numbers import whole_number
 from frontend import canvas
-from frontend.forms import CollectionForm, CreateForm, EditForm, ShareForm
+from frontend.forms import CollectionForm, CreateForm, EditForm, ShareForm, UploadForm
 from frontend.selectors import (
     generation_get_for_owner,
     generations_for_user,
@@ -328,6 +328,60 @@ def image_variations(request: AuthedRequest, image_id: uuid.UUID) -> HttpRespons
     if generation is None:
         return redirect("frontend:image", image_id=image.pk)
     return redirect("frontend:generation", generation_id=generation.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def upload(request: AuthedRequest) -> HttpResponse:
+    """Vary, or repaint part of, an image of the user's own, with their consent for a face."""
+    tier = request.user.tier
+    form = UploadForm(
+        request.POST or None,
+        request.FILES or None,
+        sizes=list(tier.allowed_sizes),
+        max_n=tier.max_n,
+    )
+    if request.method == "POST" and form.is_valid():
+        generation = _start_upload(request, form)
+        if generation is not None:
+            return redirect("frontend:generation", generation_id=generation.pk)
+    status = 400 if request.method == "POST" else 200
+    context = {
+        "form": form,
+        "tier": tier,
+        **_cost_context(request, size=form["size"].value(), n=form["n"].value()),
+    }
+    return render(request, "frontend/upload.html", context, status=status)
+
+
+def _start_upload(request: AuthedRequest, form: UploadForm) -> Generation | None:
+    source = form.cleaned_data["image"].read()
+    edit = form.cleaned_data["action"] == "edit"
+    mask = None
+    if edit and form.cleaned_data["mask"]:
+        try:
+            mask = _decode_mask(form.cleaned_data["mask"], size=_square_side(source))
+        except ApiError as error:
+            flash_error(request, error)
+            return None
+    return _start_generation(
+        request,
+        operation=Generation.Operation.EDIT if edit else Generation.Operation.VARIATION,
+        prompt=form.cleaned_data["prompt"] if edit else "",
+        n=form.cleaned_data["n"],
+        size=form.cleaned_data["size"],
+        image_bytes=source,
+        mask_bytes=mask,
+        face_consent=form.cleaned_data["face_consent"],
+    )
+
+
+def _square_side(raw: bytes) -> int:
+    """The uploaded picture's width from its header (the service checks the file itself)."""
+    try:
+        return PILImage.open(io.BytesIO(raw)).size[0]
+    except Exception as error:  # Pillow raises many kinds for a broken file
+        raise InvalidRequest("The image could not be read.", param="image") from error
 
 
 def _decode_mask(data_url: str, *, size: int) -> bytes:

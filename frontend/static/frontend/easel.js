@@ -145,9 +145,40 @@
       var form = document.querySelector("[data-mask-form]");
       if (!imageLayer || !maskLayer || !form) return;
       var picture = new Image();
-      picture.onload = function () { imageLayer.getContext("2d").drawImage(picture, 0, 0, imageLayer.width, imageLayer.height); };
-      picture.src = stage.getAttribute("data-src");
       var ctx = maskLayer.getContext("2d");
+      var optional = stage.hasAttribute("data-mask-optional");
+      var loaded = false;
+      picture.onload = function () {
+        loaded = true;
+        imageLayer.getContext("2d").drawImage(picture, 0, 0, imageLayer.width, imageLayer.height);
+      };
+      if (stage.getAttribute("data-src")) picture.src = stage.getAttribute("data-src");
+      /* An image of the user's own: drawn from the chosen file, the canvases at its size. */
+      var fileInput = stage.getAttribute("data-file-input") && document.querySelector(stage.getAttribute("data-file-input"));
+      if (fileInput) fileInput.addEventListener("change", function () {
+        var file = fileInput.files && fileInput.files[0];
+        loaded = false;
+        painted = false;
+        if (!file) return;
+        var probe = new Image();
+        probe.onload = function () {
+          [imageLayer, maskLayer].forEach(function (layer) {
+            layer.width = probe.naturalWidth;
+            layer.height = probe.naturalHeight;
+          });
+          picture.src = probe.src;
+        };
+        probe.src = URL.createObjectURL(file);
+      });
+      /* "What to do": the painting area and the prompt only for a repaint. */
+      var choices = form.querySelectorAll("[data-action-choice]");
+      var showEditOnly = function () {
+        var edit = !choices.length || form.querySelector("[data-action-choice]:checked").value === "edit";
+        each("[data-edit-only]", function (element) { element.hidden = !edit; });
+        return edit;
+      };
+      Array.prototype.forEach.call(choices, function (choice) { choice.addEventListener("change", showEditOnly); });
+      if (choices.length) showEditOnly();
       var brush = document.querySelector("[data-brush]");
       var painting = false;
       var painted = false;
@@ -179,6 +210,10 @@
         painted = true;
       });
       form.addEventListener("submit", function (event) {
+        if (optional && (!painted || !loaded || !showEditOnly())) {
+          form.elements.mask.value = "";  // the PNG's own transparent area, or a variation
+          return;
+        }
         if (!painted) {
           event.preventDefault();
           window.alert("Paint over the area you want to change first.");
