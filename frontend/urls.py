@@ -27,6 +27,7 @@ app_patterns = [
     path("create/upload", studio.upload, name="upload"),
     path("g/<uuid:generation_id>/", studio.generation_detail, name="generation"),
     path("g/<uuid:generation_id>/progress", studio.generation_progress, name="generation_progress"),
+    path("g/<uuid:generation_id>/events", studio.generation_events, name="generation_events"),
     path("g/<uuid:generation_id>/cancel", studio.generation_cancel, name="generation_cancel"),
     path("history/", studio.history, name="history"),
     path("i/<uuid:image_id>/", studio.image_detail, name="image"),

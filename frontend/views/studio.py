@@ -15,6 +15,9 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from PIL import Image as PILImage
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
 
 from billing.selectors import balance_summary, generation_cost, price_table
 from common.errors import ApiError, InvalidRequest
@@ -28,6 +31,7 @@ from frontend.selectors import (
     progress_tiles,
 )
 from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
+from generation.api.native import GenerationEventsApi
 from generation.models import Generation
 from generation.selectors import queue_estimate
 from generation.selectors.sharing import collections_for_user, share_for_image
@@ -162,6 +166,25 @@ def generation_progress(request: AuthedRequest, generation_id: uuid.UUID) -> Htt
     """The live part of the generation page, polled by htmx until the generation is final."""
     generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
     return render(request, "frontend/_progress.html", _progress_context(request, generation))
+
+
+class _AnyAcceptNegotiation(DefaultContentNegotiation):
+    """EventSource sends `Accept: text/event-stream`, a type no DRF renderer names (the view
+    streams it itself), so DRF's negotiation would answer 406: the default renderer instead,
+    for the view's errors."""
+
+    def select_renderer(  # type: ignore[override]
+        self, request: Request, renderers: list, format_suffix: str | None = None
+    ) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
+# The generation page's live progress: the native API's own async SSE view (held on the event
+# loop, no thread per open tab), reached with the session cookie.
+generation_events = GenerationEventsApi.as_view(
+    authentication_classes=[SessionAuthentication],
+    content_negotiation_class=_AnyAcceptNegotiation,
+)
 
 
 @login_required

@@ -127,7 +127,7 @@ def test_progress_fragment_polls_while_queued_and_shows_queue_position(user_clie
     )
     body = user_client.get(f"/g/{second.pk}/progress").content.decode()
     # The page follows the API's event stream and re-fetches this fragment on a new status.
-    assert f'data-events="/api/v1/generations/{second.pk}/events"' in body
+    assert f'data-events="/g/{second.pk}/events"' in body
     assert 'hx-trigger="easel:refresh"' in body
     assert "Position 2 in the queue" in body
     Generation.objects.filter(pk=first.pk).update(
