@@ -72,6 +72,12 @@ def _cost_context(request: AuthedRequest, *, size: object, n: object) -> dict:
     }
 
 
+def _size_refused(request: AuthedRequest, *, size: int) -> bool:
+    """An image made on a larger plan than the user's now: its edits and variations (at its own
+    size) are not offered, rather than refused after the click."""
+    return size not in request.user.tier.allowed_sizes
+
+
 def variation_choices(request: AuthedRequest) -> dict:
     """How many variations the image page offers: 1 up to the plan's limit, 4 chosen (as
     DALL-E 2 made four) unless the plan allows fewer."""
@@ -226,6 +232,7 @@ def image_detail(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
         **variation_choices(request),
     }
     context.update(_cost_context(request, size=image.width, n=context["variation_n"]))
+    context["size_refused"] = _size_refused(request, size=image.width)
     return render(request, "frontend/image.html", context)
 
 
@@ -464,5 +471,6 @@ def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
         "image": image,
         "form": form,
         **_cost_context(request, size=image.width, n=form["n"].value()),
+        "size_refused": _size_refused(request, size=image.width),
     }
     return render(request, "frontend/edit.html", context, status=status)

@@ -86,3 +86,14 @@ def test_a_finished_prompt_can_be_run_again_for_its_price_but_not_a_blocked_one(
     assert (
         'data-cost-button="Run again"' not in user_client.get(f"/g/{running.pk}/").content.decode()
     )
+
+
+def test_an_image_larger_than_the_plan_makes_offers_no_variation_or_repaint(user_client, user):
+    big = stored_image(user=user, side=1024)  # made before a downgrade: Free stops at 512
+    assert 1024 not in user.tier.allowed_sizes
+    for path in (f"/i/{big.pk}/", f"/i/{big.pk}/edit"):
+        body = user_client.get(path).content.decode()
+        assert 'data-testid="size-refused"' in body, path
+        assert re.search(r'data-cost-button="(Make variations|Repaint)" disabled', body), path
+    small = stored_image(user=user, side=512)
+    assert 'data-testid="size-refused"' not in user_client.get(f"/i/{small.pk}/").content.decode()
