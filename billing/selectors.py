@@ -34,6 +34,17 @@ def generation_cost(*, size: int, n: int) -> int:
     return image_price(size=size) * n
 
 
+def image_refund_key(*, image_id: uuid.UUID | str) -> str:
+    """The ledger key of the refund of one image (an overturned removal): one per image."""
+    return f"refund-image:{image_id}"
+
+
+def image_refunded(*, image_id: uuid.UUID | str) -> int:
+    """Credits given back for this image after a review; 0 when none were."""
+    entry = LedgerEntry.objects.filter(idempotency_key=image_refund_key(image_id=image_id)).first()
+    return entry.amount if entry is not None else 0
+
+
 def price_table() -> list[dict[str, int]]:
     return [
         {"size": size, "credits": credits}

@@ -41,6 +41,64 @@ class EditForm(forms.Form):
     # The painted mask as a PNG data URL, written by the canvas script.
     mask = forms.CharField(widget=forms.HiddenInput, max_length=8_000_000)
 
+    def __init__(self, *args: object, max_n: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # As on Create: the browser offers the plan's limit, the service explains a larger n.
+        self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
+
+
+class UploadForm(forms.Form):
+    """An image of the user's own, to vary or to repaint part of (uploads.py checks the file)."""
+
+    ACTIONS = [("variation", "Make variations of it"), ("edit", "Repaint part of it")]
+    image = forms.FileField(
+        label="Your image",
+        help_text="A square PNG under 4 MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
+    )
+    action = forms.ChoiceField(
+        choices=ACTIONS, initial="variation", widget=forms.RadioSelect, label="What to do"
+    )
+    prompt = forms.CharField(
+        required=False,
+        max_length=PROMPT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For a repaint: describe the whole image you want.",
+    )
+    n = forms.IntegerField(label="Images", min_value=1, max_value=10, initial=1)
+    size = forms.TypedChoiceField(coerce=int, choices=[], label="Size of the new images")
+    face_consent = forms.BooleanField(
+        required=False,
+        label="It shows a real person's face, and I have their consent to use it.",
+    )
+    # The painted area as a PNG data URL (the canvas script); empty: the PNG's own transparent
+    # area is what a repaint changes.
+    mask = forms.CharField(required=False, widget=forms.HiddenInput, max_length=8_000_000)
+
+    def __init__(self, *args: object, sizes: list[int], max_n: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        size = cast(forms.TypedChoiceField, self.fields["size"])
+        size.choices = [(pixels, f"{pixels}×{pixels}") for pixels in sorted(sizes)]
+        size.initial = sorted(sizes)[0] if sizes else None
+        self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
+
+    def clean_image(self) -> object:
+        from generation.services.uploads import MAX_UPLOAD_BYTES
+
+        image = self.cleaned_data["image"]
+        # Refused before it is read into memory; the upload rules check everything else.
+        if image.size >= MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The image must be a PNG under 4 MB; this one is {image.size / 2**20:.1f} MB."
+            )
+        return image
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        if cleaned.get("action") == "edit" and not cleaned.get("prompt", "").strip():
+            self.add_error("prompt", "Describe the image you want the repaint to make.")
+        return cleaned
+
 
 class ExtendForm(forms.Form):
     """Where the canvas grows and by how much; generation.services.outpainting checks the rest."""

@@ -1,6 +1,7 @@
 """Reads the web pages need that belong to no single app's API: a user's own rows, filtered
 for a page. Every function takes the viewer and returns only what the viewer may see."""
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -93,6 +94,66 @@ def recent_blocks(*, user: User, limit: int = 20) -> list:
         .select_related("policy_version")
         .order_by("-created_at")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class AppealOutcome:
+    """One of the user's appeals and, once a reviewer overturned it, what was put right."""
+
+    appeal: object
+    state: str  # "waiting", "upheld" or "overturned"
+    image: Image | None = None  # the image it concerned, delivered again
+    refunded_credits: int = 0
+    suspension_lifted: bool = False
+
+
+def appeals_for_user(*, user: User, limit: int = 20) -> list[AppealOutcome]:
+    """The user's appeals, newest first. For an overturned one: the image it gave back (a
+    withheld image released, a removed one restored), the credits refunded for it, and whether
+    a suspension was lifted between the appeal and its resolution (the moment an overturn lifts
+    the suspension its strike caused)."""
+    from billing.selectors import image_refunded
+    from moderation.models import Appeal, Case, Suspension
+
+    appeals = (
+        Appeal.objects.filter(user=user)
+        .select_related("case", "decision")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    outcomes = []
+    for appeal in appeals:
+        case = appeal.case
+        if case is None or case.state != Case.State.RESOLVED:
+            outcomes.append(AppealOutcome(appeal=appeal, state="waiting"))
+            continue
+        if case.resolution != Case.Resolution.OVERTURNED:
+            outcomes.append(AppealOutcome(appeal=appeal, state="upheld"))
+            continue
+        image_id = appeal.image_id or case.image_id or getattr(appeal.decision, "image_id", None)
+        image = (
+            _live_images()
+            .filter(pk=image_id, generation__user=user, status=Image.Status.DELIVERED)
+            .exclude(storage_key="")
+            .first()
+            if image_id
+            else None
+        )
+        resolved_at = case.resolved_at or appeal.created_at
+        lifted = Suspension.objects.filter(
+            user=user,
+            lifted_at__gte=appeal.created_at,
+            lifted_at__lte=resolved_at + dt.timedelta(minutes=1),
+        ).exists()
+        outcomes.append(
+            AppealOutcome(
+                appeal=appeal,
+                state="overturned",
+                image=image,
+                refunded_credits=image_refunded(image_id=image_id) if image_id else 0,
+                suspension_lifted=lifted,
+            )
+        )
+    return outcomes
 
 
 def webhook_deliveries_for_user(*, user: User) -> QuerySet:

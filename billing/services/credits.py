@@ -25,7 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.models import CreditLot, LedgerEntry, Reservation, ReservationPart, Wallet
-from billing.selectors import api_key_month_spending, month_start
+from billing.selectors import api_key_month_spending, image_refund_key, month_start
 from billing.services.ledger import (
     entry_append,
     lot_expire,
@@ -544,7 +544,7 @@ def credits_refund_image(
         raise InvalidRequest("A refund must be a positive number of credits.", param="amount")
     if not reason.strip():
         raise InvalidRequest("A refund needs a reason.", param="reason")
-    key = f"refund-image:{image_id}"
+    key = image_refund_key(image_id=image_id)
     now = timezone.now()
     with transaction.atomic(durable=True):
         locked = _locked_reservation(generation_id=generation_id)

@@ -14,7 +14,7 @@ from accounts.services.verification import email_verification_resend
 from common.errors import ApiError, InvalidRequest
 from common.numbers import whole_number
 from frontend.forms import AppealForm, DeleteAccountForm, ResendVerificationForm
-from frontend.selectors import recent_blocks
+from frontend.selectors import appeals_for_user, recent_blocks
 from frontend.views.common import AuthedRequest, flash_error
 from moderation.services.appeals import appeal_create
 
@@ -68,7 +68,8 @@ def appeals(request: AuthedRequest) -> HttpResponse:
         except ApiError as error:
             flash_error(request, error)
     status = 400 if request.method == "POST" else 200
-    return render(request, "frontend/appeals.html", {"form": form, "blocks": blocks}, status=status)
+    context = {"form": form, "blocks": blocks, "appeals": appeals_for_user(user=request.user)}
+    return render(request, "frontend/appeals.html", context, status=status)
 
 
 @require_POST

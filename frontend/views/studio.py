@@ -15,12 +15,15 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from PIL import Image as PILImage
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.request import Request
 
-from billing.selectors import balance_summary, price_table
+from billing.selectors import balance_summary, generation_cost, price_table
 from common.errors import ApiError, InvalidRequest
 from common.numbers import whole_number
 from frontend import canvas
-from frontend.forms import CollectionForm, CreateForm, EditForm, ShareForm
+from frontend.forms import CollectionForm, CreateForm, EditForm, ShareForm, UploadForm
 from frontend.selectors import (
     generation_get_for_owner,
     generations_for_user,
@@ -28,12 +31,14 @@ from frontend.selectors import (
     progress_tiles,
 )
 from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
+from generation.api.native import GenerationEventsApi
 from generation.models import Generation
 from generation.selectors import queue_estimate
 from generation.selectors.sharing import collections_for_user, share_for_image
 from generation.services import collections as collection_services
 from generation.services import sharing as sharing_services
 from generation.services.cdn import media_cache_headers
+from generation.services.generations import MAX_N
 from generation.services.images import image_delete as image_delete_service
 
 HISTORY_PAGE_SIZE = 12
@@ -43,6 +48,41 @@ MAX_MASK_BYTES = 6_000_000
 def _create_form(request: AuthedRequest, data: object = None) -> CreateForm:
     tier = request.user.tier
     return CreateForm(data, sizes=list(tier.allowed_sizes), max_n=tier.max_n)
+
+
+def form_cost(*, size: object, n: object) -> int | None:
+    """What a form's current choice costs, by billing's one price rule; None when the choice
+    cannot be priced (the page then shows the button without a figure, and the service explains
+    the choice on submit). easel.js updates the figure in the browser from the same prices."""
+    count = whole_number(str(n if n is not None else ""), minimum=1, maximum=MAX_N)
+    if count is None:
+        return None
+    try:
+        return generation_cost(size=int(str(size)), n=count)
+    except (ApiError, ValueError):
+        return None
+
+
+def _cost_context(request: AuthedRequest, *, size: object, n: object) -> dict:
+    """The prices and balance a spending form needs for its live cost (easel.js)."""
+    return {
+        "price_list": ",".join(f"{row['size']}:{row['credits']}" for row in price_table()),
+        "balance": balance_summary(user=request.user),
+        "cost": form_cost(size=size, n=n),
+    }
+
+
+def _size_refused(request: AuthedRequest, *, size: int) -> bool:
+    """An image made on a larger plan than the user's now: its edits and variations (at its own
+    size) are not offered, rather than refused after the click."""
+    return size not in request.user.tier.allowed_sizes
+
+
+def variation_choices(request: AuthedRequest) -> dict:
+    """How many variations the image page offers: 1 up to the plan's limit, 4 chosen (as
+    DALL-E 2 made four) unless the plan allows fewer."""
+    max_n = request.user.tier.max_n
+    return {"variation_counts": range(1, max_n + 1), "variation_n": min(4, max_n)}
 
 
 def _start_generation(request: AuthedRequest, **kwargs: Any) -> Generation | None:
@@ -77,22 +117,35 @@ def create(request: AuthedRequest) -> HttpResponse:
     recent = generations_for_user(user=request.user)[:6]
     context = {
         "form": form,
-        "prices": price_table(),
-        "balance": balance_summary(user=request.user),
         "recent": recent,
         "tier": request.user.tier,
+        **_cost_context(request, size=form["size"].value(), n=form["n"].value()),
     }
     return render(request, "frontend/create.html", context, status=status)
 
 
-def _progress_context(generation: Generation) -> dict:
+def _progress_context(request: AuthedRequest, generation: Generation) -> dict:
     tiles = progress_tiles(generation=generation)
     return {
         "generation": generation,
         "tiles": tiles,
         "delivered_count": sum(tile.state == "delivered" for tile in tiles),
         **_queue_context(generation),
+        **_run_again_context(request, generation),
     }
+
+
+def _run_again_context(request: AuthedRequest, generation: Generation) -> dict:
+    """A finished prompt can be sent again (to Create, with a new seed), its price on the
+    button. Not a blocked one: the same prompt would be blocked again, and count as a strike."""
+    offered = (
+        generation.is_final
+        and generation.operation == Generation.Operation.GENERATE
+        and generation.status != Generation.Status.BLOCKED
+    )
+    if not offered:
+        return {"run_again": False}
+    return {"run_again": True, **_cost_context(request, size=generation.size, n=generation.n)}
 
 
 def _queue_context(generation: Generation) -> dict:
@@ -110,7 +163,7 @@ def _queue_context(generation: Generation) -> dict:
 @not_found_as_404
 def generation_detail(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
     generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
-    return render(request, "frontend/generation.html", _progress_context(generation))
+    return render(request, "frontend/generation.html", _progress_context(request, generation))
 
 
 @login_required
@@ -118,7 +171,26 @@ def generation_detail(request: AuthedRequest, generation_id: uuid.UUID) -> HttpR
 def generation_progress(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
     """The live part of the generation page, polled by htmx until the generation is final."""
     generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
-    return render(request, "frontend/_progress.html", _progress_context(generation))
+    return render(request, "frontend/_progress.html", _progress_context(request, generation))
+
+
+class _AnyAcceptNegotiation(DefaultContentNegotiation):
+    """EventSource sends `Accept: text/event-stream`, a type no DRF renderer names (the view
+    streams it itself), so DRF's negotiation would answer 406: the default renderer instead,
+    for the view's errors."""
+
+    def select_renderer(  # type: ignore[override]
+        self, request: Request, renderers: list, format_suffix: str | None = None
+    ) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
+# The generation page's live progress: the native API's own async SSE view (held on the event
+# loop, no thread per open tab), reached with the session cookie.
+generation_events = GenerationEventsApi.as_view(
+    authentication_classes=[SessionAuthentication],
+    content_negotiation_class=_AnyAcceptNegotiation,
+)
 
 
 @login_required
@@ -157,7 +229,10 @@ def image_detail(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
         "collections": collections_for_user(user=request.user),
         "collection_form": CollectionForm(),
         "private_allowed": request.user.tier.private_images_allowed,
+        **variation_choices(request),
     }
+    context.update(_cost_context(request, size=image.width, n=context["variation_n"]))
+    context["size_refused"] = _size_refused(request, size=image.width)
     return render(request, "frontend/image.html", context)
 
 
@@ -285,6 +360,60 @@ def image_variations(request: AuthedRequest, image_id: uuid.UUID) -> HttpRespons
     return redirect("frontend:generation", generation_id=generation.pk)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def upload(request: AuthedRequest) -> HttpResponse:
+    """Vary, or repaint part of, an image of the user's own, with their consent for a face."""
+    tier = request.user.tier
+    form = UploadForm(
+        request.POST or None,
+        request.FILES or None,
+        sizes=list(tier.allowed_sizes),
+        max_n=tier.max_n,
+    )
+    if request.method == "POST" and form.is_valid():
+        generation = _start_upload(request, form)
+        if generation is not None:
+            return redirect("frontend:generation", generation_id=generation.pk)
+    status = 400 if request.method == "POST" else 200
+    context = {
+        "form": form,
+        "tier": tier,
+        **_cost_context(request, size=form["size"].value(), n=form["n"].value()),
+    }
+    return render(request, "frontend/upload.html", context, status=status)
+
+
+def _start_upload(request: AuthedRequest, form: UploadForm) -> Generation | None:
+    source = form.cleaned_data["image"].read()
+    edit = form.cleaned_data["action"] == "edit"
+    mask = None
+    if edit and form.cleaned_data["mask"]:
+        try:
+            mask = _decode_mask(form.cleaned_data["mask"], size=_square_side(source))
+        except ApiError as error:
+            flash_error(request, error)
+            return None
+    return _start_generation(
+        request,
+        operation=Generation.Operation.EDIT if edit else Generation.Operation.VARIATION,
+        prompt=form.cleaned_data["prompt"] if edit else "",
+        n=form.cleaned_data["n"],
+        size=form.cleaned_data["size"],
+        image_bytes=source,
+        mask_bytes=mask,
+        face_consent=form.cleaned_data["face_consent"],
+    )
+
+
+def _square_side(raw: bytes) -> int:
+    """The uploaded picture's width from its header (the service checks the file itself)."""
+    try:
+        return PILImage.open(io.BytesIO(raw)).size[0]
+    except Exception as error:  # Pillow raises many kinds for a broken file
+        raise InvalidRequest("The image could not be read.", param="image") from error
+
+
 def _decode_mask(data_url: str, *, size: int) -> bytes:
     """The canvas's PNG data URL as bytes, checked to be a PNG of the image's size."""
     header, _, encoded = data_url.partition(",")
@@ -314,7 +443,11 @@ def _decode_mask(data_url: str, *, size: int) -> bytes:
 def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     """Paint a mask over the area to repaint, then describe the whole new image."""
     image = image_get_for_owner(user=request.user, image_id=image_id)
-    form = EditForm(request.POST or None, initial={"prompt": image.generation.prompt})
+    form = EditForm(
+        request.POST or None,
+        initial={"prompt": image.generation.prompt},
+        max_n=request.user.tier.max_n,
+    )
     if request.method == "POST" and form.is_valid():
         try:
             mask = _decode_mask(form.cleaned_data["mask"], size=image.width)
@@ -334,4 +467,10 @@ def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
             if generation is not None:
                 return redirect("frontend:generation", generation_id=generation.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "frontend/edit.html", {"image": image, "form": form}, status=status)
+    context = {
+        "image": image,
+        "form": form,
+        **_cost_context(request, size=image.width, n=form["n"].value()),
+        "size_refused": _size_refused(request, size=image.width),
+    }
+    return render(request, "frontend/edit.html", context, status=status)

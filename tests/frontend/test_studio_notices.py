@@ -64,7 +64,7 @@ def test_a_suspended_account_sees_a_banner_on_every_page_and_create_says_so_firs
         assert until in body and 'href="/appeals/"' in body, path
     create = user_client.get("/create/").content.decode()
     assert 'data-testid="create-suspended"' in create
-    assert '<button class="btn btn-primary" type="submit" disabled>Generate</button>' in create
+    assert 'type="submit" data-cost-button="Generate" disabled>Generate (1 credit)' in create
     # The appeal link works while suspended: the page answers and takes an appeal.
     assert user_client.get("/appeals/").status_code == 200
 

@@ -93,7 +93,7 @@ def test_create_starts_a_generation_and_the_progress_page_shows_its_images(
     progress = user_client.get(
         f"/g/{generation.pk}/progress", HTTP_HX_REQUEST="true"
     ).content.decode()
-    assert "hx-trigger" not in progress  # final: the polling stops
+    assert "hx-trigger" not in progress and "data-events" not in progress  # final: it stops
     delivered = list(generation.images.filter(status="delivered"))
     assert len(delivered) == 2
     for image in delivered:
@@ -126,7 +126,9 @@ def test_progress_fragment_polls_while_queued_and_shows_queue_position(user_clie
         seed=1,
     )
     body = user_client.get(f"/g/{second.pk}/progress").content.decode()
-    assert 'hx-trigger="every 1s"' in body
+    # The page follows the API's event stream and re-fetches this fragment on a new status.
+    assert f'data-events="/g/{second.pk}/events"' in body
+    assert 'hx-trigger="easel:refresh"' in body
     assert "Position 2 in the queue" in body
     Generation.objects.filter(pk=first.pk).update(
         status="running", progress_step=3, progress_total=8

@@ -1,11 +1,14 @@
 /* Easel's small behaviours, wired by data attributes (no inline scripts: the production
    Content-Security-Policy allows scripts from our own origin only).
    - [data-count-for=ID]   live character count of a text field
-   - [data-cost-form]      credit cost of the form's n × size, before submitting
+   - [data-cost-form]      credit cost of the form's n × size (or data-size), before submitting,
+                           on its [data-cost-button] ("Generate (4 credits)")
    - [data-copy=SELECTOR] / [data-copy-text=TEXT]   copy to the clipboard
    - form[data-confirm]    ask before a destructive action
    - every POST form       its button shows a spinner at once and the form cannot go twice
    - [data-mask-editor]    paint a mask over an image for an edit
+   - #progress[data-events] a generation's live progress over Server-Sent Events (the API's
+                           stream, with the session cookie), polling when EventSource fails
    - .reveal-btn           un-blur an image under review (console)
    - [data-shortcut=KEY]   a keyboard shortcut that clicks or focuses the element (console) */
 (function () {
@@ -44,14 +47,16 @@
       var balance = parseInt(form.getAttribute("data-balance") || "0", 10);
       var out = form.querySelector("[data-cost]");
       var unit = form.querySelector("[data-cost-unit]");
-      var submit = form.querySelector("button[type=submit]");
+      var submit = form.querySelector("[data-cost-button]");
+      var label = submit ? submit.getAttribute("data-cost-button") : "";
       var update = function () {
         var n = parseInt((form.elements.n || {}).value || "1", 10) || 0;
-        var size = (form.elements.size || {}).value;
+        // The size chosen in the form, else the one it is fixed at (an edit keeps the image's).
+        var size = form.elements.size ? form.elements.size.value : form.getAttribute("data-size");
         var cost = (prices[size] || 0) * n;
         if (out) out.textContent = String(cost);
         if (unit) unit.textContent = credits(cost, true);
-        if (submit) submit.textContent = cost > balance ? "Not enough credits" : "Generate (" + credits(cost) + ")";
+        if (submit) submit.textContent = cost > balance ? "Not enough credits" : label + " (" + credits(cost) + ")";
       };
       form.addEventListener("input", update);
       form.addEventListener("change", update);
@@ -140,9 +145,40 @@
       var form = document.querySelector("[data-mask-form]");
       if (!imageLayer || !maskLayer || !form) return;
       var picture = new Image();
-      picture.onload = function () { imageLayer.getContext("2d").drawImage(picture, 0, 0, imageLayer.width, imageLayer.height); };
-      picture.src = stage.getAttribute("data-src");
       var ctx = maskLayer.getContext("2d");
+      var optional = stage.hasAttribute("data-mask-optional");
+      var loaded = false;
+      picture.onload = function () {
+        loaded = true;
+        imageLayer.getContext("2d").drawImage(picture, 0, 0, imageLayer.width, imageLayer.height);
+      };
+      if (stage.getAttribute("data-src")) picture.src = stage.getAttribute("data-src");
+      /* An image of the user's own: drawn from the chosen file, the canvases at its size. */
+      var fileInput = stage.getAttribute("data-file-input") && document.querySelector(stage.getAttribute("data-file-input"));
+      if (fileInput) fileInput.addEventListener("change", function () {
+        var file = fileInput.files && fileInput.files[0];
+        loaded = false;
+        painted = false;
+        if (!file) return;
+        var probe = new Image();
+        probe.onload = function () {
+          [imageLayer, maskLayer].forEach(function (layer) {
+            layer.width = probe.naturalWidth;
+            layer.height = probe.naturalHeight;
+          });
+          picture.src = probe.src;
+        };
+        probe.src = URL.createObjectURL(file);
+      });
+      /* "What to do": the painting area and the prompt only for a repaint. */
+      var choices = form.querySelectorAll("[data-action-choice]");
+      var showEditOnly = function () {
+        var edit = !choices.length || form.querySelector("[data-action-choice]:checked").value === "edit";
+        each("[data-edit-only]", function (element) { element.hidden = !edit; });
+        return edit;
+      };
+      Array.prototype.forEach.call(choices, function (choice) { choice.addEventListener("change", showEditOnly); });
+      if (choices.length) showEditOnly();
       var brush = document.querySelector("[data-brush]");
       var painting = false;
       var painted = false;
@@ -174,6 +210,10 @@
         painted = true;
       });
       form.addEventListener("submit", function (event) {
+        if (optional && (!painted || !loaded || !showEditOnly())) {
+          form.elements.mask.value = "";  // the PNG's own transparent area, or a variation
+          return;
+        }
         if (!painted) {
           event.preventDefault();
           window.alert("Paint over the area you want to change first.");
@@ -193,6 +233,89 @@
         form.elements.mask.value = out.toDataURL("image/png");
       });
     }, root);
+  }
+
+  /* Live progress. The fragment (#progress) names the generation's event stream while the job
+     is not final. Each `progress` event updates the step in place; a new status re-fetches the
+     fragment (htmx, event `easel:refresh`), which brings the tiles and, once final, drops
+     data-events so the stream is closed. An event may carry a preview of an image still being
+     made (`partial_image_b64`, base64 PNG, JPEG or WebP, for image `image_index`, default 0): it
+     is shown in that image's pending tile until the next fragment replaces it. Without
+     EventSource, or when the stream fails, the fragment is re-fetched every second instead. */
+  var live = { url: null, source: null, timer: null };
+
+  function liveStop() {
+    if (live.source) live.source.close();
+    if (live.timer) clearInterval(live.timer);
+    live = { url: null, source: null, timer: null };
+  }
+
+  function progressRefresh() {
+    var section = document.getElementById("progress");
+    if (section && window.htmx) window.htmx.trigger(section, "easel:refresh");
+  }
+
+  function livePoll() {
+    if (live.source) { live.source.close(); live.source = null; }
+    if (!live.timer) live.timer = setInterval(progressRefresh, 1000);
+  }
+
+  function previewType(b64) {
+    if (b64.indexOf("/9j/") === 0) return "image/jpeg";
+    if (b64.indexOf("UklGR") === 0) return "image/webp";
+    return "image/png";
+  }
+
+  function showPreview(section, state) {
+    var b64 = state.partial_image_b64;
+    if (typeof b64 !== "string" || !b64) return;
+    var index = parseInt(state.image_index || 0, 10) || 0;
+    var tile = section.querySelector('[data-tile-index="' + index + '"]');
+    if (!tile) return;
+    var img = tile.querySelector("img[data-preview]");
+    if (!img) {
+      img = document.createElement("img");
+      img.setAttribute("data-preview", "");
+      img.setAttribute("data-testid", "tile-preview");
+      img.alt = "Preview of image " + (index + 1) + ", still being made";
+      tile.insertBefore(img, tile.firstChild);
+    }
+    img.src = "data:" + previewType(b64) + ";base64," + b64;
+  }
+
+  function onProgress(event) {
+    var section = document.getElementById("progress");
+    var state;
+    try { state = JSON.parse(event.data); } catch (e) { return; }
+    if (!section || !state) return;
+    if (state.status !== section.getAttribute("data-status")) { progressRefresh(); return; }
+    var total = state.total || 0;
+    var text = section.querySelector("[data-step-text]");
+    if (text && total) text.textContent = "Step " + state.step + " of " + total;
+    var bar = section.querySelector("progress");
+    if (bar && total) { bar.max = total; bar.value = state.step; }
+    showPreview(section, state);
+  }
+
+  function initProgress(root) {
+    var section = (root && root.id === "progress") ? root : (root || document).querySelector("#progress");
+    if (!section) return;
+    var url = section.getAttribute("data-events");
+    if (!url) { liveStop(); return; }  // final: nothing more will come
+    if (live.url === url) return;  // the stream (or the polling) already runs
+    liveStop();
+    live.url = url;
+    if (!window.EventSource) { livePoll(); return; }
+    var source = new EventSource(url);
+    live.source = source;
+    source.addEventListener("progress", onProgress);
+    source.onerror = function () {
+      // The stream ended (timeout, proxy) or never opened (refused): fetch the fragment, which
+      // says whether the job is final, and keep it fresh by polling from here on.
+      if (live.source !== source) return;
+      progressRefresh();
+      livePoll();
+    };
   }
 
   /* Console shortcuts: a key clicks (or focuses) the element that declares it, unless the
@@ -221,7 +344,13 @@
     initCounters(root);
     initCost(root);
     initMaskEditor(root);
+    initProgress(root);
   }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
+  // A fragment swapped in by htmx: its progress section may have become final.
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail && event.detail.elt;
+    if (root && root.id === "progress") initProgress(root);
+  });
 })();
