@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -66,6 +67,13 @@ def add_months(moment: dt.datetime, months: int) -> dt.datetime:
         except ValueError:
             continue
     raise AssertionError("unreachable")
+
+
+def quota_retry_after_seconds(*, now: dt.datetime | None = None) -> int:
+    """A quota refusal's retry-after: the next month's start, when the free grant arrives and
+    every key's monthly cap starts afresh (buying credits helps at once)."""
+    now = now or timezone.now()
+    return max(1, math.ceil((next_month_start(now) - now).total_seconds()))
 
 
 def free_grant_key(*, user_id: int, moment: dt.datetime) -> str:

@@ -33,7 +33,9 @@ from generation.selectors import queue_estimate
 from generation.selectors.sharing import collections_for_user, share_for_image
 from generation.services import collections as collection_services
 from generation.services import sharing as sharing_services
+from generation.services.admission import admission_admit
 from generation.services.cdn import media_cache_headers
+from generation.services.generations import generation_cancel as cancel
 from generation.services.images import image_delete as image_delete_service
 
 HISTORY_PAGE_SIZE = 12
@@ -46,13 +48,12 @@ def _create_form(request: AuthedRequest, data: object = None) -> CreateForm:
 
 
 def _start_generation(request: AuthedRequest, **kwargs: Any) -> Generation | None:
-    """Calls the generation service; on a refusal shows its message and returns None."""
-    from generation.services.generations import generation_create
-
+    """Every studio form's way in (create, variations, edit): admission, like both APIs; on a
+    refusal shows its message (with when to try again) and returns None."""
     try:
-        return generation_create(
+        return admission_admit(
             user=request.user, api_key=None, source=Generation.Source.WEB, **kwargs
-        )
+        ).generation
     except ApiError as error:
         flash_error(request, error)
         return None
@@ -125,8 +126,6 @@ def generation_progress(request: AuthedRequest, generation_id: uuid.UUID) -> Htt
 @require_POST
 @not_found_as_404
 def generation_cancel(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
-    from generation.services.generations import generation_cancel as cancel
-
     generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
     try:
         cancel(generation=generation)

@@ -31,7 +31,6 @@ from accounts.models import ApiKey
 from accounts.permissions import GENERATE_IMAGES, READ_IMAGES, authenticated_user, request_scopes
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_progress
-from generation.api.flows import generation_start
 from generation.api.openai import IDEMPOTENCY_HEADER
 from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.models import Generation, Image
@@ -41,9 +40,10 @@ from generation.selectors.jobs import (
     images_for_user,
     queue_estimate,
 )
-from generation.selectors.preflight import generation_preflight
+from generation.services.admission import Idempotency, admission_admit, admission_preflight
 from generation.services.generations import generation_cancel
 from generation.services.images import image_delete
+from generation.services.parameters import json_types_check
 from generation.services.provenance import provenance_check
 from generation.services.uploads import MAX_UPLOAD_BYTES
 
@@ -162,6 +162,10 @@ class GenerationOutputSerializer(serializers.ModelSerializer):
 
 
 class GenerationInputSerializer(serializers.Serializer):
+    def to_internal_value(self, data: Any) -> Any:
+        json_types_check(data)  # strict JSON types, as the OpenAI API answers them
+        return super().to_internal_value(data)
+
     operation = serializers.ChoiceField(choices=Generation.Operation.values, default="generate")
     prompt = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False, default=""
@@ -188,19 +192,28 @@ class GenerationInputSerializer(serializers.Serializer):
     mask = serializers.FileField(required=False, help_text="Edits: a PNG of the image's size.")
 
 
-def _create_kwargs(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    params: dict[str, Any] = {
+def _create_kwargs(data: dict[str, Any]) -> dict[str, Any]:
+    """The admission's keyword arguments from the validated body (uploads read as bytes)."""
+    kwargs: dict[str, Any] = {
+        "operation": data["operation"],
         "prompt": data["prompt"],
         "n": data["n"],
         "size": data["size"],
         "model": data["model"],
         "seed": data["seed"],
         "end_user": data["user"],
+        "face_consent": data["face_consent"],
+        "image_bytes": _read(data.get("image")),
+        "mask_bytes": _read(data.get("mask")),
     }
-    if data["face_consent"]:
-        params["face_consent"] = True
-    files = {"image": data.get("image"), "mask": data.get("mask")}
-    return params, files
+    return kwargs
+
+
+def _read(upload: Any) -> bytes | None:
+    if upload is None:
+        return None
+    upload.seek(0)
+    return upload.read()
 
 
 # --- Jobs --------------------------------------------------------------------------------------
@@ -223,18 +236,15 @@ class GenerationCreateApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = GenerationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        params, files = _create_kwargs(serializer.validated_data)
-        started = generation_start(
+        key = request.headers.get("Idempotency-Key")
+        started = admission_admit(
             user=authenticated_user(request),
             api_key=request.auth if isinstance(request.auth, ApiKey) else None,
             source=Generation.Source.NATIVE_API,
-            operation=serializer.validated_data["operation"],
-            params=params,
-            files=files,
-            idempotency_key=request.headers.get("Idempotency-Key"),
-            method="POST",
-            path=request.path,
-            accepted_status=202,
+            idempotency=None
+            if key is None
+            else Idempotency(key=key, method="POST", path=request.path, accepted_status=202),
+            **_create_kwargs(serializer.validated_data),
         )
         headers = dict(started.headers)
         if started.replayed:
@@ -281,16 +291,14 @@ class GenerationPreflightApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = GenerationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        result = generation_preflight(
+        kwargs = _create_kwargs(serializer.validated_data)
+        del kwargs["seed"]  # changes nothing a preflight answers
+        preflight = admission_preflight(
             user=authenticated_user(request),
-            operation=data["operation"],
-            prompt=data["prompt"],
-            n=data["n"],
-            size=data["size"],
-            model=data["model"],
+            api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+            **kwargs,
         )
-        return Response(result)
+        return Response(preflight.body, headers=preflight.headers)
 
 
 class GenerationDetailApi(APIView):

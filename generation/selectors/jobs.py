@@ -6,10 +6,11 @@ import uuid
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Sum
 
 from common.errors import NotFound
 from generation.models import Generation, Image
+from generation.services.worker import THROUGHPUT_CACHE_KEY
 
 
 def generation_get_for_user(*, user: Any, generation_id: uuid.UUID | str) -> Generation:
@@ -83,23 +84,34 @@ def queue_position(*, generation: Generation) -> int:
     )
 
 
-def queue_estimate(*, generation: Generation) -> dict[str, Any]:
-    """Position and seconds until it starts, from the workers' measured images per second."""
-    from generation.services.worker import THROUGHPUT_CACHE_KEY
+def queue_wait(*, lane: int, created_at: dt.datetime | None = None) -> tuple[int, int | None]:
+    """The one queue wait estimate: queued jobs that run before a job of `lane` created at
+    `created_at` (None: a job created now, behind every queued job of its lane), and seconds
+    until it starts at the workers' measured images per second (None until measured).
 
-    position = queue_position(generation=generation)
+    Ahead of it: every running job, queued jobs of higher lanes, older queued jobs of its own.
+    """
+    queued_before = Q(queue_lane__gt=lane) | Q(queue_lane=lane)
+    if created_at is not None:
+        queued_before = Q(queue_lane__gt=lane) | Q(queue_lane=lane, created_at__lt=created_at)
+    queued = Generation.objects.filter(queued_before, status=Generation.Status.QUEUED)
+    position = queued.count()
+    images_ahead = (
+        Generation.objects.filter(
+            Q(status=Generation.Status.RUNNING)
+            | (Q(status=Generation.Status.QUEUED) & queued_before)
+        ).aggregate(images=Sum("n"))["images"]
+        or 0
+    )
+    if not images_ahead:
+        return position, 0
     rate = cache.get(THROUGHPUT_CACHE_KEY)
+    return position, math.ceil(images_ahead / rate) if rate else None
+
+
+def queue_estimate(*, generation: Generation) -> dict[str, Any]:
+    """A queued job's position and seconds until it starts (`queue_wait`)."""
     if generation.status != Generation.Status.QUEUED:
         return {"position": 0, "estimated_start_seconds": 0}
-    ahead = (
-        Generation.objects.filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING])
-        .filter(
-            Q(status=Generation.Status.RUNNING)
-            | Q(queue_lane__gt=generation.queue_lane)
-            | Q(queue_lane=generation.queue_lane, created_at__lt=generation.created_at)
-        )
-        .values_list("n", flat=True)
-    )
-    images_ahead = sum(ahead)
-    seconds = math.ceil(images_ahead / rate) if rate else None
+    position, seconds = queue_wait(lane=generation.queue_lane, created_at=generation.created_at)
     return {"position": position, "estimated_start_seconds": seconds}

@@ -20,11 +20,10 @@ from billing.selectors import balance_summary
 from generation.models import Generation, Image
 from generation.provenance.watermark import id_prefix, watermark_read
 from generation.selectors import generation_progress, image_signed_url
-from generation.services.generations import generation_create
 from generation.services.storage import storage, storage_read
 from generation.services.worker import generation_claim, generation_run, stale_sweep
 from moderation.models import PolicyVersion
-from tests.factories import GenerationFactory, UserFactory
+from tests.factories import GenerationFactory, UserFactory, job_admit
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +32,7 @@ def queued(user, django_capture_on_commit_callbacks, **request):  # type: ignore
     """A job created for real (screened, reserved) whose task has not run yet."""
     values = {"prompt": "a lighthouse at dusk", "n": 1, "size": 256, "steps": 1, **request}
     with django_capture_on_commit_callbacks(execute=False):
-        return generation_create(user=user, source="native_api", operation="generate", **values)
+        return job_admit(user=user, source="native_api", operation="generate", **values)
 
 
 def test_the_eager_task_delivers_marked_images_and_captures_credits(
@@ -41,7 +40,7 @@ def test_the_eager_task_delivers_marked_images_and_captures_credits(
 ):
     before = balance_summary(user=user).balance
     with django_capture_on_commit_callbacks(execute=True):
-        generation = generation_create(
+        generation = job_admit(
             user=user,
             source="web",
             operation="generate",
