@@ -1,6 +1,6 @@
 """Errors that services raise and both APIs render in OpenAI's error shape.
 
-`{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}` (see DESIGN.md, "Contracts").
+`{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}` (docs/api.md).
 Services raise these; views never build error bodies by hand.
 """
 

@@ -85,3 +85,14 @@ def job_admit(**kwargs: Any) -> Generation:
     concurrent jobs, screening, reservation, row, enqueue). The tests that make jobs this way
     count against the user's limits like any request."""
     return admission_admit(**kwargs).generation
+
+
+def limits_lifted(user: User) -> User:
+    """The user's tier with room for many jobs at once and many requests a minute, for tests
+    about what happens to several queued jobs (batching, sweeps), not about the limits. The
+    change lives in the test's transaction like every other row."""
+    Tier.objects.filter(pk=user.tier_id).update(
+        concurrent_jobs=100, requests_per_minute=10_000, images_per_minute=10_000
+    )
+    user.tier.refresh_from_db()
+    return user

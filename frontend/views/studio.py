@@ -21,15 +21,11 @@ from common.errors import ApiError, InvalidRequest
 from common.numbers import whole_number
 from frontend import canvas
 from frontend.forms import CollectionForm, CreateForm, EditForm, ShareForm
-from frontend.selectors import (
-    generation_get_for_owner,
-    generations_for_user,
-    image_get_for_owner,
-    progress_tiles,
-)
+from frontend.selectors import generations_for_user, progress_tiles
 from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from generation.models import Generation
 from generation.selectors import queue_estimate
+from generation.selectors.jobs import generation_get_for_user, image_get_for_owner
 from generation.selectors.sharing import collections_for_user, share_for_image
 from generation.services import collections as collection_services
 from generation.services import sharing as sharing_services
@@ -110,7 +106,7 @@ def _queue_context(generation: Generation) -> dict:
 @login_required
 @not_found_as_404
 def generation_detail(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
-    generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
+    generation = generation_get_for_user(user=request.user, generation_id=generation_id)
     return render(request, "frontend/generation.html", _progress_context(generation))
 
 
@@ -118,7 +114,7 @@ def generation_detail(request: AuthedRequest, generation_id: uuid.UUID) -> HttpR
 @not_found_as_404
 def generation_progress(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
     """The live part of the generation page, polled by htmx until the generation is final."""
-    generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
+    generation = generation_get_for_user(user=request.user, generation_id=generation_id)
     return render(request, "frontend/_progress.html", _progress_context(generation))
 
 
@@ -126,7 +122,7 @@ def generation_progress(request: AuthedRequest, generation_id: uuid.UUID) -> Htt
 @require_POST
 @not_found_as_404
 def generation_cancel(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
-    generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
+    generation = generation_get_for_user(user=request.user, generation_id=generation_id)
     try:
         cancel(generation=generation)
     except ApiError as error:

@@ -2,8 +2,8 @@
 
 `POST /api/v1/generations` answers 202 at once with the job (queue position and estimated start
 included); the client polls `GET /api/v1/generations/<id>`, follows its Server-Sent Events
-stream, or receives a webhook. One view per operation (STYLE.md): validate, call one service,
-serialise.
+stream, or receives a webhook. One view per operation (docs/architecture.md): validate, call
+one service, serialise.
 """
 
 import json
@@ -29,10 +29,10 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.permissions import GENERATE_IMAGES, READ_IMAGES, authenticated_user, request_scopes
+from common.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_progress
 from generation.api.openai import IDEMPOTENCY_HEADER
-from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.models import Generation, Image
 from generation.selectors.jobs import (
     generation_get_for_user,

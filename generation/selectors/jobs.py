@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from common.errors import NotFound
 from generation.models import Generation, Image
@@ -14,15 +14,46 @@ from generation.services.worker import THROUGHPUT_CACHE_KEY
 
 
 def generation_get_for_user(*, user: Any, generation_id: uuid.UUID | str) -> Generation:
-    """The user's generation; another user's looks exactly like a missing one (404)."""
+    """This user's generation, in any status; another user's looks exactly like a missing one
+    (404). The one owner selector for generations: the API and the studio both use it."""
     try:
         generation_id = uuid.UUID(str(generation_id))
     except ValueError:
         raise NotFound(f"No generation with id '{generation_id}'.", param="id") from None
-    generation = Generation.objects.filter(pk=generation_id, user=user).first()
+    generation = (
+        Generation.objects.filter(pk=generation_id, user=user)
+        .prefetch_related(Prefetch("images", queryset=live_images(), to_attr="live_images"))
+        .first()
+    )
     if generation is None:
         raise NotFound(f"No generation with id '{generation_id}'.", param="id")
     return generation
+
+
+def live_images() -> QuerySet[Image]:
+    """A generation's images its owner still has (not deleted), in order."""
+    return Image.objects.filter(deleted_at__isnull=True).order_by("index")
+
+
+def image_get_for_owner(
+    *, user: Any, image_id: uuid.UUID | str, delivered: bool = False, for_update: bool = False
+) -> Image:
+    """This user's image: theirs and not deleted. The status rule is the caller's choice,
+    said here: `delivered=True` also requires a delivered image (not withheld, removed or
+    under review's withholding); otherwise any status (the owner's page shows a withheld
+    image's state). `for_update` locks the row (call inside a transaction). Anyone else's
+    image, or none, is NotFound (never 403, which would confirm that it exists)."""
+    images = Image.objects.select_related("generation").filter(
+        pk=image_id, generation__user=user, deleted_at__isnull=True
+    )
+    if delivered:
+        images = images.filter(status=Image.Status.DELIVERED)
+    if for_update:
+        images = images.select_for_update()
+    image = images.first()
+    if image is None:
+        raise NotFound("No such image.", param="image")
+    return image
 
 
 def images_for_user(

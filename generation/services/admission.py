@@ -1,4 +1,5 @@
-"""The one way in: every job, from every entry point, is admitted here (DESIGN.md steps 2-6).
+"""The one way in: every job, from every entry point, is admitted here (docs/architecture.md,
+"The flow of one request").
 
 Both APIs (`/v1`, `/api/v1`), every studio form (create, variations, edit), each frame of an
 extension and the free preflight call this module; none of them re-implements a step. The order:
@@ -18,7 +19,7 @@ extension and the free preflight call this module; none of them re-implements a 
 Exemptions, all of them (nowhere else may skip a step):
 - A replay (same Idempotency-Key, same body) is not throttled, counted or charged again: it
   admits nothing new, it answers the job already admitted. So idempotency runs before the
-  throttle (DESIGN.md lists no place for it).
+  throttle.
 - An extension's frames (`FRAME_OF_EXTENSION`) skip the per-minute throttle: the extension was
   counted as one request (and its first image) when it started (`admission_precheck` in
   `extension_start`), and a frame refused mid-way would stop a picture already paid for in

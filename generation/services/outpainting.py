@@ -30,8 +30,9 @@ from PIL import Image as PILImage
 
 from accounts.selectors import tier_limits_check
 from billing.selectors import balance_summary, generation_cost
-from common.errors import ApiError, InsufficientQuota, InvalidRequest, NotFound
+from common.errors import ApiError, InsufficientQuota, InvalidRequest
 from generation.models import Extension, ExtensionFrame, Generation, Image
+from generation.selectors.jobs import image_get_for_owner
 from generation.services.admission import FRAME_OF_EXTENSION, admission_admit, admission_precheck
 from generation.services.generations import generation_cancel
 from generation.services.parameters import MAX_PROMPT_CHARS
@@ -164,13 +165,7 @@ def _covered(*, corner: tuple[int, int], squares: list[tuple[int, int]], side: i
 
 
 def _source_for_owner(*, user: User, image_id: ImageId) -> Image:
-    image = (
-        Image.objects.select_related("generation")
-        .filter(pk=image_id, generation__user=user, deleted_at__isnull=True)
-        .first()
-    )
-    if image is None:
-        raise NotFound("No such image.")
+    image = image_get_for_owner(user=user, image_id=image_id)
     if image.status != Image.Status.DELIVERED or not image.storage_key:
         raise InvalidRequest("Only a delivered image can be extended.", param="image")
     return image

@@ -14,8 +14,9 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from common.errors import Conflict, InvalidRequest, NotFound
+from common.locks import advisory_lock
 from moderation.models import Appeal, Case, Decision, Outcome
-from moderation.services.cases import Remedy, advisory_lock, case_open
+from moderation.services.cases import Remedy, case_open
 from moderation.services.enforcement import suspension_lift_sentence
 
 APPEAL_TEXT_MAX = 1000

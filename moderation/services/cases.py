@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Least
 from django.utils import timezone
@@ -16,6 +16,7 @@ from accounts.models import User
 from billing.selectors import image_price
 from billing.services.credits import credits_refund_image
 from common.errors import Conflict, InvalidRequest, NotFound
+from common.locks import advisory_lock
 from generation.models import Image
 from generation.services.images import image_restore, image_take_down
 from generation.services.quarantine import quarantine_release
@@ -143,14 +144,6 @@ def _open_case_for(
     if decision is not None:
         return unresolved.filter(decision=decision).first()
     return unresolved.filter(image_id=image_id, decision__isnull=True).first()
-
-
-def advisory_lock(*, key: str) -> None:
-    """Hold a transaction-scoped lock on `key` so two writers of the same thing go one at a
-    time. PostgreSQL only: SQLite already serialises every write transaction."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def case_raise_priority(*, case: Case, by: int = 1) -> None:

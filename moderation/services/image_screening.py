@@ -30,10 +30,11 @@ from django.db import transaction
 from PIL import Image
 
 from accounts.models import User
+from common.locks import advisory_lock
 from moderation.images.analysis import ImageAnalysis, analyze_image
 from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
 from moderation.policy import policy_current, rule_for
-from moderation.services.cases import advisory_lock, case_open
+from moderation.services.cases import case_open
 from moderation.services.decisions import decision_record
 from moderation.services.likeness import likeness_match_record
 from moderation.services.strikes import strike_record, strike_warning

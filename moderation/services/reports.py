@@ -7,8 +7,9 @@ from django.db import transaction
 
 from accounts.models import User
 from common.errors import InvalidRequest, NotFound
+from common.locks import advisory_lock
 from moderation.models import Case, Category, Report
-from moderation.services.cases import advisory_lock, case_open, case_raise_priority
+from moderation.services.cases import case_open, case_raise_priority
 
 REPORT_DETAILS_MAX = 2000
 

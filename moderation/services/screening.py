@@ -11,6 +11,7 @@ import uuid
 from django.db import transaction
 
 from accounts.models import User
+from common.locks import advisory_lock
 from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
 from moderation.policy import policy_current, rule_for
 from moderation.services.decisions import decision_record
@@ -109,7 +110,7 @@ def prompt_screen(
     figure = _figure_row(analysis=analysis) if Category.PUBLIC_FIGURE in categories else None
     with transaction.atomic():
         if generation_id is not None:
-            _lock(key=f"prompt-screen:{generation_id}")
+            advisory_lock(key=f"prompt-screen:{generation_id}")
             existing = _existing(generation_id=generation_id)
             if existing is not None:
                 return _verdict(decision=existing)
@@ -143,12 +144,6 @@ def prompt_screen(
 
 def _existing(*, generation_id: uuid.UUID) -> Decision | None:
     return Decision.objects.filter(stage=Decision.Stage.PROMPT, generation_id=generation_id).first()
-
-
-def _lock(*, key: str) -> None:
-    from moderation.services.cases import advisory_lock
-
-    advisory_lock(key=key)
 
 
 def _verdict(*, decision: Decision) -> Verdict:

@@ -352,8 +352,13 @@ def test_a_claim_whose_request_died_is_recovered_and_each_frame_charged_once(
 def test_a_slow_request_whose_claim_was_taken_over_cancels_its_generation_uncharged(
     user, django_capture_on_commit_callbacks
 ):
+    from accounts.models import Tier
     from generation.services.outpainting import _frame_png, _frame_start
 
+    # Room for two jobs: with one, admission refuses the slow request outright (the new claim's
+    # job holds the slot), and this test is about the case where both get a job.
+    Tier.objects.filter(pk=user.tier_id).update(concurrent_jobs=2)
+    user.refresh_from_db()
     image = textured_image(user=user)
     extension = _record_only(user=user, image=image)
     before = balance_summary(user=user).balance

@@ -1,4 +1,4 @@
-"""Admission (generation.services.admission) and friends: validation that changes nothing, reservation, cancel, images."""
+"""Admission and friends: validation that changes nothing, reservation, cancel, images."""
 
 import io
 import struct

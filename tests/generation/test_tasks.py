@@ -23,13 +23,15 @@ from generation.selectors import generation_progress, image_signed_url
 from generation.services.storage import storage, storage_read
 from generation.services.worker import generation_claim, generation_run, stale_sweep
 from moderation.models import PolicyVersion
-from tests.factories import GenerationFactory, UserFactory, job_admit
+from tests.factories import GenerationFactory, UserFactory, job_admit, limits_lifted
 
 pytestmark = pytest.mark.django_db
 
 
 def queued(user, django_capture_on_commit_callbacks, **request):  # type: ignore[no-untyped-def]
-    """A job created for real (screened, reserved) whose task has not run yet."""
+    """A job created for real (screened, reserved) whose task has not run yet; several may wait
+    at once (the tests here are about the queue, not the tier's limits)."""
+    limits_lifted(user)
     values = {"prompt": "a lighthouse at dusk", "n": 1, "size": 256, "steps": 1, **request}
     with django_capture_on_commit_callbacks(execute=False):
         return job_admit(user=user, source="native_api", operation="generate", **values)

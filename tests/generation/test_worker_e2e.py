@@ -33,7 +33,7 @@ from generation.models import Generation, Image
 from generation.services.generations import generation_cancel, generation_enqueue
 from generation.services.storage import storage, storage_read
 from tests.conftest import celery_broker, rabbitmq_url
-from tests.factories import GenerationFactory, UserFactory, job_admit
+from tests.factories import GenerationFactory, UserFactory, job_admit, limits_lifted
 from tests.generation.conftest import picture_with_hole, png
 from tests.generation.credentials_helpers import active_manifest, manifest_actions, trusted_reader
 
@@ -253,7 +253,7 @@ def create(user, **request) -> Generation:  # type: ignore[no-untyped-def]
         "steps": 2,
         **request,
     }
-    return job_admit(user=user, **values)
+    return job_admit(user=limits_lifted(user), **values)  # about the worker, not the limits
 
 
 def test_each_operation_n_images_seeds_and_progress(worker, progress):
