@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
-from generation.models import Generation, Image
+from generation.models import Generation, Image, WebhookDelivery
 from generation.selectors.jobs import live_images
+from moderation.models import Decision, Outcome
+from moderation.selectors import output_blocked_image_ids
 
 
 def generations_for_user(*, user: User, query: str = "") -> QuerySet[Generation]:
@@ -34,8 +36,6 @@ def progress_tiles(*, generation: Generation) -> list[ProgressTile]:
     worker creates it, then asks moderation), so a row alone says nothing about policy: a tile
     is "withheld" only once moderation's verdict blocked it (or the generation is over and it
     was never delivered); until then it is "pending", like an image not yet painted."""
-    from moderation.selectors import output_blocked_image_ids
-
     images = {image.index: image for image in getattr(generation, "live_images", [])}
     undecided = [image.pk for image in images.values() if image.status == Image.Status.WITHHELD]
     blocked = set() if generation.is_final else output_blocked_image_ids(image_ids=undecided)
@@ -58,8 +58,6 @@ def progress_tiles(*, generation: Generation) -> list[ProgressTile]:
 
 def recent_blocks(*, user: User, limit: int = 20) -> list:
     """The user's recent blocked requests and removed images they may appeal."""
-    from moderation.models import Decision, Outcome
-
     return list(
         Decision.objects.filter(user=user, outcome=Outcome.BLOCK, overturned=False)
         .select_related("policy_version")
@@ -68,8 +66,6 @@ def recent_blocks(*, user: User, limit: int = 20) -> list:
 
 
 def webhook_deliveries_for_user(*, user: User) -> QuerySet:
-    from generation.models import WebhookDelivery
-
     return (
         WebhookDelivery.objects.filter(endpoint__user=user)
         .select_related("endpoint")

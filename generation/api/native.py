@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.permissions import GENERATE_IMAGES, READ_IMAGES, authenticated_user, request_scopes
+from common.errors import NotFound
 from common.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_progress
@@ -409,8 +410,6 @@ class ImageListApi(APIView):
 
 
 def _image_for_user(request: Request, image_id: str) -> Image:
-    from common.errors import NotFound
-
     image = images_for_user(user=authenticated_user(request)).filter(pk=image_id).first()
     if image is None:
         raise NotFound(f"No image with id '{image_id}'.", param="id")

@@ -10,6 +10,8 @@ from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from common.errors import NotFound
 from generation.models import Generation, Image
+from generation.services.progress import cache_key
+from generation.services.storage import signed_url, storage_read
 from generation.services.worker import THROUGHPUT_CACHE_KEY
 
 
@@ -78,8 +80,6 @@ def images_for_user(
 
 def image_signed_url(*, image: Image, expires_in: int | None = None) -> str | None:
     """An expiring URL for a delivered image; None for withheld, removed or deleted ones."""
-    from generation.services.storage import signed_url
-
     if image.status != Image.Status.DELIVERED or image.deleted_at or not image.storage_key:
         return None
     return signed_url(key=image.storage_key, expires_in=expires_in)
@@ -87,8 +87,6 @@ def image_signed_url(*, image: Image, expires_in: int | None = None) -> str | No
 
 def image_bytes(*, image: Image) -> bytes | None:
     """The delivered PNG itself (for `response_format=b64_json`)."""
-    from generation.services.storage import storage_read
-
     if image.status != Image.Status.DELIVERED or image.deleted_at or not image.storage_key:
         return None
     return storage_read(key=image.storage_key)
@@ -96,8 +94,6 @@ def image_bytes(*, image: Image) -> bytes | None:
 
 def generation_progress(*, generation_id: uuid.UUID | str) -> dict[str, Any] | None:
     """The latest published state (services/progress.py), or None before any."""
-    from generation.services.progress import cache_key
-
     return cache.get(cache_key(generation_id=generation_id))
 
 
