@@ -83,7 +83,7 @@ from moderation.services.image_screening import upload_screen
 from moderation.services.screening import prompt_screen
 
 # The `throttle` argument: how a request counts against the per-minute limits.
-REQUEST = "request"  # one request and its images (every entry point but the two below)
+REQUEST = "request"  # one request and its images: every job but an extension's frames
 FRAME_OF_EXTENSION = "frame_of_extension"  # see the module's exemptions
 
 
