@@ -1,7 +1,7 @@
 """Outpainting (DALL-E 2's "extend"): an image placed on a larger canvas, filled frame by frame.
 
 The plan is a list of square frames the size of the source. Each frame is an ordinary edit
-generation (`generation_create`: credits, moderation of the prompt, the upload and the outputs,
+generation (`admission_admit`: credits, moderation of the prompt, the upload and the outputs,
 the watermark all apply) whose image and mask are the canvas cut at the frame: the pixels
 already filled are opaque, the rest transparent. Every frame overlaps filled pixels by at least
 half a side, so the model sees what it continues. When a frame's generation succeeds, only its

@@ -14,7 +14,9 @@ from accounts.models import User
 from common.locks import advisory_lock
 from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
 from moderation.policy import policy_current, rule_for
+from moderation.services.cases import case_open
 from moderation.services.decisions import decision_record
+from moderation.services.strikes import strike_record, strike_warning
 from moderation.text.analysis import MODEL_VERSIONS, TEXT_CATEGORIES, PromptAnalysis, prompt_analyse
 from moderation.text.registry import (
     figure_descriptions,
@@ -128,12 +130,8 @@ def prompt_screen(
             matched_figure=figure,
         )
         if outcome == Outcome.BLOCK:
-            from moderation.services.strikes import strike_record
-
             strike_record(user=user, end_user=end_user, decision=decision)
         elif outcome == Outcome.REVIEW:
-            from moderation.services.cases import case_open
-
             case_open(
                 source=Case.Source.REVIEW_DECISION,
                 decision=decision,
@@ -148,7 +146,6 @@ def _existing(*, generation_id: uuid.UUID) -> Decision | None:
 
 def _verdict(*, decision: Decision) -> Verdict:
     """What the user is told: the rule in plain words, never the words that fired or a name."""
-    from moderation.services.strikes import strike_warning
 
     message = message_for(decision.categories) if decision.outcome != Outcome.ALLOW else ""
     return Verdict(
