@@ -46,7 +46,7 @@ from generation.services.generations import generation_cancel
 from generation.services.images import image_delete
 from generation.services.parameters import json_types_check
 from generation.services.provenance import provenance_check
-from generation.services.uploads import MAX_UPLOAD_BYTES
+from generation.services.uploads import MAX_UPLOAD_BYTES, upload_bytes
 
 SSE_HEARTBEAT_SECONDS = 15.0
 
@@ -204,17 +204,10 @@ def _create_kwargs(data: dict[str, Any]) -> dict[str, Any]:
         "seed": data["seed"],
         "end_user": data["user"],
         "face_consent": data["face_consent"],
-        "image_bytes": _read(data.get("image")),
-        "mask_bytes": _read(data.get("mask")),
+        "image_bytes": upload_bytes(data.get("image")),
+        "mask_bytes": upload_bytes(data.get("mask")),
     }
     return kwargs
-
-
-def _read(upload: Any) -> bytes | None:
-    if upload is None:
-        return None
-    upload.seek(0)
-    return upload.read()
 
 
 # --- Jobs --------------------------------------------------------------------------------------
@@ -276,6 +269,10 @@ class GenerationPreflightApi(APIView):
                 "credits": serializers.IntegerField(),
                 "balance": serializers.IntegerField(),
                 "affordable": serializers.BooleanField(),
+                "unaffordable_reason": serializers.CharField(
+                    help_text="Why not, when `affordable` is false: the balance, a frozen "
+                    "account, debt, the key's monthly cap or a suspension."
+                ),
                 "policy": inline_serializer(
                     "PreflightPolicy",
                     {

@@ -32,6 +32,7 @@ from generation.services.parameters import (
     prompt_check,
 )
 from generation.services.storage import signed_url, storage_read
+from generation.services.uploads import upload_bytes
 from moderation.selectors.customer import decision_block_for_generation
 from moderation.verdicts import decision_reference
 
@@ -267,8 +268,8 @@ def _start(
         source=Generation.Source.OPENAI_API,
         operation=operation,
         face_consent=face_consent,
-        image_bytes=_read(files.get("image")),
-        mask_bytes=_read(files.get("mask")),
+        image_bytes=upload_bytes(files.get("image")),
+        mask_bytes=upload_bytes(files.get("mask")),
         idempotency=None
         if key is None
         else Idempotency(
@@ -280,13 +281,6 @@ def _start(
         ),
         **params,
     )
-
-
-def _read(upload: Any) -> bytes | None:
-    if upload is None:
-        return None
-    upload.seek(0)
-    return upload.read()
 
 
 def _create_params(data: dict[str, Any]) -> dict[str, Any]:
