@@ -30,7 +30,7 @@ def _run(*, host_count: int, jobs: int, size: int, steps: int, folder: Path) -> 
     from django.db.models import Max, Min
 
     from generation.models import Generation
-    from generation.services.generations import generation_create
+    from generation.services.admission import admission_admit
     from tests.generation.live_server import unlimited_customer
     from tests.platform import netns
 
@@ -52,7 +52,7 @@ def _run(*, host_count: int, jobs: int, size: int, steps: int, folder: Path) -> 
         ]
         netns.hosts_wait_ready(hosts, timeout=300)
         created = [
-            generation_create(
+            admission_admit(
                 user=user,
                 source="native_api",
                 operation="generate",
@@ -60,7 +60,7 @@ def _run(*, host_count: int, jobs: int, size: int, steps: int, folder: Path) -> 
                 n=1,
                 size=size,
                 steps=steps,
-            ).pk
+            ).generation.pk
             for number in range(jobs)
         ]
         deadline = time.monotonic() + 1800

@@ -1,4 +1,4 @@
-"""Every call Easel makes to Stripe, in one small module (DESIGN.md: the Stripe seam).
+"""Every call Easel makes to Stripe, in one small module (the Stripe seam, docs/architecture.md).
 
 The API version is pinned (settings.STRIPE_API_VERSION), so the shapes Easel reads never change
 under it; settings.STRIPE_API_BASE points the real SDK at a local server in tests. Results come

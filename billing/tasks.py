@@ -1,4 +1,7 @@
-"""Celery tasks of billing: thin wrappers that call one service each."""
+"""Celery tasks of billing: thin wrappers that call one service each.
+
+Each imports its service inside the task: billing's services import these tasks (to send them),
+so an import at the top would be a cycle."""
 
 from celery import shared_task
 

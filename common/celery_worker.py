@@ -81,7 +81,7 @@ def _tick() -> None:
 
 
 def _consumes_gpu_queue(worker: Any) -> bool:
-    from generation.inference.registry import gpu_queues
+    from generation.inference.registry import gpu_queues  # cycle: config.celery imports us
 
     queues = getattr(getattr(worker.app.amqp, "queues", None), "consume_from", None) or {}
     return bool(set(queues) & gpu_queues())
@@ -128,6 +128,7 @@ def _child_stopping(pid: int | None = None, **_: object) -> None:
 
 def models_warm() -> None:
     """Loads (and warms) the models this worker serves, once, in this process."""
+    # cycle: config.celery imports this module, and the pipelines import config.celery's app
     from generation.inference.pipelines import ModelUnavailable, pipeline_get
 
     for model_id in settings.EASEL_WORKER_MODELS:

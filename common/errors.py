@@ -1,6 +1,6 @@
 """Errors that services raise and both APIs render in OpenAI's error shape.
 
-`{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}` (see DESIGN.md, "Contracts").
+`{"error": {"message": ..., "type": ..., "param": ..., "code": ...}}` (docs/api.md).
 Services raise these; views never build error bodies by hand.
 """
 
@@ -20,9 +20,12 @@ class ApiError(Exception):
         code: str | None = None,
         status_code: int | None = None,
         headers: dict[str, str] | None = None,
+        try_again: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
+        # When a refused person may try again, in words for a web page ("in 40 seconds").
+        self.try_again = try_again
         self.param = param
         if code is not None:
             self.code = code

@@ -48,7 +48,7 @@ def database_ready() -> Check:
 
 def broker_ready() -> Check:
     """A connection to the Celery broker (Redis or RabbitMQ), opened and used."""
-    from config.celery import app
+    from config.celery import app  # cycle: config.celery loads common at its start
 
     started = time.monotonic()
     try:
@@ -65,7 +65,7 @@ def broker_ready() -> Check:
 def prompt_screening_ready() -> Check:
     """The prompt screen can answer without loading anything first (moderation's own flag:
     the web's entry points start that load as the process starts)."""
-    from moderation.services.screening import prompt_screen_ready
+    from moderation.services.screening import prompt_screen_ready  # common loads before apps
 
     if prompt_screen_ready():
         return Check(ok=True)

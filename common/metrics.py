@@ -294,6 +294,7 @@ class FleetStateCollector(Collector):
 def _broker_queue_sizes() -> Iterator[Metric]:
     """Messages waiting in each GPU queue on the broker (all priorities together). Beside
     easel_queue_depth, a gap shows messages lost (jobs queued with no message) or duplicated."""
+    # cycle: config.celery loads common at its start
     from config.celery import app
     from generation.inference.registry import gpu_queues
 

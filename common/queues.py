@@ -1,4 +1,4 @@
-"""Every Celery queue Easel uses, in one place (STYLE.md: "queue from one enum"), and how a lane
+"""Every Celery queue Easel uses, in one place ("queue from one enum"), and how a lane
 becomes a message priority on the configured broker."""
 
 from enum import StrEnum

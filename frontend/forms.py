@@ -7,6 +7,7 @@ from django import forms
 
 from accounts.models import ApiKey
 from accounts.services.api_keys import DEFAULT_SCOPES, MONTHLY_CREDIT_CAP_MAX
+from moderation.models import Category
 
 PROMPT_MAX_LENGTH = 1000  # DALL-E 2's limit for a prompt
 SEED_MAX = 2**31 - 1
@@ -139,7 +140,6 @@ class ReportForm(forms.Form):
     )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        from moderation.models import Category
 
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         cast(forms.ChoiceField, self.fields["reason"]).choices = Category.choices

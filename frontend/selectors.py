@@ -2,24 +2,21 @@
 for a page. Every function takes the viewer and returns only what the viewer may see."""
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
-from common.errors import NotFound
-from generation.models import Generation, Image
-
-
-def _live_images() -> QuerySet[Image]:
-    return Image.objects.filter(deleted_at__isnull=True).order_by("index")
+from generation.models import Generation, Image, WebhookDelivery
+from generation.selectors.jobs import live_images
+from moderation.models import Decision, Outcome
+from moderation.selectors import output_blocked_image_ids
 
 
 def generations_for_user(*, user: User, query: str = "") -> QuerySet[Generation]:
     """Newest first; `query` matches words of the prompt, case-insensitively."""
     generations = Generation.objects.filter(user=user).prefetch_related(
-        Prefetch("images", queryset=_live_images(), to_attr="live_images")
+        Prefetch("images", queryset=live_images(), to_attr="live_images")
     )
     for word in query.split()[:8]:
         generations = generations.filter(prompt__icontains=word)
@@ -40,8 +37,6 @@ def progress_tiles(*, generation: Generation) -> list[ProgressTile]:
     worker creates it, then asks moderation), so a row alone says nothing about policy: a tile
     is "withheld" only once moderation's verdict blocked it (or the generation is over and it
     was never delivered); until then it is "pending", like an image not yet painted."""
-    from moderation.selectors import output_blocked_image_ids
-
     images = {image.index: image for image in getattr(generation, "live_images", [])}
     undecided = [image.pk for image in images.values() if image.status == Image.Status.WITHHELD]
     blocked = set() if generation.is_final else output_blocked_image_ids(image_ids=undecided)
@@ -62,33 +57,8 @@ def progress_tiles(*, generation: Generation) -> list[ProgressTile]:
     return tiles
 
 
-def generation_get_for_owner(*, user: User, generation_id: uuid.UUID) -> Generation:
-    generation = (
-        Generation.objects.filter(pk=generation_id, user=user)
-        .prefetch_related(Prefetch("images", queryset=_live_images(), to_attr="live_images"))
-        .first()
-    )
-    if generation is None:
-        raise NotFound("No such generation.")
-    return generation
-
-
-def image_get_for_owner(*, user: User, image_id: uuid.UUID) -> Image:
-    """The user's own image, not deleted. Someone else's image is NotFound, never 403."""
-    image = (
-        Image.objects.select_related("generation")
-        .filter(pk=image_id, generation__user=user, deleted_at__isnull=True)
-        .first()
-    )
-    if image is None:
-        raise NotFound("No such image.")
-    return image
-
-
 def recent_blocks(*, user: User, limit: int = 20) -> list:
     """The user's recent blocked requests and removed images they may appeal."""
-    from moderation.models import Decision, Outcome
-
     return list(
         Decision.objects.filter(user=user, outcome=Outcome.BLOCK, overturned=False)
         .select_related("policy_version")
@@ -131,7 +101,7 @@ def appeals_for_user(*, user: User, limit: int = 20) -> list[AppealOutcome]:
             continue
         image_id = appeal.image_id or case.image_id or getattr(appeal.decision, "image_id", None)
         image = (
-            _live_images()
+            live_images()
             .filter(pk=image_id, generation__user=user, status=Image.Status.DELIVERED)
             .exclude(storage_key="")
             .first()
@@ -157,8 +127,6 @@ def appeals_for_user(*, user: User, limit: int = 20) -> list[AppealOutcome]:
 
 
 def webhook_deliveries_for_user(*, user: User) -> QuerySet:
-    from generation.models import WebhookDelivery
-
     return (
         WebhookDelivery.objects.filter(endpoint__user=user)
         .select_related("endpoint")

@@ -7,10 +7,10 @@ The rules are generation.services.outpainting's.
 from celery import shared_task
 
 from common.queues import Queue
+from generation.services.outpainting import extensions_advance_running
 
 
 @shared_task(name="frontend.extensions_advance", queue=Queue.DEFAULT, ignore_result=True)
 def extensions_advance_task() -> int:
-    from generation.services.outpainting import extensions_advance_running
 
     return extensions_advance_running()

@@ -1,4 +1,4 @@
-"""Celery tasks of generation: thin, they take ids and call one service (STYLE.md).
+"""Celery tasks of generation: thin, they take ids and call one service (docs/architecture.md).
 
 `generation.run` is the GPU task: at-least-once (`acks_late`, `reject_on_worker_lost`: a worker
 killed mid-job gets its message redelivered), idempotent (services/worker.py), with soft and hard

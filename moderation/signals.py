@@ -8,6 +8,7 @@ from django.dispatch import receiver
 
 from accounts.signals import user_deleting
 from moderation.services.erasure import user_moderation_data_erase
+from moderation.services.screening import prompt_screen_preload
 
 
 @receiver(user_deleting, dispatch_uid="moderation_erase_user_data")
@@ -18,6 +19,5 @@ def _erase_user_data(sender: Any, user: Any, **kwargs: Any) -> None:
 @worker_process_init.connect(dispatch_uid="moderation_preload_in_worker_child")
 def _preload_in_worker_child(**kwargs: Any) -> None:
     # A thread, so this returns at once: Celery kills init handlers that take over 4 s.
-    from moderation.services.screening import prompt_screen_preload
 
     prompt_screen_preload()

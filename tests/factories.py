@@ -1,6 +1,7 @@
 """factory_boy factories shared by every app's tests."""
 
 import importlib
+from typing import Any
 
 import factory
 from allauth.account.models import EmailAddress
@@ -8,6 +9,7 @@ from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
 from accounts.models import DEFAULT_TIER_NAME, Tier, User
 from generation.models import Generation, Image
+from generation.services.admission import admission_admit
 
 TEST_PASSWORD = "correct-horse-battery-staple"
 
@@ -76,3 +78,21 @@ class ImageFactory(factory.django.DjangoModelFactory[Image]):
     width = 256
     height = 256
     status = "delivered"
+
+
+def job_admit(**kwargs: Any) -> Generation:
+    """A job made as every entry point makes one: through admission (parameters, throttle,
+    concurrent jobs, screening, reservation, row, enqueue). The tests that make jobs this way
+    count against the user's limits like any request."""
+    return admission_admit(**kwargs).generation
+
+
+def limits_lifted(user: User) -> User:
+    """The user's tier with room for many jobs at once and many requests a minute, for tests
+    about what happens to several queued jobs (batching, sweeps), not about the limits. The
+    change lives in the test's transaction like every other row."""
+    Tier.objects.filter(pk=user.tier_id).update(
+        concurrent_jobs=100, requests_per_minute=10_000, images_per_minute=10_000
+    )
+    user.tier.refresh_from_db()
+    return user

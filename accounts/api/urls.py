@@ -2,7 +2,6 @@
 
 from django.urls import path
 
-from accounts.api.routing import method_routes
 from accounts.api.views import (
     AccountDeleteApi,
     AccountDetailApi,
@@ -10,6 +9,7 @@ from accounts.api.views import (
     ApiKeyListApi,
     ApiKeyRevokeApi,
 )
+from common.routing import method_routes
 
 urlpatterns = [
     path(

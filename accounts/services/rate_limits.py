@@ -128,6 +128,32 @@ def rate_limit_consume(
     raise _exceeded(state=state, bucket=refused, tier_name=tier.display_name)
 
 
+def rate_limit_peek(*, user: User) -> RateLimitState:
+    """The user's buckets as they stand, charging nothing (for the headers of a 429 that the
+    throttle did not raise: concurrency, quota)."""
+    tier = user.tier
+    buckets = [
+        _Bucket(_bucket_key(user.pk, "requests"), "requests", tier.requests_per_minute, 0),
+        _Bucket(_bucket_key(user.pk, "images"), "images", tier.images_per_minute, 0),
+    ]
+    count = _redis_gcra if settings.REDIS_URL else _locked_cache_gcra
+    now_ms, tats = count(buckets=buckets)
+    return _state(buckets=buckets, now_ms=now_ms, tats=tats)
+
+
+def seconds_in_words(seconds: int) -> str:
+    """ "in 40 seconds", "in 2 minutes": when a refused person may try again."""
+    if seconds < 90:
+        return f"in {seconds} second{'s' if seconds != 1 else ''}"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 90:
+        return f"in {minutes} minutes"
+    hours = math.ceil(minutes / 60)
+    if hours < 48:
+        return f"in {hours} hours"
+    return f"in {math.ceil(hours / 24)} days"
+
+
 def _bucket_key(user_id: int, name: str) -> str:
     return f"{KEY_PREFIX}:{user_id}:{name}"
 
@@ -170,6 +196,7 @@ def _exceeded(*, state: RateLimitState, bucket: _Bucket, tier_name: str) -> Rate
             "retry-after-ms": str(state.retry_after_ms),
             **state.headers(),
         },
+        try_again=seconds_in_words(retry_after_s),
     )
 
 
@@ -279,6 +306,7 @@ def concurrent_jobs_check(*, user: User) -> None:
             f"You have {in_progress} image {jobs} in progress and the {user.tier.display_name} "
             f"plan runs {limit} at a time. Wait for one to finish and try again.",
             headers={"retry-after": str(CONCURRENT_JOBS_RETRY_AFTER_SECONDS)},
+            try_again=f"when one of your {in_progress} running {jobs} finishes",
         )
 
 
@@ -315,4 +343,5 @@ def scoped_rate_limit_consume(*, scope: str, limit: int, user: User | None, addr
         f"Too many {scope} checks: {limit} per minute are allowed. "
         f"Please try again in {openai_duration(wait_ms)}.",
         headers={"retry-after": str(max(1, math.ceil(wait_ms / 1000)))},
+        try_again=seconds_in_words(max(1, math.ceil(wait_ms / 1000))),
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -24,6 +25,7 @@ from django.db.backends.utils import CursorWrapper
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.models import User
 from billing.models import CreditLot, LedgerEntry, Reservation, ReservationPart, Wallet
 from billing.selectors import api_key_month_spending, image_refund_key, month_start
 from billing.services.ledger import (
@@ -36,6 +38,7 @@ from billing.services.ledger import (
     lots_take,
     wallet_lock,
 )
+from billing.tasks import stripe_subscription_cancel_task
 from common.errors import InsufficientQuota, InvalidRequest, NotFound, PermissionDenied
 
 logger = logging.getLogger(__name__)
@@ -66,6 +69,13 @@ def add_months(moment: dt.datetime, months: int) -> dt.datetime:
         except ValueError:
             continue
     raise AssertionError("unreachable")
+
+
+def quota_retry_after_seconds(*, now: dt.datetime | None = None) -> int:
+    """A quota refusal's retry-after: the next month's start, when the free grant arrives and
+    every key's monthly cap starts afresh (buying credits helps at once)."""
+    now = now or timezone.now()
+    return max(1, math.ceil((next_month_start(now) - now).total_seconds()))
 
 
 def free_grant_key(*, user_id: int, moment: dt.datetime) -> str:
@@ -128,7 +138,6 @@ def monthly_grant_issue(*, user: Any, now: dt.datetime | None = None) -> bool:
 
 def monthly_grants_issue(*, now: dt.datetime | None = None) -> int:
     """Free credits for every active user who has none for this month yet. Run by Celery beat."""
-    from accounts.models import User
 
     now = now or timezone.now()
     if settings.BILLING_MONTHLY_FREE_GRANT <= 0:
@@ -698,7 +707,6 @@ def wallet_close_for_deleted_user(*, user: Any) -> None:
         if wallet.stripe_subscription_id and wallet.subscription_status not in ("", "canceled"):
             # A deleted account must not be billed again: cancel at Stripe once the deletion
             # commits (a task, retried, because Stripe may be briefly unreachable).
-            from billing.tasks import stripe_subscription_cancel_task
 
             subscription_id = wallet.stripe_subscription_id
             transaction.on_commit(lambda: stripe_subscription_cancel_task.delay(subscription_id))

@@ -21,7 +21,8 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import DEFAULT_TIER_NAME, Tier
+from accounts.models import DEFAULT_TIER_NAME, Tier, User
+from accounts.services.users import user_set_tier
 from billing.models import CreditLot, Dispute, LedgerEntry, Payment, Wallet
 from billing.services.credits import add_months, wallet_get_or_create
 from billing.services.ledger import entry_append, lot_grant, lots_spendable, lots_take, wallet_lock
@@ -397,8 +398,6 @@ def invoice_payment_failed(invoice: dict[str, Any]) -> None:
 
 
 def _user_tier_set(*, user_id: int, tier_name: str) -> None:
-    from accounts.models import User
-    from accounts.services.users import user_set_tier
 
     user_set_tier(user=User.objects.get(pk=user_id), tier_name=tier_name)
 

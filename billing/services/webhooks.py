@@ -29,6 +29,7 @@ from django.utils import timezone
 from billing.models import StripeEvent
 from billing.services import payments
 from billing.stripe_client import webhook_event_verify
+from billing.tasks import stripe_event_process_task
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
 def stripe_event_receive(*, payload: bytes, signature: str) -> tuple[StripeEvent, bool]:
     """Verify and store one delivery: (event, created). InvalidRequest (400) if forged or stale."""
     data = webhook_event_verify(payload=payload, signature=signature)
-    from billing.tasks import stripe_event_process_task
 
     try:
         with transaction.atomic(durable=True):
@@ -135,7 +135,6 @@ def stripe_events_resend(*, now: dt.datetime | None = None, limit: int = 500) ->
     sweeps never send one event twice; the move also stands for the message just sent (if it
     is lost too, the next sweep after that time sends another).
     """
-    from billing.tasks import stripe_event_process_task
 
     now = now or timezone.now()
     due = StripeEvent.objects.filter(

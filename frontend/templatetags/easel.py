@@ -4,6 +4,8 @@ from django import template
 from django.urls import reverse
 from django.utils.html import format_html
 
+from billing.selectors import credits_text
+
 register = template.Library()
 
 
@@ -39,7 +41,6 @@ def dollars(cents: int) -> str:
 @register.filter
 def credits(value: int) -> str:
     """ "1 credit", "1,150 credits"."""
-    from billing.selectors import credits_text
 
     try:
         return credits_text(int(value))

@@ -24,8 +24,11 @@ class AuthedRequest(HttpRequest):
 def flash_error(request: HttpRequest, error: ApiError) -> None:
     """Shows a service's message; a policy block is tagged so the page links to appeals."""
     tags = "error policy" if isinstance(error, ContentPolicyViolation) else "error"
+    text = error.message
+    if error.try_again:
+        text = f"{text} You can try again {error.try_again}."
     messages.add_message(
-        request, messages.ERROR, error.message, extra_tags=tags.replace("error", "").strip()
+        request, messages.ERROR, text, extra_tags=tags.replace("error", "").strip()
     )
 
 

@@ -12,10 +12,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from billing.selectors import balance_summary
 from common.errors import ApiError
 from frontend.forms import ExtendForm
-from frontend.selectors import image_get_for_owner
 from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from frontend.views.studio import image_response
 from generation.models import Image
+from generation.selectors.jobs import image_get_for_owner
 from generation.selectors.outpainting import (
     extension_get_for_owner,
     extension_view,

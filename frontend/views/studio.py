@@ -24,22 +24,20 @@ from common.errors import ApiError, InvalidRequest
 from common.numbers import whole_number
 from frontend import canvas
 from frontend.forms import CollectionForm, CreateForm, EditForm, ShareForm, UploadForm
-from frontend.selectors import (
-    generation_get_for_owner,
-    generations_for_user,
-    image_get_for_owner,
-    progress_tiles,
-)
+from frontend.selectors import generations_for_user, progress_tiles
 from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from generation.api.native import GenerationEventsApi
 from generation.models import Generation
 from generation.selectors import queue_estimate
+from generation.selectors.jobs import generation_get_for_user, image_get_for_owner
 from generation.selectors.sharing import collections_for_user, share_for_image
 from generation.services import collections as collection_services
 from generation.services import sharing as sharing_services
+from generation.services.admission import admission_admit
 from generation.services.cdn import media_cache_headers
-from generation.services.generations import MAX_N
+from generation.services.generations import generation_cancel as cancel
 from generation.services.images import image_delete as image_delete_service
+from generation.services.parameters import MAX_N
 
 HISTORY_PAGE_SIZE = 12
 MAX_MASK_BYTES = 6_000_000
@@ -86,13 +84,12 @@ def variation_choices(request: AuthedRequest) -> dict:
 
 
 def _start_generation(request: AuthedRequest, **kwargs: Any) -> Generation | None:
-    """Calls the generation service; on a refusal shows its message and returns None."""
-    from generation.services.generations import generation_create
-
+    """Every studio form's way in (create, variations, edit): admission, like both APIs; on a
+    refusal shows its message (with when to try again) and returns None."""
     try:
-        return generation_create(
+        return admission_admit(
             user=request.user, api_key=None, source=Generation.Source.WEB, **kwargs
-        )
+        ).generation
     except ApiError as error:
         flash_error(request, error)
         return None
@@ -162,7 +159,7 @@ def _queue_context(generation: Generation) -> dict:
 @login_required
 @not_found_as_404
 def generation_detail(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
-    generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
+    generation = generation_get_for_user(user=request.user, generation_id=generation_id)
     return render(request, "frontend/generation.html", _progress_context(request, generation))
 
 
@@ -170,7 +167,7 @@ def generation_detail(request: AuthedRequest, generation_id: uuid.UUID) -> HttpR
 @not_found_as_404
 def generation_progress(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
     """The live part of the generation page, polled by htmx until the generation is final."""
-    generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
+    generation = generation_get_for_user(user=request.user, generation_id=generation_id)
     return render(request, "frontend/_progress.html", _progress_context(request, generation))
 
 
@@ -197,9 +194,7 @@ generation_events = GenerationEventsApi.as_view(
 @require_POST
 @not_found_as_404
 def generation_cancel(request: AuthedRequest, generation_id: uuid.UUID) -> HttpResponse:
-    from generation.services.generations import generation_cancel as cancel
-
-    generation = generation_get_for_owner(user=request.user, generation_id=generation_id)
+    generation = generation_get_for_user(user=request.user, generation_id=generation_id)
     try:
         cancel(generation=generation)
     except ApiError as error:

@@ -2,8 +2,8 @@
 
 `POST /api/v1/generations` answers 202 at once with the job (queue position and estimated start
 included); the client polls `GET /api/v1/generations/<id>`, follows its Server-Sent Events
-stream, or receives a webhook. One view per operation (STYLE.md): validate, call one service,
-serialise.
+stream, or receives a webhook. One view per operation (docs/architecture.md): validate, call
+one service, serialise.
 """
 
 import json
@@ -29,11 +29,11 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiKey
 from accounts.permissions import GENERATE_IMAGES, READ_IMAGES, authenticated_user, request_scopes
+from common.errors import NotFound
+from common.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_progress
-from generation.api.flows import generation_start
 from generation.api.openai import IDEMPOTENCY_HEADER
-from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.models import Generation, Image
 from generation.selectors.jobs import (
     generation_get_for_user,
@@ -41,11 +41,12 @@ from generation.selectors.jobs import (
     images_for_user,
     queue_estimate,
 )
-from generation.selectors.preflight import generation_preflight
+from generation.services.admission import Idempotency, admission_admit, admission_preflight
 from generation.services.generations import generation_cancel
 from generation.services.images import image_delete
+from generation.services.parameters import json_types_check
 from generation.services.provenance import provenance_check
-from generation.services.uploads import MAX_UPLOAD_BYTES
+from generation.services.uploads import MAX_UPLOAD_BYTES, upload_bytes
 
 SSE_HEARTBEAT_SECONDS = 15.0
 
@@ -162,6 +163,10 @@ class GenerationOutputSerializer(serializers.ModelSerializer):
 
 
 class GenerationInputSerializer(serializers.Serializer):
+    def to_internal_value(self, data: Any) -> Any:
+        json_types_check(data)  # strict JSON types, as the OpenAI API answers them
+        return super().to_internal_value(data)
+
     operation = serializers.ChoiceField(choices=Generation.Operation.values, default="generate")
     prompt = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False, default=""
@@ -188,19 +193,21 @@ class GenerationInputSerializer(serializers.Serializer):
     mask = serializers.FileField(required=False, help_text="Edits: a PNG of the image's size.")
 
 
-def _create_kwargs(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    params: dict[str, Any] = {
+def _create_kwargs(data: dict[str, Any]) -> dict[str, Any]:
+    """The admission's keyword arguments from the validated body (uploads read as bytes)."""
+    kwargs: dict[str, Any] = {
+        "operation": data["operation"],
         "prompt": data["prompt"],
         "n": data["n"],
         "size": data["size"],
         "model": data["model"],
         "seed": data["seed"],
         "end_user": data["user"],
+        "face_consent": data["face_consent"],
+        "image_bytes": upload_bytes(data.get("image")),
+        "mask_bytes": upload_bytes(data.get("mask")),
     }
-    if data["face_consent"]:
-        params["face_consent"] = True
-    files = {"image": data.get("image"), "mask": data.get("mask")}
-    return params, files
+    return kwargs
 
 
 # --- Jobs --------------------------------------------------------------------------------------
@@ -223,18 +230,15 @@ class GenerationCreateApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = GenerationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        params, files = _create_kwargs(serializer.validated_data)
-        started = generation_start(
+        key = request.headers.get("Idempotency-Key")
+        started = admission_admit(
             user=authenticated_user(request),
             api_key=request.auth if isinstance(request.auth, ApiKey) else None,
             source=Generation.Source.NATIVE_API,
-            operation=serializer.validated_data["operation"],
-            params=params,
-            files=files,
-            idempotency_key=request.headers.get("Idempotency-Key"),
-            method="POST",
-            path=request.path,
-            accepted_status=202,
+            idempotency=None
+            if key is None
+            else Idempotency(key=key, method="POST", path=request.path, accepted_status=202),
+            **_create_kwargs(serializer.validated_data),
         )
         headers = dict(started.headers)
         if started.replayed:
@@ -265,6 +269,10 @@ class GenerationPreflightApi(APIView):
                 "credits": serializers.IntegerField(),
                 "balance": serializers.IntegerField(),
                 "affordable": serializers.BooleanField(),
+                "unaffordable_reason": serializers.CharField(
+                    help_text="Why not, when `affordable` is false: the balance, a frozen "
+                    "account, debt, the key's monthly cap or a suspension."
+                ),
                 "policy": inline_serializer(
                     "PreflightPolicy",
                     {
@@ -281,16 +289,14 @@ class GenerationPreflightApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = GenerationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        result = generation_preflight(
+        kwargs = _create_kwargs(serializer.validated_data)
+        del kwargs["seed"]  # changes nothing a preflight answers
+        preflight = admission_preflight(
             user=authenticated_user(request),
-            operation=data["operation"],
-            prompt=data["prompt"],
-            n=data["n"],
-            size=data["size"],
-            model=data["model"],
+            api_key=request.auth if isinstance(request.auth, ApiKey) else None,
+            **kwargs,
         )
-        return Response(result)
+        return Response(preflight.body, headers=preflight.headers)
 
 
 class GenerationDetailApi(APIView):
@@ -401,8 +407,6 @@ class ImageListApi(APIView):
 
 
 def _image_for_user(request: Request, image_id: str) -> Image:
-    from common.errors import NotFound
-
     image = images_for_user(user=authenticated_user(request)).filter(pk=image_id).first()
     if image is None:
         raise NotFound(f"No image with id '{image_id}'.", param="id")

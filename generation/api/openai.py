@@ -21,11 +21,18 @@ from accounts.permissions import ANY_KEY, GENERATE_IMAGES, authenticated_user
 from common.errors import ApiError, ContentPolicyViolation, InvalidRequest, NotFound
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_wait_final
-from generation.api.flows import OPENAI_MODEL_ALIASES, Started, generation_start
 from generation.inference.registry import default_model_id, model_ids
 from generation.models import Generation, Image
-from generation.services.generations import MAX_N, MAX_PROMPT_CHARS, SIZES
+from generation.services.admission import Admitted, Idempotency, admission_admit
+from generation.services.parameters import (
+    OPENAI_MODEL_ALIASES,
+    SIZES,
+    json_types_check,
+    n_check,
+    prompt_check,
+)
 from generation.services.storage import signed_url, storage_read
+from generation.services.uploads import upload_bytes
 from moderation.selectors.customer import decision_block_for_generation
 from moderation.verdicts import decision_reference
 
@@ -98,24 +105,12 @@ class ImageParamsSerializer(serializers.Serializer):
         help_text="dall-e-2 or a GET /v1/models id.",
     )
 
+    def to_internal_value(self, data: Any) -> Any:
+        json_types_check(data)  # {"prompt": 123} is a 400 on prompt, as OpenAI answers
+        return super().to_internal_value(data)
+
     def validate_n(self, value: int | None) -> int:
-        if value is None:
-            return 1
-        if value < 1:
-            raise InvalidRequest(
-                f"Invalid 'n': integer below minimum value. Expected a value >= 1, but got "
-                f"{value} instead.",
-                param="n",
-                code="integer_below_min_value",
-            )
-        if value > MAX_N:
-            raise InvalidRequest(
-                f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_N}, but got "
-                f"{value} instead.",
-                param="n",
-                code="integer_above_max_value",
-            )
-        return value
+        return 1 if value is None else n_check(value)
 
     def validate_size(self, value: str | None) -> int:
         if value is None:
@@ -150,26 +145,11 @@ def _prompt_field() -> serializers.CharField:
     )
 
 
-def _prompt_check(prompt: str | None) -> str:
-    if prompt is None or not prompt.strip():
-        raise InvalidRequest(
-            "'prompt' is a required property.", param="prompt", code="missing_required_parameter"
-        )
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(
-            f"Invalid 'prompt': string too long. Expected a string with maximum length "
-            f"{MAX_PROMPT_CHARS}, but got a string with length {len(prompt)} instead.",
-            param="prompt",
-            code="string_above_max_length",
-        )
-    return prompt
-
-
 class GenerationsInputSerializer(ImageParamsSerializer):
     prompt = _prompt_field()
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs["prompt"] = _prompt_check(attrs.get("prompt"))
+        attrs["prompt"] = prompt_check(attrs.get("prompt"))
         return attrs
 
 
@@ -196,7 +176,7 @@ class EditsInputSerializer(VariationsInputSerializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        attrs["prompt"] = _prompt_check(attrs.get("prompt"))
+        attrs["prompt"] = prompt_check(attrs.get("prompt"))
         return super().validate(attrs)
 
 
@@ -252,7 +232,7 @@ def _image_entry(*, image: Image, response_format: str) -> dict[str, str]:
     return {"url": signed_url(key=image.storage_key, expires_in=OPENAI_URL_EXPIRES)}
 
 
-async def _answer(*, request: Request, started: Started, response_format: str) -> Response:
+async def _answer(*, request: Request, started: Admitted, response_format: str) -> Response:
     request_thread_release()
     await generation_wait_final(
         generation_id=started.generation.id, timeout=settings.EASEL_API_WAIT_TIMEOUT
@@ -280,19 +260,26 @@ def _start(
     response_format: str,
 ):  # type: ignore[no-untyped-def]
     api_key = request.auth if isinstance(request.auth, ApiKey) else None
+    key = _idempotency_key(request)
     return run_sync(
-        generation_start,
+        admission_admit,
         user=authenticated_user(request),
         api_key=api_key,
         source=Generation.Source.OPENAI_API,
         operation=operation,
-        params={**params, **({"face_consent": True} if face_consent else {})},
-        files=files,
-        idempotency_key=_idempotency_key(request),
-        method="POST",
-        path=request.path,
-        accepted_status=200,
-        answer_fields={"response_format": response_format},
+        face_consent=face_consent,
+        image_bytes=upload_bytes(files.get("image")),
+        mask_bytes=upload_bytes(files.get("mask")),
+        idempotency=None
+        if key is None
+        else Idempotency(
+            key=key,
+            method="POST",
+            path=request.path,
+            accepted_status=200,
+            answer_fields={"response_format": response_format},
+        ),
+        **params,
     )
 
 

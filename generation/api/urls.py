@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from accounts.api.routing import method_routes
+from common.routing import method_routes
 from generation.api import native, sharing, webhooks
 
 urlpatterns = [

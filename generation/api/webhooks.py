@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import READ_WEBHOOKS, WRITE_WEBHOOKS, authenticated_user
 from accounts.selectors import api_key_get_for_user
-from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
+from common.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from generation.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from generation.selectors.webhooks import (
     webhook_deliveries_for_endpoint,

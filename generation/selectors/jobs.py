@@ -6,22 +6,56 @@ import uuid
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, Sum
 
 from common.errors import NotFound
 from generation.models import Generation, Image
+from generation.services.progress import cache_key
+from generation.services.storage import signed_url, storage_read
+from generation.services.worker import THROUGHPUT_CACHE_KEY
 
 
 def generation_get_for_user(*, user: Any, generation_id: uuid.UUID | str) -> Generation:
-    """The user's generation; another user's looks exactly like a missing one (404)."""
+    """This user's generation, in any status; another user's looks exactly like a missing one
+    (404). The one owner selector for generations: the API and the studio both use it."""
     try:
         generation_id = uuid.UUID(str(generation_id))
     except ValueError:
         raise NotFound(f"No generation with id '{generation_id}'.", param="id") from None
-    generation = Generation.objects.filter(pk=generation_id, user=user).first()
+    generation = (
+        Generation.objects.filter(pk=generation_id, user=user)
+        .prefetch_related(Prefetch("images", queryset=live_images(), to_attr="live_images"))
+        .first()
+    )
     if generation is None:
         raise NotFound(f"No generation with id '{generation_id}'.", param="id")
     return generation
+
+
+def live_images() -> QuerySet[Image]:
+    """A generation's images its owner still has (not deleted), in order."""
+    return Image.objects.filter(deleted_at__isnull=True).order_by("index")
+
+
+def image_get_for_owner(
+    *, user: Any, image_id: uuid.UUID | str, delivered: bool = False, for_update: bool = False
+) -> Image:
+    """This user's image: theirs and not deleted. The status rule is the caller's choice,
+    said here: `delivered=True` also requires a delivered image (not withheld, removed or
+    under review's withholding); otherwise any status (the owner's page shows a withheld
+    image's state). `for_update` locks the row (call inside a transaction). Anyone else's
+    image, or none, is NotFound (never 403, which would confirm that it exists)."""
+    images = Image.objects.select_related("generation").filter(
+        pk=image_id, generation__user=user, deleted_at__isnull=True
+    )
+    if delivered:
+        images = images.filter(status=Image.Status.DELIVERED)
+    if for_update:
+        images = images.select_for_update()
+    image = images.first()
+    if image is None:
+        raise NotFound("No such image.", param="image")
+    return image
 
 
 def images_for_user(
@@ -46,8 +80,6 @@ def images_for_user(
 
 def image_signed_url(*, image: Image, expires_in: int | None = None) -> str | None:
     """An expiring URL for a delivered image; None for withheld, removed or deleted ones."""
-    from generation.services.storage import signed_url
-
     if image.status != Image.Status.DELIVERED or image.deleted_at or not image.storage_key:
         return None
     return signed_url(key=image.storage_key, expires_in=expires_in)
@@ -55,8 +87,6 @@ def image_signed_url(*, image: Image, expires_in: int | None = None) -> str | No
 
 def image_bytes(*, image: Image) -> bytes | None:
     """The delivered PNG itself (for `response_format=b64_json`)."""
-    from generation.services.storage import storage_read
-
     if image.status != Image.Status.DELIVERED or image.deleted_at or not image.storage_key:
         return None
     return storage_read(key=image.storage_key)
@@ -64,8 +94,6 @@ def image_bytes(*, image: Image) -> bytes | None:
 
 def generation_progress(*, generation_id: uuid.UUID | str) -> dict[str, Any] | None:
     """The latest published state (services/progress.py), or None before any."""
-    from generation.services.progress import cache_key
-
     return cache.get(cache_key(generation_id=generation_id))
 
 
@@ -83,23 +111,34 @@ def queue_position(*, generation: Generation) -> int:
     )
 
 
-def queue_estimate(*, generation: Generation) -> dict[str, Any]:
-    """Position and seconds until it starts, from the workers' measured images per second."""
-    from generation.services.worker import THROUGHPUT_CACHE_KEY
+def queue_wait(*, lane: int, created_at: dt.datetime | None = None) -> tuple[int, int | None]:
+    """The one queue wait estimate: queued jobs that run before a job of `lane` created at
+    `created_at` (None: a job created now, behind every queued job of its lane), and seconds
+    until it starts at the workers' measured images per second (None until measured).
 
-    position = queue_position(generation=generation)
+    Ahead of it: every running job, queued jobs of higher lanes, older queued jobs of its own.
+    """
+    queued_before = Q(queue_lane__gt=lane) | Q(queue_lane=lane)
+    if created_at is not None:
+        queued_before = Q(queue_lane__gt=lane) | Q(queue_lane=lane, created_at__lt=created_at)
+    queued = Generation.objects.filter(queued_before, status=Generation.Status.QUEUED)
+    position = queued.count()
+    images_ahead = (
+        Generation.objects.filter(
+            Q(status=Generation.Status.RUNNING)
+            | (Q(status=Generation.Status.QUEUED) & queued_before)
+        ).aggregate(images=Sum("n"))["images"]
+        or 0
+    )
+    if not images_ahead:
+        return position, 0
     rate = cache.get(THROUGHPUT_CACHE_KEY)
+    return position, math.ceil(images_ahead / rate) if rate else None
+
+
+def queue_estimate(*, generation: Generation) -> dict[str, Any]:
+    """A queued job's position and seconds until it starts (`queue_wait`)."""
     if generation.status != Generation.Status.QUEUED:
         return {"position": 0, "estimated_start_seconds": 0}
-    ahead = (
-        Generation.objects.filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING])
-        .filter(
-            Q(status=Generation.Status.RUNNING)
-            | Q(queue_lane__gt=generation.queue_lane)
-            | Q(queue_lane=generation.queue_lane, created_at__lt=generation.created_at)
-        )
-        .values_list("n", flat=True)
-    )
-    images_ahead = sum(ahead)
-    seconds = math.ceil(images_ahead / rate) if rate else None
+    position, seconds = queue_wait(lane=generation.queue_lane, created_at=generation.created_at)
     return {"position": position, "estimated_start_seconds": seconds}

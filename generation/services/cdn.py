@@ -24,6 +24,7 @@ from django.http.response import HttpResponseBase
 from django.urls import reverse
 
 from common.site import site_url
+from generation.tasks import cdn_purge
 
 logger = logging.getLogger(__name__)
 
@@ -85,8 +86,6 @@ def share_urls(*, slug: str) -> list[str]:
 def media_copies_purge(*, storage_keys: list[str], share_slugs: list[str]) -> None:
     """Once the surrounding transaction commits, asks the CDN to drop its copies of these files
     and share links. Does nothing when no CDN is configured."""
-    from generation.tasks import cdn_purge
-
     if cdn_purger() is None:
         return
     urls = [url for slug in share_slugs for url in share_urls(slug=slug)]

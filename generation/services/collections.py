@@ -7,7 +7,8 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from common.errors import Conflict, InvalidRequest, NotFound
-from generation.models import Collection, CollectionItem, Image
+from generation.models import Collection, CollectionItem
+from generation.selectors.jobs import image_get_for_owner
 
 MAX_NAME_LENGTH = 100
 
@@ -65,11 +66,7 @@ def collection_delete(*, user: User, collection_id: int) -> None:
 def collection_add_image(*, user: User, collection_id: int, image_id: uuid.UUID) -> CollectionItem:
     """Idempotent: adding an image twice keeps one item. Only the user's own live images."""
     collection = _owned(user=user, collection_id=collection_id)
-    image = Image.objects.filter(
-        pk=image_id, generation__user=user, deleted_at__isnull=True, status=Image.Status.DELIVERED
-    ).first()
-    if image is None:
-        raise NotFound("No such image.", param="image")
+    image = image_get_for_owner(user=user, image_id=image_id, delivered=True)
     item, _ = CollectionItem.objects.get_or_create(collection=collection, image=image)
     return item
 

@@ -1,222 +1,26 @@
-"""Creating, queueing and canceling generations (the web side of DESIGN.md's request flow).
+"""Queueing, canceling and promoting generations once they exist.
 
-`generation_create` validates, screens the prompt and any upload, reserves credits and creates
-the row, then enqueues the GPU task after commit. The order matters: nothing is charged before
-the request is known to be valid and allowed, and no job exists without its reservation.
+Jobs are created by `generation.services.admission` alone (the one way in); this module sends
+them to the GPU queue, cancels them and keeps the low lane moving.
 """
 
-import importlib
 import logging
-import secrets
-import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from common.errors import Conflict, InvalidRequest
+from billing.services.credits import credits_release
 from common.queues import lane_priority
-from generation.inference.registry import model_queue, model_spec
+from generation.inference.registry import model_queue
 from generation.models import Generation
 from generation.services.progress import progress_publish
-from generation.services.storage import storage_delete, storage_write, upload_key
-from generation.services.uploads import png_bytes, upload_validate
+from generation.services.storage import storage_delete
 from generation.services.webhooks import webhook_event_emit_on_commit
+from generation.tasks import generation_run_task
 
 logger = logging.getLogger(__name__)
-
-MAX_PROMPT_CHARS = 1000
-MAX_N = 10
-SIZES = (256, 512, 1024)
-MAX_SEED = 2**31 - 1
-
-
-def moderation_service(name: str) -> Callable[..., Any]:
-    """A screening service of moderation's (docs/contracts.md), wherever that app keeps it."""
-    for module in (
-        "moderation.services.screening",
-        "moderation.services.image_screening",
-        "moderation.services.prompt_screening",
-    ):
-        try:
-            service = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if service is not None:
-            return service
-    raise RuntimeError(f"moderation provides no {name}() yet (docs/contracts.md)")
-
-
-def _size_parse(size: int | str) -> int:
-    text = str(size).lower()
-    width, _, height = text.partition("x")
-    if width.isdigit() and (not height or height == width) and int(width) in SIZES:
-        return int(width)
-    raise InvalidRequest(
-        f"'{size}' is not one of ['256x256', '512x512', '1024x1024'] - 'size'", param="size"
-    )
-
-
-def generation_params_check(*, operation: str, prompt: str, n: int, size: int | str) -> int:
-    """The request's own limits (operation, prompt, n, size), in OpenAI's words; the size in
-    pixels. generation_create and the free preflight both apply them."""
-    if operation not in Generation.Operation.values:
-        raise InvalidRequest(f"Unknown operation '{operation}'.", param="operation")
-    if operation != Generation.Operation.VARIATION and not prompt.strip():
-        raise InvalidRequest("'prompt' is a required property.", param="prompt")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(
-            f"Invalid 'prompt': string too long. Expected a string with maximum length "
-            f"{MAX_PROMPT_CHARS}, but got a string with length {len(prompt)} instead.",
-            param="prompt",
-            code="string_above_max_length",
-        )
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise InvalidRequest(
-            f"Invalid 'n': integer below minimum value. Expected a value >= 1, "
-            f"but got {n} instead.",
-            param="n",
-            code="integer_below_min_value",
-        )
-    if n > MAX_N:
-        raise InvalidRequest(
-            f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_N}, "
-            f"but got {n} instead.",
-            param="n",
-            code="integer_above_max_value",
-        )
-    return _size_parse(size)
-
-
-def generation_create(
-    *,
-    user: Any,
-    source: str,
-    operation: str,
-    prompt: str = "",
-    n: int = 1,
-    size: int | str = 1024,
-    api_key: Any = None,
-    image_bytes: bytes | None = None,
-    mask_bytes: bytes | None = None,
-    model: str | None = None,
-    seed: int | None = None,
-    steps: int | None = None,
-    end_user: str = "",
-    face_consent: bool = False,
-    admit: Callable[[], object] | None = None,
-    generation_id: uuid.UUID | None = None,
-) -> Generation:
-    """Validates, screens, reserves credits, creates the job; the task is queued after commit.
-
-    `admit`: the caller's last checks (the APIs': concurrent jobs, then the rate limit). It runs
-    inside the transaction that inserts the job, so a row lock it takes holds until the job is
-    committed, and it runs after every other check, so a request refused anywhere earlier has
-    not paid for it. When it raises, nothing is created and the reservation is released.
-
-    `generation_id`: the job's id chosen in advance (the Idempotency-Key's claim records it
-    first, so a retry after a crash finds this job). It must not belong to a job already.
-
-    Must not run inside a transaction: the reservation is a durable transaction of its own, and
-    a blocked prompt's record must persist although this raises.
-    """
-    from accounts.selectors import tier_limits_check
-    from billing.selectors import generation_cost
-    from billing.services.credits import credits_release, credits_reserve
-
-    pixels = generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
-    tier_limits_check(user=user, n=n, size=pixels, operation=operation)
-    spec = model_spec(model_id=model)
-    if operation not in spec.operations:
-        raise InvalidRequest(f"The model '{spec.id}' does not serve {operation}s.", param="model")
-    if seed is not None and not (0 <= seed <= MAX_SEED):
-        raise InvalidRequest(f"'seed' must be between 0 and {MAX_SEED}.", param="seed")
-    if steps is not None and not (1 <= steps <= 50):
-        raise InvalidRequest("'steps' must be between 1 and 50.", param="steps")
-    upload = None
-    if operation != Generation.Operation.GENERATE:
-        upload = upload_validate(
-            image_bytes=image_bytes,
-            mask_bytes=mask_bytes if operation == Generation.Operation.EDIT else None,
-            needs_alpha=operation == Generation.Operation.EDIT,
-        )
-
-    from moderation.services.enforcement import generation_permission_check
-
-    generation_permission_check(user=user, end_user=end_user)
-    if generation_id is None:
-        generation_id = uuid.uuid4()
-    elif Generation.objects.filter(pk=generation_id).exists():
-        # Reserving would answer that job's reservation, and the failed insert would release it.
-        raise Conflict("A generation with this id already exists.", param="generation_id")
-    if prompt.strip():
-        verdict = moderation_service("prompt_screen")(
-            prompt=prompt, user=user, end_user=end_user, generation_id=generation_id
-        )
-        if verdict.blocked:
-            raise verdict.as_error()
-    if upload is not None:
-        verdict = moderation_service("upload_screen")(
-            image=upload.image,
-            user=user,
-            face_consent=face_consent,
-            end_user=end_user,
-            generation_id=generation_id,
-        )
-        if verdict.blocked:
-            error = verdict.as_error()
-            error.param = "image"
-            raise error
-
-    amount = generation_cost(size=pixels, n=n)
-    credits_reserve(
-        user=user, generation_id=generation_id, amount=amount, api_key=api_key, size=pixels
-    )
-    try:
-        keys = _uploads_store(generation_id=generation_id, upload=upload)
-        with transaction.atomic():
-            if admit is not None:
-                admit()
-            generation = Generation.objects.create(
-                id=generation_id,
-                user=user,
-                api_key=api_key,
-                end_user=end_user,
-                source=source,
-                operation=operation,
-                model=spec.id,
-                prompt=prompt,
-                n=n,
-                size=pixels,
-                steps=steps or spec.default_steps,
-                guidance_scale=spec.guidance_scale,
-                seed=secrets.randbelow(MAX_SEED - MAX_N) if seed is None else seed,
-                input_image_key=keys.get("image", ""),
-                input_mask_key=keys.get("mask", ""),
-                credits_reserved=amount,
-                queue_lane=user.tier.queue_lane,
-            )
-            transaction.on_commit(lambda: generation_enqueue(generation=generation))
-    except BaseException:
-        # No job, no hold on the customer's credits.
-        credits_release(generation_id=generation_id)
-        raise
-    progress_publish(generation_id=generation.id, status=generation.status, total=generation.steps)
-    return generation
-
-
-def _uploads_store(*, generation_id: uuid.UUID, upload: Any) -> dict[str, str]:
-    if upload is None:
-        return {}
-    keys = {"image": upload_key(generation_id=generation_id, kind="image")}
-    storage_write(key=keys["image"], content=png_bytes(upload.image))
-    if upload.mask is not None:
-        keys["mask"] = upload_key(generation_id=generation_id, kind="mask")
-        storage_write(key=keys["mask"], content=png_bytes(upload.mask))
-    return keys
 
 
 def generation_enqueue(
@@ -227,8 +31,6 @@ def generation_enqueue(
     time_limit: float | None = None,
 ) -> None:
     """Sends the GPU task at the lane's priority. Limits default to the task's own settings."""
-    from generation.tasks import generation_run_task
-
     options: dict[str, Any] = {}
     if soft_time_limit is not None:
         options["soft_time_limit"] = soft_time_limit
@@ -245,7 +47,6 @@ def generation_enqueue(
 def generation_cancel(*, generation: Generation) -> Generation:
     """Stops a job. Queued: canceled at once, credits released. Running: the worker stops at the
     next denoising step, then settles. Final: nothing changes. Idempotent."""
-    from billing.services.credits import credits_release
 
     canceled_now = Generation.objects.filter(
         pk=generation.pk, status=Generation.Status.QUEUED

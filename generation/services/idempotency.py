@@ -14,8 +14,8 @@ A request that fails (bad input, no credits, a policy block) releases its claim:
 charged or stored, so the key may be used again, with the same or a corrected body.
 
 A request that dies between creating its job and recording it: the claim carries the job's id
-from the start (`planned_generation_id`, given to generation_create), so the next request with
-the key finds that job and records it, rather than taking the key over and making another.
+from the start (`planned_generation_id`, admission_admit's id for the job), so the next request
+with the key finds that job and records it, rather than taking the key over and making another.
 """
 
 import hashlib

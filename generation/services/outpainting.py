@@ -1,7 +1,7 @@
 """Outpainting (DALL-E 2's "extend"): an image placed on a larger canvas, filled frame by frame.
 
 The plan is a list of square frames the size of the source. Each frame is an ordinary edit
-generation (`generation_create`: credits, moderation of the prompt, the upload and the outputs,
+generation (`admission_admit`: credits, moderation of the prompt, the upload and the outputs,
 the watermark all apply) whose image and mask are the canvas cut at the frame: the pixels
 already filled are opaque, the rest transparent. Every frame overlaps filled pixels by at least
 half a side, so the model sees what it continues. When a frame's generation succeeds, only its
@@ -28,8 +28,14 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from common.errors import ApiError, InsufficientQuota, InvalidRequest, NotFound
+from accounts.selectors import tier_limits_check
+from billing.selectors import balance_summary, generation_cost
+from common.errors import ApiError, InsufficientQuota, InvalidRequest
 from generation.models import Extension, ExtensionFrame, Generation, Image
+from generation.selectors.jobs import image_get_for_owner
+from generation.services.admission import FRAME_OF_EXTENSION, admission_admit, admission_precheck
+from generation.services.generations import generation_cancel
+from generation.services.parameters import MAX_PROMPT_CHARS
 from generation.services.storage import storage_delete, storage_read, storage_write
 
 logger = logging.getLogger(__name__)
@@ -159,13 +165,7 @@ def _covered(*, corner: tuple[int, int], squares: list[tuple[int, int]], side: i
 
 
 def _source_for_owner(*, user: User, image_id: ImageId) -> Image:
-    image = (
-        Image.objects.select_related("generation")
-        .filter(pk=image_id, generation__user=user, deleted_at__isnull=True)
-        .first()
-    )
-    if image is None:
-        raise NotFound("No such image.")
+    image = image_get_for_owner(user=user, image_id=image_id)
     if image.status != Image.Status.DELIVERED or not image.storage_key:
         raise InvalidRequest("Only a delivered image can be extended.", param="image")
     return image
@@ -175,8 +175,6 @@ def extension_quote(
     *, user: User, image_id: ImageId, scale: str | Decimal, direction: str
 ) -> Quote:
     """What extending this image would paint and cost, without starting anything."""
-    from billing.selectors import generation_cost
-
     image = _source_for_owner(user=user, image_id=image_id)
     if image.width != image.height:
         raise InvalidRequest("Only square images can be extended.", param="image")
@@ -189,11 +187,12 @@ def extension_start(
 ) -> Extension:
     """Checks everything a frame would be refused for, records the plan and the canvas, then
     starts the first frame. A refusal here creates and charges nothing. Not in a transaction:
-    each frame's `generation_create` needs its own."""
-    from accounts.selectors import tier_limits_check
-    from billing.selectors import balance_summary
-    from generation.services.generations import MAX_PROMPT_CHARS
+    each frame's admission needs its own.
 
+    The extension is one request to the throttle (`admission_precheck`: one request, one image,
+    and the concurrent-jobs check); its frames are then admitted as `FRAME_OF_EXTENSION`, exempt
+    from the per-minute throttle only (the rule and its exemptions: generation.services.admission).
+    """
     quote = extension_quote(user=user, image_id=image_id, scale=scale, direction=direction)
     if not prompt.strip():
         raise InvalidRequest("Describe the whole picture, including the new area.", param="prompt")
@@ -210,6 +209,7 @@ def extension_start(
             f"Extending costs {quote.credits} credits and the balance is {balance}.",
             code="insufficient_quota",
         )
+    admission_precheck(user=user, api_key=None, images=1)
     image = _source_for_owner(user=user, image_id=image_id)
     try:
         source = storage_read(key=image.storage_key)
@@ -326,9 +326,7 @@ def extensions_advance_running(*, limit: int = 200) -> int:
 
 
 def _frame_start(*, extension: Extension, frame: ExtensionFrame, frame_png: bytes) -> None:
-    """Outside any transaction, as generation_create requires; a refusal stops the extension."""
-    from generation.services.generations import generation_cancel, generation_create
-
+    """Outside any transaction, as admission requires; a refusal stops the extension."""
     # Every write below is conditional on this claim: a claim given up as lost meanwhile
     # (`_claim_lost_recover`) belongs to someone else now.
     ours = ExtensionFrame.objects.filter(
@@ -337,9 +335,10 @@ def _frame_start(*, extension: Extension, frame: ExtensionFrame, frame_png: byte
         planned_generation_id=frame.planned_generation_id,
     )
     try:
-        generation = generation_create(
+        generation = admission_admit(
             user=extension.user,
             source=Generation.Source.WEB,
+            throttle=FRAME_OF_EXTENSION,
             operation=Generation.Operation.EDIT,
             prompt=extension.prompt,
             n=1,
@@ -347,7 +346,7 @@ def _frame_start(*, extension: Extension, frame: ExtensionFrame, frame_png: byte
             image_bytes=frame_png,
             mask_bytes=frame_png,  # its transparent part is the area to paint
             generation_id=frame.planned_generation_id,
-        )
+        ).generation
     except ApiError as error:
         with transaction.atomic():
             locked = Extension.objects.select_for_update().get(pk=extension.pk)

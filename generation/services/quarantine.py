@@ -25,6 +25,7 @@ from PIL import Image as PILImage
 
 from common.errors import Conflict, NotFound
 from generation.models import Generation, Image, QuarantinedImage
+from generation.provenance.delivery import delivered_png
 from generation.services.storage import (
     image_key,
     quarantine_key,
@@ -118,8 +119,6 @@ def quarantine_release(*, image_id: uuid.UUID | str, actor: Any, reason: str) ->
 def _marked(*, image: Image, content: bytes) -> bytes:
     """A withheld output made deliverable: marks and content credentials, as the worker does.
     An edit's input is usually gone by now (deleted when the job settled)."""
-    from generation.provenance.delivery import delivered_png
-
     key = image.generation.input_image_key
     ingredient = storage_read(key=key) if key and storage().exists(key) else None
     with PILImage.open(io.BytesIO(content)) as picture:

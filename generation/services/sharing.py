@@ -17,8 +17,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from common.errors import Conflict, InvalidRequest, NotFound, PermissionDenied
+from common.errors import Conflict, InvalidRequest, PermissionDenied
 from generation.models import Image, Share
+from generation.selectors.jobs import image_get_for_owner
 from generation.services.cdn import media_copies_purge
 from moderation.selectors import image_shareable
 
@@ -30,15 +31,7 @@ def _new_slug() -> str:
 
 
 def _owned_image_for_update(*, user: User, image_id: uuid.UUID) -> Image:
-    image = (
-        Image.objects.select_for_update()
-        .select_related("generation")
-        .filter(pk=image_id, generation__user=user, deleted_at__isnull=True)
-        .first()
-    )
-    if image is None:
-        raise NotFound("No such image.", param="image")
-    return image
+    return image_get_for_owner(user=user, image_id=image_id, for_update=True)
 
 
 def _check_shareable(*, image: Image) -> None:

@@ -7,6 +7,7 @@ Every refusal is an InvalidRequest (400) with param "image" or "mask" and change
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image as PILImage
 
@@ -114,3 +115,11 @@ def png_bytes(image: PILImage.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def upload_bytes(upload: Any) -> bytes | None:
+    """An uploaded file's bytes (from the start, however much was read before), or None."""
+    if upload is None:
+        return None
+    upload.seek(0)
+    return upload.read()

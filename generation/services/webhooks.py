@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -38,6 +39,7 @@ from accounts.models import ApiKey, User
 from common import metrics
 from common.errors import InvalidRequest, NotFound
 from generation.models import Generation, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from generation.webhook_tasks import webhook_deliver_task
 
 logger = logging.getLogger(__name__)
 
@@ -178,8 +180,6 @@ def webhook_events_sweep(*, now: Any = None) -> int:
     high-water mark kept in the cache, with a minute of overlap for transactions that committed
     late; emitting twice is harmless (deliveries are unique per endpoint and event).
     """
-    from django.core.cache import cache
-
     now = now or timezone.now()
     mark = cache.get(_SWEEP_MARK_KEY)
     since = (mark - timedelta(seconds=60)) if mark else now - timedelta(minutes=10)
@@ -243,8 +243,6 @@ def webhook_delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
 
 
 def _enqueue_after_commit(delivery_id: Any) -> None:
-    from generation.webhook_tasks import webhook_deliver_task
-
     transaction.on_commit(lambda: webhook_deliver_task.delay(str(delivery_id)))
 
 

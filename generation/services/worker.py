@@ -30,11 +30,12 @@ from PIL import Image as PILImage
 from common import metrics
 from common.celery_worker import worker_draining
 from generation.models import Generation, Image
-from generation.services.generations import _inputs_delete, moderation_service
+from generation.services.generations import _inputs_delete
 from generation.services.progress import progress_publish
 from generation.services.quarantine import quarantine_store
 from generation.services.storage import image_key, storage_read, storage_write
 from generation.services.webhooks import webhook_event_emit_on_commit
+from moderation.services.image_screening import output_screen
 
 logger = logging.getLogger(__name__)
 
@@ -389,7 +390,7 @@ def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image
             "status": Image.Status.WITHHELD,
         },
     )
-    verdict = moderation_service("output_screen")(
+    verdict = output_screen(
         image=picture, user=generation.user, generation_id=generation.pk, image_id=image.pk
     )
     key = image_key(generation_id=generation.pk, index=index)

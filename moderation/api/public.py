@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.permissions import READ_MODERATION, WRITE_MODERATION, authenticated_user
-from generation.api.pagination import PageQuerySerializer, page_body, page_schema, paginate
+from common.pagination import PageQuerySerializer, page_body, page_schema, paginate
 from moderation.models import Appeal, Category, Decision, Report, Suspension
 from moderation.selectors.customer import decisions_blocked_for_user, suspensions_active_for_user
 from moderation.services.appeals import APPEAL_TEXT_MAX, appeal_create

@@ -41,6 +41,7 @@ from moderation.selectors import console
 from moderation.selectors.cases import case_get, cases_queue
 from moderation.selectors.transparency import transparency_figures
 from moderation.services import cases, enforcement
+from moderation.services.figures import ReferencePhoto, figure_add
 from moderation.services.policy import policy_update
 
 TRANSPARENCY_DEFAULT_WEEKS = 12
@@ -403,7 +404,6 @@ class FigureAddApi(StaffApi):
         responses={201: FigureOutputSerializer},
     )
     def post(self, request: Request) -> Response:
-        from moderation.services.figures import ReferencePhoto, figure_add
 
         body = self.InputSerializer(data=request.data)
         body.is_valid(raise_exception=True)

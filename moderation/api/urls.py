@@ -3,7 +3,7 @@ staff/, and the appeals and reports customers and visitors send."""
 
 from django.urls import path
 
-from accounts.api.routing import method_routes
+from common.routing import method_routes
 from moderation.api import likeness, public, staff
 
 urlpatterns = [

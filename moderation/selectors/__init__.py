@@ -6,6 +6,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
+from generation.models import Image  # a read across apps; generation owns the row
 from moderation.models import Case, Decision, Outcome, Suspension
 
 
@@ -55,6 +56,5 @@ def output_blocked_image_ids(*, image_ids: list[uuid.UUID]) -> set[uuid.UUID]:
 
 
 def _generation_id_of(*, image_id: uuid.UUID) -> uuid.UUID | None:
-    from generation.models import Image  # a read across apps; generation owns the row
 
     return Image.objects.filter(pk=image_id).values_list("generation_id", flat=True).first()

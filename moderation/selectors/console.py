@@ -20,6 +20,7 @@ from moderation.models import (
     Suspension,
 )
 from moderation.selectors import suspension_active
+from moderation.services.strikes import strikes_in_window
 
 
 def decisions_list(
@@ -68,7 +69,6 @@ def user_get(*, user_id: int) -> User:
 def user_standing(*, user: User) -> dict:
     """What a reviewer needs about an account: strikes in the window (own and per end user),
     the suspension in force, and how many cases concern it."""
-    from moderation.services.strikes import strikes_in_window
 
     end_users = (
         Strike.objects.filter(user=user)

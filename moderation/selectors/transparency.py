@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from django.db.models import Count
 from django.db.models.functions import TruncMonth, TruncWeek
 
-from moderation.models import Case, Decision, Outcome
+from moderation.models import Case, Category, Decision, Outcome
 
 ALL_CATEGORIES = "all"
 
@@ -235,7 +235,6 @@ def period_starts(*, period: str, count: int, today: datetime.date) -> list[date
 def transparency_report(*, starts: list[datetime.date], period: str) -> list[TransparencySection]:
     """The figures from `starts[0]` on, per section: a line for every period in `starts`
     (zeros where nothing happened) and one per category over the whole range."""
-    from moderation.models import Category
 
     rows = transparency_figures(since=starts[0], period=period) if starts else []
     labels = dict(Category.choices)

@@ -14,8 +14,10 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from common.errors import Conflict, InvalidRequest, NotFound
+from common.locks import advisory_lock
+from generation.models import Image  # a read across apps; generation owns the row
 from moderation.models import Appeal, Case, Decision, Outcome
-from moderation.services.cases import Remedy, advisory_lock, case_open
+from moderation.services.cases import Remedy, case_open
 from moderation.services.enforcement import suspension_lift_sentence
 
 APPEAL_TEXT_MAX = 1000
@@ -82,7 +84,6 @@ def _appealable_decision(*, user: User, decision_id: int) -> Decision:
 def _appealable_image(*, user: User, image_id: uuid.UUID) -> tuple[Decision | None, uuid.UUID]:
     """A withheld or removed image of the user's. A withheld one carries its output decision,
     so overturning it counts against the rule that withheld it."""
-    from generation.models import Image  # a read across apps; generation owns the row
 
     image = Image.objects.filter(pk=image_id, generation__user=user).first()
     if image is None:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Least
 from django.utils import timezone
@@ -15,8 +15,10 @@ from django.utils import timezone
 from accounts.models import User
 from billing.selectors import image_price
 from billing.services.credits import credits_refund_image
-from common.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
+from common.errors import Conflict, InvalidRequest, NotFound
+from common.locks import advisory_lock
 from generation.models import Image
+from generation.services.images import image_restore, image_take_down
 from generation.services.quarantine import quarantine_release
 from moderation.models import Case, Category, Decision, Suspension
 from moderation.services import enforcement
@@ -142,14 +144,6 @@ def _open_case_for(
     if decision is not None:
         return unresolved.filter(decision=decision).first()
     return unresolved.filter(image_id=image_id, decision__isnull=True).first()
-
-
-def advisory_lock(*, key: str) -> None:
-    """Hold a transaction-scoped lock on `key` so two writers of the same thing go one at a
-    time. PostgreSQL only: SQLite already serialises every write transaction."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def case_raise_priority(*, case: Case, by: int = 1) -> None:
@@ -310,24 +304,13 @@ def _check_applicable(*, case: Case, actions: list[CaseAction]) -> None:
             raise InvalidRequest("This case concerns no image.", param="actions")
         if action.type in (Action.WARN, Action.SUSPEND, Action.BAN) and case.subject_user is None:
             raise InvalidRequest("This case concerns no user account.", param="actions")
-        if action.type in _GENERATION_SERVICE_FOR:
-            _generation_service(_GENERATION_SERVICE_FOR[action.type])  # fails before any change
 
 
 # Image actions are generation's services (it owns images, files and share links).
-_GENERATION_SERVICE_FOR = {
-    Action.REMOVE_IMAGE: "image_take_down",
-    Action.RESTORE_IMAGE: "image_restore",
+_GENERATION_SERVICE_FOR: dict[str, Callable[..., object]] = {
+    Action.REMOVE_IMAGE: image_take_down,
+    Action.RESTORE_IMAGE: image_restore,
 }
-
-
-def _generation_service(name: str) -> Callable[..., object]:
-    from generation.services import images
-
-    service = getattr(images, name, None)
-    if service is None:
-        raise ServiceUnavailable(f"This action is not available: generation has no {name} yet.")
-    return service
 
 
 def _apply_in_database(*, case: Case, actor: User, reason: str) -> list[Suspension]:
@@ -396,9 +379,9 @@ def _apply_outside_database(*, case: Case, actor: User, reason: str) -> Remedy:
     undoes, so a retry after a crash between the two still refunds (once, keyed per image)."""
     types = {action["type"] for action in case.actions}
     refunded = _refund_overturned_image(case=case) if Action.OVERTURN in types else 0
-    for action_type, name in _GENERATION_SERVICE_FOR.items():
+    for action_type, service in _GENERATION_SERVICE_FOR.items():
         if action_type in types:
-            _generation_service(name)(image_id=case.image_id, actor=actor, reason=reason)
+            service(image_id=case.image_id, actor=actor, reason=reason)
     released = 0
     if case.resolution == Case.Resolution.OVERTURNED:
         released = _release_withheld_image(case=case, actor=actor, reason=reason)

@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from accounts.models import User
 from common.errors import InvalidRequest
+from moderation.images.faces import EMBEDDING_MODEL, face_embeddings_from_photo
 from moderation.models import FigureFace, PublicFigure
 from moderation.services.audit import audit_record
 from moderation.text.normalise import normalise
@@ -85,7 +86,6 @@ def figure_add(
             f"A category is at most {MAX_CATEGORY_LENGTH} characters.", param="category"
         )
     embeddings = [(photo_face_embedding(photo), photo.source_name) for photo in photos]
-    from moderation.images.faces import EMBEDDING_MODEL
 
     with transaction.atomic():
         figure = PublicFigure.objects.select_for_update().filter(name=name).first()
@@ -126,7 +126,6 @@ def figure_add(
 def photo_face_embedding(photo: ReferencePhoto) -> list[float]:
     """The embedding of the one face a reference photo must show; InvalidRequest otherwise
     (no face, or several), naming the photo. Shared by the registry and likeness enrolment."""
-    from moderation.images.faces import face_embeddings_from_photo
 
     label = photo.source_name or "the photo"
     faces = face_embeddings_from_photo(photo.image)

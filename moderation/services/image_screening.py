@@ -30,10 +30,11 @@ from django.db import transaction
 from PIL import Image
 
 from accounts.models import User
+from common.locks import advisory_lock
 from moderation.images.analysis import ImageAnalysis, analyze_image
 from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
 from moderation.policy import policy_current, rule_for
-from moderation.services.cases import advisory_lock, case_open
+from moderation.services.cases import case_open
 from moderation.services.decisions import decision_record
 from moderation.services.likeness import likeness_match_record
 from moderation.services.strikes import strike_record, strike_warning
@@ -90,12 +91,9 @@ def upload_screen(
     policy = policy_current()
     analysis = _analyze(image=image, policy=policy)
     tier_allows_faces = bool(user.tier.face_uploads_allowed)
-    findings = _findings(policy=policy, analysis=analysis, user=user)
-    if analysis.realistic_face:
-        rule = rule_for(policy, Category.REALISTIC_FACE_UPLOAD)
-        consented = face_consent and tier_allows_faces
-        action = Outcome.ALLOW if consented else rule["action"]
-        findings.append(Finding(Category.REALISTIC_FACE_UPLOAD, action, analysis.realism_score))
+    findings = _upload_findings(
+        policy=policy, analysis=analysis, user=user, face_consent=face_consent
+    )
     scores = {
         **_scores(image=image, analysis=analysis),
         "face_consent": bool(face_consent),
@@ -133,6 +131,33 @@ def upload_screen(
                 summary="A sampled upload of a real face, accepted with the consent statement.",
             )
     return verdict_for(decision=decision)
+
+
+def upload_judge(*, image: Image.Image, user: User, face_consent: bool) -> tuple[str, list[str]]:
+    """What `upload_screen` would decide under the current policy, recording nothing (no
+    decision, no strike, no case): the free preflight's answer. Most severe category first."""
+    policy = policy_current()
+    analysis = _analyze(image=image, policy=policy)
+    findings = _upload_findings(
+        policy=policy, analysis=analysis, user=user, face_consent=face_consent
+    )
+    findings = sorted(findings, key=lambda finding: SEVERITY[finding.action], reverse=True)
+    outcome = findings[0].action if findings else Outcome.ALLOW
+    return outcome, [finding.category for finding in findings if finding.action != Outcome.ALLOW]
+
+
+def _upload_findings(
+    *, policy: PolicyVersion, analysis: ImageAnalysis, user: User, face_consent: bool
+) -> list[Finding]:
+    """An upload's findings: both stages' categories, and a realistic face, allowed only with
+    the consent statement on a tier that takes faces."""
+    findings = _findings(policy=policy, analysis=analysis, user=user)
+    if analysis.realistic_face:
+        rule = rule_for(policy, Category.REALISTIC_FACE_UPLOAD)
+        consented = face_consent and bool(user.tier.face_uploads_allowed)
+        action = Outcome.ALLOW if consented else rule["action"]
+        findings.append(Finding(Category.REALISTIC_FACE_UPLOAD, action, analysis.realism_score))
+    return findings
 
 
 def output_screen(

@@ -34,7 +34,10 @@ from moderation.models import (
     LikenessEnrolment,
     PublicFigure,
 )
+from moderation.selectors.enrolments import enrolled_references
+from moderation.selectors.figures import figure_references
 from moderation.services.audit import audit_record
+from moderation.services.cases import case_open
 from moderation.services.figures import ReferencePhoto, photo_face_embedding
 
 MIN_PHOTOS = 1
@@ -266,8 +269,6 @@ def _same_person(embeddings: Sequence[list[float]]) -> None:
 def _looks_like(embeddings: Sequence[list[float]], *, exclude_enrolment: int) -> str:
     """Why these faces need a person's look ("" when they do not): close to a registered
     figure's reference face, or to another person's enrolment."""
-    from moderation.selectors.enrolments import enrolled_references
-    from moderation.selectors.figures import figure_references
 
     figures, enrolled = figure_references(), enrolled_references()
     for embedding in embeddings:
@@ -285,7 +286,6 @@ def _looks_like(embeddings: Sequence[list[float]], *, exclude_enrolment: int) ->
 
 
 def _open_review_case(*, enrolment: LikenessEnrolment, reason: str) -> None:
-    from moderation.services.cases import case_open
 
     case_open(
         source=Case.Source.ENROLMENT_REVIEW,

@@ -7,8 +7,10 @@ from django.db import transaction
 
 from accounts.models import User
 from common.errors import InvalidRequest, NotFound
+from common.locks import advisory_lock
+from generation.models import Image  # a read across apps; generation owns the rows
 from moderation.models import Case, Category, Report
-from moderation.services.cases import advisory_lock, case_open, case_raise_priority
+from moderation.services.cases import case_open, case_raise_priority
 
 REPORT_DETAILS_MAX = 2000
 
@@ -52,7 +54,6 @@ def report_create(
 def _shared_image(*, image_id: uuid.UUID) -> tuple[int, uuid.UUID]:
     """(owner id, generation id) of a publicly shared image; NotFound for anything else, so
     reports cannot probe which private images exist."""
-    from generation.models import Image  # a read across apps; generation owns the rows
 
     found = (
         Image.objects.filter(pk=image_id, share__is_active=True, status=Image.Status.DELIVERED)

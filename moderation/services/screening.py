@@ -11,9 +11,12 @@ import uuid
 from django.db import transaction
 
 from accounts.models import User
+from common.locks import advisory_lock
 from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
 from moderation.policy import policy_current, rule_for
+from moderation.services.cases import case_open
 from moderation.services.decisions import decision_record
+from moderation.services.strikes import strike_record, strike_warning
 from moderation.text.analysis import MODEL_VERSIONS, TEXT_CATEGORIES, PromptAnalysis, prompt_analyse
 from moderation.text.registry import (
     figure_descriptions,
@@ -109,7 +112,7 @@ def prompt_screen(
     figure = _figure_row(analysis=analysis) if Category.PUBLIC_FIGURE in categories else None
     with transaction.atomic():
         if generation_id is not None:
-            _lock(key=f"prompt-screen:{generation_id}")
+            advisory_lock(key=f"prompt-screen:{generation_id}")
             existing = _existing(generation_id=generation_id)
             if existing is not None:
                 return _verdict(decision=existing)
@@ -127,12 +130,8 @@ def prompt_screen(
             matched_figure=figure,
         )
         if outcome == Outcome.BLOCK:
-            from moderation.services.strikes import strike_record
-
             strike_record(user=user, end_user=end_user, decision=decision)
         elif outcome == Outcome.REVIEW:
-            from moderation.services.cases import case_open
-
             case_open(
                 source=Case.Source.REVIEW_DECISION,
                 decision=decision,
@@ -145,15 +144,8 @@ def _existing(*, generation_id: uuid.UUID) -> Decision | None:
     return Decision.objects.filter(stage=Decision.Stage.PROMPT, generation_id=generation_id).first()
 
 
-def _lock(*, key: str) -> None:
-    from moderation.services.cases import advisory_lock
-
-    advisory_lock(key=key)
-
-
 def _verdict(*, decision: Decision) -> Verdict:
     """What the user is told: the rule in plain words, never the words that fired or a name."""
-    from moderation.services.strikes import strike_warning
 
     message = message_for(decision.categories) if decision.outcome != Outcome.ALLOW else ""
     return Verdict(

@@ -17,11 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from billing.services.credits import credits_reserve
 from common.errors import ContentPolicyViolation
 from generation.models import WebhookDelivery, WebhookEndpoint
-from generation.services.generations import generation_create
 from moderation.text import semantic
 from moderation.text.semantic import semantic_scores
 from tests.conftest import celery_broker
-from tests.factories import GenerationFactory, UserFactory
+from tests.factories import GenerationFactory, UserFactory, job_admit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db]
 
@@ -133,7 +132,7 @@ def test_metrics_count_blocked_prompts_and_delivered_jobs(
 ):
     before = scrape(client)
     with pytest.raises(ContentPolicyViolation):
-        generation_create(
+        job_admit(
             user=user,
             source="native_api",
             operation="generate",
@@ -141,7 +140,7 @@ def test_metrics_count_blocked_prompts_and_delivered_jobs(
             size=256,
         )
     with django_capture_on_commit_callbacks(execute=True):  # eager: the worker path runs here
-        job = generation_create(
+        job = job_admit(
             user=user, source="native_api", operation="generate", prompt="a lighthouse", size=256
         )
     job.refresh_from_db()

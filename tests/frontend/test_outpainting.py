@@ -178,7 +178,7 @@ def test_a_balance_short_of_the_whole_extension_starts_nothing(user):
 def test_a_blocked_frame_stops_the_extension_and_charges_nothing_more(
     user, django_capture_on_commit_callbacks
 ):
-    """A prompt the policy blocks is refused at the first frame's generation_create."""
+    """A prompt the policy blocks is refused at the first frame's admission."""
     image = textured_image(user=user)
     before = balance_summary(user=user).balance
     with django_capture_on_commit_callbacks(execute=True):
@@ -289,7 +289,7 @@ def _claim_died(*, extension: Extension, minutes_ago: float, made: bool = False)
 
     from django.utils import timezone
 
-    from generation.services.generations import generation_create
+    from tests.factories import job_admit
 
     planned = uuid.uuid4()
     frame = ExtensionFrame.objects.get(extension=extension, index=0)
@@ -303,7 +303,7 @@ def _claim_died(*, extension: Extension, minutes_ago: float, made: bool = False)
         from generation.services.outpainting import _frame_png
 
         png = _frame_png(extension=extension, frame=frame)
-        generation_create(
+        job_admit(
             user=extension.user,
             source="web",
             operation="edit",
@@ -352,8 +352,13 @@ def test_a_claim_whose_request_died_is_recovered_and_each_frame_charged_once(
 def test_a_slow_request_whose_claim_was_taken_over_cancels_its_generation_uncharged(
     user, django_capture_on_commit_callbacks
 ):
+    from accounts.models import Tier
     from generation.services.outpainting import _frame_png, _frame_start
 
+    # Room for two jobs: with one, admission refuses the slow request outright (the new claim's
+    # job holds the slot), and this test is about the case where both get a job.
+    Tier.objects.filter(pk=user.tier_id).update(concurrent_jobs=2)
+    user.refresh_from_db()
     image = textured_image(user=user)
     extension = _record_only(user=user, image=image)
     before = balance_summary(user=user).balance

@@ -283,9 +283,9 @@ def test_variations_with_a_bad_n_explain_and_create_nothing(user_client, image):
 
 def test_cancel_a_queued_generation_returns_its_credits(user_client, user):
     with_credits = balance_summary(user=user).balance
-    from generation.services.generations import generation_create
+    from tests.factories import job_admit
 
-    generation = generation_create(
+    generation = job_admit(
         user=user, source="web", operation="generate", prompt="a quiet harbour", n=2, size=256
     )
     assert balance_summary(user=user).balance == with_credits - 2

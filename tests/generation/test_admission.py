@@ -1,4 +1,4 @@
-"""Admission of a new job through the APIs (generation/api/flows.py): concurrent jobs, rate limits.
+"""Admission of a new job (generation/services/admission.py): concurrent jobs, rate limits.
 
 The rate limit counts every request before anything else is spent; the concurrency check answers
 early and again inside the transaction that inserts the job.

@@ -25,10 +25,10 @@ from billing.models import LedgerEntry, Payment, Reservation, StripeEvent, Walle
 from billing.services.credits import credits_reserve
 from billing.services.payments import checkout_pack_start
 from generation.models import Generation
-from generation.services.generations import generation_create, generation_enqueue
+from generation.services.generations import generation_enqueue
 from tests.billing.conftest import assert_invariant
 from tests.billing.stripe_server import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET, StripeServer
-from tests.factories import GenerationFactory, UserFactory
+from tests.factories import GenerationFactory, UserFactory, job_admit, limits_lifted
 
 pytestmark = [
     pytest.mark.redis,
@@ -135,7 +135,7 @@ def test_a_broker_wipe_loses_no_job_no_payment_and_charges_nothing_twice(
     settings.STRIPE_API_BASE = stripe_api.url
     settings.BILLING_STRIPE_EVENT_RESEND_AFTER = BOUND_SECONDS
     broker = redis.Redis.from_url(django_settings.REDIS_URL)
-    user = UserFactory()
+    user = limits_lifted(UserFactory())  # six jobs at once: about the broker, not the limits
     wallet = Wallet.objects.get(user=user)
     start_balance = wallet.balance
 
@@ -147,7 +147,7 @@ def test_a_broker_wipe_loses_no_job_no_payment_and_charges_nothing_twice(
     credits_reserve(user=user, generation_id=running.pk, amount=1)
     generation_enqueue(generation=running)
     queued = [
-        generation_create(
+        job_admit(
             user=user, source="web", operation="generate", prompt=f"a lighthouse {i}",
             n=1, size=256, steps=2,
         )

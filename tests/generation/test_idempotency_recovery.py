@@ -8,8 +8,9 @@ from django.test import Client
 from django.utils import timezone
 
 from billing.models import Reservation
-from generation.api import flows
 from generation.models import Generation, IdempotencyRecord
+from generation.services import admission
+from tests.factories import job_admit
 from tests.generation.api_helpers import balance, customer
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +48,7 @@ def test_a_retry_after_a_crash_answers_the_same_job_and_charges_once(
     def die(**_: object) -> None:
         raise Crash()
 
-    monkeypatch.setattr(flows, "idempotency_attach", die)
+    monkeypatch.setattr(admission, "idempotency_attach", die)
     with pytest.raises(Crash):
         _create(Client(), who)
     monkeypatch.undo()
@@ -70,13 +71,13 @@ def test_a_retry_after_a_crash_answers_the_same_job_and_charges_once(
 def test_a_failure_after_the_job_was_made_keeps_the_key(settings, monkeypatch):  # type: ignore[no-untyped-def]
     """An error after the insert (not a crash) must not free the key for a second job."""
     who = customer(tier="pro", credits=100, settings=settings)
-    real_create = flows.generation_create
+    real_create = admission._screen_reserve_create
 
     def create_then_fail(**kwargs):  # type: ignore[no-untyped-def]
-        real_create(**kwargs)
+        real_create(**kwargs)  # screening, reservation, the row
         raise RuntimeError("lost the connection after the commit")
 
-    monkeypatch.setattr(flows, "generation_create", create_then_fail)
+    monkeypatch.setattr(admission, "_screen_reserve_create", create_then_fail)
     with pytest.raises(RuntimeError):
         _create(Client(), who)
     monkeypatch.undo()
@@ -87,14 +88,12 @@ def test_a_failure_after_the_job_was_made_keeps_the_key(settings, monkeypatch): 
 
 
 def test_a_planned_id_that_names_an_existing_job_is_refused(settings):  # type: ignore[no-untyped-def]
-    """generation_create never reuses (and so never releases) another job's reservation."""
-    from generation.services.generations import generation_create
-
+    """Admission never reuses (and so never releases) another job's reservation."""
     who = customer(tier="pro", credits=100, settings=settings)
-    job = generation_create(user=who.user, source="native_api", operation="generate", prompt="a")
+    job = job_admit(user=who.user, source="native_api", operation="generate", prompt="a")
     held = balance(who.user)
     with pytest.raises(Exception) as refused:
-        generation_create(
+        job_admit(
             user=who.user,
             source="native_api",
             operation="generate",

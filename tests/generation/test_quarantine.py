@@ -20,13 +20,12 @@ from generation.models import Generation, Image, QuarantinedImage
 from generation.provenance.credentials import credentials_read
 from generation.provenance.watermark import id_prefix, watermark_read
 from generation.selectors import image_signed_url
-from generation.services.generations import generation_create
 from generation.services.quarantine import quarantine_purge, quarantine_release
 from generation.services.storage import image_key, signed_url, storage, storage_read
 from generation.services.worker import generation_run
 from generation.tasks import generation_quarantine_purge_task
 from moderation.models import Case, PolicyVersion
-from tests.factories import staff_with_two_factor
+from tests.factories import job_admit, staff_with_two_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +42,7 @@ def _withhold_everything() -> None:
 def withheld(user, django_capture_on_commit_callbacks) -> Generation:  # type: ignore[no-untyped-def]
     """A job run by the worker for real, both of its images withheld by output screening."""
     with django_capture_on_commit_callbacks(execute=False):
-        generation = generation_create(
+        generation = job_admit(
             user=user, source="native_api", operation="generate", prompt="a red boat", n=2,
             size=256, steps=1,
         )  # fmt: skip

@@ -1,4 +1,4 @@
-"""generation_create and friends: validation that changes nothing, reservation, cancel, images."""
+"""Admission and friends: validation that changes nothing, reservation, cancel, images."""
 
 import io
 import struct
@@ -15,11 +15,11 @@ from billing.models import Reservation
 from billing.selectors import balance_summary
 from common.errors import ContentPolicyViolation, InvalidRequest
 from generation.models import Generation, Image, Share
-from generation.services.generations import generation_cancel, generation_create, lanes_promote
+from generation.services.generations import generation_cancel, lanes_promote
 from generation.services.images import image_delete, image_restore, image_take_down
 from generation.services.storage import image_key, storage, storage_write
 from generation.services.uploads import upload_validate
-from tests.factories import GenerationFactory, ImageFactory
+from tests.factories import GenerationFactory, ImageFactory, job_admit
 from tests.generation.conftest import picture_with_hole, png
 
 pytestmark = pytest.mark.django_db
@@ -150,7 +150,7 @@ def test_bad_requests_change_nothing(user, change, param):
     before = balance_summary(user=user).balance
     request = {"prompt": "a lighthouse", "n": 1, "size": "256x256", **change}
     with pytest.raises(InvalidRequest) as raised:
-        generation_create(user=user, source="openai_api", operation="generate", **request)
+        job_admit(user=user, source="openai_api", operation="generate", **request)
     assert raised.value.param == param
     _nothing_changed(user, before)
 
@@ -158,7 +158,7 @@ def test_bad_requests_change_nothing(user, change, param):
 def test_bad_upload_through_create_changes_nothing(user):
     before = balance_summary(user=user).balance
     with pytest.raises(InvalidRequest):
-        generation_create(
+        job_admit(
             user=user,
             source="openai_api",
             operation="edit",
@@ -171,19 +171,17 @@ def test_bad_upload_through_create_changes_nothing(user):
 
 def test_the_tier_limits_apply(user):
     with pytest.raises(InvalidRequest) as raised:  # free allows n <= 4 and no 1024
-        generation_create(
-            user=user, source="web", operation="generate", prompt="a cat", n=5, size=256
-        )
+        job_admit(user=user, source="web", operation="generate", prompt="a cat", n=5, size=256)
     assert raised.value.param == "n"
     with pytest.raises(InvalidRequest) as raised:
-        generation_create(user=user, source="web", operation="generate", prompt="a cat", size=1024)
+        job_admit(user=user, source="web", operation="generate", prompt="a cat", size=1024)
     assert raised.value.param == "size"
 
 
 def test_a_blocked_prompt_is_refused_and_costs_nothing(user):
     before = balance_summary(user=user).balance
     with pytest.raises(ContentPolicyViolation):
-        generation_create(
+        job_admit(
             user=user,
             source="openai_api",
             operation="generate",
@@ -198,7 +196,7 @@ def test_create_reserves_stores_uploads_and_queues_after_commit(
 ):
     before = balance_summary(user=user).balance
     with django_capture_on_commit_callbacks() as callbacks:
-        generation = generation_create(
+        generation = job_admit(
             user=user,
             source="openai_api",
             operation="edit",
@@ -229,7 +227,7 @@ def test_create_reserves_stores_uploads_and_queues_after_commit(
 def test_cancel_of_a_queued_job_releases_its_credits_once(user, django_capture_on_commit_callbacks):
     before = balance_summary(user=user).balance
     with django_capture_on_commit_callbacks():
-        generation = generation_create(
+        generation = job_admit(
             user=user, source="web", operation="generate", prompt="a cat", size=256
         )
     assert generation_cancel(generation=generation).status == Generation.Status.CANCELED

@@ -20,20 +20,21 @@ from billing.selectors import balance_summary
 from generation.models import Generation, Image
 from generation.provenance.watermark import id_prefix, watermark_read
 from generation.selectors import generation_progress, image_signed_url
-from generation.services.generations import generation_create
 from generation.services.storage import storage, storage_read
 from generation.services.worker import generation_claim, generation_run, stale_sweep
 from moderation.models import PolicyVersion
-from tests.factories import GenerationFactory, UserFactory
+from tests.factories import GenerationFactory, UserFactory, job_admit, limits_lifted
 
 pytestmark = pytest.mark.django_db
 
 
 def queued(user, django_capture_on_commit_callbacks, **request):  # type: ignore[no-untyped-def]
-    """A job created for real (screened, reserved) whose task has not run yet."""
+    """A job created for real (screened, reserved) whose task has not run yet; several may wait
+    at once (the tests here are about the queue, not the tier's limits)."""
+    limits_lifted(user)
     values = {"prompt": "a lighthouse at dusk", "n": 1, "size": 256, "steps": 1, **request}
     with django_capture_on_commit_callbacks(execute=False):
-        return generation_create(user=user, source="native_api", operation="generate", **values)
+        return job_admit(user=user, source="native_api", operation="generate", **values)
 
 
 def test_the_eager_task_delivers_marked_images_and_captures_credits(
@@ -41,7 +42,7 @@ def test_the_eager_task_delivers_marked_images_and_captures_credits(
 ):
     before = balance_summary(user=user).balance
     with django_capture_on_commit_callbacks(execute=True):
-        generation = generation_create(
+        generation = job_admit(
             user=user,
             source="web",
             operation="generate",

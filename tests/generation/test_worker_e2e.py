@@ -30,10 +30,10 @@ from billing.models import LedgerEntry, Reservation
 from billing.selectors import balance_summary
 from billing.services.credits import credits_reserve
 from generation.models import Generation, Image
-from generation.services.generations import generation_cancel, generation_create, generation_enqueue
+from generation.services.generations import generation_cancel, generation_enqueue
 from generation.services.storage import storage, storage_read
 from tests.conftest import celery_broker, rabbitmq_url
-from tests.factories import GenerationFactory, UserFactory
+from tests.factories import GenerationFactory, UserFactory, job_admit, limits_lifted
 from tests.generation.conftest import picture_with_hole, png
 from tests.generation.credentials_helpers import active_manifest, manifest_actions, trusted_reader
 
@@ -253,7 +253,7 @@ def create(user, **request) -> Generation:  # type: ignore[no-untyped-def]
         "steps": 2,
         **request,
     }
-    return generation_create(user=user, **values)
+    return job_admit(user=limits_lifted(user), **values)  # about the worker, not the limits
 
 
 def test_each_operation_n_images_seeds_and_progress(worker, progress):
@@ -343,7 +343,7 @@ def test_a_worker_killed_mid_job_redelivers_and_finishes_once(worker):
 def test_a_job_past_its_time_limit_fails_and_releases(worker):
     user = UserFactory()
     before = balance_summary(user=user).balance
-    # Made like generation_create does, but sent with a 2-second soft limit of its own.
+    # Made like admission does, but sent with a 2-second soft limit of its own.
     # 400 steps (past the API's cap of 50, so only a test can ask) take far longer than 2 s on
     # any machine, so the limit, not the machine's speed, decides how the job ends.
     job = GenerationFactory(user=user, prompt="too slow", steps=400, credits_reserved=1)

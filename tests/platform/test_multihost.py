@@ -26,10 +26,10 @@ from billing.models import LedgerEntry, Reservation
 from billing.selectors import balance_summary
 from billing.services.credits import credits_reserve
 from generation.models import Generation
-from generation.services.generations import generation_create, generation_enqueue
+from generation.services.generations import generation_enqueue
 from moderation.text.semantic import semantic_scores
 from tests.conftest import REQUIRE_SERVICES
-from tests.factories import GenerationFactory, UserFactory
+from tests.factories import GenerationFactory, UserFactory, job_admit
 from tests.platform import netns
 
 pytestmark = [
@@ -190,7 +190,7 @@ def test_jobs_spread_over_every_host_and_each_host_reports_them(fleet):
     before = balance_summary(user=user).balance
     # Distinct step counts: no two jobs share a pipeline call, so each is one host's work.
     jobs = [
-        generation_create(
+        job_admit(
             user=user,
             source="native_api",
             operation="generate",
@@ -258,7 +258,7 @@ def test_sigterm_drains_a_host(fleet):
             seen_not_ready = True
         time.sleep(0.1)
     later = [
-        generation_create(
+        job_admit(
             user=user,
             source="native_api",
             operation="generate",

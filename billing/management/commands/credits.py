@@ -15,6 +15,7 @@ from billing.selectors import (
     stripe_events_abandoned,
     wallet_mismatches,
 )
+from billing.services.credits import credits_adjust
 from billing.stripe_client import payments_configured
 from common.errors import ApiError
 
@@ -68,7 +69,6 @@ class Command(BaseCommand):
         return user
 
     def _grant(self, *, email: str, credits: int, reason: str, actor: str | None, **_: Any) -> None:
-        from billing.services.credits import credits_adjust
 
         user = self._user(email)
         staff = (

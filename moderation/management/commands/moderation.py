@@ -11,7 +11,9 @@ from django.core.management.base import CommandError, CommandParser
 
 from accounts.management.operator import OperatorCommand
 from moderation.policy import policy_current
+from moderation.selectors.transparency import transparency_figures, transparency_table
 from moderation.services.screening import prompt_analysis_current, prompt_decide
+from moderation.text.semantic import sentence_model_export
 from moderation.verdicts import message_for
 
 
@@ -43,8 +45,6 @@ class Command(OperatorCommand):
         if action == "screen":
             self._screen(with_scores=options["scores"])
         elif action == "prepare-models":
-            from moderation.text.semantic import sentence_model_export
-
             self.stdout.write(f"sentence model: {sentence_model_export()}")
         else:
             self._report(since=options["since"], as_json=options["json"])
@@ -75,7 +75,6 @@ class Command(OperatorCommand):
             since_date = datetime.date.fromisoformat(since)
         except ValueError:
             raise CommandError(f"--since must be a date like 2026-01-31, not '{since}'.") from None
-        from moderation.selectors.transparency import transparency_figures, transparency_table
 
         rows = transparency_figures(since=since_date)
         if as_json:

@@ -1,9 +1,10 @@
 """One URL, one view per HTTP method: `path("account", method_routes(get=A, delete=B))`.
 
-Easel writes one API view per operation (STYLE.md), yet REST puts several operations on one
-path (GET and DELETE /api/v1/account). Django routes by path only, so this small dispatcher
-sends each method to its own view. For the OpenAPI schema it carries a class whose handlers
-are those views' own (annotated) methods, so drf-spectacular documents every operation.
+Easel writes one API view per operation (docs/architecture.md), yet REST puts several
+operations on one path (GET and DELETE /api/v1/account). Django routes by path only, so this
+small dispatcher sends each method to its own view. For the OpenAPI schema it carries a class
+whose handlers are those views' own (annotated) methods, so drf-spectacular documents every
+operation.
 """
 
 from collections.abc import Callable
