@@ -108,8 +108,18 @@ def _studio_extend(http, who):  # type: ignore[no-untyped-def]
     return http.post(f"/i/{image.pk}/extend", body, follow=True)
 
 
+def _studio_upload(http, who):  # type: ignore[no-untyped-def]
+    """The upload page: a variation of the person's own picture."""
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (256, 256), (200, 80, 40)).save(buffer, format="PNG")
+    upload = SimpleUploadedFile("mine.png", buffer.getvalue(), content_type="image/png")
+    body = {"image": upload, "action": "variation", "n": 1, "size": 256}
+    return http.post("/create/upload", body, follow=True)
+
+
 STUDIO_ENTRY_POINTS: dict[str, Callable[..., Any]] = {
     "create": _studio_create,
+    "upload": _studio_upload,
     "variations": _studio_variations,
     "edit": _studio_edit,
     "extend": _studio_extend,
