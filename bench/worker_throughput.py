@@ -273,6 +273,9 @@ def main() -> None:
     finally:
         from django.db import connections
 
+        from generation.services.deliveries import deliveries_shutdown
+
+        deliveries_shutdown()
         connections.close_all()
         teardown_databases(databases, verbosity=0, keepdb=args.keepdb)
 

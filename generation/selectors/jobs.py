@@ -85,10 +85,10 @@ def queue_position(*, generation: Generation) -> int:
 
 def queue_estimate(*, generation: Generation) -> dict[str, Any]:
     """Position and seconds until it starts, from the workers' measured images per second."""
-    from generation.services.worker import THROUGHPUT_CACHE_KEY
+    from generation.services.throughput import throughput_fleet
 
     position = queue_position(generation=generation)
-    rate = cache.get(THROUGHPUT_CACHE_KEY)
+    rate = throughput_fleet()
     if generation.status != Generation.Status.QUEUED:
         return {"position": 0, "estimated_start_seconds": 0}
     ahead = (

@@ -5,7 +5,6 @@ long it would wait. A read: it charges nothing, records no decision, counts no s
 import math
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Q, Sum
 
 from accounts.models import User
@@ -57,7 +56,7 @@ def _policy_verdict(*, prompt: str) -> dict[str, Any]:
 
 def _queue_wait(*, lane: int) -> tuple[int, int | None]:
     """Jobs a new job in `lane` would wait behind, and seconds at the measured throughput."""
-    from generation.services.worker import THROUGHPUT_CACHE_KEY
+    from generation.services.throughput import throughput_fleet
 
     ahead = Generation.objects.filter(
         Q(status=Generation.Status.RUNNING)
@@ -65,7 +64,7 @@ def _queue_wait(*, lane: int) -> tuple[int, int | None]:
     )
     position = ahead.filter(status=Generation.Status.QUEUED).count()
     images_ahead = ahead.aggregate(images=Sum("n"))["images"] or 0
-    rate = cache.get(THROUGHPUT_CACHE_KEY)  # images per second, measured by the workers
+    rate = throughput_fleet()  # images per second, measured by the workers
     if not images_ahead:
         return position, 0
     return position, math.ceil(images_ahead / rate) if rate else None
