@@ -112,10 +112,11 @@ def _instrument() -> None:
 
 def _gpu_model_serve(size: int) -> None:
     """The SD-Turbo-sized pipeline of bench/gpu.py, cached as a registered model."""
+    import importlib.util
+
     import torch
     from django.conf import settings
 
-    from bench.gpu import build
     from generation.inference import pipelines
     from generation.inference.registry import model_spec
 
@@ -129,9 +130,14 @@ def _gpu_model_serve(size: int) -> None:
             "operations": ["generate"],
         },
     }
-    pipe = build(device="cuda", dtype=torch.float16, smoke=False)
+    # bench/gpu.py by path: the bench folder is scripts, not a package.
+    spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "bench" / "gpu.py")
+    assert spec is not None and spec.loader is not None
+    gpu_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_bench)
+    pipe = gpu_bench.build(device="cuda", dtype=torch.float16, smoke=False)
     pipelines._cache[GPU_MODEL] = pipelines.LoadedModel(
-        spec=model_spec(model_id=GPU_MODEL),
+        spec=model_spec(model_id=GPU_MODEL),  # the registry's entry above
         device="cuda",
         dtype=torch.float16,
         text2img=pipe,

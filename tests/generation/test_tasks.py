@@ -358,7 +358,14 @@ def committed_job(user, **fields) -> Generation:  # type: ignore[no-untyped-def]
     from billing.services.credits import credits_reserve
 
     values = {"prompt": "a lighthouse at dusk", "n": 1, "size": 256, "steps": 1, **fields}
-    job = GenerationFactory(user=user, credits_reserved=values["n"], **values)
+    job = Generation.objects.create(
+        user=user,
+        source="native_api",
+        operation="generate",
+        model="easel/tiny",
+        credits_reserved=values["n"],
+        **values,
+    )
     credits_reserve(user=user, generation_id=job.pk, amount=values["n"])
     return job
 
