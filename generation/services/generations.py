@@ -21,6 +21,7 @@ from common.errors import Conflict, InvalidRequest
 from common.queues import lane_priority
 from generation.inference.registry import model_queue, model_spec
 from generation.models import Generation
+from generation.services.cancels import cancel_flags_set
 from generation.services.progress import progress_publish
 from generation.services.storage import storage_delete, storage_write, upload_key
 from generation.services.uploads import png_bytes, upload_validate
@@ -261,9 +262,10 @@ def generation_cancel(*, generation: Generation) -> Generation:
         _inputs_delete(generation=generation)
         progress_publish(generation_id=generation.pk, status=Generation.Status.CANCELED, images=[])
     else:
-        Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING).update(
+        if Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING).update(
             cancel_requested=True
-        )
+        ):
+            cancel_flags_set(generation_ids=[generation.pk])  # the worker checks it every step
     generation.refresh_from_db()
     return generation
 

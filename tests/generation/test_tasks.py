@@ -357,7 +357,14 @@ def committed_job(user, **fields) -> Generation:  # type: ignore[no-untyped-def]
     it), whose task has not run."""
     from billing.services.credits import credits_reserve
 
-    values = {"prompt": "a lighthouse at dusk", "n": 1, "size": 256, "steps": 1, **fields}
+    values = {
+        "prompt": "a lighthouse at dusk",
+        "n": 1,
+        "size": 256,
+        "steps": 1,
+        "guidance_scale": 0.0,
+        **fields,
+    }
     job = Generation.objects.create(
         user=user,
         source="native_api",
