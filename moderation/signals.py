@@ -18,6 +18,8 @@ def _erase_user_data(sender: Any, user: Any, **kwargs: Any) -> None:
 @worker_process_init.connect(dispatch_uid="moderation_preload_in_worker_child")
 def _preload_in_worker_child(**kwargs: Any) -> None:
     # A thread, so this returns at once: Celery kills init handlers that take over 4 s.
+    from moderation.services.image_screening import image_screen_preload
     from moderation.services.screening import prompt_screen_preload
 
     prompt_screen_preload()
+    image_screen_preload()
