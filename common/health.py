@@ -70,3 +70,12 @@ def prompt_screening_ready() -> Check:
     if prompt_screen_ready():
         return Check(ok=True)
     return Check(ok=False, detail="the prompt-screening model is still loading")
+
+
+def image_screening_ready() -> Check:
+    """The image screen (uploads, outputs) can answer without loading a model first."""
+    from moderation.services.image_screening import image_screen_ready
+
+    if image_screen_ready():
+        return Check(ok=True)
+    return Check(ok=False, detail="the image-screening models are still loading")

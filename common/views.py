@@ -17,14 +17,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Database, broker and the prompt screen: a pod that cannot serve a request says so."""
-    ok, report = health.summary(
-        {
-            "database": health.database_ready(),
-            "broker": health.broker_ready(),
-            "prompt_screening": health.prompt_screening_ready(),
-        }
-    )
+    """Database, broker and the prompt and image screens: a pod that cannot serve a request says
+    so."""
+    checks = {
+        "database": health.database_ready(),
+        "broker": health.broker_ready(),
+        "prompt_screening": health.prompt_screening_ready(),
+    }
+    if settings.MODERATION_PRELOAD:  # else the models load on first use: nothing to wait for
+        checks["image_screening"] = health.image_screening_ready()
+    ok, report = health.summary(checks)
     return JsonResponse(report, status=200 if ok else 503)
 
 

@@ -8,6 +8,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 application = get_wsgi_application()
 
 # The sentence model and the registry load now, on a thread, not on the first request.
+from moderation.services.image_screening import image_screen_preload  # noqa: E402
 from moderation.services.screening import prompt_screen_preload  # noqa: E402
 
 prompt_screen_preload()
+image_screen_preload()

@@ -8,6 +8,7 @@ from django.dispatch import receiver
 
 from accounts.signals import user_deleting
 from moderation.services.erasure import user_moderation_data_erase
+from moderation.services.image_screening import image_screen_preload
 from moderation.services.screening import prompt_screen_preload
 
 
@@ -21,3 +22,4 @@ def _preload_in_worker_child(**kwargs: Any) -> None:
     # A thread, so this returns at once: Celery kills init handlers that take over 4 s.
 
     prompt_screen_preload()
+    image_screen_preload()

@@ -43,10 +43,27 @@ _failures: dict[str, tuple[float, str]] = {}
 _lock = threading.Lock()
 
 
-def device_choose() -> str:
-    import torch
+def device_for_child(*, child_index: int | None, device_count: int) -> str:
+    """The device of GPU-worker child `child_index` (0, 1, ... as Celery's prefork pool numbers
+    them; a restarted child keeps its number): its own GPU when there are as many as children
+    (`--concurrency` = GPUs), shared round-robin when fewer; the CPU when there is none."""
+    if device_count <= 0:
+        return "cpu"
+    return f"cuda:{(child_index or 0) % device_count}"
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+
+def device_choose() -> str:
+    """This process's device: without it every child of a several-GPU machine landed on cuda:0."""
+    import torch
+    from billiard.process import current_process
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    device = device_for_child(
+        child_index=getattr(current_process(), "index", None), device_count=count
+    )
+    if device != "cpu":
+        torch.cuda.set_device(device)  # allocations that name no device (generators) go there
+    return device
 
 
 def _build_tiny(device: str, dtype: Any) -> tuple[Any, Any, Any]:
@@ -149,7 +166,7 @@ def _load(spec: ModelSpec) -> LoadedModel:
     import torch
 
     device = device_choose()
-    dtype = torch.float16 if device == "cuda" else torch.float32
+    dtype = torch.float16 if device.startswith("cuda") else torch.float32
     started = time.monotonic()
     try:
         if spec.is_builtin_tiny:
@@ -159,7 +176,7 @@ def _load(spec: ModelSpec) -> LoadedModel:
             for pipe in (text2img, img2img, inpaint):
                 pipe.to(device)
                 pipe.set_progress_bar_config(disable=True)
-        if device == "cuda":
+        if device.startswith("cuda"):
             _optimise_for_gpu((text2img, img2img, inpaint))
     except Exception as error:  # every cause (missing files, no network, bad config) is reported
         raise ModelUnavailable(

@@ -9,7 +9,8 @@ the band of spatial frequencies that survives JPEG, WebP and halving the size; t
 made exactly orthogonal, so bits do not disturb each other. The watermark is the sum of the
 patterns, each signed by its bit, tiled over the image and scaled by the local texture (stronger
 where the eye cannot see it, weaker on flat areas). Only luminance changes: the same amount is
-added to R, G and B, so colour subsampling does not touch it. It costs a few numpy passes.
+added to R, G and B, so colour subsampling does not touch it. It costs a few numpy and OpenCV
+passes.
 
 Reading: the luminance is whitened (its smooth part removed, its contrast normalised) and every
 tile of it summed into one ("folded"): a crop only shifts the tile cyclically, and one FFT per
@@ -110,8 +111,19 @@ def _local_deviation(plane: np.ndarray, size: int) -> np.ndarray:
 def _texture(luma: np.ndarray) -> np.ndarray:
     """How much busy texture surrounds each pixel, in grey levels. The smallest local deviation
     nearby, so that an edge (busy on one line only) does not count: noise beside a clean edge
-    shows, noise in grass or gravel does not."""
-    return ndimage.minimum_filter(_local_deviation(luma, 5), 9)
+    shows, noise in grass or gravel does not.
+
+    OpenCV's box filter and erosion (the same sums and minimum as scipy.ndimage's uniform and
+    minimum filters, with the same mirrored borders) in float32: about 10x faster, and this runs
+    for every delivered image."""
+    import cv2
+
+    plane = np.ascontiguousarray(luma, dtype=np.float32)
+    border = cv2.BORDER_REFLECT  # scipy.ndimage's "reflect"
+    mean = cv2.blur(plane, (5, 5), borderType=border)
+    square = cv2.blur(plane * plane, (5, 5), borderType=border)
+    deviation = np.sqrt(np.maximum(square - mean * mean, 0.0))
+    return cv2.erode(deviation, np.ones((9, 9), np.uint8), borderType=border)
 
 
 def watermark_embed(image: PILImage.Image, *, image_id: uuid.UUID) -> PILImage.Image:
@@ -121,14 +133,20 @@ def watermark_embed(image: PILImage.Image, *, image_id: uuid.UUID) -> PILImage.I
     if min(height, width) < MIN_SIDE:
         raise ValueError("image too small to carry a watermark")
     key = _key()
-    patterns, _ = _patterns(key)
-    tile = np.tensordot(_carried_signs(id_prefix(image_id), key), patterns, axes=1)
+    tile = (_carried_signs(id_prefix(image_id), key) @ _flat_patterns(key)).reshape(TILE, TILE)
     tile = (tile / np.sqrt(np.mean(tile * tile))).astype(np.float32)
     mark = np.tile(tile, (-(-height // TILE), -(-width // TILE)))[:height, :width]
-    luma = rgb[:, :, 0] * 0.299 + rgb[:, :, 1] * 0.587 + rgb[:, :, 2] * 0.114
+    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     strength = np.minimum(STRENGTH_FLAT + STRENGTH_TEXTURE * _texture(luma), STRENGTH_MAX)
     marked = rgb + (mark * strength)[:, :, None]
-    return PILImage.fromarray(np.clip(np.rint(marked), 0, 255).astype(np.uint8), mode="RGB")
+    np.rint(marked, out=marked)
+    return PILImage.fromarray(np.clip(marked, 0, 255, out=marked).astype(np.uint8), mode="RGB")
+
+
+@lru_cache(maxsize=4)
+def _flat_patterns(key: bytes) -> np.ndarray:
+    """The patterns as one contiguous (bits, pixels) matrix: the tile is one matrix product."""
+    return np.ascontiguousarray(_patterns(key)[0].reshape(CARRIED_BITS, -1))
 
 
 def _whiten(luma: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from common.errors import NotFound
 from generation.models import Generation, Image
 from generation.services.progress import cache_key
 from generation.services.storage import signed_url, storage_read
-from generation.services.worker import THROUGHPUT_CACHE_KEY
+from generation.services.throughput import throughput_fleet
 
 
 def generation_get_for_user(*, user: Any, generation_id: uuid.UUID | str) -> Generation:
@@ -132,7 +132,7 @@ def queue_wait(*, lane: int, created_at: dt.datetime | None = None) -> tuple[int
     )
     if not images_ahead:
         return position, 0
-    rate = cache.get(THROUGHPUT_CACHE_KEY)
+    rate = throughput_fleet()  # images per second, summed over the workers' own rates
     return position, math.ceil(images_ahead / rate) if rate else None
 
 

@@ -20,6 +20,7 @@ from generation.models import (
     Share,
     WebhookEndpoint,
 )
+from generation.services.cancels import cancel_flags_set
 from generation.services.storage import storage_delete
 
 
@@ -30,7 +31,9 @@ def user_generation_data_erase(*, user: User) -> None:
     generations.filter(status=Generation.Status.QUEUED).update(
         status=Generation.Status.CANCELED, finished_at=now
     )
-    generations.filter(status=Generation.Status.RUNNING).update(cancel_requested=True)
+    running = generations.filter(status=Generation.Status.RUNNING)
+    running.update(cancel_requested=True)
+    cancel_flags_set(generation_ids=running.values_list("pk", flat=True))
 
     images = Image.objects.filter(generation__user=user)
     keys = [key for key in images.values_list("storage_key", flat=True) if key]

@@ -15,6 +15,7 @@ from billing.services.credits import credits_release
 from common.queues import lane_priority
 from generation.inference.registry import model_queue
 from generation.models import Generation
+from generation.services.cancels import cancel_flags_set
 from generation.services.progress import progress_publish
 from generation.services.storage import storage_delete
 from generation.services.webhooks import webhook_event_emit_on_commit
@@ -62,9 +63,10 @@ def generation_cancel(*, generation: Generation) -> Generation:
         _inputs_delete(generation=generation)
         progress_publish(generation_id=generation.pk, status=Generation.Status.CANCELED, images=[])
     else:
-        Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING).update(
+        if Generation.objects.filter(pk=generation.pk, status=Generation.Status.RUNNING).update(
             cancel_requested=True
-        )
+        ):
+            cancel_flags_set(generation_ids=[generation.pk])  # the worker checks it every step
     generation.refresh_from_db()
     return generation
 

@@ -12,13 +12,16 @@ a duplicate message). Every step is idempotent, keyed by the generation:
 """
 
 import contextlib
+import functools
 import io
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -30,17 +33,19 @@ from PIL import Image as PILImage
 from common import metrics
 from common.celery_worker import worker_draining
 from generation.models import Generation, Image
+from generation.services.cancels import cancel_flags
+from generation.services.deliveries import deliveries_overlap, delivery_submit
 from generation.services.generations import _inputs_delete
 from generation.services.progress import progress_publish
 from generation.services.quarantine import quarantine_store
 from generation.services.storage import image_key, storage_read, storage_write
+from generation.services.throughput import throughput_publish
 from generation.services.webhooks import webhook_event_emit_on_commit
 from moderation.services.image_screening import output_screen
 
 logger = logging.getLogger(__name__)
 
 _HEARTBEAT_EVERY_SECONDS = 1.0
-THROUGHPUT_CACHE_KEY = "generation:throughput"  # images per second, smoothed (queue estimates)
 
 
 def worker_identity() -> str:
@@ -149,6 +154,38 @@ def _orphans_reclaim(
     return orphans
 
 
+def _orphans_of_settled(*, generation_id: uuid.UUID | str, worker_id: str) -> list[Generation]:
+    """A redelivered job that is already final: its worker may have died later in the same
+    task, holding the batches it took after it (pipelining). Those whose holder is gone are
+    taken over here, since their own messages may have been consumed while it lived."""
+    settled = (
+        Generation.objects.filter(pk=generation_id)
+        .exclude(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING])
+        .exclude(worker_id__in=["", worker_id])
+        .first()
+    )
+    if settled is None:
+        return []
+    now = timezone.now()
+    taken = []
+    for job in Generation.objects.filter(
+        status=Generation.Status.RUNNING, worker_id=settled.worker_id
+    ):
+        if not _holder_gone(job, now=now):
+            return []  # the same holder, alive: it settles its own jobs
+        if Generation.objects.filter(
+            pk=job.pk,
+            status=Generation.Status.RUNNING,
+            worker_id=job.worker_id,
+            heartbeat_at=job.heartbeat_at,
+        ).update(**_claim_values(worker_id, now)):
+            logger.warning("re-claimed generation %s from %s", job.pk, job.worker_id)
+            taken.append(Generation.objects.get(pk=job.pk))
+    # One batch shape per pipeline call: the first job's; the others wait for their messages
+    # or for the stale sweep.
+    return [job for job in taken if _compatible(job, taken[0])] if taken else []
+
+
 def _batch_mates(*, primary: Generation, worker_id: str, room: int) -> list[Generation]:
     """Other queued jobs that can share the pipeline call, highest lane and oldest first."""
     if room <= 0:
@@ -187,12 +224,14 @@ class DeadlineExceeded(Exception):
 
 @dataclass
 class _Step:
-    """Heartbeat, progress, deadline and cancel checks between denoising steps, for a batch."""
+    """Deadline, cancel and progress between denoising steps, for a batch. No database query per
+    step: cancels arrive through the cache, heartbeats are written at most once a second."""
 
     jobs: list[Generation]
     worker_id: str
     deadline: float | None = None  # time.monotonic() value
     last_beat: float = 0.0
+    canceled: set[str] = field(default_factory=set)
 
     def __call__(self, step: int, total: int) -> bool:
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -200,20 +239,28 @@ class _Step:
         ids = [job.pk for job in self.jobs]
         if time.monotonic() - self.last_beat >= _HEARTBEAT_EVERY_SECONDS or step == total:
             self.last_beat = time.monotonic()
-            Generation.objects.filter(pk__in=ids, worker_id=self.worker_id).update(
-                heartbeat_at=timezone.now(), progress_step=step, progress_total=total
-            )
-        canceled = set(
-            Generation.objects.filter(pk__in=ids, cancel_requested=True).values_list(
-                "pk", flat=True
-            )
-        )
+            self.canceled |= _heartbeat(ids=ids, worker_id=self.worker_id, step=step, total=total)
+        self.canceled |= cancel_flags(generation_ids=ids)
         for job in self.jobs:
-            if job.pk not in canceled:
+            if str(job.pk) not in self.canceled:
                 progress_publish(
                     generation_id=job.pk, status=Generation.Status.RUNNING, step=step, total=total
                 )
-        return len(canceled) < len(ids)  # stop only when nobody in the batch still wants it
+        return len(self.canceled) < len(ids)  # stop only when nobody in the batch still wants it
+
+
+def _heartbeat(*, ids: list, worker_id: str, step: int, total: int) -> set[str]:
+    """Tells the database this worker still runs these jobs; returns those whose cancel it
+    records (the record, in case the cache lost a flag)."""
+    Generation.objects.filter(pk__in=ids, worker_id=worker_id).update(
+        heartbeat_at=timezone.now(), progress_step=step, progress_total=total
+    )
+    return {
+        str(pk)
+        for pk in Generation.objects.filter(pk__in=ids, cancel_requested=True).values_list(
+            "pk", flat=True
+        )
+    }
 
 
 def generation_run(
@@ -223,25 +270,22 @@ def generation_run(
 
     `deadline` (a time.monotonic() value) is the task's soft time limit.
     """
-    from celery.exceptions import SoftTimeLimitExceeded
-
-    from generation.inference.operations import BatchCanceled
-    from generation.inference.pipelines import ModelUnavailable
-
     worker_id = worker_id or worker_identity()
     _model_preload(generation_id=generation_id)
     claim = _claim(generation_id=generation_id, worker_id=worker_id)
     if claim.retry_in is not None:
         raise HeldElsewhere(claim.retry_in)
     primary = claim.generation
-    if primary is None:
-        logger.info("generation %s: nothing to do (claimed elsewhere or final)", generation_id)
-        return []
-    jobs = [primary]
+    jobs = [primary] if primary is not None else []
     if claim.taken_from:
         jobs += _orphans_reclaim(
-            dead_worker_id=claim.taken_from, worker_id=worker_id, primary=primary
+            dead_worker_id=claim.taken_from, worker_id=worker_id, primary=jobs[0]
         )
+    elif primary is None:
+        jobs = _orphans_of_settled(generation_id=generation_id, worker_id=worker_id)
+    if not jobs:
+        logger.info("generation %s: nothing to do (claimed elsewhere or final)", generation_id)
+        return []
     over_cap = [job for job in jobs if job.attempts > settings.EASEL_GENERATION_MAX_ATTEMPTS]
     for job in over_cap:
         generation_fail(
@@ -260,13 +304,64 @@ def generation_run(
     jobs += _batch_mates(
         primary=jobs[0], worker_id=worker_id, room=0 if worker_draining() else room
     )
-    metrics.jobs_started(generation_ids=[job.pk for job in jobs])
+    held = _batches_run(jobs=jobs, worker_id=worker_id, deadline=deadline)
+    return [str(job.pk) for job in held + over_cap]
+
+
+def _batches_run(
+    *, jobs: list[Generation], worker_id: str, deadline: float | None
+) -> list[Generation]:
+    """Runs the batch, then (pipelining) keeps taking compatible queued batches while the last
+    one is delivered beside it. Returns every job it held."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    overlap = deliveries_overlap()
+    held: list[Generation] = []
+    pending: list[Future] = []
     try:
-        _run_and_deliver(jobs=jobs, worker_id=worker_id, deadline=deadline)
-    except BatchCanceled:
+        while jobs:
+            held += jobs
+            metrics.jobs_started(generation_ids=[job.pk for job in jobs])
+            started = time.monotonic()
+            try:
+                outputs = _batch_generate(jobs=jobs, worker_id=worker_id, deadline=deadline)
+            except Exception as error:
+                _batch_fail(jobs=jobs, worker_id=worker_id, error=error)
+                break
+            pending += _batch_deliver(
+                jobs=jobs, outputs=outputs, worker_id=worker_id, overlap=overlap
+            )
+            jobs = (
+                _next_batch(
+                    primary=jobs[0],
+                    worker_id=worker_id,
+                    deadline=deadline,
+                    batch_seconds=time.monotonic() - started,
+                )
+                if overlap
+                else []
+            )
+        for future in pending:
+            future.result()
+    except (SoftTimeLimitExceeded, DeadlineExceeded) as error:
+        # Out of time while delivering: whatever is not settled yet fails (the conditional
+        # updates leave the settled ones alone).
+        _batch_fail(jobs=held, worker_id=worker_id, error=error)
+    return held
+
+
+def _batch_fail(*, jobs: list[Generation], worker_id: str, error: Exception) -> None:
+    """Settles a batch whose pipeline call stopped: canceled, or failed with the reason."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from generation.inference.operations import BatchCanceled
+    from generation.inference.pipelines import ModelUnavailable
+
+    if isinstance(error, BatchCanceled):
         for job in jobs:
             generation_settle(generation=job, worker_id=worker_id, delivered=[], canceled=True)
-    except ModelUnavailable as error:
+        return
+    if isinstance(error, ModelUnavailable):
         for job in jobs:
             generation_fail(
                 generation=job,
@@ -277,25 +372,47 @@ def generation_run(
                 ),
                 log_detail=str(error),
             )
-    except (SoftTimeLimitExceeded, DeadlineExceeded):
+        return
+    if isinstance(error, SoftTimeLimitExceeded | DeadlineExceeded):
+        message = "The job ran past its time limit and was stopped. No credits were charged."
         for job in jobs:
-            generation_fail(
-                generation=job,
-                worker_id=worker_id,
-                message=(
-                    "The job ran past its time limit and was stopped. No credits were charged."
-                ),
-            )
-    except Exception as error:
-        logger.exception("generation batch %s failed", [str(job.pk) for job in jobs])
-        for job in jobs:
-            generation_fail(
-                generation=job,
-                worker_id=worker_id,
-                message=("The job failed on the GPU worker. No credits were charged."),
-                log_detail=f"{type(error).__name__}: {error}",
-            )
-    return [str(job.pk) for job in jobs + over_cap]
+            generation_fail(generation=job, worker_id=worker_id, message=message)
+        return
+    logger.error(
+        "generation batch %s failed",
+        [str(job.pk) for job in jobs],
+        exc_info=(type(error), error, error.__traceback__),
+    )
+    for job in jobs:
+        generation_fail(
+            generation=job,
+            worker_id=worker_id,
+            message="The job failed on the GPU worker. No credits were charged.",
+            log_detail=f"{type(error).__name__}: {error}",
+        )
+
+
+def _next_batch(
+    *, primary: Generation, worker_id: str, deadline: float | None, batch_seconds: float
+) -> list[Generation]:
+    """The next compatible queued batch, taken while the last one is delivered. None when the
+    queue's most urgent job for this model needs another batch shape (its own message brings a
+    worker to it; taking lesser jobs first would pass it over), when draining, or when the time
+    limit leaves no room to run and deliver one more."""
+    if worker_draining():
+        return []
+    if deadline is not None and time.monotonic() + 3 * batch_seconds > deadline:
+        return []
+    urgent = (
+        Generation.objects.filter(
+            status=Generation.Status.QUEUED, cancel_requested=False, model=primary.model
+        )
+        .order_by("-queue_lane", "created_at")
+        .first()
+    )
+    if urgent is None or not _compatible(urgent, primary):
+        return []
+    return _batch_mates(primary=primary, worker_id=worker_id, room=settings.EASEL_BATCH_MAX_IMAGES)
 
 
 def _model_preload(*, generation_id: uuid.UUID | str) -> None:
@@ -324,9 +441,8 @@ def _inputs_load(job: Generation) -> tuple[PILImage.Image | None, PILImage.Image
     return load(job.input_image_key), load(job.input_mask_key)
 
 
-def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float | None) -> None:
-    from django.core.cache import cache
-
+def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float | None) -> list:
+    """One pipeline call for the batch; each BatchJob's `images` holds its pictures."""
     from generation.inference.operations import BatchJob, run_batch
 
     batch = []
@@ -351,28 +467,84 @@ def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float 
         jobs=batch,
         on_step=_Step(jobs=jobs, worker_id=worker_id, deadline=deadline),
     )
-    elapsed = max(time.monotonic() - started, 1e-6)
-    images = sum(job.n for job in jobs)
-    previous = cache.get(THROUGHPUT_CACHE_KEY)
-    rate = images / elapsed if previous is None else 0.8 * previous + 0.2 * images / elapsed
-    cache.set(THROUGHPUT_CACHE_KEY, rate, 24 * 3600)
+    throughput_publish(
+        worker_id=worker_id,
+        images=sum(job.n for job in jobs),
+        seconds=time.monotonic() - started,
+    )
+    return batch
 
+
+def _batch_deliver(
+    *, jobs: list[Generation], outputs: list, worker_id: str, overlap: bool
+) -> list[Future]:
+    """Hands each image to the delivery pool (or delivers it here); the last image of a job to
+    finish settles it."""
     canceled = set(
         Generation.objects.filter(pk__in=[j.pk for j in jobs], cancel_requested=True).values_list(
             "pk", flat=True
         )
     )
-    for job, outputs in zip(jobs, batch, strict=True):
+    futures = []
+    for job, batch_job in zip(jobs, outputs, strict=True):
         if job.pk in canceled:
             generation_settle(generation=job, worker_id=worker_id, delivered=[], canceled=True)
             continue
-        delivered = [
-            image
-            for index, picture in enumerate(outputs.images)
-            if (image := image_deliver(generation=job, index=index, picture=picture)).status
-            == Image.Status.DELIVERED
+        delivery = _JobDelivery(job=job, worker_id=worker_id, pictures=batch_job.images)
+        futures += [
+            delivery_submit(functools.partial(delivery.image, index), overlap=overlap)
+            for index in range(len(batch_job.images))
         ]
-        generation_settle(generation=job, worker_id=worker_id, delivered=delivered)
+    return futures
+
+
+@dataclass
+class _JobDelivery:
+    """One job's images being delivered, each on its own thread; the last one settles it."""
+
+    job: Generation
+    worker_id: str
+    pictures: list
+    delivered: dict[int, Image] = field(default_factory=dict)
+    failure: Exception | None = None
+    finished: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def image(self, index: int) -> None:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        try:
+            image = image_deliver(generation=self.job, index=index, picture=self.pictures[index])
+        except (SoftTimeLimitExceeded, DeadlineExceeded):
+            raise  # the batch's handler fails what is not settled
+        except Exception as error:
+            logger.exception("delivering image %s of generation %s failed", index, self.job.pk)
+            with self.lock:
+                self.failure = error
+        else:
+            if image.status == Image.Status.DELIVERED:
+                with self.lock:
+                    self.delivered[index] = image
+        with self.lock:
+            self.finished += 1
+            last = self.finished == len(self.pictures)
+        if last:
+            self.settle()
+
+    def settle(self) -> None:
+        if self.failure is not None:
+            generation_fail(
+                generation=self.job,
+                worker_id=self.worker_id,
+                message="The job failed on the GPU worker. No credits were charged.",
+                log_detail=f"{type(self.failure).__name__}: {self.failure}",
+            )
+            return
+        generation_settle(
+            generation=self.job,
+            worker_id=self.worker_id,
+            delivered=[self.delivered[index] for index in sorted(self.delivered)],
+        )
 
 
 def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image) -> Image:

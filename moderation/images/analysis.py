@@ -6,9 +6,11 @@ staff), and a photo-realism score; plus one NSFW score for the whole image. Deci
 with these numbers is the policy's job (`moderation.services.image_screening`), not this one's.
 """
 
+import threading
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from PIL import Image
 
 from moderation.images import faces as face_models
@@ -103,6 +105,26 @@ class ImageAnalysis:
                 for match in self.enrolment_matches
             ],
         }
+
+
+_models_loaded = threading.Event()
+
+
+def image_models_load() -> None:
+    """Loads the face detector, the identity embedder and the NSFW classifier into this process
+    (each once; see _models.py), by screening a blank image: the first real one then waits for
+    nothing. Never in a process that forks afterwards (faces.py says why)."""
+    nobody = FigureReferences(
+        figure_ids=np.zeros(0, dtype=np.int64), embeddings=np.zeros((0, 128), dtype=np.float32)
+    )
+    analyze_image(Image.new("RGB", (64, 64)), references=nobody, enrolled=NO_ENROLMENTS)
+    face_models.face_embedder_load()
+    _models_loaded.set()
+
+
+def image_models_loaded() -> bool:
+    """Cheap (a flag): whether image_models_load has finished in this process."""
+    return _models_loaded.is_set()
 
 
 def model_versions() -> dict[str, str]:

@@ -139,6 +139,11 @@ def faces_detect(array: np.ndarray) -> list[FaceBox]:
     return sorted(boxes, key=lambda box: box.width * box.height, reverse=True)
 
 
+def face_embedder_load() -> None:
+    """Loads the identity embedder now (it otherwise loads with the first face)."""
+    cached_model("face_embedder", _load_embedder)
+
+
 def face_embedding(array: np.ndarray, box: FaceBox) -> list[float]:
     """The 128-number identity embedding of the face in `box`."""
     import dlib

@@ -22,6 +22,7 @@ default), so reviewers see the clear cases, not every near miss.
 
 import hashlib
 import random
+import threading
 import uuid
 from dataclasses import dataclass
 
@@ -31,7 +32,12 @@ from PIL import Image
 
 from accounts.models import User
 from common.locks import advisory_lock
-from moderation.images.analysis import ImageAnalysis, analyze_image
+from moderation.images.analysis import (
+    ImageAnalysis,
+    analyze_image,
+    image_models_load,
+    image_models_loaded,
+)
 from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
 from moderation.policy import policy_current, rule_for
 from moderation.services.cases import case_open
@@ -69,6 +75,21 @@ def image_threshold(rule: dict) -> float:
 
 def case_threshold(rule: dict, category: str) -> float:
     return float(rule.get("case_threshold", CASE_THRESHOLDS.get(category, 1.0)))
+
+
+def image_screen_ready() -> bool:
+    """Can this process screen an image without loading a model first? Cheap: for /readyz."""
+    return image_models_loaded()
+
+
+def image_screen_preload() -> None:
+    """Starts loading the image models on a thread, so no upload or output waits for them:
+    web entry points and Celery worker children call it at start (never a process that forks
+    afterwards: faces.py). `MODERATION_PRELOAD=0` turns it off (the test suite)."""
+    if getattr(settings, "MODERATION_PRELOAD", True):
+        threading.Thread(
+            target=image_models_load, name="moderation-image-preload", daemon=True
+        ).start()
 
 
 def upload_screen(

@@ -170,3 +170,25 @@ def test_metrics_need_the_token_when_one_is_set(client, settings):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert scrape(client, token="metrics-secret")
+
+
+def test_readyz_waits_for_the_image_screening_models_when_they_preload(
+    client, settings, monkeypatch
+):
+    import threading as threads
+
+    from moderation.images import analysis
+
+    settings.MODERATION_PRELOAD = True
+    semantic_scores("a lighthouse")
+    monkeypatch.setattr(analysis, "_models_loaded", threads.Event())  # a process just started
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["image_screening"] == {
+        "ok": False,
+        "detail": "the image-screening models are still loading",
+    }
+    analysis.image_models_load()  # what the preload thread does
+    from common import health
+
+    assert health.image_screening_ready().ok  # (one /readyz per test: it closes the connection)

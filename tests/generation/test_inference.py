@@ -166,3 +166,21 @@ def test_the_gpu_benchmark_starts_on_a_cpu():
     assert result.returncode == 0, result.stderr[-2000:]
     rows = json.loads(result.stdout.strip().splitlines()[-1])
     assert rows[0]["batch"] == 1 and rows[0]["images_per_second"] > 0
+
+
+@pytest.mark.parametrize(
+    ("child_index", "device_count", "device"),
+    [
+        (0, 0, "cpu"),  # no GPU: every child on the CPU
+        (3, 0, "cpu"),
+        (None, 1, "cuda:0"),  # not a pool child (a shell, the solo pool)
+        (0, 4, "cuda:0"),
+        (1, 4, "cuda:1"),  # one child per GPU, each on its own
+        (3, 4, "cuda:3"),
+        (5, 4, "cuda:1"),  # more children than GPUs: shared round-robin
+    ],
+)
+def test_each_gpu_worker_child_is_pinned_to_its_own_device(child_index, device_count, device):
+    from generation.inference.pipelines import device_for_child
+
+    assert device_for_child(child_index=child_index, device_count=device_count) == device

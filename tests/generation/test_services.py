@@ -345,3 +345,54 @@ def test_the_time_limits_lease_and_timeouts_must_agree(settings):
         "easel.E003",
         "easel.E004",
     ]
+
+
+def test_each_worker_publishes_its_own_rate_and_the_estimate_sums_them():
+    """Several GPU workers: the queue estimate counts them all, not the last one to write."""
+    from django.core.cache import cache
+
+    from generation.services.throughput import (
+        THROUGHPUT_CACHE_KEY,
+        throughput_fleet,
+        throughput_publish,
+    )
+
+    cache.delete(THROUGHPUT_CACHE_KEY)
+    assert throughput_fleet() is None
+    throughput_publish(worker_id="gpu-a:1", images=8, seconds=2.0)  # 4 images/s
+    throughput_publish(worker_id="gpu-b:1", images=8, seconds=1.0)  # 8 images/s
+    assert throughput_fleet() == pytest.approx(12.0)
+    throughput_publish(worker_id="gpu-a:1", images=8, seconds=1.0)  # smoothed: 0.8*4 + 0.2*8
+    assert throughput_fleet() == pytest.approx(4.8 + 8.0)
+    cache.delete(THROUGHPUT_CACHE_KEY)
+
+
+def test_a_cancel_reaches_the_running_worker_through_the_cache(user):
+    from generation.services.cancels import cancel_flags
+    from generation.services.generations import generation_cancel
+
+    running = GenerationFactory(user=user, status=Generation.Status.RUNNING, worker_id="w:1")
+    other = GenerationFactory(user=user, status=Generation.Status.RUNNING, worker_id="w:1")
+    generation_cancel(generation=running)
+    assert cancel_flags(generation_ids=[running.pk, other.pk]) == {str(running.pk)}
+
+
+def test_the_step_callback_writes_a_heartbeat_at_most_once_a_second(
+    user, django_assert_num_queries
+):
+    from generation.services.generations import generation_cancel
+    from generation.services.worker import _Step
+
+    jobs = [
+        GenerationFactory(user=user, status=Generation.Status.RUNNING, worker_id="w:1")
+        for _ in range(2)
+    ]
+    step = _Step(jobs=jobs, worker_id="w:1")
+    with django_assert_num_queries(2):  # the heartbeat, and the cancels it records
+        assert step(1, 4)
+    with django_assert_num_queries(0):  # the next steps, within the second: the cache only
+        assert step(2, 4)
+    generation_cancel(generation=jobs[0])
+    with django_assert_num_queries(0):
+        assert step(3, 4)  # one of two still wants it
+    assert step.canceled == {str(jobs[0].pk)}

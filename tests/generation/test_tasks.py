@@ -310,3 +310,119 @@ def test_a_job_held_by_a_live_worker_elsewhere_is_looked_at_again_later(
     with pytest.raises(HeldElsewhere) as raised:
         generation_run(generation_id=generation.pk, worker_id="me:1")
     assert 100 < raised.value.retry_in <= 122
+
+
+def test_a_redelivered_settled_job_takes_over_the_later_batches_of_its_dead_worker(
+    user, django_capture_on_commit_callbacks
+):
+    """Pipelining: the first batch settled, then the worker died holding the next one. Only the
+    first job's message comes back (the others' were consumed while it lived)."""
+    first = queued(user, django_capture_on_commit_callbacks, seed=1)
+    later = queued(user, django_capture_on_commit_callbacks, seed=2)
+    dead = f"{socket.gethostname()}:4194999"
+    Generation.objects.filter(pk=first.pk).update(
+        status=Generation.Status.SUCCEEDED, worker_id=dead, attempts=1
+    )
+    Generation.objects.filter(pk=later.pk).update(
+        status=Generation.Status.RUNNING, worker_id=dead, heartbeat_at=timezone.now(), attempts=1
+    )
+    assert generation_run(generation_id=first.pk, worker_id="new:1") == [str(later.pk)]
+    later.refresh_from_db()
+    assert later.status == Generation.Status.SUCCEEDED and later.attempts == 2
+    assert Reservation.objects.get(generation_id=later.pk).captured == 1
+    # A live holder keeps its jobs.
+    again = queued(user, django_capture_on_commit_callbacks, seed=3)
+    Generation.objects.filter(pk=again.pk).update(
+        status=Generation.Status.RUNNING,
+        worker_id=f"{socket.gethostname()}:{os.getppid()}",
+        heartbeat_at=timezone.now(),
+    )
+    Generation.objects.filter(pk=first.pk).update(
+        worker_id=f"{socket.gethostname()}:{os.getppid()}"
+    )
+    assert generation_run(generation_id=first.pk, worker_id="new:1") == []
+
+
+@pytest.fixture
+def delivery_pool():  # type: ignore[no-untyped-def]
+    """The worker's delivery pool, stopped afterwards so its connections do not hold the test
+    database open."""
+    from generation.services.deliveries import deliveries_shutdown
+
+    yield
+    deliveries_shutdown()
+
+
+def committed_job(user, **fields) -> Generation:  # type: ignore[no-untyped-def]
+    """A queued job with its credits reserved, committed (so the delivery pool's connections see
+    it), whose task has not run."""
+    from billing.services.credits import credits_reserve
+
+    values = {
+        "prompt": "a lighthouse at dusk",
+        "n": 1,
+        "size": 256,
+        "steps": 1,
+        "guidance_scale": 0.0,
+        **fields,
+    }
+    job = Generation.objects.create(
+        user=user,
+        source="native_api",
+        operation="generate",
+        model="easel/tiny",
+        credits_reserved=values["n"],
+        **values,
+    )
+    credits_reserve(user=user, generation_id=job.pk, amount=values["n"])
+    return job
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_batches_are_each_delivered_and_charged_once(settings, delivery_pool):
+    from billing.models import LedgerEntry
+
+    settings.EASEL_BATCH_MAX_IMAGES = 2
+    settings.EASEL_WORKER_PIPELINE = True
+    user = UserFactory()
+    before = balance_summary(user=user).balance
+    jobs = [committed_job(user, seed=10 * number, n=1 + number % 2) for number in range(5)]
+    # One delivery: its batch, then the next ones while the last is delivered beside them.
+    settled = generation_run(generation_id=jobs[0].pk, worker_id="test-host:1")
+    assert set(settled) == {str(job.pk) for job in jobs}
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == Generation.Status.SUCCEEDED, job.status_message
+        assert job.images.filter(status="delivered").count() == job.n
+        assert sorted(storage().listdir(f"generations/{job.pk}")[1]) == [
+            f"{index}.png" for index in range(job.n)
+        ]
+        kinds = list(
+            LedgerEntry.objects.filter(generation_id=job.pk).values_list("kind", flat=True)
+        )
+        assert kinds.count("capture") == 1, kinds
+        assert generation_run(generation_id=job.pk, worker_id="test-host:1") == []
+    assert balance_summary(user=user).balance == before - sum(job.n for job in jobs)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_withheld_images_are_never_stored_nor_charged(settings, delivery_pool):
+    settings.EASEL_BATCH_MAX_IMAGES = 2
+    settings.EASEL_WORKER_PIPELINE = True
+    user = UserFactory()
+    jobs = [committed_job(user, seed=number, n=2) for number in range(2)]
+    before = balance_summary(user=user).balance
+    current = PolicyVersion.objects.order_by("-version").first()
+    rules = {**current.rules, "sexual": {**current.rules["sexual"], "image_threshold": 0.0}}
+    PolicyVersion.objects.create(
+        version=current.version + 1, rules=rules, reason="test: withhold all"
+    )
+    generation_run(generation_id=jobs[0].pk)
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == Generation.Status.BLOCKED and job.credits_captured == 0
+        assert all(i.status == "withheld" and i.storage_key == "" for i in job.images.all())
+        assert not storage().exists(f"generations/{job.pk}/0.png")
+    assert balance_summary(user=user).balance == before + 4  # the reservations came back

@@ -340,6 +340,35 @@ def test_a_worker_killed_mid_job_redelivers_and_finishes_once(worker):
     assert balance_summary(user=user).balance == before - 2
 
 
+def test_a_worker_killed_mid_delivery_redelivers_and_finishes_once(worker):
+    """Killed while its delivery pool screens, marks and stores the images (after the pipeline
+    call, before the settlement): the job is run again from its redelivered message, its
+    images overwrite the same keys, and it is charged once."""
+    user = UserFactory()
+    before = balance_summary(user=user).balance
+    job = create(user, n=4, size=512, steps=1, prompt="killed while delivering")
+    deadline = time.monotonic() + 120
+    # Each image's row is written as its delivery starts; the job settles after the last one.
+    while not Image.objects.filter(generation=job).exists():
+        job.refresh_from_db()
+        assert job.status not in FINAL and time.monotonic() < deadline, job.status
+        time.sleep(0.01)
+    job.refresh_from_db()
+    child_pid = int(job.worker_id.rpartition(":")[2])
+    os.kill(child_pid, signal.SIGKILL)
+    assert job.status == "running"  # killed mid-delivery, not after it
+    assert Image.objects.filter(generation=job, status="delivered").count() < 4
+    wait_final(job, timeout=180, worker=worker)
+    assert job.status == "succeeded", job.status_message
+    assert job.attempts == 2
+    assert Image.objects.filter(generation=job, status="delivered").count() == 4
+    assert sorted(storage().listdir(f"generations/{job.pk}")[1]) == [f"{i}.png" for i in range(4)]
+    assert Reservation.objects.get(generation_id=job.pk).captured == 4
+    kinds = sorted(LedgerEntry.objects.filter(generation_id=job.pk).values_list("kind", flat=True))
+    assert kinds.count("capture") == 1 and kinds.count("reserve") == 1, kinds
+    assert balance_summary(user=user).balance == before - 4
+
+
 def test_a_job_past_its_time_limit_fails_and_releases(worker):
     user = UserFactory()
     before = balance_summary(user=user).balance

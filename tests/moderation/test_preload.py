@@ -20,6 +20,10 @@ while not prompt_screen_ready() and time.monotonic() < deadline:
     time.sleep(0.2)
 print("ready later:", prompt_screen_ready(), flush=True)
 print("cache empty:", semantic_scores.cache_info().currsize == 0, flush=True)
+from moderation.services.image_screening import image_screen_ready
+while not image_screen_ready() and time.monotonic() < deadline:
+    time.sleep(0.2)
+print("image models ready:", image_screen_ready(), flush=True)
 """
 
 
@@ -43,6 +47,7 @@ def test_the_web_entry_point_preloads_the_model_in_the_background() -> None:
     assert "ready at import: False" in done.stdout
     assert "ready later: True" in done.stdout
     assert "cache empty: True" in done.stdout
+    assert "image models ready: True" in done.stdout  # and the image screen's models too
 
 
 def test_preloading_is_off_when_the_setting_says_so() -> None:
@@ -53,7 +58,7 @@ def test_preloading_is_off_when_the_setting_says_so() -> None:
     }
     script = (
         "import config.asgi, threading\n"
-        "print(any(t.name == 'moderation-preload' for t in threading.enumerate()))\n"
+        "print(any(t.name.startswith('moderation-') for t in threading.enumerate()))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],

@@ -1,0 +1,353 @@
+"""Delivered images per second of a GPU worker, against its pipeline alone, in the same run.
+
+    DATABASE_URL=postgres://... .venv/bin/python bench/worker_throughput.py            # CPU, tiny
+    DATABASE_URL=postgres://... python bench/worker_throughput.py --device cuda --size 512
+
+N queued jobs (real rows, credits really reserved) go through the worker's own path,
+`generation.services.worker.generation_run`, on PostgreSQL and the configured storage: claim,
+batch, pipeline, output screening, watermark, PNG encoding, content credentials, storage,
+settlement. Three figures come from the same jobs (same prompts, seeds, size, batch) in one run:
+
+- pipeline only: `run_batch` on the same batches, nothing else (what bench/batching.py times);
+- delivered, pipelined: the worker as configured (the next batch runs while a pool of CPU
+  threads delivers the last one);
+- delivered, serial: the same with EASEL_WORKER_PIPELINE off (each batch delivered before the
+  next one starts).
+
+Then the time per stage per image (from the serial run, where stages do not share the CPU with
+the pipeline), the delivery work per image over the time to PNG-encode that same image at the
+delivered compression level (the floor: no design avoids encoding), and the screening of a photo
+with a face over its own encode time. The last line is for scripts:
+`delivered/pipeline R, pipelined/serial S, delivery/encode E`.
+
+`--device cuda` builds the SD-Turbo-sized pipeline of bench/gpu.py (random weights, fp16) and
+serves it as the model `bench/sd-turbo-sized`; on a CPU the tiny model is used. The bench makes
+its own database (test_<name>, dropped afterwards) and a temporary media folder.
+"""
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"  # nothing is sent: the bench calls the worker
+os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="easel-worker-bench-"))
+
+GPU_MODEL = "bench/sd-turbo-sized"
+
+
+class Stages:
+    """Seconds spent per stage, summed over threads (the delivery pool runs several at once)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.pictures: list = []
+
+    def add(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[name] += seconds
+
+    def reset(self) -> None:
+        with self._lock:
+            self.seconds.clear()
+            self.pictures.clear()
+
+
+STAGES = Stages()
+
+
+def _timed(module, name: str, stage: str) -> None:  # type: ignore[no-untyped-def]
+    original = getattr(module, name)
+
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            STAGES.add(stage, time.perf_counter() - started)
+
+    setattr(module, name, wrapper)
+
+
+def _instrument() -> None:
+    """Wraps each stage where the worker looks it up, so the worker's own code is what runs."""
+    from generation.inference import operations
+    from generation.provenance import delivery, marks
+    from generation.services import worker
+    from moderation.images import analysis
+    from moderation.services import image_screening
+
+    original_deliver = worker.image_deliver
+
+    def deliver(**kwargs):  # type: ignore[no-untyped-def]
+        STAGES.pictures.append(kwargs["picture"])
+        started = time.perf_counter()
+        try:
+            return original_deliver(**kwargs)
+        finally:
+            STAGES.add("delivery (all of it)", time.perf_counter() - started)
+
+    worker.image_deliver = deliver
+    _timed(operations, "run_batch", "pipeline")
+    _timed(image_screening, "analyze_image", "screening: models")
+    if hasattr(analysis, "analyze_images"):
+        _timed(image_screening, "analyze_images", "screening: models")
+    _timed(marks, "signature_draw", "signature")
+    _timed(marks, "watermark_embed", "watermark")
+    _timed(delivery, "image_mark", "marks + PNG encode")
+    _timed(delivery, "credentials_sign", "content credentials")
+    _timed(worker, "storage_write", "storage write")
+    _timed(worker, "generation_settle", "settle")
+
+
+def _gpu_model_serve(size: int) -> None:
+    """The SD-Turbo-sized pipeline of bench/gpu.py, cached as a registered model."""
+    import importlib.util
+
+    import torch
+    from django.conf import settings
+
+    from generation.inference import pipelines
+    from generation.inference.registry import model_spec
+
+    settings.EASEL_MODELS = {
+        **settings.EASEL_MODELS,
+        GPU_MODEL: {
+            "source": "builtin:tiny",  # never loaded: the pipeline below is put in the cache
+            "native_size": size,
+            "default_steps": 1,
+            "guidance_scale": 0.0,
+            "operations": ["generate"],
+        },
+    }
+    # bench/gpu.py by path: the bench folder is scripts, not a package.
+    spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "bench" / "gpu.py")
+    assert spec is not None and spec.loader is not None
+    gpu_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_bench)
+    pipe = gpu_bench.build(device="cuda", dtype=torch.float16, smoke=False)
+    pipelines._cache[GPU_MODEL] = pipelines.LoadedModel(
+        spec=model_spec(model_id=GPU_MODEL),  # the registry's entry above
+        device="cuda",
+        dtype=torch.float16,
+        text2img=pipe,
+        img2img=None,
+        inpaint=None,
+    )
+
+
+def _jobs_queue(*, user, model: str, count: int, size: int, steps: int) -> list:  # type: ignore[no-untyped-def]
+    """`count` one-image jobs, queued with their credits reserved (no message: the bench calls
+    the worker itself)."""
+    from billing.services.credits import credits_reserve
+    from generation.models import Generation
+
+    jobs = []
+    for number in range(count):
+        job = Generation.objects.create(
+            user=user,
+            source="native_api",
+            operation="generate",
+            model=model,
+            prompt=f"bench job {number}",
+            n=1,
+            size=size,
+            steps=steps,
+            guidance_scale=0.0,
+            seed=1000 + number,
+            credits_reserved=1,
+            status=Generation.Status.QUEUED,
+        )
+        credits_reserve(user=user, generation_id=job.pk, amount=1)
+        jobs.append(job)
+    return jobs
+
+
+def _pipeline_only(*, model: str, count: int, batch: int, size: int, steps: int) -> float:
+    """Seconds for `run_batch` alone over the same prompts and seeds, in the same batches."""
+    from generation.inference.operations import BatchJob, run_batch
+
+    started = time.perf_counter()
+    for first in range(0, count, batch):
+        run_batch(
+            model_id=model,
+            operation="generate",
+            size=size,
+            steps=steps,
+            guidance_scale=0.0,
+            jobs=[
+                BatchJob(prompt=f"bench job {number}", seeds=[1000 + number])
+                for number in range(first, min(first + batch, count))
+            ],
+        )
+    _synchronize()
+    return time.perf_counter() - started
+
+
+def _synchronize() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _delivered(*, jobs: list, pipelined: bool) -> float:
+    """Seconds until every job is settled, the worker taking deliveries as a worker does."""
+    from django.conf import settings
+
+    from generation.models import Generation
+    from generation.services.worker import generation_run
+
+    settings.EASEL_WORKER_PIPELINE = pipelined
+    started = time.perf_counter()
+    for job in jobs:  # each job's message, in queue order; most find their job already done
+        generation_run(generation_id=job.pk)
+    elapsed = time.perf_counter() - started
+    statuses = set(
+        Generation.objects.filter(pk__in=[job.pk for job in jobs]).values_list("status", flat=True)
+    )
+    if statuses != {Generation.Status.SUCCEEDED}:
+        raise SystemExit(f"jobs ended {statuses}, not all succeeded")
+    return elapsed
+
+
+def _encode_seconds(pictures: list) -> float:
+    """The floor: PNG encoding of the same pictures at the delivered level, nothing else."""
+    from generation.provenance import marks
+
+    level = getattr(marks, "PNG_COMPRESS_LEVEL", 6)  # Pillow's default before it was a setting
+    started = time.perf_counter()
+    for picture in pictures:
+        picture.save(io.BytesIO(), format="PNG", compress_level=level)
+    return time.perf_counter() - started
+
+
+def _face_screening(repeats: int) -> tuple[float, float]:
+    """Seconds to screen skimage's astronaut (one face, 512 px) and to PNG-encode it."""
+    from PIL import Image
+    from skimage import data
+
+    from moderation.images.analysis import analyze_image
+
+    photo = Image.fromarray(data.astronaut())
+    analyze_image(photo)  # loads the models
+    started = time.perf_counter()
+    for _ in range(repeats):
+        analyze_image(photo)
+    screening = (time.perf_counter() - started) / repeats
+    return screening, _encode_seconds([photo] * repeats) / repeats
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--jobs", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=None, help="default: the model's")
+    parser.add_argument("--keepdb", action="store_true")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        sys.exit("worker_throughput.py needs DATABASE_URL (PostgreSQL)")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.test.utils import setup_databases, teardown_databases
+
+    settings.EASEL_BATCH_MAX_IMAGES = args.batch
+    # The development signing chain (as `make run` makes it), under var/c2pa/, never committed.
+    from generation.provenance.certificates import development_chain_ensure
+
+    development_chain_ensure(folder=Path(settings.EASEL_C2PA_CERTIFICATE).parent)
+    settings.MODERATION_PRELOAD = True
+    databases = setup_databases(verbosity=0, interactive=False, keepdb=args.keepdb)
+    try:
+        _run(args)
+    finally:
+        from django.db import connections
+
+        from generation.services.deliveries import deliveries_shutdown
+
+        deliveries_shutdown()
+        connections.close_all()
+        teardown_databases(databases, verbosity=0, keepdb=args.keepdb)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from django.conf import settings
+
+    from generation.inference.pipelines import pipeline_get
+    from generation.inference.registry import model_spec
+    from tests.factories import UserFactory
+
+    if args.device == "cuda":
+        _gpu_model_serve(args.size)
+        model = GPU_MODEL
+    else:
+        model = settings.EASEL_MODEL
+    spec = model_spec(model_id=model)
+    steps = args.steps or spec.default_steps
+    loaded = pipeline_get(model_id=model)
+    _instrument()
+    settings.BILLING_SIGNUP_GRANT = 10 * args.jobs
+    user = UserFactory()
+
+    def queue() -> list:
+        return _jobs_queue(user=user, model=model, count=args.jobs, size=args.size, steps=steps)
+
+    # Warm every path once (first calls at this shape, the screening models, the pool).
+    _delivered(jobs=queue()[: args.batch], pipelined=True)
+    _pipeline_only(model=model, count=args.batch, batch=args.batch, size=args.size, steps=steps)
+
+    pipeline_seconds = _pipeline_only(
+        model=model, count=args.jobs, batch=args.batch, size=args.size, steps=steps
+    )
+    pipelined_seconds = _delivered(jobs=queue(), pipelined=True)
+    STAGES.reset()
+    serial_seconds = _delivered(jobs=queue(), pipelined=False)
+    stages = dict(STAGES.seconds)
+    encode = _encode_seconds(STAGES.pictures) / len(STAGES.pictures)
+    face_screening, face_encode = _face_screening(repeats=5)
+
+    count = args.jobs
+    pipeline_rate = count / pipeline_seconds
+    delivered_rate = count / pipelined_seconds
+    serial_rate = count / serial_seconds
+    delivery_per_image = stages.get("delivery (all of it)", 0.0) / count
+    print(
+        f"model {model} on {loaded.device}; {count} one-image jobs, {args.size} px, "
+        f"{steps} steps, batch up to {args.batch}; {os.cpu_count()} CPUs"
+    )
+    print(f"pipeline only:        {pipeline_rate:8.2f} images/s")
+    print(f"delivered, pipelined: {delivered_rate:8.2f} images/s")
+    print(f"delivered, serial:    {serial_rate:8.2f} images/s")
+    print("time per image by stage (serial run):")
+    for name, seconds in sorted(stages.items(), key=lambda item: -item[1]):
+        print(f"  {name:<24} {seconds / count * 1000:8.1f} ms")
+    print(f"  {'PNG encode alone':<24} {encode * 1000:8.1f} ms   (the floor)")
+    print(
+        f"screening a face (astronaut, 512 px): {face_screening * 1000:.1f} ms, "
+        f"{face_screening / face_encode:.2f}x its PNG encode ({face_encode * 1000:.1f} ms)"
+    )
+    print(
+        f"delivered/pipeline {delivered_rate / pipeline_rate:.2f}, "
+        f"pipelined/serial {delivered_rate / serial_rate:.2f}, "
+        f"delivery/encode {delivery_per_image / encode:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
