@@ -312,7 +312,10 @@ LOGGING = {
 # The model registry (docs/generation.md). `source` is a Hugging Face hub id or a local folder
 # (`builtin:tiny` is the tiny random pipeline built from configs, no download); `native_size`
 # is the side it was trained at (smaller requests render there and are downscaled);
-# `operations` says which of generate / edit / variation it serves.
+# `operations` says which of generate / edit / variation it serves; optional: `max_pixels` (per
+# image, default 1792x1024's), `quality` ({"low": steps, "medium": ..., "high": ...}),
+# `background_model` (a segmentation model for transparent backgrounds: hub id, local folder or
+# builtin:tiny; docs/api.md).
 EASEL_MODELS = {
     "easel/tiny": {
         "source": "builtin:tiny",
@@ -321,6 +324,8 @@ EASEL_MODELS = {
         "guidance_scale": 0.0,
         "scheduler": "EulerAncestralDiscreteScheduler",
         "operations": ["generate", "edit", "variation"],
+        # Transparent backgrounds: a tiny random segmentation model (its masks are noise).
+        "background_model": "builtin:tiny",
     },
     "stabilityai/sd-turbo": {
         "source": env("EASEL_SD_TURBO_SOURCE", default="stabilityai/sd-turbo"),

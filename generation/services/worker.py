@@ -335,6 +335,7 @@ def _inputs_load(job: Generation) -> tuple[PILImage.Image | None, PILImage.Image
 def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float | None) -> None:
     from django.core.cache import cache
 
+    from generation.inference.background import backgrounds_remove
     from generation.inference.operations import BatchJob, prompt_tokens, run_batch
 
     batch = []
@@ -375,6 +376,9 @@ def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float 
             "pk", flat=True
         )
     )
+    for job, outputs in zip(jobs, batch, strict=True):
+        if job.background == "transparent" and job.pk not in canceled:
+            outputs.images = backgrounds_remove(model_id=job.model, pictures=outputs.images)
     for job, outputs in zip(jobs, batch, strict=True):
         if job.pk in canceled:
             generation_settle(generation=job, worker_id=worker_id, delivered=[], canceled=True)

@@ -241,6 +241,7 @@ def test_refusals_change_nothing(live, settings):
         ({"size": "1024x1024"}, "size"),  # over the Free plan's pixels
         ({"size": "1000x1000"}, "size"),  # not multiples of 64
         ({"model": "dall-e-9"}, "model"),
+        ({"model": "stabilityai/sd-turbo", "background": "transparent"}, "background"),
     ]
     for extra, param in refusals:
         with pytest.raises(openai.BadRequestError) as refused:
@@ -253,6 +254,25 @@ def test_refusals_change_nothing(live, settings):
             client.images.edit(image=images, prompt="a door")
         assert refused.value.param == "image" and refused.value.code == code
     assert balance(free.user) == before and _generations(free) == 0
+
+
+def test_transparent_backgrounds_are_cut_out_in_png_and_webp(live, settings):
+    """The worker runs the model's segmentation model (tiny and random here, so its alpha is
+    noise around one half) and delivers the alpha channel."""
+    who = customer(settings=settings)
+    client = _client(live, who.secret)
+    for output_format, pillow_format in (("png", "PNG"), ("webp", "WEBP")):
+        result = client.images.generate(
+            prompt="a red apple",
+            size="256x256",
+            background="transparent",
+            output_format=output_format,
+            response_format="b64_json",
+        )
+        picture = PILImage.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
+        assert picture.format == pillow_format and picture.mode == "RGBA"
+        assert picture.getchannel("A").getextrema()[1] < 255  # not an opaque image with alpha
+        assert result.background == "transparent"
 
 
 def test_edits_take_jpeg_and_a_list_and_variations_take_input_fidelity(live, settings):
