@@ -6,9 +6,12 @@ loop (generation.api.events): a held request costs a coroutine and a queue, not 
 """
 
 import base64
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -20,7 +23,7 @@ from accounts.models import ApiKey
 from accounts.permissions import ANY_KEY, GENERATE_IMAGES, authenticated_user
 from common.errors import ApiError, ContentPolicyViolation, InvalidRequest, NotFound
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
-from generation.api.events import generation_wait_final
+from generation.api.events import generation_progress, generation_wait_final
 from generation.api.flows import Started, generation_start
 from generation.inference.registry import model_alias_target, model_aliases, model_ids
 from generation.models import Generation, Image
@@ -158,13 +161,7 @@ class ImageParamsSerializer(serializers.Serializer):
         return value
 
     def validate_stream(self, value: bool | None) -> bool:
-        if value:
-            raise InvalidRequest(
-                "Streaming (stream=true) is not served yet; send the request without it.",
-                param="stream",
-                code="unsupported_parameter",
-            )
-        return False
+        return bool(value)
 
     def validate_model(self, value: str | None) -> str | None:
         if not value:
@@ -353,6 +350,99 @@ async def _answer(*, request: Request, started: Started, response_format: str) -
     return Response(body, headers=headers)
 
 
+# OpenAI's event names: generations stream `image_generation.*`, edits (and, here, variations)
+# `image_edit.*`.
+STREAM_EVENT_PREFIX: dict[str, str] = {
+    Generation.Operation.GENERATE.value: "image_generation",
+    Generation.Operation.EDIT.value: "image_edit",
+    Generation.Operation.VARIATION.value: "image_edit",
+}
+
+
+def _sse_event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _stream(*, started: Started, event_prefix: str) -> StreamingHttpResponse:
+    """`stream=true`: Server-Sent Events as the openai client parses them, held on the event
+    loop like a waiting request (no thread): a `<prefix>.partial_image` event per preview the
+    worker publishes, then one `<prefix>.completed` per image, with `usage`."""
+    response = StreamingHttpResponse(
+        _stream_events(started=started, event_prefix=event_prefix),
+        content_type="text/event-stream",
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # proxies must pass each event on at once
+    for name, value in {
+        **started.headers,
+        "easel-generation-id": str(started.generation.id),
+    }.items():
+        response[name] = value
+    return response
+
+
+async def _stream_events(*, started: Started, event_prefix: str) -> AsyncIterator[bytes]:
+    request_thread_release()
+    generation = started.generation
+    fields = await run_sync(_stream_fields, generation_id=generation.id)
+    progress = generation_progress(
+        generation_id=generation.id, timeout=settings.EASEL_API_WAIT_TIMEOUT, heartbeat=15.0
+    )
+    sent = set()
+    try:
+        async for state in progress:
+            if state is None:
+                yield b": keep-alive\n\n"
+                continue
+            partial = state.get("partial_image")
+            if partial and partial["index"] not in sent:
+                sent.add(partial["index"])
+                yield _sse_event(
+                    f"{event_prefix}.partial_image",
+                    {
+                        "type": f"{event_prefix}.partial_image",
+                        "b64_json": partial["b64_json"],
+                        "partial_image_index": partial["index"],
+                        "created_at": fields["created"],
+                        **{
+                            key: fields[key]
+                            for key in ("background", "output_format", "quality", "size")
+                        },
+                    },
+                )
+    finally:
+        await progress.aclose()
+    try:
+        body = await run_sync(
+            openai_images_body, generation_id=generation.id, response_format="b64_json"
+        )
+    except ApiError as error:
+        yield _sse_event("error", error.as_body())
+        return
+    for image in body["data"]:
+        yield _sse_event(
+            f"{event_prefix}.completed",
+            {
+                "type": f"{event_prefix}.completed",
+                "b64_json": image["b64_json"],
+                "seed": image["seed"],
+                "created_at": body["created"],
+                **{
+                    key: body[key]
+                    for key in ("background", "output_format", "quality", "size", "usage")
+                },
+            },
+        )
+
+
+def _stream_fields(*, generation_id: Any) -> dict[str, Any]:
+    generation = Generation.objects.get(pk=generation_id)
+    return {
+        "created": int(generation.created_at.timestamp()),
+        **openai_job_fields(generation=generation),
+    }
+
+
 def _idempotency_key(request: Request) -> str | None:
     return request.headers.get("Idempotency-Key")
 
@@ -399,7 +489,13 @@ _OPTION_FIELDS = (
 def _create_params(data: dict[str, Any]) -> dict[str, Any]:
     # safety_identifier is today's name for `user`; either counts for end-user strikes.
     end_user = data.get("safety_identifier") or data.get("user", "")
-    params = {"n": data["n"], "end_user": end_user}
+    params = {
+        "n": data["n"],
+        "end_user": end_user,
+        "partial_images": image_options.partial_images_check(
+            stream=data["stream"], partial_images=data.get("partial_images")
+        ),
+    }
     params.update({name: data[name] for name in _OPTION_FIELDS if data.get(name) is not None})
     if data.get("model"):
         params["model"] = data["model"]
@@ -425,7 +521,7 @@ async def _create_images(
     serializer_class: type[ImageParamsSerializer],
     operation: str,
     file_fields: tuple[str, ...],
-) -> Response:
+) -> Response | StreamingHttpResponse:
     """What the three operations do alike: validate, start (or replay) the job, answer when ready.
 
     `file_fields` name the uploads the operation takes; their validation is the serializer's.
@@ -441,8 +537,10 @@ async def _create_images(
         files=files,
         # Only edits and variations take an image, so only they carry the face_consent field.
         face_consent=data.get("face_consent", False),
-        response_format=data["response_format"],
+        response_format="b64_json" if data["stream"] else data["response_format"],
     )
+    if data["stream"]:
+        return _stream(started=started, event_prefix=STREAM_EVENT_PREFIX[operation])
     return await _answer(request=request, started=started, response_format=data["response_format"])
 
 
@@ -458,7 +556,7 @@ class ImagesGenerationsApi(AsyncApiView):
         parameters=[IDEMPOTENCY_HEADER],
         responses={200: ImagesResponseSerializer},
     )
-    async def post(self, request: Request) -> Response:
+    async def post(self, request: Request) -> Response | StreamingHttpResponse:
         return await _create_images(
             request,
             serializer_class=GenerationsInputSerializer,
@@ -479,7 +577,7 @@ class ImagesEditsApi(AsyncApiView):
         parameters=[IDEMPOTENCY_HEADER],
         responses={200: ImagesResponseSerializer},
     )
-    async def post(self, request: Request) -> Response:
+    async def post(self, request: Request) -> Response | StreamingHttpResponse:
         return await _create_images(
             request,
             serializer_class=EditsInputSerializer,
@@ -500,7 +598,7 @@ class ImagesVariationsApi(AsyncApiView):
         parameters=[IDEMPOTENCY_HEADER],
         responses={200: ImagesResponseSerializer},
     )
-    async def post(self, request: Request) -> Response:
+    async def post(self, request: Request) -> Response | StreamingHttpResponse:
         return await _create_images(
             request,
             serializer_class=VariationsInputSerializer,

@@ -10,6 +10,7 @@ batch (up to float rounding), and the same on every machine for a given device t
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -50,9 +51,28 @@ def _generators(seeds: list[int]) -> list:
     return [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
 
 
-def _step_callback(on_step: StepCallback | None) -> Callable:
+# step (1-based), the batch's images decoded from that step's latents (in seed order).
+PreviewCallback = Callable[[int, list[PILImage.Image]], None]
+
+
+def latents_preview(pipe: Any, latents: Any) -> list[PILImage.Image]:
+    """What the images look like so far: the intermediate latents through the VAE's decoder."""
+    import torch
+
+    with torch.inference_mode():
+        decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+    array = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+    return [PILImage.fromarray(item.transpose(1, 2, 0)) for item in array]
+
+
+def _step_callback(
+    on_step: StepCallback | None, preview_steps: frozenset[int], on_preview: PreviewCallback | None
+) -> Callable:
     def callback(pipe, step_index, timestep, callback_kwargs):  # type: ignore[no-untyped-def]
-        if on_step is not None and not on_step(step_index + 1, pipe.num_timesteps):
+        step = step_index + 1
+        if on_preview is not None and step in preview_steps:
+            on_preview(step, latents_preview(pipe, callback_kwargs["latents"]))
+        if on_step is not None and not on_step(step, pipe.num_timesteps):
             raise BatchCanceled()
         return callback_kwargs
 
@@ -70,9 +90,12 @@ def run_batch(
     jobs: list[BatchJob],
     on_step: StepCallback | None = None,
     strength: float = VARIATION_STRENGTH,
+    preview_steps: frozenset[int] = frozenset(),
+    on_preview: PreviewCallback | None = None,
 ) -> list[BatchJob]:
     """Fills each job's `images` (in seed order), width x height RGB, with one pipeline call.
-    `strength`: how much of a variation's input is redrawn (image_options' input_fidelity)."""
+    `strength`: how much of a variation's input is redrawn (image_options' input_fidelity);
+    `on_preview` gets the images decoded at each of `preview_steps` (streamed partial images)."""
     import torch
 
     loaded = pipeline_get(model_id=model_id)
@@ -84,7 +107,7 @@ def run_batch(
         "num_inference_steps": steps,
         "guidance_scale": guidance_scale,
         "generator": _generators(seeds),
-        "callback_on_step_end": _step_callback(on_step),
+        "callback_on_step_end": _step_callback(on_step, preview_steps, on_preview),
         "output_type": "pil",
     }
     with torch.inference_mode():

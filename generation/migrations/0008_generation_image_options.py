@@ -60,6 +60,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="generation",
+            name="partial_images",
+            field=models.PositiveSmallIntegerField(default=0),
+        ),
+        migrations.AddField(
+            model_name="generation",
             name="input_tokens",
             field=models.PositiveIntegerField(default=0),
         ),

@@ -61,6 +61,8 @@ class Generation(UUIDModel):
     background = models.CharField(max_length=16, default="auto")
     moderation = models.CharField(max_length=8, default="auto")
     input_fidelity = models.CharField(max_length=8, default="low")
+    # Previews a streamed request asked for (0-3), published from intermediate latents.
+    partial_images = models.PositiveSmallIntegerField(default=0)
     # The prompt's tokens by the model's own tokenizer, counted by the worker (OpenAI's `usage`).
     input_tokens = models.PositiveIntegerField(default=0)
     steps = models.PositiveSmallIntegerField()

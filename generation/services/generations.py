@@ -21,7 +21,12 @@ from common.errors import Conflict, InvalidRequest
 from common.queues import lane_priority
 from generation.inference.registry import model_queue, model_spec
 from generation.models import Generation
-from generation.services.image_options import ImageSize, image_options_resolve, size_parse
+from generation.services.image_options import (
+    ImageSize,
+    image_options_resolve,
+    partial_images_check,
+    size_parse,
+)
 from generation.services.progress import progress_publish
 from generation.services.storage import storage_delete, storage_write, upload_key
 from generation.services.uploads import png_bytes, upload_validate
@@ -113,6 +118,7 @@ def generation_create(
     background: str | None = None,
     moderation: str | None = None,
     input_fidelity: str | None = None,
+    partial_images: int = 0,
 ) -> Generation:
     """Validates, screens, reserves credits, creates the job; the task is queued after commit.
 
@@ -123,7 +129,8 @@ def generation_create(
 
     `size`: WxH, a square's side, or None / "auto" (the model's native size within the plan);
     `quality` ... `input_fidelity`: the image options (generation/services/image_options.py,
-    docs/api.md), each None for its default.
+    docs/api.md), each None for its default. `partial_images`: previews to publish while it
+    renders (a streamed request's, 0-3).
 
     `generation_id`: the job's id chosen in advance (the Idempotency-Key's claim records it
     first, so a retry after a crash finds this job). It must not belong to a job already.
@@ -223,6 +230,7 @@ def generation_create(
                 background=options.background,
                 moderation=options.moderation,
                 input_fidelity=options.input_fidelity,
+                partial_images=partial_images_check(stream=True, partial_images=partial_images),
                 seed=secrets.randbelow(MAX_SEED - MAX_N) if seed is None else seed,
                 input_image_key=keys.get("image", ""),
                 input_mask_key=keys.get("mask", ""),

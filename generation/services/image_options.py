@@ -268,3 +268,29 @@ def input_images_check(*, count: int) -> None:
             param="image",
             code="references_not_supported",
         )
+
+
+MAX_PARTIAL_IMAGES = 3
+
+
+def partial_images_check(*, stream: bool, partial_images: int | None) -> int:
+    """Previews to stream (0-3); only a streamed request gets any."""
+    count = partial_images or 0
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 3:
+        raise InvalidRequest(
+            f"Invalid 'partial_images': expected 0 to {MAX_PARTIAL_IMAGES}, got {partial_images}.",
+            param="partial_images",
+            code="invalid_value",
+        )
+    return count if stream else 0
+
+
+def preview_steps(*, total: int, count: int) -> frozenset[int]:
+    """The denoising steps (1-based) whose latents are previewed: `count` of the intermediate
+    ones, evenly spread (a short run has fewer, as OpenAI's fast renders send fewer)."""
+    intermediate = list(range(1, total))
+    count = min(count, len(intermediate))
+    if count <= 0:
+        return frozenset()
+    picks = {round((i + 1) * (len(intermediate) + 1) / (count + 1)) - 1 for i in range(count)}
+    return frozenset(intermediate[pick] for pick in picks)

@@ -11,6 +11,7 @@ a duplicate message). Every step is idempotent, keyed by the generation:
   only by the worker holding the claim.
 """
 
+import base64
 import contextlib
 import io
 import logging
@@ -18,7 +19,7 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -31,7 +32,7 @@ from common import metrics
 from common.celery_worker import worker_draining
 from generation.models import Generation, Image
 from generation.services.generations import _inputs_delete, moderation_service
-from generation.services.image_options import INPUT_FIDELITY_STRENGTH
+from generation.services.image_options import INPUT_FIDELITY_STRENGTH, preview_steps
 from generation.services.progress import progress_publish
 from generation.services.quarantine import quarantine_store
 from generation.services.storage import image_key, storage_read, storage_write
@@ -224,6 +225,35 @@ class _Step:
         return len(canceled) < len(ids)  # stop only when nobody in the batch still wants it
 
 
+@dataclass
+class _PreviewPublish:
+    """Streams a preview of each job's first image to its listeners (generation.api.openai),
+    for the jobs that asked for partial images, up to their number."""
+
+    jobs: list[Generation]
+    sent: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    def __call__(self, step: int, pictures: list[PILImage.Image]) -> None:
+        position = 0
+        for job in self.jobs:
+            index = self.sent.get(job.pk, 0)
+            if index < job.partial_images:
+                preview = io.BytesIO()
+                pictures[position].save(preview, format="PNG")
+                progress_publish(
+                    generation_id=job.pk,
+                    status=Generation.Status.RUNNING,
+                    step=step,
+                    total=job.steps,
+                    partial_image={
+                        "index": index,
+                        "b64_json": base64.b64encode(preview.getvalue()).decode(),
+                    },
+                )
+                self.sent[job.pk] = index + 1
+            position += job.n
+
+
 def generation_run(
     *, generation_id: uuid.UUID | str, worker_id: str | None = None, deadline: float | None = None
 ) -> list[str]:
@@ -364,6 +394,10 @@ def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float 
         guidance_scale=first.guidance_scale,
         jobs=batch,
         on_step=_Step(jobs=jobs, worker_id=worker_id, deadline=deadline),
+        preview_steps=preview_steps(
+            total=first.steps, count=max(job.partial_images for job in jobs)
+        ),
+        on_preview=_PreviewPublish(jobs=jobs),
     )
     elapsed = max(time.monotonic() - started, 1e-6)
     images = sum(job.n for job in jobs)

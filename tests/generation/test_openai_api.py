@@ -64,7 +64,11 @@ def _error(response, status: int, *, param: str | None = None, code: str | None 
         ),
         ({"prompt": "a cat", "output_compression": 101}, "output_compression", "invalid_value"),
         ({"prompt": "a cat", "moderation": "off"}, "moderation", "invalid_value"),
-        ({"prompt": "a cat", "stream": True}, "stream", "unsupported_parameter"),
+        (
+            {"prompt": "a cat", "stream": True, "partial_images": 4},
+            "partial_images",
+            "invalid_value",
+        ),
         ({"prompt": "a cat", "n": 0}, "n", "integer_below_min_value"),
         ({"prompt": "a cat", "n": 11}, "n", "integer_above_max_value"),
         ({"prompt": "a cat", "n": "many"}, "n", None),

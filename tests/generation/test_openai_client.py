@@ -314,3 +314,58 @@ def test_the_async_client_renders_a_landscape_size(live, settings):
     picture = PILImage.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
     assert picture.size == (1536, 1024) and result.size == "1536x1024"
     assert result.usage is not None and result.usage.model_extra["credits"] == 3  # by pixels
+
+
+def test_streaming_partial_images_then_the_completed_image(live, settings):
+    """Sync client, generations: previews decoded from intermediate latents, then the image."""
+    who = customer(settings=settings)
+    stream = _client(live, who.secret).images.generate(
+        prompt="a lighthouse at dusk",
+        size="256x256",
+        quality="high",  # four steps for the tiny model: three intermediate ones to preview
+        stream=True,
+        partial_images=2,
+    )
+    events = list(stream)
+    assert [event.type for event in events] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    assert [event.partial_image_index for event in events[:2]] == [0, 1]
+    for event in events:
+        picture = PILImage.open(io.BytesIO(base64.b64decode(event.b64_json)))
+        assert picture.size == (256, 256)
+    completed = events[-1]
+    assert completed.size == "256x256" and completed.output_format == "png"
+    assert completed.usage.input_tokens > 0 and completed.model_extra["seed"] >= 0
+
+
+def test_the_async_client_streams_an_edit(live, settings):
+    who = customer(settings=settings)
+
+    async def edit():  # type: ignore[no-untyped-def]
+        client = openai.AsyncOpenAI(
+            api_key=who.secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=180
+        )
+        stream = await client.images.edit(
+            image=("door.png", rgba_with_transparent_square(256), "image/png"),
+            prompt="a blue window",
+            size="256x256",
+            quality="high",
+            stream=True,
+            partial_images=1,
+        )
+        return [event async for event in stream]
+
+    events = asyncio.run(edit())
+    assert [event.type for event in events] == ["image_edit.partial_image", "image_edit.completed"]
+    assert PILImage.open(io.BytesIO(base64.b64decode(events[-1].b64_json))).size == (256, 256)
+
+
+def test_partial_images_outside_0_to_3_is_refused(live, settings):
+    who = customer(settings=settings)
+    with pytest.raises(openai.BadRequestError) as refused:
+        _client(live, who.secret).images.generate(prompt="a cat", stream=True, partial_images=4)
+    assert refused.value.param == "partial_images"
+    assert _generations(who) == 0
