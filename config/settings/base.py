@@ -313,7 +313,10 @@ LOGGING = {
 # The model registry (docs/generation.md). `source` is a Hugging Face hub id or a local folder
 # (`builtin:tiny` is the tiny random pipeline built from configs, no download); `native_size`
 # is the side it was trained at (smaller requests render there and are downscaled);
-# `operations` says which of generate / edit / variation it serves.
+# `operations` says which of generate / edit / variation it serves; optional: `max_pixels` (per
+# image, default 1792x1024's), `quality` ({"low": steps, "medium": ..., "high": ...}),
+# `background_model` (a segmentation model for transparent backgrounds: hub id, local folder or
+# builtin:tiny; docs/api.md).
 EASEL_MODELS = {
     "easel/tiny": {
         "source": "builtin:tiny",
@@ -322,6 +325,8 @@ EASEL_MODELS = {
         "guidance_scale": 0.0,
         "scheduler": "EulerAncestralDiscreteScheduler",
         "operations": ["generate", "edit", "variation"],
+        # Transparent backgrounds: a tiny random segmentation model (its masks are noise).
+        "background_model": "builtin:tiny",
     },
     "stabilityai/sd-turbo": {
         "source": env("EASEL_SD_TURBO_SOURCE", default="stabilityai/sd-turbo"),
@@ -341,6 +346,9 @@ EASEL_MODELS = {
     },
 }
 EASEL_MODEL = env("EASEL_MODEL", default="easel/tiny")
+# `/v1`'s `model` values from OpenAI that Easel answers with one of its own: alias -> a model
+# id above ("" is EASEL_MODEL). Clients that hard-code OpenAI's names keep working.
+EASEL_OPENAI_MODEL_ALIASES = {"dall-e-2": "", "dall-e-3": "", "gpt-image-1": ""}
 # Worker: compile the UNet with torch.compile on a GPU (slower first call, faster after).
 EASEL_TORCH_COMPILE = env.bool("EASEL_TORCH_COMPILE", default=False)
 # Compatible queued jobs (same model, operation, size, steps) run in one pipeline call, up to

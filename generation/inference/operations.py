@@ -10,6 +10,7 @@ batch (up to float rounding), and the same on every machine for a given device t
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
@@ -32,7 +33,7 @@ class BatchCanceled(Exception):
 class BatchJob:
     prompt: str
     seeds: list[int]
-    init_image: PILImage.Image | None = None  # RGBA or RGB, square
+    init_image: PILImage.Image | None = None  # RGBA or RGB
     mask: PILImage.Image | None = None  # RGBA: its transparent area is what gets repainted
     images: list[PILImage.Image] = field(default_factory=list)
 
@@ -50,9 +51,28 @@ def _generators(seeds: list[int]) -> list:
     return [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
 
 
-def _step_callback(on_step: StepCallback | None) -> Callable:
+# step (1-based), the batch's images decoded from that step's latents (in seed order).
+PreviewCallback = Callable[[int, list[PILImage.Image]], None]
+
+
+def latents_preview(pipe: Any, latents: Any) -> list[PILImage.Image]:
+    """What the images look like so far: the intermediate latents through the VAE's decoder."""
+    import torch
+
+    with torch.inference_mode():
+        decoded = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+    array = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+    return [PILImage.fromarray(item.transpose(1, 2, 0)) for item in array]
+
+
+def _step_callback(
+    on_step: StepCallback | None, preview_steps: frozenset[int], on_preview: PreviewCallback | None
+) -> Callable:
     def callback(pipe, step_index, timestep, callback_kwargs):  # type: ignore[no-untyped-def]
-        if on_step is not None and not on_step(step_index + 1, pipe.num_timesteps):
+        step = step_index + 1
+        if on_preview is not None and step in preview_steps:
+            on_preview(step, latents_preview(pipe, callback_kwargs["latents"]))
+        if on_step is not None and not on_step(step, pipe.num_timesteps):
             raise BatchCanceled()
         return callback_kwargs
 
@@ -63,17 +83,23 @@ def run_batch(
     *,
     model_id: str,
     operation: str,
-    size: int,
+    width: int,
+    height: int,
     steps: int,
     guidance_scale: float,
     jobs: list[BatchJob],
     on_step: StepCallback | None = None,
+    strength: float = VARIATION_STRENGTH,
+    preview_steps: frozenset[int] = frozenset(),
+    on_preview: PreviewCallback | None = None,
 ) -> list[BatchJob]:
-    """Fills each job's `images` (in seed order), size x size RGB, with one pipeline call."""
+    """Fills each job's `images` (in seed order), width x height RGB, with one pipeline call.
+    `strength`: how much of a variation's input is redrawn (image_options' input_fidelity);
+    `on_preview` gets the images decoded at each of `preview_steps` (streamed partial images)."""
     import torch
 
     loaded = pipeline_get(model_id=model_id)
-    render = loaded.spec.render_size(size)
+    render = loaded.spec.render_size(width, height)
     prompts = [job.prompt for job in jobs for _ in job.seeds]
     seeds = [seed for job in jobs for seed in job.seeds]
     common = {
@@ -81,14 +107,14 @@ def run_batch(
         "num_inference_steps": steps,
         "guidance_scale": guidance_scale,
         "generator": _generators(seeds),
-        "callback_on_step_end": _step_callback(on_step),
+        "callback_on_step_end": _step_callback(on_step, preview_steps, on_preview),
         "output_type": "pil",
     }
     with torch.inference_mode():
         if operation == "generate":
-            outputs = loaded.text2img(height=render, width=render, **common).images
+            outputs = loaded.text2img(width=render[0], height=render[1], **common).images
         elif operation == "variation":
-            outputs = _variation(loaded, jobs, render, steps, common)
+            outputs = _variation(loaded, jobs, render, steps, strength, common)
         elif operation == "edit":
             outputs = _edit(loaded, jobs, render, common)
         else:
@@ -96,7 +122,7 @@ def run_batch(
     position = 0
     for job in jobs:
         job.images = [
-            _final(outputs[position + offset], job=job, operation=operation, size=size)
+            _final(outputs[position + offset], job=job, operation=operation, size=(width, height))
             for offset in range(len(job.seeds))
         ]
         position += len(job.seeds)
@@ -107,45 +133,59 @@ def _per_image(jobs: list[BatchJob], build: Callable[[BatchJob], PILImage.Image]
     return [build(job) for job in jobs for _ in job.seeds]
 
 
-def _variation(loaded: LoadedModel, jobs: list[BatchJob], render: int, steps: int, common: dict):
+def _variation(
+    loaded: LoadedModel,
+    jobs: list[BatchJob],
+    render: tuple[int, int],
+    steps: int,
+    strength: float,
+    common: dict,
+):
     def init(job: BatchJob) -> PILImage.Image:
         assert job.init_image is not None
-        return job.init_image.convert("RGB").resize((render, render), PILImage.Resampling.LANCZOS)
+        return job.init_image.convert("RGB").resize(render, PILImage.Resampling.LANCZOS)
 
     # img2img runs int(steps * strength) steps: never fewer than one.
-    common["num_inference_steps"] = max(steps, math.ceil(1 / VARIATION_STRENGTH))
-    return loaded.img2img(
-        image=_per_image(jobs, init), strength=VARIATION_STRENGTH, **common
-    ).images
+    common["num_inference_steps"] = max(steps, math.ceil(1 / strength))
+    return loaded.img2img(image=_per_image(jobs, init), strength=strength, **common).images
 
 
-def _edit(loaded: LoadedModel, jobs: list[BatchJob], render: int, common: dict):
+def _edit(loaded: LoadedModel, jobs: list[BatchJob], render: tuple[int, int], common: dict):
     def init(job: BatchJob) -> PILImage.Image:
         assert job.init_image is not None
-        return job.init_image.convert("RGB").resize((render, render), PILImage.Resampling.LANCZOS)
+        return job.init_image.convert("RGB").resize(render, PILImage.Resampling.LANCZOS)
 
     def mask(job: BatchJob) -> PILImage.Image:
         assert job.init_image is not None
         repaint = repaint_mask(image=job.init_image, mask=job.mask)
-        return repaint.resize((render, render), PILImage.Resampling.NEAREST)
+        return repaint.resize(render, PILImage.Resampling.NEAREST)
 
     return loaded.inpaint(
         image=_per_image(jobs, init),
         mask_image=_per_image(jobs, mask),
-        height=render,
-        width=render,
+        width=render[0],
+        height=render[1],
         strength=1.0,
         **common,
     ).images
 
 
-def _final(image: PILImage.Image, *, job: BatchJob, operation: str, size: int) -> PILImage.Image:
+def _final(
+    image: PILImage.Image, *, job: BatchJob, operation: str, size: tuple[int, int]
+) -> PILImage.Image:
     image = image.convert("RGB")
-    if image.size != (size, size):
-        image = image.resize((size, size), PILImage.Resampling.LANCZOS)
+    if image.size != size:
+        image = image.resize(size, PILImage.Resampling.LANCZOS)
     if operation == "edit" and job.init_image is not None:
         # The VAE round trip blurs what was not to change: put the kept pixels back exactly.
-        original = job.init_image.convert("RGB").resize((size, size), PILImage.Resampling.LANCZOS)
+        original = job.init_image.convert("RGB").resize(size, PILImage.Resampling.LANCZOS)
         keep = PILImage.eval(repaint_mask(image=job.init_image, mask=job.mask), lambda v: 255 - v)
-        image = PILImage.composite(original, image, keep.resize((size, size)))
+        image = PILImage.composite(original, image, keep.resize(size))
     return image
+
+
+def prompt_tokens(*, model_id: str, prompt: str) -> int:
+    """The tokens the model's text encoder reads of `prompt` (its own tokenizer, truncated at
+    its context as the pipeline truncates): OpenAI's `usage.input_tokens`."""
+    tokenizer = pipeline_get(model_id=model_id).text2img.tokenizer
+    return len(tokenizer(prompt, truncation=True).input_ids) if prompt else 0

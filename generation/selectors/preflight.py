@@ -11,6 +11,7 @@ from PIL import Image as PILImage
 from accounts.models import ApiKey, User
 from billing.selectors import api_key_month_spending, generation_cost, wallet_for_user
 from generation.selectors.jobs import queue_wait
+from generation.services.image_options import ImageOptions
 from moderation.models import Outcome
 from moderation.policy import policy_current
 from moderation.selectors import suspension_active
@@ -26,12 +27,13 @@ def generation_preflight(
     api_key: ApiKey | None,
     prompt: str,
     n: int,
-    pixels: int,
+    options: ImageOptions,
     upload: PILImage.Image | None,
     end_user: str,
     face_consent: bool,
 ) -> dict[str, Any]:
-    credits = generation_cost(size=pixels, n=n)
+    """`options`: the image options admission's parameters step settled (size, steps...)."""
+    credits = generation_cost(pixels=options.size.pixels, n=n)
     wallet = wallet_for_user(user=user)
     balance = wallet.balance if wallet else 0
     position, wait = queue_wait(lane=user.tier.queue_lane)
@@ -40,6 +42,9 @@ def generation_preflight(
     )
     return {
         "credits": credits,
+        "size": options.size.label,
+        "pixels": options.size.pixels,
+        "steps": options.steps,
         "balance": balance,
         "affordable": not refusal,
         "unaffordable_reason": refusal,

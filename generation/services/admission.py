@@ -68,6 +68,11 @@ from generation.services.idempotency import (
     idempotency_release,
     request_fingerprint,
 )
+from generation.services.image_options import (
+    ImageOptions,
+    image_options_resolve,
+    partial_images_check,
+)
 from generation.services.parameters import (
     MAX_N,
     MAX_SEED,
@@ -110,7 +115,7 @@ class Checked:
     """What the parameters step learned."""
 
     prompt: str
-    pixels: int
+    options: ImageOptions  # the size, steps, format... settled for the model and the plan
     spec: ModelSpec
     upload: ValidatedUpload | None
 
@@ -121,22 +126,28 @@ def parameters_check(
     operation: str,
     prompt: Any,
     n: Any,
-    size: int | str,
+    size: int | str | None,
     model: str | None,
     seed: Any = None,
     steps: Any = None,
     image_bytes: bytes | None = None,
     mask_bytes: bytes | None = None,
     upload_required: bool = True,
+    **image_option_values: Any,
 ) -> Checked:
-    """Step 1: the request's own limits, the tier's, the model's and the upload's."""
-    pixels = generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
+    """Step 1: the request's own limits, the tier's, the model's and the upload's.
+    `image_option_values`: quality, output_format, output_compression, background, moderation,
+    input_fidelity (generation/services/image_options.py; None or absent: the default)."""
+    generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
     prompt = prompt or ""  # a variation's prompt may be left out
-    tier_limits_check(user=user, n=n, size=pixels, operation=operation)
     spec = model_spec(model_id=model_alias_resolve(model))
+    seed_steps_check(seed=seed, steps=steps)
+    options = image_options_resolve(
+        spec=spec, max_pixels=user.tier.max_pixels, size=size, steps=steps, **image_option_values
+    )
+    tier_limits_check(user=user, n=n, size=options.size, operation=operation)
     if operation not in spec.operations:
         raise InvalidRequest(f"The model '{spec.id}' does not serve {operation}s.", param="model")
-    seed_steps_check(seed=seed, steps=steps)
     upload = None
     if operation != Generation.Operation.GENERATE and (upload_required or image_bytes):
         upload = upload_validate(
@@ -144,7 +155,7 @@ def parameters_check(
             mask_bytes=mask_bytes if operation == Generation.Operation.EDIT else None,
             needs_alpha=operation == Generation.Operation.EDIT,
         )
-    return Checked(prompt=prompt, pixels=pixels, spec=spec, upload=upload)
+    return Checked(prompt=prompt, options=options, spec=spec, upload=upload)
 
 
 def admission_precheck(*, user: User, api_key: ApiKey | None, images: int) -> RateLimitState:
@@ -163,7 +174,7 @@ def admission_admit(
     operation: str,
     prompt: Any = "",
     n: Any = 1,
-    size: int | str = 1024,
+    size: int | str | None = None,
     api_key: ApiKey | None = None,
     image_bytes: bytes | None = None,
     mask_bytes: bytes | None = None,
@@ -175,13 +186,15 @@ def admission_admit(
     idempotency: Idempotency | None = None,
     throttle: str = REQUEST,
     generation_id: uuid.UUID | None = None,
-    **options: Any,
+    partial_images: int = 0,
+    **image_option_values: Any,
 ) -> Admitted:
     """Admits one job, or raises the first step's refusal with nothing reserved or created.
 
-    `options`: further job options, passed through to the row unchanged (their checks belong
-    to the parameters step). `generation_id`: the job's id chosen in advance (an extension's
-    claimed frame); it must not belong to a job already.
+    `size`: WxH, a square's side, or None / "auto" (the model's native size within the plan).
+    `image_option_values`: the image options (`parameters_check`). `partial_images`: previews
+    to publish while it renders (a streamed request's, 0-3). `generation_id`: the job's id
+    chosen in advance (an extension's claimed frame); it must not belong to a job already.
     """
     checked = parameters_check(
         user=user,
@@ -194,6 +207,7 @@ def admission_admit(
         steps=steps,
         image_bytes=image_bytes,
         mask_bytes=mask_bytes,
+        **image_option_values,
     )
     prompt = checked.prompt
     record = None
@@ -202,13 +216,14 @@ def admission_admit(
             "operation": operation,
             "prompt": prompt,
             "n": n,
-            "size": checked.pixels,
+            "size": checked.options.size.label,
             "model": checked.spec.id,
             "seed": seed,
             "steps": steps,
             "end_user": end_user,
             "face_consent": face_consent,
-            **options,
+            "partial_images": partial_images,
+            **image_option_values,
             **idempotency.answer_fields,
         }
         uploads = {k: v for k, v in (("image", image_bytes), ("mask", mask_bytes)) if v}
@@ -239,7 +254,7 @@ def admission_admit(
                 end_user=end_user,
                 face_consent=face_consent,
                 generation_id=generation_id,
-                options=options,
+                partial_images=partial_images,
             )
     except BaseException:
         if record is not None:
@@ -265,13 +280,13 @@ def admission_preflight(
     operation: str,
     prompt: Any = "",
     n: Any = 1,
-    size: int | str = 1024,
+    size: int | str | None = None,
     model: str | None = None,
     end_user: str = "",
     face_consent: bool = False,
     image_bytes: bytes | None = None,
     mask_bytes: bytes | None = None,
-    **options: Any,
+    **image_option_values: Any,
 ) -> Preflight:
     """The free preflight through the same steps: parameters (the upload is optional: without
     one only the prompt is judged), the throttle as one request of no images (a free way to
@@ -286,6 +301,7 @@ def admission_preflight(
         image_bytes=image_bytes,
         mask_bytes=mask_bytes,
         upload_required=False,
+        **image_option_values,
     )
     state = rate_limit_consume(user=user, api_key=api_key, requests=1, images=0)
     body = generation_preflight(
@@ -293,7 +309,7 @@ def admission_preflight(
         api_key=api_key,
         prompt=checked.prompt,
         n=n,
-        pixels=checked.pixels,
+        options=checked.options,
         upload=checked.upload.image if checked.upload else None,
         end_user=end_user,
         face_consent=face_consent,
@@ -325,7 +341,7 @@ def _screen_reserve_create(
     end_user: str,
     face_consent: bool,
     generation_id: uuid.UUID | None,
-    options: dict[str, Any],
+    partial_images: int,
 ) -> Generation:
     """Steps 5 to 7."""
     generation_permission_check(user=user, end_user=end_user)
@@ -342,9 +358,14 @@ def _screen_reserve_create(
         face_consent=face_consent,
         generation_id=generation_id,
     )
-    amount = generation_cost(size=checked.pixels, n=n)
+    options = checked.options
+    amount = generation_cost(pixels=options.size.pixels, n=n)
     credits_reserve(
-        user=user, generation_id=generation_id, amount=amount, api_key=api_key, size=checked.pixels
+        user=user,
+        generation_id=generation_id,
+        amount=amount,
+        api_key=api_key,
+        size=options.size.long_side,
     )
     try:
         keys = _uploads_store(generation_id=generation_id, upload=checked.upload)
@@ -360,15 +381,23 @@ def _screen_reserve_create(
                 model=checked.spec.id,
                 prompt=prompt,
                 n=n,
-                size=checked.pixels,
-                steps=steps or checked.spec.default_steps,
-                guidance_scale=checked.spec.guidance_scale,
+                size=options.size.long_side,
+                width=options.size.width,
+                height=options.size.height,
+                steps=options.steps,
+                guidance_scale=options.guidance_scale,
+                quality=options.quality,
+                output_format=options.output_format,
+                output_compression=options.output_compression,
+                background=options.background,
+                moderation=options.moderation,
+                input_fidelity=options.input_fidelity,
+                partial_images=partial_images_check(stream=True, partial_images=partial_images),
                 seed=secrets.randbelow(MAX_SEED - MAX_N) if seed is None else seed,
                 input_image_key=keys.get("image", ""),
                 input_mask_key=keys.get("mask", ""),
                 credits_reserved=amount,
                 queue_lane=user.tier.queue_lane,
-                **options,
             )
             transaction.on_commit(lambda: generation_enqueue(generation=generation))
     except BaseException:

@@ -12,15 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from common.errors import InvalidRequest
+from generation.inference.registry import model_alias_target
 from generation.models import Generation
+from generation.services import image_options
+from generation.services.image_options import ImageSize
 
 MAX_PROMPT_CHARS = 1000
 MAX_N = 10
-SIZES = (256, 512, 1024)
 MAX_SEED = 2**31 - 1
 MAX_STEPS = 50
-# OpenAI's `model` values for DALL-E 2: answered by Easel's default model.
-OPENAI_MODEL_ALIASES = frozenset({"dall-e-2"})
 
 # The JSON type each field of a create request must have (both APIs' names). A field not named
 # here is the serializer's alone to judge.
@@ -35,6 +35,15 @@ JSON_FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,),
     "steps": (int,),
     "face_consent": (bool,),
+    "quality": (str,),
+    "output_format": (str,),
+    "output_compression": (int,),
+    "background": (str,),
+    "moderation": (str,),
+    "input_fidelity": (str,),
+    "safety_identifier": (str,),
+    "partial_images": (int,),
+    "stream": (bool,),
 }
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean"}
 
@@ -124,16 +133,12 @@ def n_check(n: Any) -> int:
     return n
 
 
-def size_parse(size: int | str) -> int:
-    if isinstance(size, bool) or not isinstance(size, int | str):
+def size_parse(size: int | str | None) -> ImageSize | None:
+    """The size's type here; its rules (WxH, multiples of 64, the aspect) in image_options.
+    None is `auto`: the model's native size within the plan, settled with the model."""
+    if isinstance(size, bool) or not (size is None or isinstance(size, int | str)):
         raise type_error(param="size", expected=str, value=size)
-    text = str(size).lower()
-    width, _, height = text.partition("x")
-    if width.isdigit() and (not height or height == width) and int(width) in SIZES:
-        return int(width)
-    raise InvalidRequest(
-        f"'{size}' is not one of ['256x256', '512x512', '1024x1024'] - 'size'", param="size"
-    )
+    return image_options.size_parse(size)
 
 
 def seed_steps_check(*, seed: Any, steps: Any) -> None:
@@ -147,15 +152,20 @@ def seed_steps_check(*, seed: Any, steps: Any) -> None:
 
 
 def model_alias_resolve(model: str | None) -> str | None:
-    """The model a request names, with OpenAI's names meaning the default (None)."""
+    """The model a request names, with OpenAI's names (settings.EASEL_OPENAI_MODEL_ALIASES)
+    meaning the Easel model they map to; None is the default."""
     if isinstance(model, bool) or (model is not None and not isinstance(model, str)):
         raise type_error(param="model", expected=str, value=model)
-    return None if not model or model in OPENAI_MODEL_ALIASES else model
+    if not model:
+        return None
+    return model_alias_target(name=model) or model
 
 
-def generation_params_check(*, operation: str, prompt: Any, n: Any, size: int | str) -> int:
-    """The request's own limits (operation, prompt, n, size), in OpenAI's words; the size in
-    pixels. Admission applies them to jobs and to the free preflight alike."""
+def generation_params_check(
+    *, operation: str, prompt: Any, n: Any, size: int | str | None
+) -> ImageSize | None:
+    """The request's own limits (operation, prompt, n, size), in OpenAI's words; the size asked
+    for (None: `auto`). Admission applies them to jobs and to the free preflight alike."""
     if operation not in Generation.Operation.values:
         raise InvalidRequest(f"Unknown operation '{operation}'.", param="operation")
     prompt_check(prompt, required=operation != Generation.Operation.VARIATION)

@@ -25,7 +25,7 @@ from PIL import Image as PILImage
 
 from common.errors import Conflict, NotFound
 from generation.models import Generation, Image, QuarantinedImage
-from generation.provenance.delivery import delivered_png
+from generation.provenance.delivery import delivered_image
 from generation.services.storage import (
     image_key,
     quarantine_key,
@@ -54,7 +54,11 @@ def quarantine_store(
     """Keep `picture` (a withheld output, or the bytes of a delivered file being taken down) in
     the quarantine and delete any copy at the image's customer key. Idempotent per image: a
     rerun of the job overwrites the same quarantined file and record."""
-    customer_key = image_key(generation_id=image.generation_id, index=image.index)
+    customer_key = image_key(
+        generation_id=image.generation_id,
+        index=image.index,
+        extension=image.generation.output_format,
+    )
     key = quarantine_key(key=customer_key)
     storage_write(key=key, content=picture if isinstance(picture, bytes) else _png(picture))
     storage_delete(key=customer_key)  # a rerun or a take-down must not leave it reachable
@@ -101,7 +105,11 @@ def quarantine_release(*, image_id: uuid.UUID | str, actor: Any, reason: str) ->
         content = storage_read(key=record.storage_key)
         if record.reason == QuarantinedImage.Reason.WITHHELD:
             content = _marked(image=image, content=content)
-        key = image_key(generation_id=image.generation_id, index=image.index)
+        key = image_key(
+            generation_id=image.generation_id,
+            index=image.index,
+            extension=image.generation.output_format,
+        )
         storage_write(key=key, content=content)
         was_withheld = image.status == Image.Status.WITHHELD
         image.status, image.storage_key, image.under_review = Image.Status.DELIVERED, key, False
@@ -122,7 +130,7 @@ def _marked(*, image: Image, content: bytes) -> bytes:
     key = image.generation.input_image_key
     ingredient = storage_read(key=key) if key and storage().exists(key) else None
     with PILImage.open(io.BytesIO(content)) as picture:
-        return delivered_png(picture=picture.convert("RGB"), image=image, ingredient=ingredient)
+        return delivered_image(picture=picture, image=image, ingredient=ingredient)
 
 
 def _generation_count_released(*, generation: Generation) -> None:

@@ -11,6 +11,7 @@ a duplicate message). Every step is idempotent, keyed by the generation:
   only by the worker holding the claim.
 """
 
+import base64
 import contextlib
 import functools
 import io
@@ -36,6 +37,7 @@ from generation.models import Generation, Image
 from generation.services.cancels import cancel_flags
 from generation.services.deliveries import deliveries_overlap, delivery_submit
 from generation.services.generations import _inputs_delete
+from generation.services.image_options import INPUT_FIDELITY_STRENGTH, preview_steps
 from generation.services.progress import progress_publish
 from generation.services.quarantine import quarantine_store
 from generation.services.storage import image_key, storage_read, storage_write
@@ -129,9 +131,21 @@ def generation_claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Gener
     return _claim(generation_id=generation_id, worker_id=worker_id).generation
 
 
+# Jobs that agree on these share one pipeline call (the output format and background are the
+# delivery's, so they do not split a batch).
+BATCH_FIELDS = (
+    "model",
+    "operation",
+    "width",
+    "height",
+    "steps",
+    "guidance_scale",
+    "input_fidelity",
+)
+
+
 def _compatible(job: Generation, primary: Generation) -> bool:
-    fields = ("model", "operation", "size", "steps", "guidance_scale")
-    return all(getattr(job, name) == getattr(primary, name) for name in fields)
+    return all(getattr(job, name) == getattr(primary, name) for name in BATCH_FIELDS)
 
 
 def _orphans_reclaim(
@@ -194,12 +208,8 @@ def _batch_mates(*, primary: Generation, worker_id: str, room: int) -> list[Gene
         Generation.objects.filter(
             status=Generation.Status.QUEUED,
             cancel_requested=False,
-            model=primary.model,
-            operation=primary.operation,
-            size=primary.size,
-            steps=primary.steps,
-            guidance_scale=primary.guidance_scale,
             n__lte=room,
+            **{name: getattr(primary, name) for name in BATCH_FIELDS},
         )
         .order_by("-queue_lane", "created_at")
         .values_list("pk", "n")[:32]
@@ -261,6 +271,35 @@ def _heartbeat(*, ids: list, worker_id: str, step: int, total: int) -> set[str]:
             "pk", flat=True
         )
     }
+
+
+@dataclass
+class _PreviewPublish:
+    """Streams a preview of each job's first image to its listeners (generation.api.openai),
+    for the jobs that asked for partial images, up to their number."""
+
+    jobs: list[Generation]
+    sent: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    def __call__(self, step: int, pictures: list[PILImage.Image]) -> None:
+        position = 0
+        for job in self.jobs:
+            index = self.sent.get(job.pk, 0)
+            if index < job.partial_images:
+                preview = io.BytesIO()
+                pictures[position].save(preview, format="PNG")
+                progress_publish(
+                    generation_id=job.pk,
+                    status=Generation.Status.RUNNING,
+                    step=step,
+                    total=job.steps,
+                    partial_image={
+                        "index": index,
+                        "b64_json": base64.b64encode(preview.getvalue()).decode(),
+                    },
+                )
+                self.sent[job.pk] = index + 1
+            position += job.n
 
 
 def generation_run(
@@ -442,8 +481,10 @@ def _inputs_load(job: Generation) -> tuple[PILImage.Image | None, PILImage.Image
 
 
 def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float | None) -> list:
-    """One pipeline call for the batch; each BatchJob's `images` holds its pictures."""
-    from generation.inference.operations import BatchJob, run_batch
+    """One pipeline call for the batch; each BatchJob's `images` holds its pictures (their
+    backgrounds cut out for jobs that asked for a transparent one)."""
+    from generation.inference.background import backgrounds_remove
+    from generation.inference.operations import BatchJob, prompt_tokens, run_batch
 
     batch = []
     for job in jobs:
@@ -456,22 +497,34 @@ def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float |
                 mask=mask,
             )
         )
+    for job in jobs:
+        job.input_tokens = prompt_tokens(model_id=job.model, prompt=job.prompt)
+        Generation.objects.filter(pk=job.pk).update(input_tokens=job.input_tokens)
     first = jobs[0]
     started = time.monotonic()
     run_batch(
         model_id=first.model,
         operation=first.operation,
-        size=first.size,
+        width=first.width,
+        height=first.height,
+        strength=INPUT_FIDELITY_STRENGTH[first.input_fidelity],
         steps=first.steps,
         guidance_scale=first.guidance_scale,
         jobs=batch,
         on_step=_Step(jobs=jobs, worker_id=worker_id, deadline=deadline),
+        preview_steps=preview_steps(
+            total=first.steps, count=max(job.partial_images for job in jobs)
+        ),
+        on_preview=_PreviewPublish(jobs=jobs),
     )
     throughput_publish(
         worker_id=worker_id,
         images=sum(job.n for job in jobs),
         seconds=time.monotonic() - started,
     )
+    for job, batch_job in zip(jobs, batch, strict=True):
+        if job.background == "transparent":
+            batch_job.images = backgrounds_remove(model_id=job.model, pictures=batch_job.images)
     return batch
 
 
@@ -550,27 +603,27 @@ class _JobDelivery:
 def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image) -> Image:
     """Screens one output; stores it (signed, watermarked, with content credentials) only when
     moderation allows it."""
-    from generation.provenance.delivery import delivered_png
+    from generation.provenance.delivery import delivered_image
 
     image, _ = Image.objects.get_or_create(
         generation=generation,
         index=index,
         defaults={
             "seed": generation.seed + index,
-            "width": generation.size,
-            "height": generation.size,
+            "width": generation.width,
+            "height": generation.height,
             "status": Image.Status.WITHHELD,
         },
     )
     verdict = output_screen(
         image=picture, user=generation.user, generation_id=generation.pk, image_id=image.pk
     )
-    key = image_key(generation_id=generation.pk, index=index)
+    key = image_key(generation_id=generation.pk, index=index, extension=generation.output_format)
     if verdict.blocked:
         quarantine_store(image=image, picture=picture)  # staff-only; an appeal may release it
         image.status, image.storage_key, image.under_review = Image.Status.WITHHELD, "", False
     else:
-        content = delivered_png(
+        content = delivered_image(
             picture=picture,
             image=image,
             ingredient=storage_read(key=generation.input_image_key)
@@ -596,7 +649,7 @@ def generation_settle(
     ).exists():
         logger.warning("generation %s is no longer held by %s", generation.pk, worker_id)
         return False
-    amount = len(delivered) * image_price(size=generation.size)
+    amount = len(delivered) * image_price(pixels=generation.pixels)
     # Money before the status, idempotent per generation: a crash between the two and a rerun
     # charge once; the other order could leave a delivered job never charged.
     if amount:

@@ -5,6 +5,7 @@ One server and one worker serve the whole module (starting them takes seconds); 
 its own customer, committed (transactional tests) so the server's processes see it.
 """
 
+import asyncio
 import base64
 import io
 import json
@@ -110,7 +111,7 @@ def test_error_classes(live, settings):
     assert blocked.value.request_id  # x-request-id, read by the client
 
     with pytest.raises(openai.BadRequestError) as bad_size:
-        client.images.generate(prompt="a cat", size="1792x1024")
+        client.images.generate(prompt="a cat", size="1600x512")  # aspect over 3:1
     assert bad_size.value.param == "size"
 
     with pytest.raises(openai.AuthenticationError) as unauthenticated:
@@ -165,3 +166,206 @@ def test_native_job_with_server_sent_events(live, settings):
         f"{live.base_url}/api/v1/generations/{job.json()['id']}", headers=headers
     ).json()
     assert polled["status"] == "succeeded" and len(polled["images"]) == 1
+
+
+# --- Today's Images API parameters (docs/api.md, "Parameters") ---------------------------------
+
+
+def _generations(who) -> int:  # type: ignore[no-untyped-def]
+    from generation.models import Generation
+
+    return Generation.objects.filter(user=who.user).count()
+
+
+def test_a_free_users_plainest_call_works(live, settings):
+    """No default may fail a plan: `auto` is the model's native size within the plan's pixels."""
+    who = customer(tier="free", settings=settings)
+    result = _client(live, who.secret).images.generate(prompt="a lighthouse at dusk")
+    assert result.size == "256x256" and result.output_format == "png"
+    assert result.quality == "medium" and result.background == "opaque"
+    assert result.usage is not None and result.usage.input_tokens > 0
+    assert result.usage.model_extra["credits"] == 1
+    assert httpx.get(result.data[0].url, timeout=30).status_code == 200
+
+
+def test_every_generation_option_is_honoured(live, settings):
+    from generation.models import Generation
+    from generation.provenance.credentials import credentials_read
+
+    who = customer(settings=settings)
+    client = _client(live, who.secret)
+    result = client.images.generate(
+        model="gpt-image-1",
+        prompt="a lighthouse at dusk",
+        size="384x256",
+        quality="low",
+        output_format="webp",
+        output_compression=80,
+        moderation="low",
+        safety_identifier="end-user-7",
+        response_format="b64_json",
+        extra_body={"seed": 1234},
+    )
+    picture = PILImage.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
+    assert picture.format == "WEBP" and picture.size == (384, 256)
+    assert result.data[0].model_extra["seed"] == 1234  # passed through by the client
+    assert (result.size, result.quality, result.output_format) == ("384x256", "low", "webp")
+    job = Generation.objects.get(user=who.user)
+    assert job.end_user == "end-user-7" and job.moderation == "low" and job.seed == 1234
+    assert job.steps == 1  # low: half the tiny model's two default steps
+    assert job.model == django_settings.EASEL_MODEL  # gpt-image-1 is an alias
+
+    jpeg = client.images.generate(
+        prompt="a lighthouse at dawn",
+        size="256x256",
+        quality="hd",
+        output_format="jpeg",
+        output_compression=50,
+        response_format="b64_json",
+    )
+    data = base64.b64decode(jpeg.data[0].b64_json)
+    picture = PILImage.open(io.BytesIO(data))
+    assert picture.format == "JPEG" and jpeg.quality == "high"
+    # The same provenance as a PNG: the text fields (as EXIF) and signed content credentials.
+    assert "easel:image_id" in picture.getexif()[0x010E]
+    assert credentials_read(data, "image/jpeg") is not None
+
+
+def test_refusals_change_nothing(live, settings):
+    free = customer(tier="free", settings=settings)
+    client = _client(live, free.secret)
+    before = balance(free.user)
+    refusals = [
+        ({"output_format": "jpeg", "background": "transparent"}, "background"),
+        ({"quality": "ultra"}, "quality"),
+        ({"size": "1024x1024"}, "size"),  # over the Free plan's pixels
+        ({"size": "1000x1000"}, "size"),  # not multiples of 64
+        ({"model": "dall-e-9"}, "model"),
+        ({"model": "stabilityai/sd-turbo", "background": "transparent"}, "background"),
+    ]
+    for extra, param in refusals:
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.images.generate(prompt="a cat", extra_body=extra)
+        assert refused.value.param == param, extra
+
+    too_many = [("door.png", png_bytes(64, mode="RGB"), "image/png")] * 17
+    for images, code in ((too_many, "too_many_images"), (too_many[:2], "references_not_supported")):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.images.edit(image=images, prompt="a door")
+        assert refused.value.param == "image" and refused.value.code == code
+    assert balance(free.user) == before and _generations(free) == 0
+
+
+def test_transparent_backgrounds_are_cut_out_in_png_and_webp(live, settings):
+    """The worker runs the model's segmentation model (tiny and random here, so its alpha is
+    noise around one half) and delivers the alpha channel."""
+    who = customer(settings=settings)
+    client = _client(live, who.secret)
+    for output_format, pillow_format in (("png", "PNG"), ("webp", "WEBP")):
+        result = client.images.generate(
+            prompt="a red apple",
+            size="256x256",
+            background="transparent",
+            output_format=output_format,
+            response_format="b64_json",
+        )
+        picture = PILImage.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
+        assert picture.format == pillow_format and picture.mode == "RGBA"
+        assert picture.getchannel("A").getextrema()[1] < 255  # not an opaque image with alpha
+        assert result.background == "transparent"
+
+
+def test_edits_take_jpeg_and_a_list_and_variations_take_input_fidelity(live, settings):
+    who = customer(settings=settings)
+    client = _client(live, who.secret)
+    photo = io.BytesIO()
+    PILImage.new("RGB", (256, 256), (90, 120, 200)).save(photo, format="JPEG")
+    edited = client.images.edit(
+        image=[("photo.jpg", photo.getvalue(), "image/jpeg")],
+        mask=("mask.png", rgba_with_transparent_square(256), "image/png"),
+        prompt="a blue window",
+        size="256x256",
+        output_format="png",
+    )
+    assert httpx.get(edited.data[0].url, timeout=30).status_code == 200
+    varied = client.images.create_variation(
+        image=("photo.jpg", photo.getvalue(), "image/jpeg"),
+        size="256x256",
+        extra_body={"input_fidelity": "high"},
+    )
+    assert varied.data[0].url
+
+
+def test_the_async_client_renders_a_landscape_size(live, settings):
+    who = customer(settings=settings)
+
+    async def generate():  # type: ignore[no-untyped-def]
+        client = openai.AsyncOpenAI(
+            api_key=who.secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=180
+        )
+        return await client.images.generate(
+            prompt="a lighthouse at dusk",
+            size="1536x1024",
+            quality="low",
+            response_format="b64_json",
+        )
+
+    result = asyncio.run(generate())
+    picture = PILImage.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
+    assert picture.size == (1536, 1024) and result.size == "1536x1024"
+    assert result.usage is not None and result.usage.model_extra["credits"] == 3  # by pixels
+
+
+def test_streaming_partial_images_then_the_completed_image(live, settings):
+    """Sync client, generations: previews decoded from intermediate latents, then the image."""
+    who = customer(settings=settings)
+    stream = _client(live, who.secret).images.generate(
+        prompt="a lighthouse at dusk",
+        size="256x256",
+        quality="high",  # four steps for the tiny model: three intermediate ones to preview
+        stream=True,
+        partial_images=2,
+    )
+    events = list(stream)
+    assert [event.type for event in events] == [
+        "image_generation.partial_image",
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    assert [event.partial_image_index for event in events[:2]] == [0, 1]
+    for event in events:
+        picture = PILImage.open(io.BytesIO(base64.b64decode(event.b64_json)))
+        assert picture.size == (256, 256)
+    completed = events[-1]
+    assert completed.size == "256x256" and completed.output_format == "png"
+    assert completed.usage.input_tokens > 0 and completed.model_extra["seed"] >= 0
+
+
+def test_the_async_client_streams_an_edit(live, settings):
+    who = customer(settings=settings)
+
+    async def edit():  # type: ignore[no-untyped-def]
+        client = openai.AsyncOpenAI(
+            api_key=who.secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=180
+        )
+        stream = await client.images.edit(
+            image=("door.png", rgba_with_transparent_square(256), "image/png"),
+            prompt="a blue window",
+            size="256x256",
+            quality="high",
+            stream=True,
+            partial_images=1,
+        )
+        return [event async for event in stream]
+
+    events = asyncio.run(edit())
+    assert [event.type for event in events] == ["image_edit.partial_image", "image_edit.completed"]
+    assert PILImage.open(io.BytesIO(base64.b64decode(events[-1].b64_json))).size == (256, 256)
+
+
+def test_partial_images_outside_0_to_3_is_refused(live, settings):
+    who = customer(settings=settings)
+    with pytest.raises(openai.BadRequestError) as refused:
+        _client(live, who.secret).images.generate(prompt="a cat", stream=True, partial_images=4)
+    assert refused.value.param == "partial_images"
+    assert _generations(who) == 0
