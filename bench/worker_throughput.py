@@ -182,7 +182,8 @@ def _pipeline_only(*, model: str, count: int, batch: int, size: int, steps: int)
         run_batch(
             model_id=model,
             operation="generate",
-            size=size,
+            width=size,
+            height=size,
             steps=steps,
             guidance_scale=0.0,
             jobs=[

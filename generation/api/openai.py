@@ -94,7 +94,7 @@ def _choice_field(choices: tuple[str, ...], help_text: str) -> serializers.CharF
 class ImageParamsSerializer(serializers.Serializer):
     """What all three operations share, validated with OpenAI's words. The image options
     (size ... moderation) are checked by generation/services/image_options.py, behind
-    generation_create, so both APIs and the studio refuse alike."""
+    admission's parameters step, so both APIs and the studio refuse alike."""
 
     n = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="1 to 10; default 1."
@@ -462,7 +462,7 @@ def _start(
     )
 
 
-# Passed to generation_create as they came (None: the option's default there).
+# Passed to admission_admit as they came (None: the option's default there).
 _OPTION_FIELDS = (
     "size",
     "quality",

@@ -158,7 +158,7 @@ class IdempotencyRecord(TimeStampedModel):
         max_length=64, help_text="SHA-256 of method, path, body."
     )
     generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.CASCADE)
-    # Chosen when the key is claimed and given to generation_create as the job's id, so that a
+    # Chosen when the key is claimed and given to admission_admit as the job's id, so that a
     # request which died after creating its job, before recording it here, is answered by that
     # job on a retry instead of making a second one.
     planned_generation_id = models.UUIDField(null=True, blank=True)
