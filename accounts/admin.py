@@ -23,7 +23,7 @@ class TierAdmin(admin.ModelAdmin):
         "concurrent_jobs",
         "queue_lane",
         "max_n",
-        "allowed_sizes",
+        "max_pixels",
     ]
     list_editable = [
         "monthly_credits",

@@ -11,6 +11,7 @@ from django.utils import timezone
 from common.models import TimeStampedModel
 
 DEFAULT_TIER_NAME = "free"
+STUDIO_SQUARES = (256, 512, 1024)
 
 
 class Tier(TimeStampedModel):
@@ -34,7 +35,9 @@ class Tier(TimeStampedModel):
     concurrent_jobs = models.PositiveIntegerField()
     queue_lane = models.PositiveSmallIntegerField(choices=Lane.choices, default=Lane.NORMAL)
     max_n = models.PositiveSmallIntegerField()
-    allowed_sizes = models.JSONField(help_text="Square sizes in pixels, e.g. [256, 512, 1024].")
+    max_pixels = models.PositiveIntegerField(
+        default=262144, help_text="The most pixels (width x height) one image may have."
+    )
     uploads_allowed = models.BooleanField(help_text="Edits and variations of uploaded images.")
     face_uploads_allowed = models.BooleanField(
         default=False, help_text="Uploads showing a real face, with the user's consent statement."
@@ -48,6 +51,11 @@ class Tier(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.display_name
+
+    @property
+    def allowed_sizes(self) -> list[int]:
+        """The square sides within the cap (the studio's size menu)."""
+        return [side for side in STUDIO_SQUARES if side * side <= self.max_pixels]
 
 
 class UserManager(BaseUserManager["User"]):

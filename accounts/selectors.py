@@ -4,29 +4,21 @@ from django.db.models import QuerySet
 
 from accounts.models import ApiKey, Tier, User
 from common.errors import InvalidRequest, NotFound
+from generation.services.image_options import ImageSize, size_limit_check, size_parse
 
 # Operations that take an uploaded image (DALL-E 2's edits and variations).
 UPLOAD_OPERATIONS = frozenset({"edit", "variation"})
-
-
-def size_pixels(size: int | str) -> int:
-    """256, "256" and "256x256" all mean 256; anything else is not a size we serve."""
-    if isinstance(size, int):
-        return size
-    width, _, height = str(size).lower().partition("x")
-    if not width.isdigit() or (height and height != width):
-        raise InvalidRequest(
-            f"'{size}' is not a valid size. Sizes are square, e.g. '512x512'.", param="size"
-        )
-    return int(width)
 
 
 def size_label(pixels: int) -> str:
     return f"{pixels}x{pixels}"
 
 
-def tier_limits_check(*, user: User, n: int, size: int | str | None, operation: str) -> None:
-    """Raises InvalidRequest (param n, size or image) when the user's tier does not allow this."""
+def tier_limits_check(
+    *, user: User, n: int, size: ImageSize | int | str | None, operation: str
+) -> None:
+    """Raises InvalidRequest (param n, size or image) when the user's tier does not allow this.
+    `size`: the image's shape (an int is a square's side, a str is parsed as the APIs do)."""
     tier = user.tier
     if operation in UPLOAD_OPERATIONS and not tier.uploads_allowed:
         raise InvalidRequest(
@@ -48,14 +40,11 @@ def tier_limits_check(*, user: User, n: int, size: int | str | None, operation: 
         )
     if size is None:
         return
-    pixels = size_pixels(size)
-    if pixels not in tier.allowed_sizes:
-        allowed = ", ".join(f"'{size_label(p)}'" for p in sorted(tier.allowed_sizes))
-        raise InvalidRequest(
-            f"The size '{size_label(pixels)}' is not available on the {tier.display_name} plan. "
-            f"Choose one of {allowed}.",
-            param="size",
-        )
+    if not isinstance(size, ImageSize):
+        size = size_parse(size)
+        if size is None:  # auto: settled with the model, within this cap
+            return
+    size_limit_check(size=size, max_pixels=tier.max_pixels, whose=f"the {tier.display_name} plan's")
 
 
 def tier_get(*, name: str) -> Tier:

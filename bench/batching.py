@@ -58,7 +58,8 @@ def run(*, model: str, jobs: int, batch: int, size: int, steps: int, guidance: f
         run_batch(
             model_id=model,
             operation="generate",
-            size=size,
+            width=size,
+            height=size,
             steps=steps,
             guidance_scale=guidance,
             jobs=group,

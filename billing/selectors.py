@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,21 +18,23 @@ from billing.stripe_client import StripeClient
 from common.errors import InvalidRequest
 
 
-def image_price(*, size: int) -> int:
-    """Credits for one square image of `size` pixels (settings.BILLING_IMAGE_PRICES)."""
+def image_price(*, pixels: int) -> int:
+    """Credits for one image of `pixels` (width x height), by settings.BILLING_IMAGE_PRICES
+    (square side -> credits): the price of the smallest listed square holding that many pixels;
+    past the largest, its price per pixel, rounded up."""
     prices: dict[int, int] = settings.BILLING_IMAGE_PRICES
-    try:
-        return prices[int(size)]
-    except (KeyError, TypeError, ValueError):
-        sizes = ", ".join(f"{s}x{s}" for s in sorted(prices))
-        raise InvalidRequest(
-            f"'{size}' is not a supported size. Choose one of {sizes}.", param="size"
-        ) from None
+    if not isinstance(pixels, int) or isinstance(pixels, bool) or pixels < 1:
+        raise InvalidRequest(f"'{pixels}' is not a number of pixels.", param="size")
+    for side in sorted(prices):
+        if pixels <= side * side:
+            return prices[side]
+    largest = max(prices)
+    return math.ceil(prices[largest] * pixels / (largest * largest))
 
 
-def generation_cost(*, size: int, n: int) -> int:
-    """Credits a generation of `n` images reserves up front."""
-    return image_price(size=size) * n
+def generation_cost(*, pixels: int, n: int) -> int:
+    """Credits a generation of `n` images of `pixels` each reserves up front."""
+    return image_price(pixels=pixels) * n
 
 
 def image_refund_key(*, image_id: uuid.UUID | str) -> str:

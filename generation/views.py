@@ -1,5 +1,7 @@
 """The signed local image view: how images in a local folder are served, until their URL expires."""
 
+import mimetypes
+
 from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_GET
 
@@ -14,6 +16,7 @@ def media_signed(request: HttpRequest, token: str) -> FileResponse:
     # Quarantined files are staff-only whatever a token says (the console serves them itself).
     if key is None or is_quarantine_key(key) or not storage().exists(key):
         raise Http404("This image link has expired or does not exist.")
-    response = FileResponse(storage().open(key, "rb"), content_type="image/png")
+    content_type = mimetypes.guess_type(key)[0] or "image/png"  # the key ends in its format
+    response = FileResponse(storage().open(key, "rb"), content_type=content_type)
     media_cache_headers(response, storage_key=key, private=True)
     return response

@@ -196,7 +196,7 @@ def _clear_cache():  # type: ignore[no-untyped-def]
 # transactional test empties every table when it ends, so tests after it would find none:
 # every database test puts the seed back first, by running the migrations' own seed functions.
 SEED_MIGRATIONS = [
-    ("accounts.migrations.0002_seed_tiers", "seed", "accounts_tier"),
+    ("accounts.migrations.0005_tier_max_pixels", "seed", "accounts_tier"),
     ("moderation.migrations.0002_seed_policy", "seed", "moderation_policyversion"),
     ("moderation.migrations.0003_load_starter_registry", "load", "moderation_publicfigure"),
 ]

@@ -14,9 +14,9 @@ TEST_PASSWORD = "correct-horse-battery-staple"
 
 def ensure_tiers() -> None:
     """Transactional tests flush every table, the seeded tiers with them: put them back."""
-    seed = importlib.import_module("accounts.migrations.0002_seed_tiers")
-    for values in seed.TIERS:
-        Tier.objects.update_or_create(name=values["name"], defaults=values)
+    from django.apps import apps
+
+    importlib.import_module("accounts.migrations.0005_tier_max_pixels").seed(apps, None)
 
 
 def _verified(user: User, create: bool, extracted: bool | None, **kwargs: object) -> None:
@@ -59,6 +59,8 @@ class GenerationFactory(factory.django.DjangoModelFactory[Generation]):
     prompt = "a lighthouse at dusk"
     n = 1
     size = 256
+    width = factory.SelfAttribute("size")
+    height = factory.SelfAttribute("size")
     steps = 2
     guidance_scale = 0.0
     seed = 1

@@ -154,6 +154,7 @@ class AccountDetailApi(APIView):
             images_per_minute = serializers.IntegerField()
             concurrent_jobs = serializers.IntegerField()
             max_n = serializers.IntegerField()
+            max_pixels = serializers.IntegerField()
             sizes = serializers.SerializerMethodField()
             uploads_allowed = serializers.BooleanField()
             private_images_allowed = serializers.BooleanField()

@@ -25,9 +25,6 @@ from generation.services.idempotency import (
     request_fingerprint,
 )
 
-# OpenAI's `model` values for DALL-E 2: answered by Easel's default model.
-OPENAI_MODEL_ALIASES = frozenset({"dall-e-2"})
-
 
 @dataclass(frozen=True)
 class Started:
@@ -67,7 +64,6 @@ def generation_start(
             user=user, api_key=api_key, requests=1, images=params.get("n", 1)
         )
         concurrent_jobs_check(user=user)  # the early answer; `admit` settles a race
-        model = params.get("model")
         generation = generation_create(
             user=user,
             api_key=api_key,
@@ -77,7 +73,7 @@ def generation_start(
             mask_bytes=uploads.get("mask"),
             admit=lambda: concurrent_jobs_check(user=user),  # the lock holds until commit
             generation_id=record.planned_generation_id if record is not None else None,
-            **{**params, "model": None if model in OPENAI_MODEL_ALIASES else model},
+            **params,
         )
     except BaseException:
         if record is not None:

@@ -42,6 +42,7 @@ from generation.selectors.jobs import (
     queue_estimate,
 )
 from generation.selectors.preflight import generation_preflight
+from generation.services import image_options
 from generation.services.generations import generation_cancel
 from generation.services.images import image_delete
 from generation.services.provenance import provenance_check
@@ -111,6 +112,13 @@ class GenerationOutputSerializer(serializers.ModelSerializer):
             "prompt",
             "n",
             "size",
+            "quality",
+            "output_format",
+            "output_compression",
+            "background",
+            "moderation",
+            "input_fidelity",
+            "input_tokens",
             "seed",
             "steps",
             "progress",
@@ -128,7 +136,7 @@ class GenerationOutputSerializer(serializers.ModelSerializer):
         return "generation"
 
     def get_size(self, generation: Generation) -> str:
-        return f"{generation.size}x{generation.size}"
+        return generation.size_label
 
     @extend_schema_field(
         inline_serializer(
@@ -168,7 +176,46 @@ class GenerationInputSerializer(serializers.Serializer):
     )
     n = serializers.IntegerField(required=False, default=1, help_text="1 to 10.")
     size = serializers.CharField(
-        required=False, default="1024x1024", help_text="256x256, 512x512 or 1024x1024."
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="auto (default: the model's native size within your plan) or WIDTHxHEIGHT in "
+        "multiples of 64 within the model's and your plan's pixels, aspect at most 3:1.",
+    )
+    quality = serializers.ChoiceField(
+        choices=image_options.QUALITIES,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Steps per model (docs/api.md); default auto.",
+    )
+    output_format = serializers.ChoiceField(
+        choices=image_options.OUTPUT_FORMATS, required=False, allow_null=True, default=None
+    )
+    output_compression = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=100,
+        help_text="jpeg and webp: the encoder's quality, 100 the least lossy (default).",
+    )
+    background = serializers.ChoiceField(
+        choices=image_options.BACKGROUNDS,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="transparent needs png or webp.",
+    )
+    moderation = serializers.ChoiceField(
+        choices=image_options.MODERATION_LEVELS, required=False, allow_null=True, default=None
+    )
+    input_fidelity = serializers.ChoiceField(
+        choices=image_options.INPUT_FIDELITIES,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Variations: how closely the result keeps the input; default low.",
     )
     model = serializers.CharField(required=False, allow_null=True, default=None)
     seed = serializers.IntegerField(
@@ -183,19 +230,34 @@ class GenerationInputSerializer(serializers.Serializer):
     )
     face_consent = serializers.BooleanField(required=False, default=False)
     image = serializers.FileField(
-        required=False, help_text="Edits and variations: a square PNG under 4 MB."
+        required=False, help_text="Edits and variations: a square PNG, JPEG or WebP under 20 MB."
     )
     mask = serializers.FileField(required=False, help_text="Edits: a PNG of the image's size.")
+
+
+IMAGE_OPTION_FIELDS = (
+    "size",
+    "quality",
+    "output_format",
+    "output_compression",
+    "background",
+    "moderation",
+    "input_fidelity",
+)
+
+
+def _options(data: dict[str, Any]) -> dict[str, Any]:
+    return {name: data[name] for name in IMAGE_OPTION_FIELDS}
 
 
 def _create_kwargs(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     params: dict[str, Any] = {
         "prompt": data["prompt"],
         "n": data["n"],
-        "size": data["size"],
         "model": data["model"],
         "seed": data["seed"],
         "end_user": data["user"],
+        **_options(data),
     }
     if data["face_consent"]:
         params["face_consent"] = True
@@ -263,6 +325,9 @@ class GenerationPreflightApi(APIView):
             "Preflight",
             {
                 "credits": serializers.IntegerField(),
+                "size": serializers.CharField(help_text="WIDTHxHEIGHT it would render."),
+                "pixels": serializers.IntegerField(help_text="Per image: what the price follows."),
+                "steps": serializers.IntegerField(help_text="What the quality means here."),
                 "balance": serializers.IntegerField(),
                 "affordable": serializers.BooleanField(),
                 "policy": inline_serializer(
@@ -287,8 +352,8 @@ class GenerationPreflightApi(APIView):
             operation=data["operation"],
             prompt=data["prompt"],
             n=data["n"],
-            size=data["size"],
             model=data["model"],
+            **_options(data),
         )
         return Response(result)
 

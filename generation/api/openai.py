@@ -21,15 +21,15 @@ from accounts.permissions import ANY_KEY, GENERATE_IMAGES, authenticated_user
 from common.errors import ApiError, ContentPolicyViolation, InvalidRequest, NotFound
 from generation.api.asyncviews import AsyncApiView, request_thread_release, run_sync
 from generation.api.events import generation_wait_final
-from generation.api.flows import OPENAI_MODEL_ALIASES, Started, generation_start
-from generation.inference.registry import default_model_id, model_ids
+from generation.api.flows import Started, generation_start
+from generation.inference.registry import model_alias_target, model_aliases, model_ids
 from generation.models import Generation, Image
-from generation.services.generations import MAX_N, MAX_PROMPT_CHARS, SIZES
+from generation.services import image_options
+from generation.services.generations import MAX_N, MAX_PROMPT_CHARS
 from generation.services.storage import signed_url, storage_read
 from moderation.selectors.customer import decision_block_for_generation
 from moderation.verdicts import decision_reference
 
-SIZE_CHOICES = [f"{side}x{side}" for side in SIZES]
 RESPONSE_FORMATS = ["url", "b64_json"]
 OPENAI_URL_EXPIRES = 3600  # OpenAI's image URLs last an hour; so do ours
 
@@ -69,8 +69,20 @@ def _enum_error(value: Any, choices: list[str], param: str) -> InvalidRequest:
     )
 
 
+def _choice_field(choices: tuple[str, ...], help_text: str) -> serializers.CharField:
+    # A plain CharField: the image_options check answers a wrong value in OpenAI's words.
+    return serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=f"{' | '.join(choices)}. {help_text}",
+    )
+
+
 class ImageParamsSerializer(serializers.Serializer):
-    """What all three operations share, validated with OpenAI's words."""
+    """What all three operations share, validated with OpenAI's words. The image options
+    (size ... moderation) are checked by generation/services/image_options.py, behind
+    generation_create, so both APIs and the studio refuse alike."""
 
     n = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="1 to 10; default 1."
@@ -79,8 +91,17 @@ class ImageParamsSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         default=None,
-        help_text="256x256, 512x512 or 1024x1024; default 1024x1024.",
+        help_text="auto (default: the model's native size within your plan), or WIDTHxHEIGHT in "
+        "multiples of 64 up to the model's and your plan's pixels, aspect at most 3:1 "
+        "(1024x1024, 1536x1024, 1024x1536, 1792x1024, 1024x1792, 256x256, ...).",
     )
+    quality = _choice_field(image_options.QUALITIES, "Steps per model: docs/api.md.")
+    output_format = _choice_field(image_options.OUTPUT_FORMATS, "Default png.")
+    output_compression = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="0-100, jpeg and webp."
+    )
+    background = _choice_field(image_options.BACKGROUNDS, "transparent needs png or webp.")
+    moderation = _choice_field(image_options.MODERATION_LEVELS, "What low relaxes: docs/api.md.")
     response_format = serializers.CharField(
         required=False,
         allow_null=True,
@@ -90,12 +111,24 @@ class ImageParamsSerializer(serializers.Serializer):
     user = serializers.CharField(
         required=False, allow_blank=True, max_length=256, help_text="Your end user's id."
     )
+    safety_identifier = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=256,
+        help_text="Your end user's id (today's name for `user`); wins when both are sent.",
+    )
+    seed = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Easel: image i uses seed + i."
+    )
+    stream = serializers.BooleanField(required=False, allow_null=True, default=None)
+    partial_images = serializers.IntegerField(required=False, allow_null=True, default=None)
     model = serializers.CharField(
         required=False,
         allow_null=True,
         allow_blank=True,
         default=None,
-        help_text="dall-e-2 or a GET /v1/models id.",
+        help_text="A GET /v1/models id, or an OpenAI name (dall-e-2, dall-e-3, gpt-image-1).",
     )
 
     def validate_n(self, value: int | None) -> int:
@@ -117,13 +150,6 @@ class ImageParamsSerializer(serializers.Serializer):
             )
         return value
 
-    def validate_size(self, value: str | None) -> int:
-        if value is None:
-            return 1024
-        if value not in SIZE_CHOICES:
-            raise _enum_error(value, SIZE_CHOICES, "size")
-        return int(value.partition("x")[0])
-
     def validate_response_format(self, value: str | None) -> str:
         if value is None:
             return "url"
@@ -131,9 +157,21 @@ class ImageParamsSerializer(serializers.Serializer):
             raise _enum_error(value, RESPONSE_FORMATS, "response_format")
         return value
 
+    def validate_stream(self, value: bool | None) -> bool:
+        if value:
+            raise InvalidRequest(
+                "Streaming (stream=true) is not served yet; send the request without it.",
+                param="stream",
+                code="unsupported_parameter",
+            )
+        return False
+
     def validate_model(self, value: str | None) -> str | None:
-        if not value or value in OPENAI_MODEL_ALIASES:
+        if not value:
             return None
+        target = model_alias_target(name=value)
+        if target is not None:
+            return target
         if value not in model_ids():
             raise InvalidRequest(
                 f"The model '{value}' does not exist.", param="model", code="model_not_found"
@@ -174,7 +212,14 @@ class GenerationsInputSerializer(ImageParamsSerializer):
 
 
 class VariationsInputSerializer(ImageParamsSerializer):
-    image = serializers.FileField(required=False, help_text="A square PNG under 4 MB.")
+    image = serializers.FileField(
+        required=False,
+        help_text="A square PNG, JPEG or WebP under 20 MB (one image; `image[]` lists are "
+        "counted and refused above one until a model takes references).",
+    )
+    input_fidelity = _choice_field(
+        image_options.INPUT_FIDELITIES, "How closely the result keeps the input; default low."
+    )
     face_consent = serializers.BooleanField(
         required=False,
         default=False,
@@ -182,7 +227,8 @@ class VariationsInputSerializer(ImageParamsSerializer):
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if attrs.get("image") is None:
+        listed: list[Any] = getattr(self.initial_data, "getlist", lambda _name: [])("image[]")
+        if attrs.get("image") is None and not listed:
             raise InvalidRequest(
                 "'image' is a required property.", param="image", code="missing_required_parameter"
             )
@@ -202,12 +248,31 @@ class EditsInputSerializer(VariationsInputSerializer):
 
 class ImageDataSerializer(serializers.Serializer):
     url = serializers.URLField(required=False, help_text="Expires an hour after the answer.")
-    b64_json = serializers.CharField(required=False, help_text="The PNG, base64-encoded.")
+    b64_json = serializers.CharField(
+        required=False, help_text="The image in its output format, base64-encoded."
+    )
+    seed = serializers.IntegerField(help_text="Easel: the image's seed (send it to redo it).")
+
+
+class UsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField(help_text="The prompt, by the model's tokenizer.")
+    input_tokens_details = inline_serializer(
+        "UsageInputTokensDetails",
+        {"text_tokens": serializers.IntegerField(), "image_tokens": serializers.IntegerField()},
+    )
+    output_tokens = serializers.IntegerField(help_text="0: a diffusion model emits no tokens.")
+    total_tokens = serializers.IntegerField()
+    credits = serializers.IntegerField(help_text="Easel: the credits the request was charged.")
 
 
 class ImagesResponseSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     data = ImageDataSerializer(many=True)  # type: ignore[assignment]
+    background = serializers.CharField(help_text="transparent or opaque.")
+    output_format = serializers.CharField()
+    quality = serializers.CharField(help_text="low, medium or high: the level rendered.")
+    size = serializers.CharField(help_text="WIDTHxHEIGHT rendered (auto resolved).")
+    usage = UsageSerializer()
 
 
 # --- Answer ------------------------------------------------------------------------------------
@@ -243,13 +308,35 @@ def openai_images_body(*, generation_id: Any, response_format: str) -> dict[str,
     return {
         "created": int(generation.created_at.timestamp()),
         "data": [_image_entry(image=image, response_format=response_format) for image in images],
+        **openai_job_fields(generation=generation),
     }
 
 
-def _image_entry(*, image: Image, response_format: str) -> dict[str, str]:
+def openai_job_fields(*, generation: Generation) -> dict[str, Any]:
+    """What OpenAI's answer says of the request beside its images, with the values rendered."""
+    return {
+        "background": "transparent" if generation.background == "transparent" else "opaque",
+        "output_format": generation.output_format,
+        "quality": image_options.QUALITY_LEVEL[generation.quality],
+        "size": generation.size_label,
+        "usage": {
+            "input_tokens": generation.input_tokens,
+            "input_tokens_details": {"text_tokens": generation.input_tokens, "image_tokens": 0},
+            "output_tokens": 0,
+            "total_tokens": generation.input_tokens,
+            "credits": generation.credits_captured,
+        },
+    }
+
+
+def _image_entry(*, image: Image, response_format: str) -> dict[str, Any]:
     if response_format == "b64_json":
-        return {"b64_json": base64.b64encode(storage_read(key=image.storage_key)).decode()}
-    return {"url": signed_url(key=image.storage_key, expires_in=OPENAI_URL_EXPIRES)}
+        encoded = base64.b64encode(storage_read(key=image.storage_key)).decode()
+        return {"b64_json": encoded, "seed": image.seed}
+    return {
+        "url": signed_url(key=image.storage_key, expires_in=OPENAI_URL_EXPIRES),
+        "seed": image.seed,
+    }
 
 
 async def _answer(*, request: Request, started: Started, response_format: str) -> Response:
@@ -296,13 +383,40 @@ def _start(
     )
 
 
+# Passed to generation_create as they came (None: the option's default there).
+_OPTION_FIELDS = (
+    "size",
+    "quality",
+    "output_format",
+    "output_compression",
+    "background",
+    "moderation",
+    "seed",
+    "input_fidelity",
+)
+
+
 def _create_params(data: dict[str, Any]) -> dict[str, Any]:
-    params = {"n": data["n"], "size": data["size"], "end_user": data.get("user", "")}
+    # safety_identifier is today's name for `user`; either counts for end-user strikes.
+    end_user = data.get("safety_identifier") or data.get("user", "")
+    params = {"n": data["n"], "end_user": end_user}
+    params.update({name: data[name] for name in _OPTION_FIELDS if data.get(name) is not None})
     if data.get("model"):
         params["model"] = data["model"]
     if data.get("prompt"):
         params["prompt"] = data["prompt"]
     return params
+
+
+def _uploads(request: Request, data: dict[str, Any], file_fields: tuple[str, ...]) -> dict:
+    """The named uploads; `image` may come as a list (`image[]`, today's client), counted and
+    checked before anything starts."""
+    files = {name: data.get(name) for name in file_fields}
+    if "image" in file_fields:
+        images = [*request.FILES.getlist("image"), *request.FILES.getlist("image[]")]
+        image_options.input_images_check(count=len(images))
+        files["image"] = images[0] if images else None
+    return files
 
 
 async def _create_images(
@@ -319,11 +433,12 @@ async def _create_images(
     serializer = serializer_class(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
+    files = _uploads(request, data, file_fields)
     started = await _start(
         request,
         operation=operation,
         params=_create_params(data),
-        files={name: data.get(name) for name in file_fields},
+        files=files,
         # Only edits and variations take an image, so only they carry the face_consent field.
         face_consent=data.get("face_consent", False),
         response_format=data["response_format"],
@@ -409,8 +524,8 @@ def _model_entry(model_id: str) -> dict[str, Any]:
 
 
 def _served_model_ids() -> list[str]:
-    # dall-e-2 is listed because clients written for OpenAI name it; it means the default model.
-    return [*model_ids(), *sorted(OPENAI_MODEL_ALIASES)]
+    # OpenAI's names are listed because clients written for OpenAI name them (settings).
+    return [*model_ids(), *model_aliases()]
 
 
 class ModelListApi(APIView):
@@ -443,6 +558,7 @@ class ModelDetailApi(APIView):
                 f"The model '{model_id}' does not exist.", param="model", code="model_not_found"
             )
         entry = _model_entry(model_id)
-        if model_id in OPENAI_MODEL_ALIASES:
-            entry["easel_serves_with"] = default_model_id()
+        target = model_alias_target(name=model_id)
+        if target is not None:
+            entry["easel_serves_with"] = target
         return Response(entry)

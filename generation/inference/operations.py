@@ -32,7 +32,7 @@ class BatchCanceled(Exception):
 class BatchJob:
     prompt: str
     seeds: list[int]
-    init_image: PILImage.Image | None = None  # RGBA or RGB, square
+    init_image: PILImage.Image | None = None  # RGBA or RGB
     mask: PILImage.Image | None = None  # RGBA: its transparent area is what gets repainted
     images: list[PILImage.Image] = field(default_factory=list)
 
@@ -63,17 +63,20 @@ def run_batch(
     *,
     model_id: str,
     operation: str,
-    size: int,
+    width: int,
+    height: int,
     steps: int,
     guidance_scale: float,
     jobs: list[BatchJob],
     on_step: StepCallback | None = None,
+    strength: float = VARIATION_STRENGTH,
 ) -> list[BatchJob]:
-    """Fills each job's `images` (in seed order), size x size RGB, with one pipeline call."""
+    """Fills each job's `images` (in seed order), width x height RGB, with one pipeline call.
+    `strength`: how much of a variation's input is redrawn (image_options' input_fidelity)."""
     import torch
 
     loaded = pipeline_get(model_id=model_id)
-    render = loaded.spec.render_size(size)
+    render = loaded.spec.render_size(width, height)
     prompts = [job.prompt for job in jobs for _ in job.seeds]
     seeds = [seed for job in jobs for seed in job.seeds]
     common = {
@@ -86,9 +89,9 @@ def run_batch(
     }
     with torch.inference_mode():
         if operation == "generate":
-            outputs = loaded.text2img(height=render, width=render, **common).images
+            outputs = loaded.text2img(width=render[0], height=render[1], **common).images
         elif operation == "variation":
-            outputs = _variation(loaded, jobs, render, steps, common)
+            outputs = _variation(loaded, jobs, render, steps, strength, common)
         elif operation == "edit":
             outputs = _edit(loaded, jobs, render, common)
         else:
@@ -96,7 +99,7 @@ def run_batch(
     position = 0
     for job in jobs:
         job.images = [
-            _final(outputs[position + offset], job=job, operation=operation, size=size)
+            _final(outputs[position + offset], job=job, operation=operation, size=(width, height))
             for offset in range(len(job.seeds))
         ]
         position += len(job.seeds)
@@ -107,45 +110,59 @@ def _per_image(jobs: list[BatchJob], build: Callable[[BatchJob], PILImage.Image]
     return [build(job) for job in jobs for _ in job.seeds]
 
 
-def _variation(loaded: LoadedModel, jobs: list[BatchJob], render: int, steps: int, common: dict):
+def _variation(
+    loaded: LoadedModel,
+    jobs: list[BatchJob],
+    render: tuple[int, int],
+    steps: int,
+    strength: float,
+    common: dict,
+):
     def init(job: BatchJob) -> PILImage.Image:
         assert job.init_image is not None
-        return job.init_image.convert("RGB").resize((render, render), PILImage.Resampling.LANCZOS)
+        return job.init_image.convert("RGB").resize(render, PILImage.Resampling.LANCZOS)
 
     # img2img runs int(steps * strength) steps: never fewer than one.
-    common["num_inference_steps"] = max(steps, math.ceil(1 / VARIATION_STRENGTH))
-    return loaded.img2img(
-        image=_per_image(jobs, init), strength=VARIATION_STRENGTH, **common
-    ).images
+    common["num_inference_steps"] = max(steps, math.ceil(1 / strength))
+    return loaded.img2img(image=_per_image(jobs, init), strength=strength, **common).images
 
 
-def _edit(loaded: LoadedModel, jobs: list[BatchJob], render: int, common: dict):
+def _edit(loaded: LoadedModel, jobs: list[BatchJob], render: tuple[int, int], common: dict):
     def init(job: BatchJob) -> PILImage.Image:
         assert job.init_image is not None
-        return job.init_image.convert("RGB").resize((render, render), PILImage.Resampling.LANCZOS)
+        return job.init_image.convert("RGB").resize(render, PILImage.Resampling.LANCZOS)
 
     def mask(job: BatchJob) -> PILImage.Image:
         assert job.init_image is not None
         repaint = repaint_mask(image=job.init_image, mask=job.mask)
-        return repaint.resize((render, render), PILImage.Resampling.NEAREST)
+        return repaint.resize(render, PILImage.Resampling.NEAREST)
 
     return loaded.inpaint(
         image=_per_image(jobs, init),
         mask_image=_per_image(jobs, mask),
-        height=render,
-        width=render,
+        width=render[0],
+        height=render[1],
         strength=1.0,
         **common,
     ).images
 
 
-def _final(image: PILImage.Image, *, job: BatchJob, operation: str, size: int) -> PILImage.Image:
+def _final(
+    image: PILImage.Image, *, job: BatchJob, operation: str, size: tuple[int, int]
+) -> PILImage.Image:
     image = image.convert("RGB")
-    if image.size != (size, size):
-        image = image.resize((size, size), PILImage.Resampling.LANCZOS)
+    if image.size != size:
+        image = image.resize(size, PILImage.Resampling.LANCZOS)
     if operation == "edit" and job.init_image is not None:
         # The VAE round trip blurs what was not to change: put the kept pixels back exactly.
-        original = job.init_image.convert("RGB").resize((size, size), PILImage.Resampling.LANCZOS)
+        original = job.init_image.convert("RGB").resize(size, PILImage.Resampling.LANCZOS)
         keep = PILImage.eval(repaint_mask(image=job.init_image, mask=job.mask), lambda v: 255 - v)
-        image = PILImage.composite(original, image, keep.resize((size, size)))
+        image = PILImage.composite(original, image, keep.resize(size))
     return image
+
+
+def prompt_tokens(*, model_id: str, prompt: str) -> int:
+    """The tokens the model's text encoder reads of `prompt` (its own tokenizer, truncated at
+    its context as the pipeline truncates): OpenAI's `usage.input_tokens`."""
+    tokenizer = pipeline_get(model_id=model_id).text2img.tokenizer
+    return len(tokenizer(prompt, truncation=True).input_ids) if prompt else 0

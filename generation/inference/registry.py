@@ -11,6 +11,8 @@ from common.queues import Queue
 
 BUILTIN_TINY = "builtin:tiny"
 OPERATIONS = ("generate", "edit", "variation")
+# 1792x1024, the largest size OpenAI's clients name.
+DEFAULT_MAX_PIXELS = 1792 * 1024
 
 
 @dataclass(frozen=True)
@@ -25,14 +27,30 @@ class ModelSpec:
     # The Celery queue its jobs go to: `gpu` unless the entry names its own, so a model can have
     # GPU workers of its own that scale to zero when it is idle (docs/deploy.md).
     queue: str = Queue.GPU
+    # The most pixels one image may have (WxH); DEFAULT_MAX_PIXELS unless the entry says.
+    max_pixels: int = 0
+    # quality level (low, medium, high) -> denoising steps, when the entry names its own
+    # (generation/services/image_options.py derives them from default_steps otherwise).
+    quality_steps: dict[str, int] | None = None
+    # The segmentation model that cuts out transparent backgrounds: a hub id, a local folder or
+    # "builtin:tiny"; empty: the model makes no transparent images.
+    background_model: str = ""
 
     @property
     def is_builtin_tiny(self) -> bool:
         return self.source == BUILTIN_TINY
 
-    def render_size(self, size: int) -> int:
-        """Smaller requests render at the model's native size and are then downscaled."""
-        return max(size, self.native_size)
+    def render_size(self, width: int, height: int) -> tuple[int, int]:
+        """Smaller requests render at the model's native size (the short side scaled up to it,
+        in multiples of 64) and are then downscaled."""
+        if min(width, height) >= self.native_size:
+            return width, height
+        scale = self.native_size / min(width, height)
+        return (_multiple_of_64(width * scale), _multiple_of_64(height * scale))
+
+
+def _multiple_of_64(side: float) -> int:
+    return max(64, round(side / 64) * 64)
 
 
 def _spec(model_id: str, entry: dict) -> ModelSpec:
@@ -45,6 +63,11 @@ def _spec(model_id: str, entry: dict) -> ModelSpec:
         scheduler=str(entry.get("scheduler", "")),
         operations=tuple(entry.get("operations", OPERATIONS)),
         queue=str(entry.get("queue", Queue.GPU)),
+        max_pixels=int(entry.get("max_pixels", DEFAULT_MAX_PIXELS)),
+        quality_steps={str(k): int(v) for k, v in entry["quality"].items()}
+        if entry.get("quality")
+        else None,
+        background_model=str(entry.get("background_model", "")),
     )
 
 
@@ -99,3 +122,16 @@ def model_load_source(spec: ModelSpec) -> str:
     if model_fetched(model_id=spec.id):
         return str(model_cache_folder(model_id=spec.id))
     return spec.source
+
+
+def model_alias_target(*, name: str) -> str | None:
+    """The Easel model that answers OpenAI's model `name` (settings.EASEL_OPENAI_MODEL_ALIASES),
+    or None when `name` is no alias."""
+    aliases: dict[str, str] = settings.EASEL_OPENAI_MODEL_ALIASES
+    if name not in aliases:
+        return None
+    return aliases[name] or default_model_id()
+
+
+def model_aliases() -> list[str]:
+    return sorted(settings.EASEL_OPENAI_MODEL_ALIASES)

@@ -50,7 +50,19 @@ class Generation(UUIDModel):
     model = models.CharField(max_length=128)
     prompt = models.TextField(blank=True)
     n = models.PositiveSmallIntegerField()
+    # The long side; width x height is the shape (generation/services/image_options.py).
     size = models.PositiveSmallIntegerField()
+    width = models.PositiveSmallIntegerField()
+    height = models.PositiveSmallIntegerField()
+    # What the request asked for (docs/api.md, "Parameters"): kept so the answer tells the truth.
+    quality = models.CharField(max_length=16, default="auto")
+    output_format = models.CharField(max_length=8, default="png")
+    output_compression = models.PositiveSmallIntegerField(default=100)
+    background = models.CharField(max_length=16, default="auto")
+    moderation = models.CharField(max_length=8, default="auto")
+    input_fidelity = models.CharField(max_length=8, default="low")
+    # The prompt's tokens by the model's own tokenizer, counted by the worker (OpenAI's `usage`).
+    input_tokens = models.PositiveIntegerField(default=0)
     steps = models.PositiveSmallIntegerField()
     guidance_scale = models.FloatField()
     seed = models.BigIntegerField(help_text="Image i uses seed + i.")
@@ -94,6 +106,14 @@ class Generation(UUIDModel):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def size_label(self) -> str:
+        return f"{self.width}x{self.height}"
 
 
 class Image(UUIDModel):

@@ -13,22 +13,36 @@ from accounts.selectors import tier_limits_check
 from generation.inference.registry import model_spec
 from generation.models import Generation
 from generation.services.generations import generation_params_check
+from generation.services.image_options import image_options_resolve
 
 
 def generation_preflight(
-    *, user: User, operation: str, prompt: str, n: int, size: int | str, model: str | None
+    *,
+    user: User,
+    operation: str,
+    prompt: str,
+    n: int,
+    size: int | str | None,
+    model: str | None,
+    **options: Any,
 ) -> dict[str, Any]:
-    pixels = generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
-    tier_limits_check(user=user, n=n, size=pixels, operation=operation)
-    model_spec(model_id=model)
+    """`options`: generation_create's image options (quality, output_format, ...)."""
+    generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
+    resolved = image_options_resolve(
+        spec=model_spec(model_id=model), max_pixels=user.tier.max_pixels, size=size, **options
+    )
+    tier_limits_check(user=user, n=n, size=resolved.size, operation=operation)
     from billing.selectors import generation_cost, wallet_for_user
 
-    credits = generation_cost(size=pixels, n=n)
+    credits = generation_cost(pixels=resolved.size.pixels, n=n)
     wallet = wallet_for_user(user=user)
     balance = wallet.balance if wallet else 0
     position, wait = _queue_wait(lane=user.tier.queue_lane)
     return {
         "credits": credits,
+        "size": resolved.size.label,
+        "pixels": resolved.size.pixels,
+        "steps": resolved.steps,
         "balance": balance,
         "affordable": balance >= credits,
         "policy": _policy_verdict(prompt=prompt),

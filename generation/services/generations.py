@@ -21,6 +21,7 @@ from common.errors import Conflict, InvalidRequest
 from common.queues import lane_priority
 from generation.inference.registry import model_queue, model_spec
 from generation.models import Generation
+from generation.services.image_options import ImageSize, image_options_resolve, size_parse
 from generation.services.progress import progress_publish
 from generation.services.storage import storage_delete, storage_write, upload_key
 from generation.services.uploads import png_bytes, upload_validate
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 1000
 MAX_N = 10
-SIZES = (256, 512, 1024)
 MAX_SEED = 2**31 - 1
 
 
@@ -50,19 +50,17 @@ def moderation_service(name: str) -> Callable[..., Any]:
     raise RuntimeError(f"moderation provides no {name}() yet (docs/contracts.md)")
 
 
-def _size_parse(size: int | str) -> int:
-    text = str(size).lower()
-    width, _, height = text.partition("x")
-    if width.isdigit() and (not height or height == width) and int(width) in SIZES:
-        return int(width)
-    raise InvalidRequest(
-        f"'{size}' is not one of ['256x256', '512x512', '1024x1024'] - 'size'", param="size"
-    )
+def _size_parse(size: int | str | None) -> ImageSize | None:
+    """The size's own rules (image_options.size_parse); None is `auto`."""
+    return size_parse(size)
 
 
-def generation_params_check(*, operation: str, prompt: str, n: int, size: int | str) -> int:
-    """The request's own limits (operation, prompt, n, size), in OpenAI's words; the size in
-    pixels. generation_create and the free preflight both apply them."""
+def generation_params_check(
+    *, operation: str, prompt: str, n: int, size: int | str | None
+) -> ImageSize | None:
+    """The request's own limits (operation, prompt, n, size), in OpenAI's words; the size asked
+    for (None: `auto`, settled with the model). generation_create and the free preflight both
+    apply them."""
     if operation not in Generation.Operation.values:
         raise InvalidRequest(f"Unknown operation '{operation}'.", param="operation")
     if operation != Generation.Operation.VARIATION and not prompt.strip():
@@ -98,7 +96,7 @@ def generation_create(
     operation: str,
     prompt: str = "",
     n: int = 1,
-    size: int | str = 1024,
+    size: int | str | None = None,
     api_key: Any = None,
     image_bytes: bytes | None = None,
     mask_bytes: bytes | None = None,
@@ -109,6 +107,12 @@ def generation_create(
     face_consent: bool = False,
     admit: Callable[[], object] | None = None,
     generation_id: uuid.UUID | None = None,
+    quality: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    background: str | None = None,
+    moderation: str | None = None,
+    input_fidelity: str | None = None,
 ) -> Generation:
     """Validates, screens, reserves credits, creates the job; the task is queued after commit.
 
@@ -116,6 +120,10 @@ def generation_create(
     inside the transaction that inserts the job, so a row lock it takes holds until the job is
     committed, and it runs after every other check, so a request refused anywhere earlier has
     not paid for it. When it raises, nothing is created and the reservation is released.
+
+    `size`: WxH, a square's side, or None / "auto" (the model's native size within the plan);
+    `quality` ... `input_fidelity`: the image options (generation/services/image_options.py,
+    docs/api.md), each None for its default.
 
     `generation_id`: the job's id chosen in advance (the Idempotency-Key's claim records it
     first, so a retry after a crash finds this job). It must not belong to a job already.
@@ -127,15 +135,25 @@ def generation_create(
     from billing.selectors import generation_cost
     from billing.services.credits import credits_release, credits_reserve
 
-    pixels = generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
-    tier_limits_check(user=user, n=n, size=pixels, operation=operation)
+    generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
     spec = model_spec(model_id=model)
+    options = image_options_resolve(
+        spec=spec,
+        max_pixels=user.tier.max_pixels,
+        size=size,
+        steps=steps,
+        quality=quality,
+        output_format=output_format,
+        output_compression=output_compression,
+        background=background,
+        moderation=moderation,
+        input_fidelity=input_fidelity,
+    )
+    tier_limits_check(user=user, n=n, size=options.size, operation=operation)
     if operation not in spec.operations:
         raise InvalidRequest(f"The model '{spec.id}' does not serve {operation}s.", param="model")
     if seed is not None and not (0 <= seed <= MAX_SEED):
         raise InvalidRequest(f"'seed' must be between 0 and {MAX_SEED}.", param="seed")
-    if steps is not None and not (1 <= steps <= 50):
-        raise InvalidRequest("'steps' must be between 1 and 50.", param="steps")
     upload = None
     if operation != Generation.Operation.GENERATE:
         upload = upload_validate(
@@ -171,9 +189,13 @@ def generation_create(
             error.param = "image"
             raise error
 
-    amount = generation_cost(size=pixels, n=n)
+    amount = generation_cost(pixels=options.size.pixels, n=n)
     credits_reserve(
-        user=user, generation_id=generation_id, amount=amount, api_key=api_key, size=pixels
+        user=user,
+        generation_id=generation_id,
+        amount=amount,
+        api_key=api_key,
+        size=options.size.long_side,
     )
     try:
         keys = _uploads_store(generation_id=generation_id, upload=upload)
@@ -190,9 +212,17 @@ def generation_create(
                 model=spec.id,
                 prompt=prompt,
                 n=n,
-                size=pixels,
-                steps=steps or spec.default_steps,
-                guidance_scale=spec.guidance_scale,
+                size=options.size.long_side,
+                width=options.size.width,
+                height=options.size.height,
+                steps=options.steps,
+                guidance_scale=options.guidance_scale,
+                quality=options.quality,
+                output_format=options.output_format,
+                output_compression=options.output_compression,
+                background=options.background,
+                moderation=options.moderation,
+                input_fidelity=options.input_fidelity,
                 seed=secrets.randbelow(MAX_SEED - MAX_N) if seed is None else seed,
                 input_image_key=keys.get("image", ""),
                 input_mask_key=keys.get("mask", ""),

@@ -181,7 +181,7 @@ def extension_quote(
     if image.width != image.height:
         raise InvalidRequest("Only square images can be extended.", param="image")
     plan = extension_plan(frame_size=image.width, scale=scale, direction=direction)
-    return Quote(plan=plan, credits_per_frame=generation_cost(size=plan.frame_size, n=1))
+    return Quote(plan=plan, credits_per_frame=generation_cost(pixels=plan.frame_size**2, n=1))
 
 
 def extension_start(

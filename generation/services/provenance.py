@@ -29,7 +29,7 @@ from generation.provenance.credentials import (
     image_mime_type,
 )
 from generation.provenance.watermark import id_range, watermark_read
-from generation.services.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
+from generation.services.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB, MAX_UPLOAD_PIXELS
 
 RATE_LIMIT_SCOPE = "provenance"
 
@@ -51,7 +51,7 @@ def _open(image_bytes: bytes) -> PILImage.Image:
     if not image_bytes:
         raise InvalidRequest("'image' is a required property.", param="image")
     if len(image_bytes) >= MAX_UPLOAD_BYTES:
-        raise InvalidRequest("The image must be less than 4 MB.", param="image")
+        raise InvalidRequest(f"The image must be less than {MAX_UPLOAD_MB} MB.", param="image")
     try:
         picture = PILImage.open(io.BytesIO(image_bytes))
         if picture.width * picture.height > MAX_UPLOAD_PIXELS:

@@ -53,7 +53,11 @@ def quarantine_store(
     """Keep `picture` (a withheld output, or the bytes of a delivered file being taken down) in
     the quarantine and delete any copy at the image's customer key. Idempotent per image: a
     rerun of the job overwrites the same quarantined file and record."""
-    customer_key = image_key(generation_id=image.generation_id, index=image.index)
+    customer_key = image_key(
+        generation_id=image.generation_id,
+        index=image.index,
+        extension=image.generation.output_format,
+    )
     key = quarantine_key(key=customer_key)
     storage_write(key=key, content=picture if isinstance(picture, bytes) else _png(picture))
     storage_delete(key=customer_key)  # a rerun or a take-down must not leave it reachable
@@ -100,7 +104,11 @@ def quarantine_release(*, image_id: uuid.UUID | str, actor: Any, reason: str) ->
         content = storage_read(key=record.storage_key)
         if record.reason == QuarantinedImage.Reason.WITHHELD:
             content = _marked(image=image, content=content)
-        key = image_key(generation_id=image.generation_id, index=image.index)
+        key = image_key(
+            generation_id=image.generation_id,
+            index=image.index,
+            extension=image.generation.output_format,
+        )
         storage_write(key=key, content=content)
         was_withheld = image.status == Image.Status.WITHHELD
         image.status, image.storage_key, image.under_review = Image.Status.DELIVERED, key, False
@@ -118,12 +126,12 @@ def quarantine_release(*, image_id: uuid.UUID | str, actor: Any, reason: str) ->
 def _marked(*, image: Image, content: bytes) -> bytes:
     """A withheld output made deliverable: marks and content credentials, as the worker does.
     An edit's input is usually gone by now (deleted when the job settled)."""
-    from generation.provenance.delivery import delivered_png
+    from generation.provenance.delivery import delivered_image
 
     key = image.generation.input_image_key
     ingredient = storage_read(key=key) if key and storage().exists(key) else None
     with PILImage.open(io.BytesIO(content)) as picture:
-        return delivered_png(picture=picture.convert("RGB"), image=image, ingredient=ingredient)
+        return delivered_image(picture=picture, image=image, ingredient=ingredient)
 
 
 def _generation_count_released(*, generation: Generation) -> None:

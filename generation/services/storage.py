@@ -25,8 +25,9 @@ def storage() -> Storage:
     return storages["default"]
 
 
-def image_key(*, generation_id: uuid.UUID | str, index: int) -> str:
-    return f"generations/{generation_id}/{index}.png"
+def image_key(*, generation_id: uuid.UUID | str, index: int, extension: str = "png") -> str:
+    """`extension`: the job's output format (png, jpeg, webp)."""
+    return f"generations/{generation_id}/{index}.{extension}"
 
 
 def quarantine_key(*, key: str) -> str:

@@ -1,7 +1,7 @@
-"""Checking uploaded PNGs (edits and variations) by their bytes, never their declared type.
+"""Checking uploaded images (edits and variations) by their bytes, never their declared type.
 
-OpenAI's rules for DALL-E 2: a PNG under 4 MB, square; for an edit without a mask the image needs
-transparency (the transparent area is what gets repainted); a mask is a PNG of the same size.
+A PNG, JPEG or WebP under MAX_UPLOAD_BYTES, square; for an edit without a mask the image needs
+transparency (the transparent area is what gets repainted); a mask is an image of the same size.
 Every refusal is an InvalidRequest (400) with param "image" or "mask" and changes nothing.
 """
 
@@ -13,7 +13,12 @@ from PIL import Image as PILImage
 from common.errors import InvalidRequest
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MAX_UPLOAD_BYTES = 4 * 1024 * 1024
+# Pillow's format name by the file's first bytes (WebP: RIFF....WEBP).
+UPLOAD_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+# OpenAI allows 50 MB; a 4096x4096 PNG (the pixel cap below) is under 20 MB, so 20 MB is
+# room enough for any image we accept and bounds what one request makes the server hold.
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // 2**20
 # Far above any real upload (the largest output is 1024): a bigger canvas is a decompression
 # bomb, refused from the header alone, before a single pixel is decoded.
 MAX_UPLOAD_PIXELS = 4096 * 4096
@@ -27,22 +32,35 @@ class ValidatedUpload:
     side: int
 
 
-def _open_png(data: bytes | None, *, param: str) -> PILImage.Image:
+def upload_format(data: bytes) -> str | None:
+    """png, jpeg or webp by the first bytes; None for anything else."""
+    if data.startswith(PNG_SIGNATURE):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def _open_image(data: bytes | None, *, param: str) -> PILImage.Image:
     if not data:
         raise InvalidRequest(f"'{param}' is a required property.", param=param)
     if len(data) >= MAX_UPLOAD_BYTES:
         raise InvalidRequest(
-            f"Uploaded {param} must be a PNG and less than 4 MB; got {len(data) / 2**20:.1f} MB.",
+            f"Uploaded {param} must be a PNG, JPEG or WebP under {MAX_UPLOAD_MB} MB; got "
+            f"{len(data) / 2**20:.1f} MB.",
             param=param,
         )
-    if not data.startswith(PNG_SIGNATURE):
+    kind = upload_format(data)
+    if kind is None:
         raise InvalidRequest(
-            f"Invalid input {param} - format must be PNG. Uploaded {param} must be a PNG "
-            "and less than 4 MB.",
+            f"Invalid input {param} - format must be PNG, JPEG or WebP. Uploaded {param} must "
+            f"be one of those and under {MAX_UPLOAD_MB} MB.",
             param=param,
         )
     try:
-        picture = PILImage.open(io.BytesIO(data), formats=["PNG"])
+        picture = PILImage.open(io.BytesIO(data), formats=[UPLOAD_FORMATS[kind]])
     except PILImage.DecompressionBombError:
         raise InvalidRequest(
             f"Invalid input {param} - too large in pixels (a decompression bomb); "
@@ -51,7 +69,7 @@ def _open_png(data: bytes | None, *, param: str) -> PILImage.Image:
         ) from None
     except (OSError, SyntaxError, ValueError):
         raise InvalidRequest(
-            f"Invalid input {param} - the PNG file could not be read.", param=param
+            f"Invalid input {param} - the image file could not be read.", param=param
         ) from None
     width, height = picture.size
     if width * height > MAX_UPLOAD_PIXELS:
@@ -73,7 +91,7 @@ def _decode(picture: PILImage.Image, *, param: str) -> PILImage.Image:
         picture.load()  # a truncated file fails here (LOAD_TRUNCATED_IMAGES stays False)
     except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
         raise InvalidRequest(
-            f"Invalid input {param} - the PNG file is truncated or corrupt.", param=param
+            f"Invalid input {param} - the image file is truncated or corrupt.", param=param
         ) from None
     decoded = picture.convert("RGBA")
     decoded.info["easel_had_alpha"] = has_alpha
@@ -84,8 +102,8 @@ def upload_validate(
     *, image_bytes: bytes | None, mask_bytes: bytes | None = None, needs_alpha: bool
 ) -> ValidatedUpload:
     """`needs_alpha`: an edit without a mask, whose transparent area is the area to repaint."""
-    picture = _open_png(image_bytes, param="image")
-    mask_picture = _open_png(mask_bytes, param="mask") if mask_bytes else None
+    picture = _open_image(image_bytes, param="image")
+    mask_picture = _open_image(mask_bytes, param="mask") if mask_bytes else None
     if mask_picture is not None and mask_picture.size != picture.size:
         raise InvalidRequest(
             "Invalid input mask - image and mask must be the same size: image is "

@@ -216,7 +216,7 @@ def _event_payload(*, event_id: str, event_type: str, generation: Generation) ->
             "status": generation.status,
             "operation": generation.operation,
             "n": generation.n,
-            "size": f"{generation.size}x{generation.size}",
+            "size": generation.size_label,
             "status_message": generation.status_message,
             "images": images,
         },

@@ -31,6 +31,7 @@ from common import metrics
 from common.celery_worker import worker_draining
 from generation.models import Generation, Image
 from generation.services.generations import _inputs_delete, moderation_service
+from generation.services.image_options import INPUT_FIDELITY_STRENGTH
 from generation.services.progress import progress_publish
 from generation.services.quarantine import quarantine_store
 from generation.services.storage import image_key, storage_read, storage_write
@@ -123,9 +124,21 @@ def generation_claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Gener
     return _claim(generation_id=generation_id, worker_id=worker_id).generation
 
 
+# Jobs that agree on these share one pipeline call (the output format and background are the
+# delivery's, so they do not split a batch).
+BATCH_FIELDS = (
+    "model",
+    "operation",
+    "width",
+    "height",
+    "steps",
+    "guidance_scale",
+    "input_fidelity",
+)
+
+
 def _compatible(job: Generation, primary: Generation) -> bool:
-    fields = ("model", "operation", "size", "steps", "guidance_scale")
-    return all(getattr(job, name) == getattr(primary, name) for name in fields)
+    return all(getattr(job, name) == getattr(primary, name) for name in BATCH_FIELDS)
 
 
 def _orphans_reclaim(
@@ -156,12 +169,8 @@ def _batch_mates(*, primary: Generation, worker_id: str, room: int) -> list[Gene
         Generation.objects.filter(
             status=Generation.Status.QUEUED,
             cancel_requested=False,
-            model=primary.model,
-            operation=primary.operation,
-            size=primary.size,
-            steps=primary.steps,
-            guidance_scale=primary.guidance_scale,
             n__lte=room,
+            **{name: getattr(primary, name) for name in BATCH_FIELDS},
         )
         .order_by("-queue_lane", "created_at")
         .values_list("pk", "n")[:32]
@@ -326,7 +335,7 @@ def _inputs_load(job: Generation) -> tuple[PILImage.Image | None, PILImage.Image
 def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float | None) -> None:
     from django.core.cache import cache
 
-    from generation.inference.operations import BatchJob, run_batch
+    from generation.inference.operations import BatchJob, prompt_tokens, run_batch
 
     batch = []
     for job in jobs:
@@ -339,12 +348,17 @@ def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float 
                 mask=mask,
             )
         )
+    for job in jobs:
+        job.input_tokens = prompt_tokens(model_id=job.model, prompt=job.prompt)
+        Generation.objects.filter(pk=job.pk).update(input_tokens=job.input_tokens)
     first = jobs[0]
     started = time.monotonic()
     run_batch(
         model_id=first.model,
         operation=first.operation,
-        size=first.size,
+        width=first.width,
+        height=first.height,
+        strength=INPUT_FIDELITY_STRENGTH[first.input_fidelity],
         steps=first.steps,
         guidance_scale=first.guidance_scale,
         jobs=batch,
@@ -377,27 +391,27 @@ def _run_and_deliver(*, jobs: list[Generation], worker_id: str, deadline: float 
 def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image) -> Image:
     """Screens one output; stores it (signed, watermarked, with content credentials) only when
     moderation allows it."""
-    from generation.provenance.delivery import delivered_png
+    from generation.provenance.delivery import delivered_image
 
     image, _ = Image.objects.get_or_create(
         generation=generation,
         index=index,
         defaults={
             "seed": generation.seed + index,
-            "width": generation.size,
-            "height": generation.size,
+            "width": generation.width,
+            "height": generation.height,
             "status": Image.Status.WITHHELD,
         },
     )
     verdict = moderation_service("output_screen")(
         image=picture, user=generation.user, generation_id=generation.pk, image_id=image.pk
     )
-    key = image_key(generation_id=generation.pk, index=index)
+    key = image_key(generation_id=generation.pk, index=index, extension=generation.output_format)
     if verdict.blocked:
         quarantine_store(image=image, picture=picture)  # staff-only; an appeal may release it
         image.status, image.storage_key, image.under_review = Image.Status.WITHHELD, "", False
     else:
-        content = delivered_png(
+        content = delivered_image(
             picture=picture,
             image=image,
             ingredient=storage_read(key=generation.input_image_key)
@@ -423,7 +437,7 @@ def generation_settle(
     ).exists():
         logger.warning("generation %s is no longer held by %s", generation.pk, worker_id)
         return False
-    amount = len(delivered) * image_price(size=generation.size)
+    amount = len(delivered) * image_price(pixels=generation.pixels)
     # Money before the status, idempotent per generation: a crash between the two and a rerun
     # charge once; the other order could leave a delivered job never charged.
     if amount:

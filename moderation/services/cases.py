@@ -418,7 +418,7 @@ def _refund_overturned_image(*, case: Case) -> int:
     entry = credits_refund_image(
         generation_id=image.generation_id,
         image_id=image.pk,
-        amount=image_price(size=image.generation.size),
+        amount=image_price(pixels=image.generation.pixels),
         reason=f"Overturned by review (case {case.pk}).",
     )
     return entry.amount if entry is not None else 0

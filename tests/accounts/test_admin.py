@@ -42,14 +42,16 @@ def test_staff_edit_a_tier(admin_client):
     data = {name: form[name].value() for name in form.fields}
     data = {k: ("" if v is None else v) for k, v in data.items()}
     data["requests_per_minute"] = 7
-    data["allowed_sizes"] = "[256]"
+    data["max_pixels"] = 65536
     for flag in ("is_public", "uploads_allowed", "face_uploads_allowed", "private_images_allowed"):
         if not data.get(flag):
             data.pop(flag, None)
     response = admin_client.post(f"/admin/accounts/tier/{free.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     free.refresh_from_db()
-    assert free.requests_per_minute == 7 and free.allowed_sizes == [256]
+    assert (
+        free.requests_per_minute == 7 and free.max_pixels == 65536 and free.allowed_sizes == [256]
+    )
 
 
 def test_user_pages_open(admin_client, user):

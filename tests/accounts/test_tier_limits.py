@@ -43,13 +43,16 @@ def test_1024_is_not_on_free_but_is_on_plus(free_user, plus_user):
     with pytest.raises(InvalidRequest) as refused:
         tier_limits_check(user=free_user, n=1, size="1024x1024", operation="generate")
     assert refused.value.param == "size"
-    assert "'1024x1024' is not available on the Free plan" in refused.value.message
-    assert "'256x256', '512x512'" in refused.value.message
+    assert "over the Free plan's limit of 262,144 pixels" in refused.value.message
     tier_limits_check(user=plus_user, n=10, size="1024x1024", operation="generate")
+    # Plans cap pixels, not shapes: any size within the cap is on the plan.
+    tier_limits_check(user=free_user, n=1, size="640x384", operation="generate")
+    tier_limits_check(user=plus_user, n=1, size="1536x1024", operation="generate")
+    tier_limits_check(user=plus_user, n=1, size="1024x1792", operation="generate")
 
 
-@pytest.mark.parametrize("size", ["1024x768", "big", "x512", "768x768"])
-def test_sizes_that_are_not_square_or_not_offered_are_refused(plus_user, size):
+@pytest.mark.parametrize("size", ["1000x1000", "big", "x512", "3072x1024", "2048x2048"])
+def test_sizes_that_are_malformed_or_over_the_plan_are_refused(plus_user, size):
     with pytest.raises(InvalidRequest) as refused:
         tier_limits_check(user=plus_user, n=1, size=size, operation="generate")
     assert refused.value.param == "size"
@@ -67,7 +70,7 @@ def test_uploads_follow_the_tier(free_user):
 
 
 def test_staff_edits_to_a_tier_take_effect(free_user):
-    Tier.objects.filter(name="free").update(max_n=2, allowed_sizes=[256])
+    Tier.objects.filter(name="free").update(max_n=2, max_pixels=256 * 256)
     free_user.tier.refresh_from_db()
     with pytest.raises(InvalidRequest):
         tier_limits_check(user=free_user, n=3, size=256, operation="generate")

@@ -20,12 +20,17 @@ pytestmark = pytest.mark.django_db
 
 
 def test_prices_follow_the_settings_table():
-    assert image_price(size=256) == 1
-    assert image_price(size=512) == 1
-    assert image_price(size=1024) == 2
-    assert generation_cost(size=1024, n=3) == 6
+    assert image_price(pixels=256 * 256) == 1
+    assert image_price(pixels=512 * 512) == 1
+    assert image_price(pixels=1024 * 1024) == 2
+    assert generation_cost(pixels=1024 * 1024, n=3) == 6
+    # Any shape is priced by its pixels: the smallest listed square that holds them, and past
+    # the largest square its price per pixel, rounded up.
+    assert image_price(pixels=300 * 300) == 1
+    assert image_price(pixels=1536 * 1024) == 3
+    assert image_price(pixels=1792 * 1024) == 4
     with pytest.raises(InvalidRequest) as error:
-        image_price(size=300)
+        image_price(pixels=0)
     assert error.value.param == "size"
 
 

@@ -16,7 +16,9 @@ from common.errors import InvalidRequest
 from tests.billing.conftest import assert_invariant
 from tests.concurrency import run_concurrently
 
-PRICE = image_price(size=1024)  # 2 credits: a refund of one image is not the whole generation
+PRICE = image_price(
+    pixels=1024 * 1024
+)  # 2 credits: a refund of one image is not the whole generation
 
 
 def _four_images_charged(user) -> uuid.UUID:  # type: ignore[no-untyped-def]

@@ -90,7 +90,7 @@ def test_a_two_frame_extension_stitches_a_larger_image_keeping_the_source_exactl
     image = textured_image(user=user)
     quote = extension_quote(user=user, image_id=image.pk, scale="2", direction="right")
     assert len(quote.plan.frames) == 2
-    assert quote.credits == 2 * generation_cost(size=256, n=1)
+    assert quote.credits == 2 * generation_cost(pixels=256 * 256, n=1)
     before = balance_summary(user=user).balance
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -369,5 +369,5 @@ def test_a_slow_request_whose_claim_was_taken_over_cancels_its_generation_unchar
     late = Generation.objects.get(pk=slow.planned_generation_id)
     assert late.status == Generation.Status.CANCELED
     assert ExtensionFrame.objects.get(pk=slow.pk).generation_id == taken_over.generation_id
-    one_frame = generation_cost(size=256, n=1)
+    one_frame = generation_cost(pixels=256 * 256, n=1)
     assert before - balance_summary(user=user).balance == one_frame  # the new claim's hold only

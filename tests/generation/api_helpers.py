@@ -89,14 +89,21 @@ def jpeg_bytes(side: int = 64) -> bytes:
     return buffer.getvalue()
 
 
+def gif_bytes(side: int = 64) -> bytes:
+    """A format uploads do not take (PNG, JPEG and WebP are)."""
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (side, side), (1, 2, 3)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
 def oversized_png() -> bytes:
-    """A genuine PNG just over 4 MB: random pixels do not compress."""
-    side = 1200
+    """A genuine PNG just over the 20 MB upload limit: random pixels do not compress."""
+    side = 2300
     picture = PILImage.frombytes("RGBA", (side, side), os.urandom(side * side * 4))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=0)
     data = buffer.getvalue()
-    assert len(data) > 4 * 1024 * 1024
+    assert len(data) > 20 * 1024 * 1024
     return data
 
 

@@ -155,7 +155,7 @@ def unlimited_customer(*, credits: int = 1_000_000):  # type: ignore[no-untyped-
             "concurrent_jobs": 1_000_000,
             "queue_lane": 2,
             "max_n": 10,
-            "allowed_sizes": [256, 512, 1024],
+            "max_pixels": 1792 * 1024,
             "uploads_allowed": True,
             "face_uploads_allowed": False,
             "private_images_allowed": True,

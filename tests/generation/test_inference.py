@@ -23,7 +23,8 @@ def generate(*, seeds, size=256, steps=2, prompt="a lighthouse at dusk", on_step
     return run_batch(
         model_id=TINY,
         operation="generate",
-        size=size,
+        width=size,
+        height=size,
         steps=steps,
         guidance_scale=0.0,
         jobs=jobs,
@@ -63,7 +64,13 @@ def test_edit_repaints_only_the_transparent_area():
     job = BatchJob(prompt="a window", seeds=[5], init_image=source)
     edited = pixels(
         run_batch(
-            model_id=TINY, operation="edit", size=256, steps=2, guidance_scale=0.0, jobs=[job]
+            model_id=TINY,
+            operation="edit",
+            width=256,
+            height=256,
+            steps=2,
+            guidance_scale=0.0,
+            jobs=[job],
         )[0].images[0]
     )
     original = pixels(source)
@@ -78,7 +85,13 @@ def test_edit_with_a_separate_mask_uses_the_mask_transparency():
     job = BatchJob(prompt="grass", seeds=[5], init_image=source, mask=mask)
     edited = pixels(
         run_batch(
-            model_id=TINY, operation="edit", size=256, steps=2, guidance_scale=0.0, jobs=[job]
+            model_id=TINY,
+            operation="edit",
+            width=256,
+            height=256,
+            steps=2,
+            guidance_scale=0.0,
+            jobs=[job],
         )[0].images[0]
     )
     original = pixels(source)
@@ -90,7 +103,13 @@ def test_variations_keep_the_composition_and_differ_by_seed():
     source = picture_with_hole(256)
     job = BatchJob(prompt="", seeds=[1, 2], init_image=source)
     first, second = run_batch(
-        model_id=TINY, operation="variation", size=256, steps=2, guidance_scale=0.0, jobs=[job]
+        model_id=TINY,
+        operation="variation",
+        width=256,
+        height=256,
+        steps=2,
+        guidance_scale=0.0,
+        jobs=[job],
     )[0].images
     assert first.size == (256, 256)
     assert np.abs(pixels(first) - pixels(second)).mean() > 1
@@ -132,8 +151,10 @@ def test_unknown_model_is_a_bad_request():
     with pytest.raises(InvalidRequest) as raised:
         model_spec(model_id="nope/nothing")
     assert raised.value.param == "model"
-    assert model_spec(model_id=TINY).render_size(256) == 256
-    assert model_spec(model_id="stabilityai/sd-turbo").render_size(256) == 512
+    assert model_spec(model_id=TINY).render_size(256, 256) == (256, 256)
+    assert model_spec(model_id="stabilityai/sd-turbo").render_size(256, 256) == (512, 512)
+    # The short side is brought up to the native size, the shape kept.
+    assert model_spec(model_id="stabilityai/sd-turbo").render_size(384, 256) == (768, 512)
 
 
 @pytest.mark.slow

@@ -206,6 +206,8 @@ def test_events_stream_follows_published_progress(settings):
         prompt="p",
         n=1,
         size=256,
+        width=256,
+        height=256,
         steps=3,
         guidance_scale=0.0,
         seed=1,
@@ -320,7 +322,7 @@ def test_preflight_costs_judges_and_stores_nothing(http, pro):
     body = fine.json()
     from billing.selectors import generation_cost
 
-    assert body["credits"] == generation_cost(size=1024, n=3)
+    assert body["credits"] == generation_cost(pixels=1024 * 1024, n=3)
     assert body["policy"]["decision"] == "allow" and body["affordable"] is True
     assert body["estimated_wait_seconds"] == 0 and body["queue_position"] == 0
 

@@ -16,7 +16,7 @@ from tests.generation.api_helpers import (
     balance,
     customer,
     decompression_bomb_png,
-    jpeg_bytes,
+    gif_bytes,
     oversized_png,
     png_bytes,
     rgba_with_transparent_square,
@@ -53,7 +53,18 @@ def _error(response, status: int, *, param: str | None = None, code: str | None 
     [
         ({"prompt": "a cat", "size": "1000x1000"}, "size", "invalid_value"),
         ({"prompt": "a cat", "size": "256"}, "size", "invalid_value"),
-        ({"prompt": "a cat", "size": "1792x1024"}, "size", "invalid_value"),
+        ({"prompt": "a cat", "size": "1600x512"}, "size", "invalid_value"),  # aspect over 3:1
+        ({"prompt": "a cat", "size": "2048x2048"}, "size", "size_above_limit"),
+        ({"prompt": "a cat", "quality": "ultra"}, "quality", "invalid_value"),
+        ({"prompt": "a cat", "output_format": "gif"}, "output_format", "invalid_value"),
+        (
+            {"prompt": "a cat", "output_format": "jpeg", "background": "transparent"},
+            "background",
+            "invalid_value",
+        ),
+        ({"prompt": "a cat", "output_compression": 101}, "output_compression", "invalid_value"),
+        ({"prompt": "a cat", "moderation": "off"}, "moderation", "invalid_value"),
+        ({"prompt": "a cat", "stream": True}, "stream", "unsupported_parameter"),
         ({"prompt": "a cat", "n": 0}, "n", "integer_below_min_value"),
         ({"prompt": "a cat", "n": 11}, "n", "integer_above_max_value"),
         ({"prompt": "a cat", "n": "many"}, "n", None),
@@ -129,9 +140,9 @@ def _variation(http, who, **files):  # type: ignore[no-untyped-def]
 
 
 BAD_UPLOADS = {
-    "jpeg named png": (lambda: upload("photo.png", jpeg_bytes()), "image"),
+    "gif named png": (lambda: upload("photo.png", gif_bytes()), "image"),
     "not square": (lambda: upload("wide.png", png_bytes(64, height=32)), "image"),
-    "over 4 MB": (lambda: upload("big.png", oversized_png()), "image"),
+    "over 20 MB": (lambda: upload("big.png", oversized_png()), "image"),
     "truncated": (lambda: upload("cut.png", truncated_png()), "image"),
     "decompression bomb": (lambda: upload("bomb.png", decompression_bomb_png()), "image"),
     "empty file": (lambda: upload("empty.png", b""), "image"),
@@ -198,9 +209,9 @@ def test_edits_bad_parameters_before_the_image_is_read(http, pro):
 
 
 def test_uploads_refused_by_declared_type_are_still_judged_by_bytes(http, pro):
-    """A real PNG sent as application/octet-stream is a PNG; a JPEG sent as image/png is not."""
-    jpeg_as_png = upload("x.png", jpeg_bytes(), content_type="image/png")
-    _error(_variation(http, pro, image=jpeg_as_png), 400, param="image")
+    """A real PNG sent as application/octet-stream is a PNG; a GIF sent as image/png is not."""
+    gif_as_png = upload("x.png", gif_bytes(), content_type="image/png")
+    _error(_variation(http, pro, image=gif_as_png), 400, param="image")
 
 
 # --- authentication and scopes ----------------------------------------------------------------
@@ -328,17 +339,28 @@ def test_generations_answer_urls_and_charge_per_image(http, settings, shared_poo
     )
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == {"created", "data"} and len(body["data"]) == 2
+    assert set(body) == {
+        "created",
+        "data",
+        "background",
+        "output_format",
+        "quality",
+        "size",
+        "usage",
+    }
+    assert len(body["data"]) == 2
+    assert body["size"] == "256x256" and body["output_format"] == "png"
+    assert body["usage"]["credits"] == 2 and body["usage"]["input_tokens"] > 0
     assert response["x-ratelimit-limit-requests"] and response["x-request-id"]
     for entry in body["data"]:
-        assert set(entry) == {"url"}
+        assert set(entry) == {"url", "seed"}
         image = http.get(entry["url"].replace(settings.SITE_URL, ""))
         assert image.status_code == 200
         assert (
             _png_side(b"".join(image.streaming_content) if image.streaming else image.content)
             == 256
         )
-    assert balance(who.user) == before - 2 * image_price(size=256)
+    assert balance(who.user) == before - 2 * image_price(pixels=256 * 256)
 
     # The URLs expire after an hour, as OpenAI's do: a minute short still works, past it not.
     import time

@@ -25,9 +25,9 @@ from tests.generation.conftest import picture_with_hole, png
 pytestmark = pytest.mark.django_db
 
 
-def jpeg_bytes() -> bytes:
+def gif_bytes() -> bytes:
     buffer = io.BytesIO()
-    picture_with_hole(256).convert("RGB").save(buffer, format="JPEG")
+    picture_with_hole(256).convert("RGB").save(buffer, format="GIF")
     return buffer.getvalue()
 
 
@@ -59,14 +59,14 @@ def noise_png(side: int, megabytes: float) -> bytes:
 
 
 BAD_UPLOADS = [
-    ("jpeg sent as png", lambda: {"image_bytes": jpeg_bytes()}, "image", "PNG"),
+    ("gif sent as png", lambda: {"image_bytes": gif_bytes()}, "image", "PNG, JPEG or WebP"),
     (
         "not square",
         lambda: {"image_bytes": png(picture_with_hole(256).crop((0, 0, 256, 200)))},
         "image",
         "square",
     ),
-    ("over 4 MB", lambda: {"image_bytes": noise_png(1100, 4)}, "image", "4 MB"),
+    ("over 20 MB", lambda: {"image_bytes": noise_png(2300, 20)}, "image", "20 MB"),
     (
         "truncated",
         lambda: {"image_bytes": png(picture_with_hole(256, hole=(0, 0, 9, 9)))[:-2000]},
@@ -136,7 +136,14 @@ def _nothing_changed(user, balance_before: int) -> None:  # type: ignore[no-unty
 
 BAD_REQUESTS = [
     ({"size": "2048x2048"}, "size"),
-    ({"size": "256x512"}, "size"),
+    ({"size": "256x1024"}, "size"),  # aspect over 3:1
+    ({"size": "1000x1000"}, "size"),  # not multiples of 64
+    ({"size": "2048x1024"}, "size"),  # over the plan's pixels
+    ({"quality": "ultra"}, "quality"),
+    ({"output_format": "gif"}, "output_format"),
+    ({"output_format": "jpeg", "background": "transparent"}, "background"),
+    ({"output_compression": 101}, "output_compression"),
+    ({"moderation": "none"}, "moderation"),
     ({"n": 0}, "n"),
     ({"n": 11}, "n"),
     ({"prompt": "x" * 1001}, "prompt"),

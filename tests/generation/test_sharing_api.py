@@ -32,6 +32,8 @@ def _image(user, *, status: str = Image.Status.DELIVERED, under_review: bool = F
         prompt="a lighthouse at dusk",
         n=1,
         size=256,
+        width=256,
+        height=256,
         steps=2,
         guidance_scale=0.0,
         seed=7,

@@ -39,6 +39,8 @@ def _job(*, user, status: str) -> Generation:  # type: ignore[no-untyped-def]
         prompt="a lighthouse at dusk",
         n=1,
         size=256,
+        width=256,
+        height=256,
         steps=2,
         guidance_scale=0.0,
         seed=42,

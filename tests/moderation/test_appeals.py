@@ -83,7 +83,7 @@ def test_overturning_a_removed_image_refunds_what_it_cost():
     staff = make_staff()
     _overturn(appeal.case, staff)
     # The image's price, not the generation's whole charge (tests/moderation/test_remedies.py).
-    price = image_price(size=image.generation.size)
+    price = image_price(pixels=image.generation.pixels)
     assert wallet_for_user(user=user).balance == charged + price
     # Resolving again (a retried request) refunds nothing more.
     _overturn(appeal.case, staff)

@@ -47,7 +47,7 @@ def _generation_of_four(user, *, size: int, delivered: int) -> list[Image]:  # t
     generation = GenerationFactory.create(
         user=user, n=4, size=size, status=Generation.Status.SUCCEEDED, withheld_count=4 - delivered
     )
-    price = image_price(size=size)
+    price = image_price(pixels=size * size)
     credits_reserve(user=user, generation_id=generation.pk, amount=4 * price, size=size)
     credits_capture(generation_id=generation.pk, amount=delivered * price)
     Generation.objects.filter(pk=generation.pk).update(credits_captured=delivered * price)
@@ -74,7 +74,7 @@ def _generation_of_four(user, *, size: int, delivered: int) -> list[Image]:  # t
 def test_overturning_one_removed_image_of_four_refunds_exactly_that_image():
     user = UserFactory.create()
     images = _generation_of_four(user, size=1024, delivered=4)
-    price = image_price(size=1024)
+    price = image_price(pixels=1024 * 1024)
     staff = make_staff()
     share_enable(user=user, image_id=images[2].pk)
     report = case_open_for_report(image_id=images[2].pk, reporter=None, reason="violence")
@@ -126,7 +126,7 @@ def test_overturning_one_withheld_image_of_four_releases_it_free_and_refunds_not
 
     assert wallet_for_user(user=user).balance == before
     reservation = Reservation.objects.get(generation_id=generation_id)
-    assert reservation.captured == 3 * image_price(size=256) and reservation.refunded == 0
+    assert reservation.captured == 3 * image_price(pixels=256 * 256) and reservation.refunded == 0
     assert not LedgerEntry.objects.filter(kind="refund").exists()
     withheld.refresh_from_db()
     assert withheld.status == Image.Status.DELIVERED

@@ -1,0 +1,270 @@
+"""The image options both APIs and the studio accept, in one place: size, quality, output format
+and compression, background, moderation level, input fidelity (docs/api.md, "Parameters").
+
+Each check answers OpenAI's error shape (`InvalidRequest` with the parameter's name). Two steps:
+`size_parse` reads the request's own words (no model, no tier), so the free checks can run it
+first; `image_options_resolve` then settles what depends on the model and the tier (`auto`, the
+model's pixel limit, steps and guidance for the quality).
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from common.errors import InvalidRequest
+
+SIZE_STEP = 64  # the VAE's latent grid times the UNet's downsampling: sides are multiples of 64
+MIN_SIDE = 64
+MAX_ASPECT = 3.0
+AUTO = "auto"
+MAX_STEPS = 50
+
+QUALITIES = ("low", "medium", "high", "auto", "standard", "hd")
+# Older clients' words, and `auto`, name one of the three levels.
+QUALITY_LEVEL = {
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "auto": "medium",
+    "standard": "medium",
+    "hd": "high",
+}
+# Steps per level as a multiple of the model's default_steps, unless the model entry names its
+# own (`quality` in settings.EASEL_MODELS). Guidance stays the model's: distilled (turbo)
+# models are trained for their one guidance value.
+QUALITY_STEP_FACTOR = {"low": 0.5, "medium": 1.0, "high": 2.0}
+
+OUTPUT_FORMATS = ("png", "jpeg", "webp")
+MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+DEFAULT_COMPRESSION = 100  # OpenAI's default: no extra compression
+BACKGROUNDS = ("transparent", "opaque", "auto")
+MODERATION_LEVELS = ("auto", "low")
+INPUT_FIDELITIES = ("low", "high")
+# How much of an edited or varied image is redrawn (img2img strength): `low` keeps its
+# composition, `high` keeps nearly every detail.
+INPUT_FIDELITY_STRENGTH = {"low": 0.6, "high": 0.3}
+
+
+def _enum_error(value: Any, choices: tuple[str, ...], param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"'{value}' is not one of {list(choices)} - '{param}'", param=param, code="invalid_value"
+    )
+
+
+@dataclass(frozen=True)
+class ImageSize:
+    width: int
+    height: int
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def long_side(self) -> int:
+        return max(self.width, self.height)
+
+    @property
+    def label(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+def size_parse(size: int | str | None) -> ImageSize | None:
+    """`WxH` (multiples of 64, aspect at most 3:1), a bare side (a square), or None for `auto`.
+
+    An int is a square's side (the studio's and older callers' way); a text needs both."""
+    if size is None or str(size).strip().lower() == AUTO:
+        return None
+    text = str(size).strip().lower()
+    width_text, separator, height_text = text.partition("x")
+    if not separator and isinstance(size, int):
+        height_text = width_text
+    if not (width_text.isdigit() and height_text.isdigit()):
+        raise InvalidRequest(
+            f"Invalid 'size': '{size}'. Use 'auto' or WIDTHxHEIGHT, e.g. '1024x1024' or "
+            "'1536x1024'.",
+            param="size",
+            code="invalid_value",
+        )
+    width, height = int(width_text), int(height_text)
+    if width < MIN_SIDE or height < MIN_SIDE or width % SIZE_STEP or height % SIZE_STEP:
+        raise InvalidRequest(
+            f"Invalid 'size': '{size}'. Width and height are multiples of {SIZE_STEP}, at least "
+            f"{MIN_SIDE}.",
+            param="size",
+            code="invalid_value",
+        )
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise InvalidRequest(
+            f"Invalid 'size': '{size}'. The aspect ratio may be at most 3:1.",
+            param="size",
+            code="invalid_value",
+        )
+    return ImageSize(width=width, height=height)
+
+
+def size_auto(*, native_size: int, max_pixels: int) -> ImageSize:
+    """`auto`: the model's native square, shrunk (in steps of 64) to fit the pixel cap."""
+    side = native_size
+    while side * side > max_pixels and side > MIN_SIDE:
+        side -= SIZE_STEP
+    return ImageSize(width=side, height=side)
+
+
+def size_limit_check(*, size: ImageSize, max_pixels: int, whose: str) -> None:
+    """Over `max_pixels` is a 400 naming whose limit it is (the model's or the plan's)."""
+    if size.pixels > max_pixels:
+        raise InvalidRequest(
+            f"The size '{size.label}' ({size.pixels:,} pixels) is over {whose} limit of "
+            f"{max_pixels:,} pixels per image.",
+            param="size",
+            code="size_above_limit",
+        )
+
+
+def quality_check(quality: str | None) -> str:
+    quality = quality or AUTO
+    if quality not in QUALITIES:
+        raise _enum_error(quality, QUALITIES, "quality")
+    return quality
+
+
+def quality_steps(*, quality: str, default_steps: int, table: dict[str, int] | None) -> int:
+    """The denoising steps `quality` means for a model (its own table, else the factors)."""
+    level = QUALITY_LEVEL[quality]
+    if table and level in table:
+        return int(table[level])
+    return max(1, min(MAX_STEPS, math.ceil(default_steps * QUALITY_STEP_FACTOR[level])))
+
+
+def output_format_check(
+    *, output_format: str | None, compression: int | None, background: str | None
+) -> tuple[str, int, str]:
+    """(format, compression, background), with transparent JPEG refused."""
+    output_format = (output_format or "png").lower()
+    if output_format not in OUTPUT_FORMATS:
+        raise _enum_error(output_format, OUTPUT_FORMATS, "output_format")
+    background = background or AUTO
+    if background not in BACKGROUNDS:
+        raise _enum_error(background, BACKGROUNDS, "background")
+    if background == "transparent" and output_format == "jpeg":
+        raise InvalidRequest(
+            "Transparent backgrounds need an output format with alpha: use 'png' or 'webp', "
+            "not 'jpeg'.",
+            param="background",
+            code="invalid_value",
+        )
+    if compression is None:
+        compression = DEFAULT_COMPRESSION
+    if isinstance(compression, bool) or not isinstance(compression, int):
+        raise InvalidRequest("'output_compression' must be an integer.", param="output_compression")
+    if not 0 <= compression <= 100:
+        raise InvalidRequest(
+            f"Invalid 'output_compression': expected 0 to 100, got {compression}.",
+            param="output_compression",
+            code="invalid_value",
+        )
+    return output_format, compression, background
+
+
+def moderation_check(moderation: str | None) -> str:
+    moderation = moderation or AUTO
+    if moderation not in MODERATION_LEVELS:
+        raise _enum_error(moderation, MODERATION_LEVELS, "moderation")
+    return moderation
+
+
+def input_fidelity_check(input_fidelity: str | None) -> str:
+    input_fidelity = input_fidelity or "low"
+    if input_fidelity not in INPUT_FIDELITIES:
+        raise _enum_error(input_fidelity, INPUT_FIDELITIES, "input_fidelity")
+    return input_fidelity
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """What a job renders and delivers, settled for its model and the user's plan."""
+
+    size: ImageSize
+    steps: int
+    guidance_scale: float
+    quality: str
+    output_format: str
+    output_compression: int
+    background: str
+    moderation: str
+    input_fidelity: str
+
+
+def image_options_resolve(
+    *,
+    spec: Any,
+    max_pixels: int,
+    size: int | str | None,
+    steps: int | None = None,
+    quality: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    background: str | None = None,
+    moderation: str | None = None,
+    input_fidelity: str | None = None,
+) -> ImageOptions:
+    """`spec`: the model's registry entry; `max_pixels`: the plan's cap. `steps`, when given,
+    wins over the quality's (the native API's own knob)."""
+    requested = size_parse(size)
+    cap = min(max_pixels, spec.max_pixels)
+    if requested is None:
+        resolved = size_auto(native_size=spec.native_size, max_pixels=cap)
+    else:
+        size_limit_check(size=requested, max_pixels=spec.max_pixels, whose=f"'{spec.id}''s")
+        size_limit_check(size=requested, max_pixels=max_pixels, whose="your plan's")
+        resolved = requested
+    quality = quality_check(quality)
+    fmt, compression, background = output_format_check(
+        output_format=output_format, compression=output_compression, background=background
+    )
+    if background == "transparent" and not spec.background_model:
+        raise InvalidRequest(
+            f"The model '{spec.id}' has no background remover configured, so it cannot make "
+            "transparent images; send background 'opaque' or 'auto'.",
+            param="background",
+            code="invalid_value",
+        )
+    if steps is not None and not (1 <= steps <= MAX_STEPS):
+        raise InvalidRequest(f"'steps' must be between 1 and {MAX_STEPS}.", param="steps")
+    return ImageOptions(
+        size=resolved,
+        steps=steps
+        or quality_steps(
+            quality=quality, default_steps=spec.default_steps, table=spec.quality_steps
+        ),
+        guidance_scale=spec.guidance_scale,
+        quality=quality,
+        output_format=fmt,
+        output_compression=compression,
+        background=background,
+        moderation=moderation_check(moderation),
+        input_fidelity=input_fidelity_check(input_fidelity),
+    )
+
+
+MAX_INPUT_IMAGES = 16  # an edit's image plus its references, as OpenAI's
+
+
+def input_images_check(*, count: int) -> None:
+    """An edit takes up to 16 images: the first is edited, the rest would be references. No
+    model here has a reference adapter (IP-Adapter) configured yet, so more than one is a 400
+    that says so rather than a silent drop."""
+    if count > MAX_INPUT_IMAGES:
+        raise InvalidRequest(
+            f"Invalid 'image': at most {MAX_INPUT_IMAGES} images, got {count}.",
+            param="image",
+            code="too_many_images",
+        )
+    if count > 1:
+        raise InvalidRequest(
+            f"Invalid 'image': {count} images were sent, but no model here takes reference "
+            "images yet; send the one image to edit.",
+            param="image",
+            code="references_not_supported",
+        )
