@@ -49,7 +49,7 @@ from generation.services import collections as collection_services
 from generation.services import sharing as sharing_services
 from generation.services.cdn import media_cache_headers
 from generation.services.generations import MAX_N
-from generation.services.image_options import size_parse
+from generation.services.image_options import MIME_TYPES, size_parse
 from generation.services.images import image_delete as image_delete_service
 
 HISTORY_PAGE_SIZE = 12
@@ -270,10 +270,14 @@ def image_detail(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
 
 
 def image_response(
-    *, storage_key: str, filename: str, download: bool, private: bool
+    *, storage_key: str, name: str, download: bool, private: bool
 ) -> HttpResponseBase:
     """Streams a stored image through Django: works the same on the local folder and on S3.
-    A file that storage no longer has answers 410, as a removed image does."""
+    A file that storage no longer has answers 410, as a removed image does. Its type and the
+    download's extension are the stored file's (PNG, JPEG or WebP, as the job asked)."""
+    extension = storage_key.rpartition(".")[2].lower()
+    if extension not in MIME_TYPES:
+        extension = "png"
     try:
         handle = default_storage.open(storage_key, "rb")
     except (FileNotFoundError, OSError):
@@ -281,7 +285,10 @@ def image_response(
             "This image is no longer available.", status=410, content_type="text/plain"
         )
     response = FileResponse(
-        handle, content_type="image/png", as_attachment=download, filename=filename
+        handle,
+        content_type=MIME_TYPES[extension],
+        as_attachment=download,
+        filename=f"{name}.{extension}",
     )
     media_cache_headers(response, storage_key=storage_key, private=private)
     return response
@@ -295,7 +302,7 @@ def image_file(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponseBase:
         return HttpResponse("This image is not available.", status=410, content_type="text/plain")
     return image_response(
         storage_key=image.storage_key,
-        filename=f"easel-{image.pk}.png",
+        name=f"easel-{image.pk}",
         download=request.GET.get("download") == "1",
         private=True,
     )

@@ -176,9 +176,9 @@ def test_a_landscape_webp_with_a_transparent_background(live_easel, browser):  #
 
     balance = balance_summary(user=person).balance
     page.click("form.prompt-box button[type=submit]")
-    page.wait_for_selector(".alert-error", timeout=60_000)
+    page.wait_for_selector(".messages .alert", timeout=60_000)
     # The tiny model names no background remover: the service's own refusal, nothing spent.
-    assert "background remover" in page.locator(".alert-error").first.inner_text()
+    assert "background remover" in page.locator(".messages .alert").first.inner_text()
     assert not Generation.objects.filter(user=person).exists()
     assert balance_summary(user=person).balance == balance
     assert page.locator("select[name=size]").input_value() == "1536x1024"

@@ -133,3 +133,28 @@ def test_the_transparent_box_says_it_is_png_and_webp_only(user_client):
     assert "PNG and WebP only" in body and "Not with JPEG" in body
     formats = re.findall(r'<option value="(png|jpeg|webp)"', body)
     assert formats == ["png", "jpeg", "webp"]
+
+
+def test_a_webp_image_is_served_as_webp_and_downloads_with_its_extension(user_client, user):
+    import io
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from PIL import Image as PILImage
+
+    from tests.factories import GenerationFactory, ImageFactory
+
+    job = GenerationFactory.create(
+        user=user, source=Generation.Source.WEB, size=384, output_format="webp", seed=1
+    )
+    buffer = io.BytesIO()
+    PILImage.new("RGBA", (384, 256), (0, 0, 0, 0)).save(buffer, format="WEBP")
+    key = default_storage.save(f"images/{job.pk}/0.webp", ContentFile(buffer.getvalue()))
+    image = ImageFactory.create(
+        generation=job, seed=1, width=384, height=256, status="delivered", storage_key=key
+    )
+    response = user_client.get(f"/i/{image.pk}/image.png?download=1")
+    assert response.status_code == 200 and response["Content-Type"] == "image/webp"
+    assert f'filename="easel-{image.pk}.webp"' in response["Content-Disposition"]
+    page = user_client.get(f"/i/{image.pk}/").content.decode()
+    assert 'data-size="384x256"' in page
