@@ -5,15 +5,89 @@ from typing import cast
 
 from django import forms
 
-from accounts.models import ApiKey
+from accounts.models import STUDIO_SQUARES, ApiKey
 from accounts.services.api_keys import DEFAULT_SCOPES, MONTHLY_CREDIT_CAP_MAX
+from generation.services.image_options import OUTPUT_FORMATS
 from moderation.models import Category
 
 PROMPT_MAX_LENGTH = 1000  # DALL-E 2's limit for a prompt
 SEED_MAX = 2**31 - 1
 
 
-class CreateForm(forms.Form):
+# The studio's shapes, as their size at the 1024 resolution (OpenAI's sizes where it names
+# them); each is offered at every resolution in STUDIO_SQUARES whose pixels the plan allows.
+SHAPES = (
+    ("Square", 1024, 1024),
+    ("Landscape 3:2", 1536, 1024),
+    ("Portrait 2:3", 1024, 1536),
+    ("Wide 16:9", 1792, 1024),
+    ("Tall 9:16", 1024, 1792),
+)
+FORMAT_LABELS = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
+
+
+def size_choices(*, max_pixels: int) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The size menu: each shape's sizes ("WxH") within `max_pixels`, grouped by shape; a
+    shape with none left is not offered. Sides stay multiples of 64 at every resolution."""
+    groups = []
+    for name, width, height in SHAPES:
+        sizes = [(width * side // 1024, height * side // 1024) for side in STUDIO_SQUARES]
+        options = [(f"{w}x{h}", f"{name} {w}×{h}") for w, h in sizes if w * h <= max_pixels]
+        if options:
+            groups.append((name, options))
+    return groups
+
+
+def size_value(text: object) -> int | str:
+    """A size as the service reads it: a bare number is a square's side (older pages and the
+    run-again form of a job made before shapes), anything else is sent as written."""
+    text = str(text if text is not None else "").strip()
+    return int(text) if text.isdigit() else text
+
+
+def size_values(choices: list[tuple[str, list[tuple[str, str]]]]) -> list[str]:
+    return [value for _, options in choices for value, _ in options]
+
+
+class ImageChoicesForm(forms.Form):
+    """Size and shape, file format and background: what the service's image options take
+    (generation/services/image_options.py). The size is any text, so that one the plan does not
+    allow is refused by the service, in its words, rather than by the menu."""
+
+    size = forms.CharField(max_length=16, label="Size and shape", widget=forms.Select)
+    output_format = forms.ChoiceField(
+        choices=[(name, FORMAT_LABELS[name]) for name in OUTPUT_FORMATS],
+        required=False,  # none sent: the service's default, PNG
+        initial="png",
+        label="Format",
+    )
+    transparent = forms.BooleanField(
+        required=False,
+        label="Transparent background",
+        help_text="PNG and WebP only: JPEG has no transparency.",
+    )
+
+    def __init__(self, *args: object, max_pixels: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        choices = size_choices(max_pixels=max_pixels)
+        self.fields["size"].widget.choices = choices  # type: ignore[attr-defined]
+        values = size_values(choices)
+        self.fields["size"].initial = values[0] if values else None
+        self.fields["transparent"].widget.attrs.update(
+            {"data-transparent": "", "aria-describedby": "transparent-help"}
+        )
+        self.fields["output_format"].widget.attrs.update({"data-format": ""})
+
+    def image_options(self) -> dict:
+        """The cleaned choices as generation_create's keyword arguments."""
+        return {
+            "size": size_value(self.cleaned_data["size"]),
+            "output_format": self.cleaned_data["output_format"] or None,
+            "background": "transparent" if self.cleaned_data["transparent"] else "auto",
+        }
+
+
+class CreateForm(ImageChoicesForm):
     prompt = forms.CharField(
         max_length=PROMPT_MAX_LENGTH,
         widget=forms.Textarea(
@@ -21,16 +95,12 @@ class CreateForm(forms.Form):
         ),
     )
     n = forms.IntegerField(label="Images", min_value=1, max_value=10, initial=1)
-    size = forms.TypedChoiceField(coerce=int, choices=[])
     seed = forms.IntegerField(
         required=False, min_value=0, max_value=SEED_MAX, help_text="Leave empty for a random seed."
     )
 
-    def __init__(self, *args: object, sizes: list[int], max_n: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        size = cast(forms.TypedChoiceField, self.fields["size"])
-        size.choices = [(pixels, f"{pixels}×{pixels}") for pixels in sorted(sizes)]
-        size.initial = sorted(sizes)[0] if sizes else None
+    def __init__(self, *args: object, max_pixels: int, max_n: int, **kwargs: object) -> None:
+        super().__init__(*args, max_pixels=max_pixels, **kwargs)
         # The browser hints the plan's limit; the service explains it when it is exceeded.
         self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
         self.fields["prompt"].widget.attrs.update({"maxlength": PROMPT_MAX_LENGTH})
@@ -48,7 +118,7 @@ class EditForm(forms.Form):
         self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
 
 
-class UploadForm(forms.Form):
+class UploadForm(ImageChoicesForm):
     """An image of the user's own, to vary or to repaint part of (uploads.py checks the file)."""
 
     ACTIONS = [("variation", "Make variations of it"), ("edit", "Repaint part of it")]
@@ -67,7 +137,6 @@ class UploadForm(forms.Form):
         help_text="For a repaint: describe the whole image you want.",
     )
     n = forms.IntegerField(label="Images", min_value=1, max_value=10, initial=1)
-    size = forms.TypedChoiceField(coerce=int, choices=[], label="Size of the new images")
     face_consent = forms.BooleanField(
         required=False,
         label="It shows a real person's face, and I have their consent to use it.",
@@ -76,11 +145,9 @@ class UploadForm(forms.Form):
     # area is what a repaint changes.
     mask = forms.CharField(required=False, widget=forms.HiddenInput, max_length=8_000_000)
 
-    def __init__(self, *args: object, sizes: list[int], max_n: int, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        size = cast(forms.TypedChoiceField, self.fields["size"])
-        size.choices = [(pixels, f"{pixels}×{pixels}") for pixels in sorted(sizes)]
-        size.initial = sorted(sizes)[0] if sizes else None
+    def __init__(self, *args: object, max_pixels: int, max_n: int, **kwargs: object) -> None:
+        super().__init__(*args, max_pixels=max_pixels, **kwargs)
+        self.fields["size"].label = "Size of the new images"
         self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
 
     def clean_image(self) -> object:

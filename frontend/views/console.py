@@ -178,7 +178,7 @@ def image_file(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponseBase:
         return HttpResponse(
             "This image is no longer stored.", status=410, content_type="text/plain"
         )
-    return image_response(storage_key=key, filename=f"{image.pk}.png", download=False, private=True)
+    return image_response(storage_key=key, name=str(image.pk), download=False, private=True)
 
 
 # --- Users ---------------------------------------------------------------------------------------

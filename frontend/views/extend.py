@@ -116,7 +116,7 @@ def extension_file(request: AuthedRequest, extension_id: uuid.UUID) -> HttpRespo
     extension = extension_get_for_owner(user=request.user, extension_id=extension_id)
     return image_response(
         storage_key=extension.canvas_key,
-        filename=f"easel-extended-{extension.pk}.png",
+        name=f"easel-extended-{extension.pk}",
         download=request.GET.get("download") == "1",
         private=True,
     )

@@ -102,7 +102,7 @@ def share_image(request: HttpRequest, slug: str) -> HttpResponseBase:
         return HttpResponse("This image was removed.", status=410, content_type="text/plain")
     return image_response(
         storage_key=public.image.storage_key,
-        filename=f"easel-{slug}.png",
+        name=f"easel-{slug}",
         download=request.GET.get("download") == "1",
         private=False,
     )

@@ -19,15 +19,25 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.request import Request
 
-from billing.selectors import balance_summary, generation_cost, price_table
+from billing.selectors import balance_summary, generation_cost, image_price
 from common.errors import ApiError, InvalidRequest
 from common.numbers import whole_number
 from frontend import canvas
-from frontend.forms import CollectionForm, CreateForm, EditForm, ShareForm, UploadForm
+from frontend.forms import (
+    CollectionForm,
+    CreateForm,
+    EditForm,
+    ImageChoicesForm,
+    ShareForm,
+    UploadForm,
+    size_value,
+    size_values,
+)
 from frontend.selectors import generations_for_user, progress_tiles
 from frontend.views.common import AuthedRequest, flash_error, not_found_as_404
 from generation.api.native import GenerationEventsApi
-from generation.models import Generation
+from generation.inference.registry import model_spec
+from generation.models import Generation, Image
 from generation.selectors import queue_estimate
 from generation.selectors.jobs import generation_get_for_user, image_get_for_owner
 from generation.selectors.sharing import collections_for_user, share_for_image
@@ -36,6 +46,7 @@ from generation.services import sharing as sharing_services
 from generation.services.admission import admission_admit
 from generation.services.cdn import media_cache_headers
 from generation.services.generations import generation_cancel as cancel
+from generation.services.image_options import MIME_TYPES, size_parse
 from generation.services.images import image_delete as image_delete_service
 from generation.services.parameters import MAX_N
 
@@ -43,9 +54,22 @@ HISTORY_PAGE_SIZE = 12
 MAX_MASK_BYTES = 6_000_000
 
 
+def studio_max_pixels(request: AuthedRequest) -> int:
+    """The most pixels the studio offers: the plan's cap, within the default model's."""
+    return min(request.user.tier.max_pixels, model_spec().max_pixels)
+
+
 def _create_form(request: AuthedRequest, data: object = None) -> CreateForm:
-    tier = request.user.tier
-    return CreateForm(data, sizes=list(tier.allowed_sizes), max_n=tier.max_n)
+    return CreateForm(data, max_pixels=studio_max_pixels(request), max_n=request.user.tier.max_n)
+
+
+def _size_pixels(size: object) -> int | None:
+    """A form's size ("WxH", or a square's side) in pixels; None when it is not one."""
+    try:
+        parsed = size_parse(size_value(size))
+    except ApiError:
+        return None
+    return parsed.pixels if parsed is not None else None
 
 
 def form_cost(*, size: object, n: object) -> int | None:
@@ -53,27 +77,33 @@ def form_cost(*, size: object, n: object) -> int | None:
     cannot be priced (the page then shows the button without a figure, and the service explains
     the choice on submit). easel.js updates the figure in the browser from the same prices."""
     count = whole_number(str(n if n is not None else ""), minimum=1, maximum=MAX_N)
-    if count is None:
+    pixels = _size_pixels(size)
+    if count is None or pixels is None:
         return None
-    try:
-        return generation_cost(size=int(str(size)), n=count)
-    except (ApiError, ValueError):
-        return None
+    return generation_cost(pixels=pixels, n=count)
 
 
-def _cost_context(request: AuthedRequest, *, size: object, n: object) -> dict:
-    """The prices and balance a spending form needs for its live cost (easel.js)."""
+def _cost_context(
+    request: AuthedRequest, *, size: object, n: object, form: ImageChoicesForm | None = None
+) -> dict:
+    """The prices and balance a spending form needs for its live cost (easel.js): the price of
+    one image at each size the form offers (or at its one fixed size), priced here by billing's
+    rule so that the browser only multiplies."""
+    sizes = size_values(form.fields["size"].widget.choices) if form else [str(size)]  # type: ignore[attr-defined]
+    prices = {
+        label: image_price(pixels=pixels) for label in sizes if (pixels := _size_pixels(label))
+    }
     return {
-        "price_list": ",".join(f"{row['size']}:{row['credits']}" for row in price_table()),
+        "price_list": ",".join(f"{label}:{credits}" for label, credits in prices.items()),
         "balance": balance_summary(user=request.user),
         "cost": form_cost(size=size, n=n),
     }
 
 
-def _size_refused(request: AuthedRequest, *, size: int) -> bool:
+def _size_refused(request: AuthedRequest, *, image: Image) -> bool:
     """An image made on a larger plan than the user's now: its edits and variations (at its own
     size) are not offered, rather than refused after the click."""
-    return size not in request.user.tier.allowed_sizes
+    return image.width * image.height > request.user.tier.max_pixels
 
 
 def variation_choices(request: AuthedRequest) -> dict:
@@ -105,8 +135,8 @@ def create(request: AuthedRequest) -> HttpResponse:
             operation=Generation.Operation.GENERATE,
             prompt=form.cleaned_data["prompt"],
             n=form.cleaned_data["n"],
-            size=form.cleaned_data["size"],
             seed=form.cleaned_data["seed"],
+            **form.image_options(),
         )
         if generation is not None:
             return redirect("frontend:generation", generation_id=generation.pk)
@@ -116,7 +146,7 @@ def create(request: AuthedRequest) -> HttpResponse:
         "form": form,
         "recent": recent,
         "tier": request.user.tier,
-        **_cost_context(request, size=form["size"].value(), n=form["n"].value()),
+        **_cost_context(request, size=form["size"].value(), n=form["n"].value(), form=form),
     }
     return render(request, "frontend/create.html", context, status=status)
 
@@ -142,7 +172,10 @@ def _run_again_context(request: AuthedRequest, generation: Generation) -> dict:
     )
     if not offered:
         return {"run_again": False}
-    return {"run_again": True, **_cost_context(request, size=generation.size, n=generation.n)}
+    return {
+        "run_again": True,
+        **_cost_context(request, size=generation.size_label, n=generation.n),
+    }
 
 
 def _queue_context(generation: Generation) -> dict:
@@ -226,16 +259,20 @@ def image_detail(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
         "private_allowed": request.user.tier.private_images_allowed,
         **variation_choices(request),
     }
-    context.update(_cost_context(request, size=image.width, n=context["variation_n"]))
-    context["size_refused"] = _size_refused(request, size=image.width)
+    context.update(_cost_context(request, size=_image_size(image), n=context["variation_n"]))
+    context["size_refused"] = _size_refused(request, image=image)
     return render(request, "frontend/image.html", context)
 
 
 def image_response(
-    *, storage_key: str, filename: str, download: bool, private: bool
+    *, storage_key: str, name: str, download: bool, private: bool
 ) -> HttpResponseBase:
     """Streams a stored image through Django: works the same on the local folder and on S3.
-    A file that storage no longer has answers 410, as a removed image does."""
+    A file that storage no longer has answers 410, as a removed image does. Its type and the
+    download's extension are the stored file's (PNG, JPEG or WebP, as the job asked)."""
+    extension = storage_key.rpartition(".")[2].lower()
+    if extension not in MIME_TYPES:
+        extension = "png"
     try:
         handle = default_storage.open(storage_key, "rb")
     except (FileNotFoundError, OSError):
@@ -243,7 +280,10 @@ def image_response(
             "This image is no longer available.", status=410, content_type="text/plain"
         )
     response = FileResponse(
-        handle, content_type="image/png", as_attachment=download, filename=filename
+        handle,
+        content_type=MIME_TYPES[extension],
+        as_attachment=download,
+        filename=f"{name}.{extension}",
     )
     media_cache_headers(response, storage_key=storage_key, private=private)
     return response
@@ -257,7 +297,7 @@ def image_file(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponseBase:
         return HttpResponse("This image is not available.", status=410, content_type="text/plain")
     return image_response(
         storage_key=image.storage_key,
-        filename=f"easel-{image.pk}.png",
+        name=f"easel-{image.pk}",
         download=request.GET.get("download") == "1",
         private=True,
     )
@@ -323,6 +363,11 @@ def image_collect(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     return redirect("frontend:image", image_id=image.pk)
 
 
+def _image_size(image: Image) -> str:
+    """An image's own size as the service reads it: its variations and repaints keep it."""
+    return f"{image.width}x{image.height}"
+
+
 def _image_bytes(image_storage_key: str) -> bytes:
     try:
         with default_storage.open(image_storage_key, "rb") as handle:
@@ -347,7 +392,7 @@ def image_variations(request: AuthedRequest, image_id: uuid.UUID) -> HttpRespons
         operation=Generation.Operation.VARIATION,
         prompt="",
         n=whole_number(n, minimum=0, maximum=999) or 0,  # the service says what n may be
-        size=image.width,
+        size=_image_size(image),
         image_bytes=source,
     )
     if generation is None:
@@ -363,7 +408,7 @@ def upload(request: AuthedRequest) -> HttpResponse:
     form = UploadForm(
         request.POST or None,
         request.FILES or None,
-        sizes=list(tier.allowed_sizes),
+        max_pixels=studio_max_pixels(request),
         max_n=tier.max_n,
     )
     if request.method == "POST" and form.is_valid():
@@ -374,7 +419,7 @@ def upload(request: AuthedRequest) -> HttpResponse:
     context = {
         "form": form,
         "tier": tier,
-        **_cost_context(request, size=form["size"].value(), n=form["n"].value()),
+        **_cost_context(request, size=form["size"].value(), n=form["n"].value(), form=form),
     }
     return render(request, "frontend/upload.html", context, status=status)
 
@@ -385,7 +430,7 @@ def _start_upload(request: AuthedRequest, form: UploadForm) -> Generation | None
     mask = None
     if edit and form.cleaned_data["mask"]:
         try:
-            mask = _decode_mask(form.cleaned_data["mask"], size=_square_side(source))
+            mask = _decode_mask(form.cleaned_data["mask"], size=_image_dimensions(source))
         except ApiError as error:
             flash_error(request, error)
             return None
@@ -394,22 +439,22 @@ def _start_upload(request: AuthedRequest, form: UploadForm) -> Generation | None
         operation=Generation.Operation.EDIT if edit else Generation.Operation.VARIATION,
         prompt=form.cleaned_data["prompt"] if edit else "",
         n=form.cleaned_data["n"],
-        size=form.cleaned_data["size"],
         image_bytes=source,
         mask_bytes=mask,
         face_consent=form.cleaned_data["face_consent"],
+        **form.image_options(),
     )
 
 
-def _square_side(raw: bytes) -> int:
-    """The uploaded picture's width from its header (the service checks the file itself)."""
+def _image_dimensions(raw: bytes) -> tuple[int, int]:
+    """The uploaded picture's width and height from its header (the service checks the file)."""
     try:
-        return PILImage.open(io.BytesIO(raw)).size[0]
+        return PILImage.open(io.BytesIO(raw)).size
     except Exception as error:  # Pillow raises many kinds for a broken file
         raise InvalidRequest("The image could not be read.", param="image") from error
 
 
-def _decode_mask(data_url: str, *, size: int) -> bytes:
+def _decode_mask(data_url: str, *, size: tuple[int, int]) -> bytes:
     """The canvas's PNG data URL as bytes, checked to be a PNG of the image's size."""
     header, _, encoded = data_url.partition(",")
     if header != "data:image/png;base64" or not encoded:
@@ -425,8 +470,8 @@ def _decode_mask(data_url: str, *, size: int) -> bytes:
         mask.load()
     except Exception as error:  # Pillow raises many kinds for a broken file
         raise InvalidRequest("The mask is not a PNG image.", param="mask") from error
-    if mask.size != (size, size):
-        raise InvalidRequest(f"The mask must be {size}×{size} pixels.", param="mask")
+    if mask.size != size:
+        raise InvalidRequest(f"The mask must be {size[0]}×{size[1]} pixels.", param="mask")
     if not canvas.has_transparent_area(mask):
         raise InvalidRequest("Paint over the area you want to change first.", param="mask")
     return raw
@@ -445,7 +490,7 @@ def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            mask = _decode_mask(form.cleaned_data["mask"], size=image.width)
+            mask = _decode_mask(form.cleaned_data["mask"], size=(image.width, image.height))
             source = _image_bytes(image.storage_key)
         except ApiError as error:
             flash_error(request, error)
@@ -455,7 +500,7 @@ def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
                 operation=Generation.Operation.EDIT,
                 prompt=form.cleaned_data["prompt"],
                 n=form.cleaned_data["n"],
-                size=image.width,
+                size=_image_size(image),
                 image_bytes=source,
                 mask_bytes=mask,
             )
@@ -465,7 +510,7 @@ def image_edit(request: AuthedRequest, image_id: uuid.UUID) -> HttpResponse:
     context = {
         "image": image,
         "form": form,
-        **_cost_context(request, size=image.width, n=form["n"].value()),
-        "size_refused": _size_refused(request, size=image.width),
+        **_cost_context(request, size=_image_size(image), n=form["n"].value()),
+        "size_refused": _size_refused(request, image=image),
     }
     return render(request, "frontend/edit.html", context, status=status)

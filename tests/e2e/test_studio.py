@@ -79,7 +79,7 @@ def test_prices_plan_limits_uploads_and_a_real_job(live_easel, browser, tmp_path
     assert button.inner_text() == "Generate (1 credit)"
     page.fill("input[name=n]", "3")
     assert button.inner_text() == "Generate (3 credits)"
-    page.select_option("select[name=size]", "1024")
+    page.select_option("select[name=size]", "1024x1024")
     assert button.inner_text() == "Generate (6 credits)"
     _check(page, "studio-create-price", problems)
 
@@ -89,7 +89,7 @@ def test_prices_plan_limits_uploads_and_a_real_job(live_easel, browser, tmp_path
         "response",
         lambda response: streams.append(response.status) if "/events" in response.url else None,
     )
-    page.select_option("select[name=size]", "256")
+    page.select_option("select[name=size]", "256x256")
     page.fill("input[name=n]", "1")
     page.fill("textarea[name=prompt]", "a lighthouse on a cliff at dawn, watercolour")
     page.click("form.prompt-box button[type=submit]")
@@ -143,6 +143,59 @@ def test_prices_plan_limits_uploads_and_a_real_job(live_easel, browser, tmp_path
     page.wait_for_url(re.compile(r".*/g/[0-9a-f-]+/$"), timeout=60_000)
     upload_job = Generation.objects.filter(user=person, operation="edit").get()
     assert upload_job.input_mask_key and upload_job.n == 2
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_a_landscape_webp_with_a_transparent_background(live_easel, browser):  # type: ignore[no-untyped-def]
+    """Shapes are priced by billing as they are chosen; JPEG turns the transparent box off and
+    says why; a transparent background the model cannot make is refused in the service's words
+    at no cost, and the same landscape WebP without it is queued as chosen."""
+    from billing.selectors import balance_summary, image_price
+
+    ensure_tiers()
+    base = live_easel.url
+    problems: list[str] = []
+    person = UserFactory(
+        email=f"shapes-{int(time.time() * 1000)}@example.com", tier=Tier.objects.get(name="pro")
+    )
+    context, page = _signed_in(browser, base, person)
+    button = page.locator("form.prompt-box [data-cost-button]")
+    page.select_option("select[name=size]", label="Landscape 3:2 1536×1024")
+    landscape = image_price(pixels=1536 * 1024)
+    assert button.inner_text() == f"Generate ({landscape} credits)"
+    box = page.locator("input[name=transparent]")
+    page.select_option("select[name=output_format]", "jpeg")
+    assert box.is_disabled()
+    assert "Not with JPEG" in page.locator("#transparent-help").inner_text()
+    page.select_option("select[name=output_format]", "webp")
+    assert box.is_enabled()
+    page.check("input[name=transparent]")
+    page.fill("textarea[name=prompt]", "a paper kite over dunes, flat colours")
+    _check(page, "studio-create-shapes", problems)
+
+    balance = balance_summary(user=person).balance
+    page.click("form.prompt-box button[type=submit]")
+    page.wait_for_selector(".messages .alert", timeout=60_000)
+    # The tiny model names no background remover: the service's own refusal, nothing spent.
+    assert "background remover" in page.locator(".messages .alert").first.inner_text()
+    assert not Generation.objects.filter(user=person).exists()
+    assert balance_summary(user=person).balance == balance
+    assert page.locator("select[name=size]").input_value() == "1536x1024"
+    assert page.locator("select[name=output_format]").input_value() == "webp"
+    _check(page, "studio-create-transparent-refused", problems)
+
+    page.uncheck("input[name=transparent]")
+    page.click("form.prompt-box button[type=submit]")
+    page.wait_for_url(re.compile(r".*/g/[0-9a-f-]+/$"), timeout=60_000)
+    job = Generation.objects.get(user=person)
+    assert (job.width, job.height, job.output_format, job.background) == (
+        1536,
+        1024,
+        "webp",
+        "auto",
+    )
+    assert job.credits_reserved == landscape
     context.close()
     assert not problems, "\n".join(problems)
 

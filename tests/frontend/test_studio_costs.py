@@ -23,14 +23,18 @@ def test_create_button_carries_the_cost_of_the_first_choice_and_of_a_resubmitted
     user_client,
 ):
     body = user_client.get("/create/").content.decode()
-    assert _button(body, "Generate") == f"Generate ({generation_cost(size=256, n=1)} credit)"
-    body = user_client.post("/create/", {"prompt": "", "n": 3, "size": 512}).content.decode()
+    assert (
+        _button(body, "Generate") == f"Generate ({generation_cost(pixels=256 * 256, n=1)} credit)"
+    )
+    body = user_client.post("/create/", {"prompt": "", "n": 3, "size": "512x512"}).content.decode()
     assert _button(body, "Generate") == "Generate (3 credits)"
     assert "data-cost>3</span> <span data-cost-unit>credits" in body
 
 
 def test_create_with_an_n_it_cannot_price_shows_the_plain_button(user_client):
-    body = user_client.post("/create/", {"prompt": "", "n": "lots", "size": 256}).content.decode()
+    body = user_client.post(
+        "/create/", {"prompt": "", "n": "lots", "size": "256x256"}
+    ).content.decode()
     assert _button(body, "Generate") == "Generate"
 
 
@@ -41,14 +45,14 @@ def test_variations_offer_the_plans_counts_and_say_the_price(user_client, user, 
         r'<option value="(\d+)"', body.split('id="variation-n"')[1].split("</select>")[0]
     )
     assert counts == [str(n) for n in range(1, user.tier.max_n + 1)]
-    assert 'value="4" selected' in body and 'data-size="512"' in body
+    assert 'value="4" selected' in body and 'data-size="512x512"' in body
     assert _button(body, "Make variations") == "Make variations (4 credits)"
     client.force_login(pro_user)
     big = stored_image(user=pro_user, side=1024)
     body = client.get(f"/i/{big.pk}/").content.decode()
     assert (
         _button(body, "Make variations")
-        == f"Make variations ({generation_cost(size=1024, n=4)} credits)"
+        == f"Make variations ({generation_cost(pixels=1024 * 1024, n=4)} credits)"
     )
     assert body.count("<option value=") >= pro_user.tier.max_n
 
@@ -59,7 +63,7 @@ def test_edit_offers_no_more_images_than_the_plan_and_prices_the_repaint(user_cl
     n_input = re.search(r'<input type="number" name="n"[^>]*>', body).group(0)
     assert f'max="{user.tier.max_n}"' in n_input and 'max="10"' not in n_input
     assert _button(body, "Repaint") == "Repaint (1 credit)"
-    assert 'data-cost-form data-size="256"' in body
+    assert 'data-cost-form data-size="256x256"' in body
 
 
 def test_a_button_over_the_balance_says_so(client, settings):

@@ -33,7 +33,7 @@ def test_create_page_shows_the_cost_inputs_and_balance(user_client, user):
     response = user_client.get("/create/")
     assert response.status_code == 200
     body = response.content.decode()
-    assert 'data-prices="256:1,512:1,1024:2"' in body
+    assert 'data-prices="256x256:1,512x512:1,384x256:1,' in body  # per size offered
     assert f'data-balance="{balance_summary(user=user).balance}"' in body
     assert 'maxlength="1000"' in body
     assert "Advanced" in body and 'name="seed"' in body

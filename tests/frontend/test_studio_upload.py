@@ -118,7 +118,10 @@ def test_bad_uploads_explain_and_create_nothing(user_client, user):
             },
             "must be 256×256",
         ),
-        ({"image": _png(256), "action": "variation", "n": 1, "size": 1024}, "Select a valid"),
+        (
+            {"image": _png(256), "action": "variation", "n": 1, "size": "1024x1024"},
+            "over your plan&#x27;s limit",
+        ),
         (
             {
                 "image": SimpleUploadedFile("big.png", b"\x89PNG" + b"0" * (4 * 2**20)),

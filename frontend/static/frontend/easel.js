@@ -3,6 +3,8 @@
    - [data-count-for=ID]   live character count of a text field
    - [data-cost-form]      credit cost of the form's n × size (or data-size), before submitting,
                            on its [data-cost-button] ("Generate (4 credits)")
+   - [data-format] / [data-transparent]   a transparent background is not offered with JPEG
+                           (the box is turned off and [data-transparent-help] says why)
    - [data-copy=SELECTOR] / [data-copy-text=TEXT]   copy to the clipboard
    - form[data-confirm]    ask before a destructive action
    - every POST form       its button shows a spinner at once and the form cannot go twice
@@ -60,6 +62,24 @@
       };
       form.addEventListener("input", update);
       form.addEventListener("change", update);
+      update();
+    }, root);
+  }
+
+  function initFormat(root) {
+    each("form", function (form) {
+      var format = form.querySelector("[data-format]");
+      var box = form.querySelector("[data-transparent]");
+      if (!format || !box) return;
+      var help = form.querySelector("[data-transparent-help]");
+      var usual = help ? help.textContent : "";
+      var update = function () {
+        var jpeg = format.value === "jpeg";
+        if (jpeg) box.checked = false;
+        box.disabled = jpeg;
+        if (help) help.textContent = jpeg ? help.getAttribute("data-jpeg-text") : usual;
+      };
+      format.addEventListener("change", update);
       update();
     }, root);
   }
@@ -343,6 +363,7 @@
   function init(root) {
     initCounters(root);
     initCost(root);
+    initFormat(root);
     initMaskEditor(root);
     initProgress(root);
   }
