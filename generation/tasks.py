@@ -6,6 +6,9 @@ time limits from settings. It is sent to its model's GPU queue (`gpu` by default
 lane priority by services/generations.py (generation_enqueue, common.queues.lane_priority);
 `generation.lanes_promote`, `generation.jobs_resend` (services/outbox.py) and
 `generation.stale_sweep` are periodic housekeeping on the default queue.
+
+The tasks import their services inside the task body: the services import this module (to send
+`generation_run_task`), so a top-level import would be a cycle.
 """
 
 import time

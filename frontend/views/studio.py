@@ -51,6 +51,9 @@ from generation.services.images import image_delete as image_delete_service
 from generation.services.parameters import MAX_N
 
 HISTORY_PAGE_SIZE = 12
+# Previews the worker decodes from the latents while a studio job renders, shown live on the
+# generation page (the same previews /v1 streams with `partial_images`).
+STUDIO_PARTIAL_IMAGES = 2
 MAX_MASK_BYTES = 6_000_000
 
 
@@ -118,7 +121,11 @@ def _start_generation(request: AuthedRequest, **kwargs: Any) -> Generation | Non
     refusal shows its message (with when to try again) and returns None."""
     try:
         return admission_admit(
-            user=request.user, api_key=None, source=Generation.Source.WEB, **kwargs
+            user=request.user,
+            api_key=None,
+            source=Generation.Source.WEB,
+            partial_images=STUDIO_PARTIAL_IMAGES,
+            **kwargs,
         ).generation
     except ApiError as error:
         flash_error(request, error)

@@ -9,6 +9,10 @@ a duplicate message). Every step is idempotent, keyed by the generation:
   overwrites; output screening is idempotent per image id;
 - capture and release are idempotent per generation (billing), and the final status is written
   only by the worker holding the claim.
+
+`generation.inference` (torch, diffusers) is imported inside the functions that run a model:
+the web process imports this module's neighbours but never loads a pipeline, and keeps its
+start time and memory free of them.
 """
 
 import base64
@@ -25,15 +29,19 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from billing.selectors import image_price
+from billing.services.credits import credits_capture, credits_release
 from common import metrics
 from common.celery_worker import worker_draining
 from generation.models import Generation, Image
+from generation.provenance.delivery import delivered_image
 from generation.services.cancels import cancel_flags
 from generation.services.deliveries import deliveries_overlap, delivery_submit
 from generation.services.generations import _inputs_delete
@@ -352,7 +360,6 @@ def _batches_run(
 ) -> list[Generation]:
     """Runs the batch, then (pipelining) keeps taking compatible queued batches while the last
     one is delivered beside it. Returns every job it held."""
-    from celery.exceptions import SoftTimeLimitExceeded
 
     overlap = deliveries_overlap()
     held: list[Generation] = []
@@ -391,7 +398,6 @@ def _batches_run(
 
 def _batch_fail(*, jobs: list[Generation], worker_id: str, error: Exception) -> None:
     """Settles a batch whose pipeline call stopped: canceled, or failed with the reason."""
-    from celery.exceptions import SoftTimeLimitExceeded
 
     from generation.inference.operations import BatchCanceled
     from generation.inference.pipelines import ModelUnavailable
@@ -564,7 +570,6 @@ class _JobDelivery:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def image(self, index: int) -> None:
-        from celery.exceptions import SoftTimeLimitExceeded
 
         try:
             image = image_deliver(generation=self.job, index=index, picture=self.pictures[index])
@@ -603,7 +608,6 @@ class _JobDelivery:
 def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image) -> Image:
     """Screens one output; stores it (signed, watermarked, with content credentials) only when
     moderation allows it."""
-    from generation.provenance.delivery import delivered_image
 
     image, _ = Image.objects.get_or_create(
         generation=generation,
@@ -641,8 +645,6 @@ def generation_settle(
     *, generation: Generation, worker_id: str, delivered: list[Image], canceled: bool = False
 ) -> bool:
     """Charges what was delivered, releases the rest, records the outcome, tells the listeners."""
-    from billing.selectors import image_price
-    from billing.services.credits import credits_capture, credits_release
 
     if not Generation.objects.filter(
         pk=generation.pk, status=Generation.Status.RUNNING, worker_id=worker_id
@@ -707,7 +709,6 @@ def generation_fail(
     *, generation: Generation, worker_id: str | None, message: str, log_detail: str = ""
 ) -> bool:
     """Marks the job failed and releases its credits. Only the claim holder (or a sweep) may."""
-    from billing.services.credits import credits_release
 
     logger.error(
         "generation %s failed: %s %s",

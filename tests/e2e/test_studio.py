@@ -221,12 +221,11 @@ def test_live_progress_over_events_with_a_preview_and_polling_without(live_easel
         status="running",
         step=3,
         total=4,
-        partial_image_b64=_preview_b64(),
-        image_index=1,
+        partial_image={"index": 0, "b64_json": _preview_b64()},  # as the worker publishes it
     )
-    page.wait_for_selector("[data-tile-index='1'] img[data-testid=tile-preview]")
+    page.wait_for_selector("[data-tile-index='0'] img[data-testid=tile-preview]")
     assert page.locator("[data-step-text]").inner_text() == "Step 3 of 4"  # in place, no fetch
-    assert page.locator("[data-tile-index='0'] img").count() == 0
+    assert page.locator("[data-tile-index='1'] img").count() == 0
     _check(page, "studio-live-preview", problems)
     Generation.objects.filter(pk=job.pk).update(status=Generation.Status.CANCELED)
     progress_publish(generation_id=job.pk, status="canceled", step=3, total=4)

@@ -8,6 +8,7 @@ import json
 import pytest
 from django.test import Client
 
+from frontend.views.studio import STUDIO_PARTIAL_IMAGES
 from generation.models import Generation
 from tests.factories import GenerationFactory
 
@@ -46,3 +47,10 @@ def test_the_stream_is_closed_to_other_accounts_visitors_and_api_keys(user, othe
     secret = api_key_create(user=user, name="k").secret
     keyed = Client().get(f"/g/{job.pk}/events", HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert keyed.status_code == 401  # the API's own stream serves keys; this one sessions
+
+
+def test_a_studio_job_asks_the_worker_for_live_previews(user_client, user):
+    """The page's previews are the worker's partial images: a studio job must ask for them."""
+    response = user_client.post("/create/", {"prompt": "a lighthouse at dusk", "n": 1, "size": 256})
+    assert response.status_code == 302
+    assert Generation.objects.get(user=user).partial_images == STUDIO_PARTIAL_IMAGES > 0

@@ -259,8 +259,9 @@
      is not final. Each `progress` event updates the step in place; a new status re-fetches the
      fragment (htmx, event `easel:refresh`), which brings the tiles and, once final, drops
      data-events so the stream is closed. An event may carry a preview of an image still being
-     made (`partial_image_b64`, base64 PNG, JPEG or WebP, for image `image_index`, default 0): it
-     is shown in that image's pending tile until the next fragment replaces it. Without
+     made (`partial_image`: {`b64_json`, base64 PNG, JPEG or WebP; `index`, the preview's number},
+     as the worker publishes it for the job's first image): it is shown in the first image's
+     pending tile until the next fragment replaces it. Without
      EventSource, or when the stream fails, the fragment is re-fetched every second instead. */
   var live = { url: null, source: null, timer: null };
 
@@ -287,9 +288,10 @@
   }
 
   function showPreview(section, state) {
-    var b64 = state.partial_image_b64;
+    var partial = state.partial_image;
+    var b64 = partial && partial.b64_json;
     if (typeof b64 !== "string" || !b64) return;
-    var index = parseInt(state.image_index || 0, 10) || 0;
+    var index = 0;  // the worker previews a job's first image
     var tile = section.querySelector('[data-tile-index="' + index + '"]');
     if (!tile) return;
     var img = tile.querySelector("img[data-preview]");
