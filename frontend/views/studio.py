@@ -16,8 +16,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from PIL import Image as PILImage
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.request import Request
 
 from billing.selectors import balance_summary, generation_cost, image_price
 from common.errors import ApiError, InvalidRequest
@@ -211,23 +209,14 @@ def generation_progress(request: AuthedRequest, generation_id: uuid.UUID) -> Htt
     return render(request, "frontend/_progress.html", _progress_context(request, generation))
 
 
-class _AnyAcceptNegotiation(DefaultContentNegotiation):
-    """EventSource sends `Accept: text/event-stream`, a type no DRF renderer names (the view
-    streams it itself), so DRF's negotiation would answer 406: the default renderer instead,
-    for the view's errors."""
-
-    def select_renderer(  # type: ignore[override]
-        self, request: Request, renderers: list, format_suffix: str | None = None
-    ) -> tuple:
-        return renderers[0], renderers[0].media_type
-
-
 # The generation page's live progress: the native API's own async SSE view (held on the event
 # loop, no thread per open tab), reached with the session cookie.
-generation_events = GenerationEventsApi.as_view(
-    authentication_classes=[SessionAuthentication],
-    content_negotiation_class=_AnyAcceptNegotiation,
-)
+class _StudioGenerationEvents(GenerationEventsApi):
+    authentication_classes = [SessionAuthentication]
+    schema = None  # the studio's page route: not part of the API's schema
+
+
+generation_events = _StudioGenerationEvents.as_view()
 
 
 @login_required

@@ -21,6 +21,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -392,8 +393,20 @@ class GenerationCancelApi(APIView):
         return Response(GenerationOutputSerializer(generation).data)
 
 
+class EventStreamNegotiation(DefaultContentNegotiation):
+    """An event stream's client sends `Accept: text/event-stream` (a browser's EventSource
+    always does), a type no DRF renderer names since the view streams it itself: DRF's own
+    negotiation would answer 406. The default renderer instead, for the view's errors."""
+
+    def select_renderer(  # type: ignore[override]
+        self, request: Request, renderers: list, format_suffix: str | None = None
+    ) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
 class GenerationEventsApi(AsyncApiView):
     permission_classes = READ_IMAGES
+    content_negotiation_class = EventStreamNegotiation
 
     @extend_schema(
         operation_id="generations_events",

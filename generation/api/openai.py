@@ -233,7 +233,7 @@ class ImageDataSerializer(serializers.Serializer):
     seed = serializers.IntegerField(help_text="Easel: the image's seed (send it to redo it).")
 
 
-class UsageSerializer(serializers.Serializer):
+class ImagesUsageSerializer(serializers.Serializer):
     input_tokens = serializers.IntegerField(help_text="The prompt, by the model's tokenizer.")
     input_tokens_details = inline_serializer(
         "UsageInputTokensDetails",
@@ -251,7 +251,7 @@ class ImagesResponseSerializer(serializers.Serializer):
     output_format = serializers.CharField()
     quality = serializers.CharField(help_text="low, medium or high: the level rendered.")
     size = serializers.CharField(help_text="WIDTHxHEIGHT rendered (auto resolved).")
-    usage = UsageSerializer()
+    usage = ImagesUsageSerializer()
 
 
 # --- Answer ------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def test_sign_up_generate_share_report_and_take_down(live_easel, browser):  # ty
     page.goto(base + "/create/")
     page.fill("textarea[name=prompt]", "a lighthouse on a cliff at dawn, watercolour")
     page.fill("input[name=n]", "2")
-    page.select_option("select[name=size]", "256")
+    page.select_option("select[name=size]", "256x256")
     assert page.locator("[data-cost]").inner_text() == "2"
     assert page.locator("#prompt-count").inner_text().startswith("44 / 1000")
     screenshot(page, "create")

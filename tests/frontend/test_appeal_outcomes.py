@@ -46,7 +46,7 @@ def test_an_overturned_removal_says_the_image_is_back_and_the_credits_returned()
     appeal = appeal_create(user=user, image_id=images[2].pk, text="It is a painting.")
     _resolve(appeal.case, staff, "overturned", "overturn", "restore_image")
     page = _appeals_page(user)
-    price = image_price(size=1024)
+    price = image_price(pixels=1024 * 1024)
     assert f"{price} credits it cost were returned" in page
     assert f'href="/i/{images[2].pk}/"' in page and "The suspension was lifted" not in page
 

@@ -164,12 +164,14 @@ def test_concurrent_requests_with_one_key_make_one_job_and_charge_once(
 # --- progress: Server-Sent Events --------------------------------------------------------------
 
 
-def test_events_stream_ends_with_the_final_state(http, pro):
+@pytest.mark.parametrize("accept", ["*/*", "text/event-stream"])
+def test_events_stream_ends_with_the_final_state(http, pro, accept):
+    """`text/event-stream` is what an event-stream client (a browser's EventSource) sends."""
     job = _create(http, pro).json()
     Generation.objects.filter(pk=job["id"]).update(
         status="succeeded", progress_step=2, progress_total=2
     )
-    response = http.get(f"/api/v1/generations/{job['id']}/events", **pro.auth)
+    response = http.get(f"/api/v1/generations/{job['id']}/events", HTTP_ACCEPT=accept, **pro.auth)
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
     text = b"".join(response).decode()

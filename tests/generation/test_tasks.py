@@ -362,6 +362,8 @@ def committed_job(user, **fields) -> Generation:  # type: ignore[no-untyped-def]
         "prompt": "a lighthouse at dusk",
         "n": 1,
         "size": 256,
+        "width": 256,
+        "height": 256,
         "steps": 1,
         "guidance_scale": 0.0,
         **fields,

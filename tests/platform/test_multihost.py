@@ -29,7 +29,7 @@ from generation.models import Generation
 from generation.services.generations import generation_enqueue
 from moderation.text.semantic import semantic_scores
 from tests.conftest import REQUIRE_SERVICES
-from tests.factories import GenerationFactory, UserFactory, job_admit
+from tests.factories import GenerationFactory, UserFactory, job_admit, limits_lifted
 from tests.platform import netns
 
 pytestmark = [
@@ -186,7 +186,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 
 
 def test_jobs_spread_over_every_host_and_each_host_reports_them(fleet):
-    user = UserFactory()
+    user = limits_lifted(UserFactory())  # many jobs at once: about spreading, not the limits
     before = balance_summary(user=user).balance
     # Distinct step counts: no two jobs share a pipeline call, so each is one host's work.
     jobs = [
@@ -238,7 +238,7 @@ def test_a_host_killed_mid_batch_hands_its_jobs_to_the_others(fleet):
 def test_sigterm_drains_a_host(fleet):
     alive = [host for host in fleet if host.process.poll() is None]
     assert len(alive) >= 2
-    user = UserFactory()
+    user = limits_lifted(UserFactory())
     before = balance_summary(user=user).balance
     batch = queued_batch(user, count=2, steps=40)
     holder = batch_running(batch, step=2)
