@@ -210,7 +210,8 @@ def image_options_resolve(
     input_fidelity: str | None = None,
 ) -> ImageOptions:
     """`spec`: the model's registry entry; `max_pixels`: the plan's cap. `steps`, when given,
-    wins over the quality's (the native API's own knob)."""
+    wins over the quality's (the native API's own knob; its type and range are checked by the
+    parameters step first, `parameters.seed_steps_check`)."""
     requested = size_parse(size)
     cap = min(max_pixels, spec.max_pixels)
     if requested is None:
@@ -230,8 +231,6 @@ def image_options_resolve(
             param="background",
             code="invalid_value",
         )
-    if steps is not None and not (1 <= steps <= MAX_STEPS):
-        raise InvalidRequest(f"'steps' must be between 1 and {MAX_STEPS}.", param="steps")
     return ImageOptions(
         size=resolved,
         steps=steps

@@ -15,12 +15,11 @@ from common.errors import InvalidRequest
 from generation.inference.registry import model_alias_target
 from generation.models import Generation
 from generation.services import image_options
-from generation.services.image_options import ImageSize
+from generation.services.image_options import MAX_STEPS, ImageSize
 
 MAX_PROMPT_CHARS = 1000
 MAX_N = 10
 MAX_SEED = 2**31 - 1
-MAX_STEPS = 50
 
 # The JSON type each field of a create request must have (both APIs' names). A field not named
 # here is the serializer's alone to judge.

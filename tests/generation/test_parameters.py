@@ -38,6 +38,19 @@ WRONG_TYPES = [
 ]  # fmt: skip
 
 
+@pytest.mark.parametrize("steps", [0, 51])
+def test_steps_outside_1_to_50_are_refused_on_steps_and_change_nothing(settings, steps):  # type: ignore[no-untyped-def]
+    """`steps` is the service's own knob (no API takes it): the parameters step bounds it."""
+    who = customer(tier="pro", credits=100, settings=settings)
+    with pytest.raises(InvalidRequest, match="between 1 and 50") as refused:
+        admission_admit(
+            user=who.user, source="web", operation="generate", prompt="a cat", steps=steps
+        )
+    assert refused.value.param == "steps"
+    assert not Generation.objects.filter(user=who.user).exists()
+    assert not Reservation.objects.filter(wallet__user=who.user).exists()
+
+
 @pytest.mark.parametrize("path", ["/v1/images/generations", "/api/v1/generations"])
 @pytest.mark.parametrize(("body", "param", "words"), WRONG_TYPES)
 def test_a_wrong_json_type_is_a_400_on_that_field_and_changes_nothing(
