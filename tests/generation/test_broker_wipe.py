@@ -14,12 +14,14 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
 from django.conf import settings as django_settings
 from django.test import Client
+from django.utils import timezone
 
 from billing.models import LedgerEntry, Payment, Reservation, StripeEvent, Wallet
 from billing.services.credits import credits_reserve
@@ -169,7 +171,15 @@ def test_a_broker_wipe_loses_no_job_no_payment_and_charges_nothing_twice(
     broker.flushdb()
     assert _waiting_messages(broker, "gpu") == 0 == _waiting_messages(broker, "default")
 
-    # Beat's part: the sweeps, every second, until everything is final and processed.
+    # Beat's part: the sweeps, every second, until everything is final and processed. They
+    # start once every wiped job is past the bound, so the first sweep re-sends all five:
+    # a sweep that caught only the older ones would let the first re-sent job take the
+    # younger ones as batch mates, which ran them without a message of their own.
+    youngest = max(
+        Generation.objects.filter(pk__in=[j.pk for j in queued]).values_list("sent_at", flat=True)
+    )
+    while timezone.now() - youngest <= timedelta(seconds=BOUND_SECONDS + 0.5):
+        time.sleep(0.1)
     ids = [running.pk, *(job.pk for job in queued)]
     deadline = time.monotonic() + 600
     while True:
