@@ -124,8 +124,11 @@ class UploadForm(ImageChoicesForm):
     ACTIONS = [("variation", "Make variations of it"), ("edit", "Repaint part of it")]
     image = forms.FileField(
         label="Your image",
-        help_text="A square PNG under 4 MB.",
-        widget=forms.ClearableFileInput(attrs={"accept": "image/png"}),
+        help_text=(
+            "A PNG, JPEG or WebP under 20 MB, of any shape up to 3:1; a shape other than the "
+            "size chosen below is cropped about its centre, never stretched."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
     )
     action = forms.ChoiceField(
         choices=ACTIONS, initial="variation", widget=forms.RadioSelect, label="What to do"
@@ -151,13 +154,14 @@ class UploadForm(ImageChoicesForm):
         self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
 
     def clean_image(self) -> object:
-        from generation.services.uploads import MAX_UPLOAD_BYTES
+        from generation.services.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB
 
         image = self.cleaned_data["image"]
         # Refused before it is read into memory; the upload rules check everything else.
         if image.size >= MAX_UPLOAD_BYTES:
             raise forms.ValidationError(
-                f"The image must be a PNG under 4 MB; this one is {image.size / 2**20:.1f} MB."
+                f"The image must be under {MAX_UPLOAD_MB} MB; this one is "
+                f"{image.size / 2**20:.1f} MB."
             )
         return image
 

@@ -236,7 +236,8 @@ class GenerationInputSerializer(serializers.Serializer):
     )
     face_consent = serializers.BooleanField(required=False, default=False)
     image = serializers.FileField(
-        required=False, help_text="Edits and variations: a square PNG, JPEG or WebP under 20 MB."
+        required=False,
+        help_text="Edits and variations: a PNG, JPEG or WebP under 20 MB, any shape up to 3:1.",
     )
     mask = serializers.FileField(required=False, help_text="Edits: a PNG of the image's size.")
 

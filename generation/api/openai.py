@@ -12,7 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -193,8 +200,8 @@ class GenerationsInputSerializer(ImageParamsSerializer):
 class VariationsInputSerializer(ImageParamsSerializer):
     image = serializers.FileField(
         required=False,
-        help_text="A square PNG, JPEG or WebP under 20 MB (one image; `image[]` lists are "
-        "counted and refused above one until a model takes references).",
+        help_text="A PNG, JPEG or WebP under 20 MB, any shape up to 3:1 (one image; `image[]` "
+        "lists are counted and refused above one until a model takes references).",
     )
     input_fidelity = _choice_field(
         image_options.INPUT_FIDELITIES, "How closely the result keeps the input; default low."
@@ -533,6 +540,38 @@ async def _create_images(
     return await _answer(request=request, started=started, response_format=data["response_format"])
 
 
+def _images_responses(event_prefix: str) -> dict:
+    """The JSON answer, and with `stream=true` the event stream `_stream_events` writes."""
+    example = (
+        f"event: {event_prefix}.partial_image\n"
+        f'data: {{"type": "{event_prefix}.partial_image", "b64_json": "iVBORw0...", '
+        '"partial_image_index": 0, "created_at": 1780000000, "background": "opaque", '
+        '"output_format": "png", "quality": "medium", "size": "1024x1024"}\n\n'
+        f"event: {event_prefix}.completed\n"
+        f'data: {{"type": "{event_prefix}.completed", "b64_json": "iVBORw0...", "seed": 7, '
+        '"created_at": 1780000000, "background": "opaque", "output_format": "png", '
+        '"quality": "medium", "size": "1024x1024", "usage": {"input_tokens": 9, '
+        '"input_tokens_details": {"image_tokens": 0, "text_tokens": 9}, "output_tokens": 0, '
+        '"total_tokens": 9, "credits": 2}}\n\n'
+    )
+    return {
+        (200, "application/json"): ImagesResponseSerializer,
+        (200, "text/event-stream"): OpenApiResponse(
+            response=OpenApiTypes.STR,
+            description=(
+                f"With `stream=true`: Server-Sent Events. `{event_prefix}.partial_image` "
+                "(`b64_json` a preview decoded from intermediate latents, `partial_image_index` "
+                "from 0, `created_at`, `background`, `output_format`, `quality`, `size`), up to "
+                f"`partial_images` of them, then one `{event_prefix}.completed` per image "
+                "(`b64_json`, `seed`, `created_at`, the same four fields and `usage`). A job "
+                "that ends without images sends one `error` event with the API's error body. "
+                "Comment lines keep the connection open."
+            ),
+            examples=[OpenApiExample("stream", value=example, media_type="text/event-stream")],
+        ),
+    }
+
+
 class ImagesGenerationsApi(AsyncApiView):
     parser_classes = [JSONParser]
     permission_classes = GENERATE_IMAGES
@@ -543,7 +582,7 @@ class ImagesGenerationsApi(AsyncApiView):
         tags=["openai"],
         request=GenerationsInputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: ImagesResponseSerializer},
+        responses=_images_responses(STREAM_EVENT_PREFIX[Generation.Operation.GENERATE.value]),
     )
     async def post(self, request: Request) -> Response | StreamingHttpResponse:
         return await _create_images(
@@ -564,7 +603,7 @@ class ImagesEditsApi(AsyncApiView):
         tags=["openai"],
         request={"multipart/form-data": EditsInputSerializer},
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: ImagesResponseSerializer},
+        responses=_images_responses(STREAM_EVENT_PREFIX[Generation.Operation.EDIT.value]),
     )
     async def post(self, request: Request) -> Response | StreamingHttpResponse:
         return await _create_images(
@@ -585,7 +624,7 @@ class ImagesVariationsApi(AsyncApiView):
         tags=["openai"],
         request={"multipart/form-data": VariationsInputSerializer},
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: ImagesResponseSerializer},
+        responses=_images_responses(STREAM_EVENT_PREFIX[Generation.Operation.VARIATION.value]),
     )
     async def post(self, request: Request) -> Response | StreamingHttpResponse:
         return await _create_images(

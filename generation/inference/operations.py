@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image as PILImage
+from PIL import ImageOps
 
 from generation.inference.pipelines import LoadedModel, pipeline_get
 
@@ -129,6 +130,15 @@ def run_batch(
     return jobs
 
 
+def fitted(
+    image: PILImage.Image, size: tuple[int, int], resample: PILImage.Resampling
+) -> PILImage.Image:
+    """`image` scaled to cover `size` and cropped about its centre: an upload whose shape is not
+    the job's (a size was asked that differs from the upload's aspect) is cut, never stretched.
+    The mask goes through the same call, so it stays aligned with the image."""
+    return ImageOps.fit(image, size, method=resample)
+
+
 def _per_image(jobs: list[BatchJob], build: Callable[[BatchJob], PILImage.Image]) -> list:
     return [build(job) for job in jobs for _ in job.seeds]
 
@@ -143,7 +153,7 @@ def _variation(
 ):
     def init(job: BatchJob) -> PILImage.Image:
         assert job.init_image is not None
-        return job.init_image.convert("RGB").resize(render, PILImage.Resampling.LANCZOS)
+        return fitted(job.init_image.convert("RGB"), render, PILImage.Resampling.LANCZOS)
 
     # img2img runs int(steps * strength) steps: never fewer than one.
     common["num_inference_steps"] = max(steps, math.ceil(1 / strength))
@@ -153,12 +163,12 @@ def _variation(
 def _edit(loaded: LoadedModel, jobs: list[BatchJob], render: tuple[int, int], common: dict):
     def init(job: BatchJob) -> PILImage.Image:
         assert job.init_image is not None
-        return job.init_image.convert("RGB").resize(render, PILImage.Resampling.LANCZOS)
+        return fitted(job.init_image.convert("RGB"), render, PILImage.Resampling.LANCZOS)
 
     def mask(job: BatchJob) -> PILImage.Image:
         assert job.init_image is not None
         repaint = repaint_mask(image=job.init_image, mask=job.mask)
-        return repaint.resize(render, PILImage.Resampling.NEAREST)
+        return fitted(repaint, render, PILImage.Resampling.NEAREST)
 
     return loaded.inpaint(
         image=_per_image(jobs, init),
@@ -178,9 +188,9 @@ def _final(
         image = image.resize(size, PILImage.Resampling.LANCZOS)
     if operation == "edit" and job.init_image is not None:
         # The VAE round trip blurs what was not to change: put the kept pixels back exactly.
-        original = job.init_image.convert("RGB").resize(size, PILImage.Resampling.LANCZOS)
+        original = fitted(job.init_image.convert("RGB"), size, PILImage.Resampling.LANCZOS)
         keep = PILImage.eval(repaint_mask(image=job.init_image, mask=job.mask), lambda v: 255 - v)
-        image = PILImage.composite(original, image, keep.resize(size))
+        image = PILImage.composite(original, image, fitted(keep, size, PILImage.Resampling.NEAREST))
     return image
 
 

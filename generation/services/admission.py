@@ -142,12 +142,6 @@ def parameters_check(
     prompt = prompt or ""  # a variation's prompt may be left out
     spec = model_spec(model_id=model_alias_resolve(model))
     seed_steps_check(seed=seed, steps=steps)
-    options = image_options_resolve(
-        spec=spec, max_pixels=user.tier.max_pixels, size=size, steps=steps, **image_option_values
-    )
-    tier_limits_check(user=user, n=n, size=options.size, operation=operation)
-    if operation not in spec.operations:
-        raise InvalidRequest(f"The model '{spec.id}' does not serve {operation}s.", param="model")
     upload = None
     if operation != Generation.Operation.GENERATE and (upload_required or image_bytes):
         upload = upload_validate(
@@ -155,6 +149,17 @@ def parameters_check(
             mask_bytes=mask_bytes if operation == Generation.Operation.EDIT else None,
             needs_alpha=operation == Generation.Operation.EDIT,
         )
+    options = image_options_resolve(
+        spec=spec,
+        max_pixels=user.tier.max_pixels,
+        size=size,
+        steps=steps,
+        source=upload.image.size if upload else None,
+        **image_option_values,
+    )
+    tier_limits_check(user=user, n=n, size=options.size, operation=operation)
+    if operation not in spec.operations:
+        raise InvalidRequest(f"The model '{spec.id}' does not serve {operation}s.", param="model")
     return Checked(prompt=prompt, options=options, spec=spec, upload=upload)
 
 
@@ -191,7 +196,8 @@ def admission_admit(
 ) -> Admitted:
     """Admits one job, or raises the first step's refusal with nothing reserved or created.
 
-    `size`: WxH, a square's side, or None / "auto" (the model's native size within the plan).
+    `size`: WxH, a square's side, or None / "auto" (the model's native pixels within the plan,
+    in the upload's shape for an edit or variation).
     `image_option_values`: the image options (`parameters_check`). `partial_images`: previews
     to publish while it renders (a streamed request's, 0-3). `generation_id`: the job's id
     chosen in advance (an extension's claimed frame); it must not belong to a job already.

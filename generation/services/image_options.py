@@ -103,12 +103,37 @@ def size_parse(size: int | str | None) -> ImageSize | None:
     return ImageSize(width=width, height=height)
 
 
-def size_auto(*, native_size: int, max_pixels: int) -> ImageSize:
-    """`auto`: the model's native square, shrunk (in steps of 64) to fit the pixel cap."""
-    side = native_size
-    while side * side > max_pixels and side > MIN_SIDE:
-        side -= SIZE_STEP
-    return ImageSize(width=side, height=side)
+# How far `auto`'s shape may stray from an upload's aspect (10 %) to gain pixels on the grid.
+AUTO_ASPECT_TOLERANCE = math.log(1.1)
+
+
+def size_auto(
+    *, native_size: int, max_pixels: int, source: tuple[int, int] | None = None
+) -> ImageSize:
+    """`auto`: the largest size on the 64-pixel grid with no more pixels than the model's native
+    square (nor the cap), in the shape of `source` (an edit's or a variation's upload: width,
+    height; clamped to 3:1) or square without one. A shape within 10 % of the upload's wins
+    over a truer one with fewer pixels; so `auto` never costs more than the native square."""
+    ratio = 1.0 if source is None else source[0] / source[1]
+    stretch = min(MAX_ASPECT, max(ratio, 1 / ratio))  # long side / short side, >= 1
+    target = min(native_size * native_size, max_pixels)
+
+    def rank(pair: tuple[int, int]) -> tuple[bool, int, float]:
+        short, long = pair
+        error = abs(math.log(long / short) - math.log(stretch))
+        close = error <= AUTO_ASPECT_TOLERANCE
+        return close, long * short if close else 0, -error
+
+    shorts = range(MIN_SIDE, max(MIN_SIDE, math.isqrt(target)) + 1, SIZE_STEP)
+    candidates = [
+        (short, long)
+        for short in shorts
+        for long in range(short, int(MAX_ASPECT * short) + 1, SIZE_STEP)
+        if long * short <= target
+    ] or [(MIN_SIDE, MIN_SIDE)]
+    short, long = max(candidates, key=rank)
+    width, height = (long, short) if ratio >= 1 else (short, long)
+    return ImageSize(width=width, height=height)
 
 
 def size_limit_check(*, size: ImageSize, max_pixels: int, whose: str) -> None:
@@ -208,14 +233,16 @@ def image_options_resolve(
     background: str | None = None,
     moderation: str | None = None,
     input_fidelity: str | None = None,
+    source: tuple[int, int] | None = None,
 ) -> ImageOptions:
-    """`spec`: the model's registry entry; `max_pixels`: the plan's cap. `steps`, when given,
+    """`spec`: the model's registry entry; `max_pixels`: the plan's cap; `source`: the upload's
+    width and height, whose shape `auto` keeps. `steps`, when given,
     wins over the quality's (the native API's own knob; its type and range are checked by the
     parameters step first, `parameters.seed_steps_check`)."""
     requested = size_parse(size)
     cap = min(max_pixels, spec.max_pixels)
     if requested is None:
-        resolved = size_auto(native_size=spec.native_size, max_pixels=cap)
+        resolved = size_auto(native_size=spec.native_size, max_pixels=cap, source=source)
     else:
         size_limit_check(size=requested, max_pixels=spec.max_pixels, whose=f"'{spec.id}''s")
         size_limit_check(size=requested, max_pixels=max_pixels, whose="your plan's")

@@ -1,7 +1,8 @@
 """Checking uploaded images (edits and variations) by their bytes, never their declared type.
 
-A PNG, JPEG or WebP under MAX_UPLOAD_BYTES, square; for an edit without a mask the image needs
-transparency (the transparent area is what gets repainted); a mask is an image of the same size.
+A PNG, JPEG or WebP under MAX_UPLOAD_BYTES, of any shape up to 3:1 (a job's `auto` size follows
+its shape, `image_options.size_auto`); for an edit without a mask the image needs transparency
+(the transparent area is what gets repainted); a mask is an image of the same size.
 Every refusal is an InvalidRequest (400) with param "image" or "mask" and changes nothing.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 from PIL import Image as PILImage
 
 from common.errors import InvalidRequest
+from generation.services.image_options import MAX_ASPECT
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Pillow's format name by the file's first bytes (WebP: RIFF....WEBP).
@@ -30,7 +32,6 @@ ALPHA_MODES = ("RGBA", "LA", "PA")
 class ValidatedUpload:
     image: PILImage.Image  # decoded, RGBA
     mask: PILImage.Image | None  # decoded, RGBA
-    side: int
 
 
 def upload_format(data: bytes) -> str | None:
@@ -79,9 +80,11 @@ def _open_image(data: bytes | None, *, param: str) -> PILImage.Image:
             "at most 4096x4096 pixels are accepted.",
             param=param,
         )
-    if width != height:
+    if max(width, height) > MAX_ASPECT * min(width, height):
         raise InvalidRequest(
-            f"Invalid input {param} - {param} must be square, got {width}x{height}.", param=param
+            f"Invalid input {param} - {width}x{height} is wider than 3:1; the aspect ratio may "
+            "be at most 3:1, as for a size.",
+            param=param,
         )
     return picture
 
@@ -126,7 +129,7 @@ def upload_validate(
             "is what gets repainted.",
             param="mask",
         )
-    return ValidatedUpload(image=image, mask=mask, side=picture.width)
+    return ValidatedUpload(image=image, mask=mask)
 
 
 def png_bytes(image: PILImage.Image) -> bytes:

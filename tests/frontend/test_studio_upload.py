@@ -36,7 +36,10 @@ def test_the_upload_page_prices_its_button_and_explains_faces_per_plan(
     user_client, client, pro_user
 ):
     body = user_client.get("/create/upload").content.decode()
-    assert 'enctype="multipart/form-data"' in body and 'accept="image/png"' in body
+    assert (
+        'enctype="multipart/form-data"' in body
+        and 'accept="image/png,image/jpeg,image/webp"' in body
+    )
     assert 'data-cost-button="Start"' in body and "Start (1 credit)" in body
     assert (
         'name="face_consent"' not in body
@@ -124,12 +127,12 @@ def test_bad_uploads_explain_and_create_nothing(user_client, user):
         ),
         (
             {
-                "image": SimpleUploadedFile("big.png", b"\x89PNG" + b"0" * (4 * 2**20)),
+                "image": SimpleUploadedFile("big.png", b"\x89PNG" + b"0" * (20 * 2**20)),
                 "action": "variation",
                 "n": 1,
                 "size": 256,
             },
-            "under 4 MB",
+            "under 20 MB",
         ),
     ]
     for data, message in cases:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image as PILImage
 
 from common.errors import InvalidRequest
 from generation.inference.operations import BatchCanceled, BatchJob, repaint_mask, run_batch
@@ -97,6 +98,47 @@ def test_edit_with_a_separate_mask_uses_the_mask_transparency():
     original = pixels(source)
     assert np.abs(edited[:120] - original[:120]).max() < 2
     assert np.abs(edited[140:] - original[140:]).mean() > 10
+
+
+def test_an_edit_of_another_shape_is_cropped_about_its_centre_never_stretched():
+    """A 512x256 upload edited at 256x256: the kept pixels are the centre square's, scaled to
+    cover (fitted), not the whole picture squeezed."""
+    source = picture_with_hole(512).crop((0, 0, 512, 256))
+    hole = PILImage.new("L", (512, 256), 255)
+    hole.paste(0, (224, 96, 288, 160))  # a transparent square in the middle
+    source.putalpha(hole)
+    job = BatchJob(prompt="a window", seeds=[5], init_image=source)
+    edited = run_batch(
+        model_id=TINY,
+        operation="edit",
+        width=256,
+        height=256,
+        steps=2,
+        guidance_scale=0.0,
+        jobs=[job],
+    )[0].images[0]
+    assert edited.size == (256, 256)
+    centre = pixels(source.crop((128, 0, 384, 256)))
+    assert np.abs(pixels(edited)[:64] - centre[:64]).max() < 2  # kept: the centre, unscaled
+    squeezed = pixels(source.resize((256, 256)))
+    assert np.abs(pixels(edited)[:64] - squeezed[:64]).mean() > 10  # not the stretched whole
+    assert np.abs(pixels(edited)[104:152, 104:152] - centre[104:152, 104:152]).mean() > 10
+
+
+def test_a_landscape_edit_renders_in_its_own_shape():
+    source = picture_with_hole(512, hole=(192, 64, 320, 192)).crop((0, 0, 512, 256))
+    job = BatchJob(prompt="a window", seeds=[5], init_image=source)
+    edited = run_batch(
+        model_id=TINY,
+        operation="edit",
+        width=512,
+        height=256,
+        steps=2,
+        guidance_scale=0.0,
+        jobs=[job],
+    )[0].images[0]
+    assert edited.size == (512, 256)
+    assert np.abs(pixels(edited)[:, :128] - pixels(source)[:, :128]).max() < 2
 
 
 def test_variations_keep_the_composition_and_differ_by_seed():

@@ -145,7 +145,7 @@ def _variation(http, who, **files):  # type: ignore[no-untyped-def]
 
 BAD_UPLOADS = {
     "gif named png": (lambda: upload("photo.png", gif_bytes()), "image"),
-    "not square": (lambda: upload("wide.png", png_bytes(64, height=32)), "image"),
+    "wider than 3:1": (lambda: upload("wide.png", png_bytes(256, height=64)), "image"),
     "over 20 MB": (lambda: upload("big.png", oversized_png()), "image"),
     "truncated": (lambda: upload("cut.png", truncated_png()), "image"),
     "decompression bomb": (lambda: upload("bomb.png", decompression_bomb_png()), "image"),

@@ -71,6 +71,12 @@ def test_generate_with_urls_and_with_b64_json(live, settings):
     assert encoded.data[0].url is None
 
 
+def _png(picture: PILImage.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def test_edit_and_variation(live, settings):
     who = customer(settings=settings)
     client = _client(live, who.secret)
@@ -294,6 +300,28 @@ def test_edits_take_jpeg_and_a_list_and_variations_take_input_fidelity(live, set
         extra_body={"input_fidelity": "high"},
     )
     assert varied.data[0].url
+
+
+def test_an_upload_of_any_shape_is_edited_in_its_shape_and_varied_into_another(live, settings):
+    who = customer(settings=settings)
+    client = _client(live, who.secret)
+    wide = io.BytesIO()
+    PILImage.new("RGB", (768, 256), (90, 120, 200)).save(wide, format="JPEG")
+    mask = PILImage.new("RGBA", (768, 256), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (320, 64, 448, 192))
+    edited = client.images.edit(
+        image=("wide.jpg", wide.getvalue(), "image/jpeg"),
+        mask=("mask.png", _png(mask), "image/png"),
+        prompt="a blue window",
+        response_format="b64_json",
+    )  # size auto: the upload's 3:1, within the tiny model's 256x256 pixels
+    assert edited.size == "384x128"
+    picture = PILImage.open(io.BytesIO(base64.b64decode(edited.data[0].b64_json)))
+    assert picture.size == (384, 128)
+    varied = client.images.create_variation(
+        image=("wide.jpg", wide.getvalue(), "image/jpeg"), size="256x256"
+    )  # another shape asked: cropped about the centre
+    assert varied.size == "256x256" and varied.data[0].url
 
 
 def test_the_async_client_renders_a_landscape_size(live, settings):

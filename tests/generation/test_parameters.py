@@ -127,3 +127,32 @@ def test_preflight_judges_the_upload_it_is_given(settings):  # type: ignore[no-u
         **who.auth,
     )
     assert response.status_code == 400 and response.json()["error"]["param"] == "image"
+
+
+@pytest.mark.parametrize(
+    ("source", "native", "expected"),
+    [
+        (None, 512, "512x512"),  # no upload: the native square
+        ((1536, 1024), 512, "576x384"),  # 3:2 exactly, no more pixels than 512x512
+        ((1024, 1536), 512, "384x576"),  # portrait keeps its orientation
+        ((1920, 1080), 512, "640x384"),  # 16:9 within 10 %: more pixels than a truer 3:2 grid
+        ((4000, 1000), 512, "768x256"),  # 4:1 clamped to 3:1
+        ((1000, 1001), 256, "256x256"),  # nearly square
+    ],
+)
+def test_auto_follows_the_uploads_shape_and_never_costs_more_than_the_native_square(
+    source, native, expected
+):  # type: ignore[no-untyped-def]
+    from generation.services.image_options import size_auto, size_parse
+
+    size = size_auto(native_size=native, max_pixels=10**7, source=source)
+    assert size.label == expected
+    assert size.pixels <= native * native
+    assert size_parse(size.label) == size  # on the grid, within 3:1
+
+
+def test_auto_fits_the_plans_cap_in_the_uploads_shape():  # type: ignore[no-untyped-def]
+    from generation.services.image_options import size_auto
+
+    size = size_auto(native_size=1024, max_pixels=512 * 512, source=(1600, 900))
+    assert size.pixels <= 512 * 512 and size.width > size.height

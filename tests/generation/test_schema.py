@@ -70,6 +70,14 @@ def test_schema_is_valid_openapi_and_documents_every_operation():
     generations = document["paths"]["/api/v1/generations"]["post"]
     assert any(p["name"] == "Idempotency-Key" for p in generations["parameters"])
     assert set(generations["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    for path, prefix in (
+        ("/v1/images/generations", "image_generation"),
+        ("/v1/images/edits", "image_edit"),
+        ("/v1/images/variations", "image_edit"),
+    ):  # `stream=true` answers Server-Sent Events: described beside the JSON answer
+        answers = document["paths"][path]["post"]["responses"]["200"]["content"]
+        assert set(answers) == {"application/json", "text/event-stream"}, path
+        assert f"{prefix}.completed" in answers["text/event-stream"]["examples"]["Stream"]["value"]
 
 
 @pytest.fixture
