@@ -69,6 +69,11 @@ class ImageSize:
         return f"{self.width}x{self.height}"
 
 
+def aspect_allowed(width: int, height: int) -> bool:
+    """At most 3:1 either way: the rule for a requested size and for an upload alike."""
+    return max(width, height) <= MAX_ASPECT * min(width, height)
+
+
 def size_parse(size: int | str | None) -> ImageSize | None:
     """`WxH` (multiples of 64, aspect at most 3:1), a bare side (a square), or None for `auto`.
 
@@ -94,7 +99,7 @@ def size_parse(size: int | str | None) -> ImageSize | None:
             param="size",
             code="invalid_value",
         )
-    if max(width, height) > MAX_ASPECT * min(width, height):
+    if not aspect_allowed(width, height):
         raise InvalidRequest(
             f"Invalid 'size': '{size}'. The aspect ratio may be at most 3:1.",
             param="size",
@@ -236,9 +241,9 @@ def image_options_resolve(
     source: tuple[int, int] | None = None,
 ) -> ImageOptions:
     """`spec`: the model's registry entry; `max_pixels`: the plan's cap; `source`: the upload's
-    width and height, whose shape `auto` keeps. `steps`, when given,
-    wins over the quality's (the native API's own knob; its type and range are checked by the
-    parameters step first, `parameters.seed_steps_check`)."""
+    width and height, whose shape `auto` keeps. `steps`, when given, wins over the quality's
+    (the native API's own knob; its type and range are checked by the parameters step first,
+    `parameters.seed_steps_check`)."""
     requested = size_parse(size)
     cap = min(max_pixels, spec.max_pixels)
     if requested is None:

@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image as PILImage
 
 from common.errors import InvalidRequest
-from generation.services.image_options import MAX_ASPECT
+from generation.services.image_options import aspect_allowed
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Pillow's format name by the file's first bytes (WebP: RIFF....WEBP).
@@ -80,9 +80,9 @@ def _open_image(data: bytes | None, *, param: str) -> PILImage.Image:
             "at most 4096x4096 pixels are accepted.",
             param=param,
         )
-    if max(width, height) > MAX_ASPECT * min(width, height):
+    if not aspect_allowed(width, height):
         raise InvalidRequest(
-            f"Invalid input {param} - {width}x{height} is wider than 3:1; the aspect ratio may "
+            f"Invalid input {param} - {width}x{height} is longer than 3:1; the aspect ratio may "
             "be at most 3:1, as for a size.",
             param=param,
         )

@@ -33,6 +33,19 @@ def generate(*, seeds, size=256, steps=2, prompt="a lighthouse at dusk", on_step
     )[0].images
 
 
+def edit(job: BatchJob, *, width: int = 256, height: int = 256):  # type: ignore[no-untyped-def]
+    """The one edited picture of a one-job edit batch, two steps."""
+    return run_batch(
+        model_id=TINY,
+        operation="edit",
+        width=width,
+        height=height,
+        steps=2,
+        guidance_scale=0.0,
+        jobs=[job],
+    )[0].images[0]
+
+
 def test_tiny_model_is_built_offline_with_the_same_weights_every_time():
     first, second = build_tiny_components(), build_tiny_components()
     for name in ("unet", "inpaint_unet", "vae", "text_encoder"):
@@ -63,17 +76,7 @@ def test_larger_sizes_render_at_that_size(size):
 def test_edit_repaints_only_the_transparent_area():
     source = picture_with_hole(256, hole=(64, 64, 192, 192))
     job = BatchJob(prompt="a window", seeds=[5], init_image=source)
-    edited = pixels(
-        run_batch(
-            model_id=TINY,
-            operation="edit",
-            width=256,
-            height=256,
-            steps=2,
-            guidance_scale=0.0,
-            jobs=[job],
-        )[0].images[0]
-    )
+    edited = pixels(edit(job))
     original = pixels(source)
     assert np.abs(edited[:64] - original[:64]).max() < 2  # opaque: kept
     assert np.abs(edited[80:176, 80:176] - original[80:176, 80:176]).mean() > 10  # hole: new
@@ -84,17 +87,7 @@ def test_edit_with_a_separate_mask_uses_the_mask_transparency():
     mask = picture_with_hole(256, hole=(0, 128, 256, 256))  # bottom half to repaint
     assert np.asarray(repaint_mask(image=source, mask=mask))[200, 10] == 255
     job = BatchJob(prompt="grass", seeds=[5], init_image=source, mask=mask)
-    edited = pixels(
-        run_batch(
-            model_id=TINY,
-            operation="edit",
-            width=256,
-            height=256,
-            steps=2,
-            guidance_scale=0.0,
-            jobs=[job],
-        )[0].images[0]
-    )
+    edited = pixels(edit(job))
     original = pixels(source)
     assert np.abs(edited[:120] - original[:120]).max() < 2
     assert np.abs(edited[140:] - original[140:]).mean() > 10
@@ -108,15 +101,7 @@ def test_an_edit_of_another_shape_is_cropped_about_its_centre_never_stretched():
     hole.paste(0, (224, 96, 288, 160))  # a transparent square in the middle
     source.putalpha(hole)
     job = BatchJob(prompt="a window", seeds=[5], init_image=source)
-    edited = run_batch(
-        model_id=TINY,
-        operation="edit",
-        width=256,
-        height=256,
-        steps=2,
-        guidance_scale=0.0,
-        jobs=[job],
-    )[0].images[0]
+    edited = edit(job)
     assert edited.size == (256, 256)
     centre = pixels(source.crop((128, 0, 384, 256)))
     assert np.abs(pixels(edited)[:64] - centre[:64]).max() < 2  # kept: the centre, unscaled
@@ -128,15 +113,7 @@ def test_an_edit_of_another_shape_is_cropped_about_its_centre_never_stretched():
 def test_a_landscape_edit_renders_in_its_own_shape():
     source = picture_with_hole(512, hole=(192, 64, 320, 192)).crop((0, 0, 512, 256))
     job = BatchJob(prompt="a window", seeds=[5], init_image=source)
-    edited = run_batch(
-        model_id=TINY,
-        operation="edit",
-        width=512,
-        height=256,
-        steps=2,
-        guidance_scale=0.0,
-        jobs=[job],
-    )[0].images[0]
+    edited = edit(job, width=512, height=256)
     assert edited.size == (512, 256)
     assert np.abs(pixels(edited)[:, :128] - pixels(source)[:, :128]).max() < 2
 
