@@ -327,6 +327,8 @@ EASEL_MODELS = {
         "operations": ["generate", "edit", "variation"],
         # Transparent backgrounds: a tiny random segmentation model (its masks are noise).
         "background_model": "builtin:tiny",
+        # Reference images: a tiny random IP-Adapter shaped to the tiny UNet (noise, like it).
+        "ip_adapter": {"source": "builtin:tiny"},
     },
     "stabilityai/sd-turbo": {
         "source": env("EASEL_SD_TURBO_SOURCE", default="stabilityai/sd-turbo"),

@@ -240,6 +240,14 @@ class GenerationInputSerializer(serializers.Serializer):
         help_text="Edits and variations: a PNG, JPEG or WebP under 20 MB, any shape up to 3:1.",
     )
     mask = serializers.FileField(required=False, help_text="Edits: a PNG of the image's size.")
+    references = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        default=list,
+        help_text="Edits and variations: up to 15 reference images (PNG, JPEG or WebP, each as "
+        "`image`) that steer the result, for models with an IP-Adapter (`GET /v1/models`: "
+        "`easel_reference_images`); others answer 400 references_not_supported.",
+    )
 
 
 IMAGE_OPTION_FIELDS = (
@@ -265,6 +273,7 @@ def _create_kwargs(data: dict[str, Any]) -> dict[str, Any]:
         "face_consent": data["face_consent"],
         "image_bytes": upload_bytes(data.get("image")),
         "mask_bytes": upload_bytes(data.get("mask")),
+        "reference_bytes": tuple(upload_bytes(upload) for upload in data["references"]),
         **{name: data[name] for name in IMAGE_OPTION_FIELDS},
     }
     return kwargs

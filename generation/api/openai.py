@@ -35,6 +35,7 @@ from generation.inference.registry import (
     model_alias_target,
     model_aliases,
     model_ids,
+    model_spec,
 )
 from generation.models import Generation, Image
 from generation.services import image_options
@@ -200,8 +201,9 @@ class GenerationsInputSerializer(ImageParamsSerializer):
 class VariationsInputSerializer(ImageParamsSerializer):
     image = serializers.FileField(
         required=False,
-        help_text="A PNG, JPEG or WebP under 20 MB, any shape up to 3:1 (one image; `image[]` "
-        "lists are counted and refused above one until a model takes references).",
+        help_text="A PNG, JPEG or WebP under 20 MB, any shape up to 3:1; or a list (`image[]`, "
+        "up to 16): the first is edited or varied, the others are reference images that steer "
+        "the result (models with an IP-Adapter; others answer 400 references_not_supported).",
     )
     input_fidelity = _choice_field(
         image_options.INPUT_FIDELITIES, "How closely the result keeps the input; default low."
@@ -456,6 +458,7 @@ def _start(
         face_consent=face_consent,
         image_bytes=upload_bytes(files.get("image")),
         mask_bytes=upload_bytes(files.get("mask")),
+        reference_bytes=tuple(upload_bytes(upload) for upload in files.get("references", ())),
         idempotency=None
         if key is None
         else Idempotency(
@@ -501,13 +504,14 @@ def _create_params(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _uploads(request: Request, data: dict[str, Any], file_fields: tuple[str, ...]) -> dict:
-    """The named uploads; `image` may come as a list (`image[]`, today's client), counted and
-    checked before anything starts."""
+    """The named uploads; `image` may come as a list (`image[]`, today's client), counted before
+    anything is read: the first is `image`, the others `references`."""
     files = {name: data.get(name) for name in file_fields}
     if "image" in file_fields:
         images = [*request.FILES.getlist("image"), *request.FILES.getlist("image[]")]
         image_options.input_images_check(count=len(images))
         files["image"] = images[0] if images else None
+        files["references"] = images[1:]
     return files
 
 
@@ -643,10 +647,24 @@ class ModelSerializer(serializers.Serializer):
     object = serializers.CharField()
     created = serializers.IntegerField()
     owned_by = serializers.CharField()
+    easel_reference_images = serializers.BooleanField(
+        help_text="Easel: edits and variations take reference images (a list of `image`)."
+    )
+    easel_transparent_background = serializers.BooleanField(
+        help_text="Easel: `background=transparent` is served."
+    )
 
 
 def _model_entry(model_id: str) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": 0, "owned_by": "easel"}
+    spec = model_spec(model_id=model_alias_target(name=model_id) or model_id)
+    return {
+        "id": model_id,
+        "object": "model",
+        "created": 0,
+        "owned_by": "easel",
+        "easel_reference_images": spec.ip_adapter is not None,
+        "easel_transparent_background": bool(spec.background_model),
+    }
 
 
 def _served_model_ids() -> list[str]:

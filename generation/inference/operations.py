@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from generation.inference.pipelines import LoadedModel, pipeline_get
+from generation.inference.references import adapter_arguments
 
 # How far a variation may move from the uploaded image: low enough to keep its content and
 # composition, high enough to be a new image.
@@ -36,6 +37,9 @@ class BatchJob:
     seeds: list[int]
     init_image: PILImage.Image | None = None  # RGBA or RGB
     mask: PILImage.Image | None = None  # RGBA: its transparent area is what gets repainted
+    # Images that steer the result through the model's IP-Adapter (inference/references.py);
+    # a job with references runs alone in its call.
+    references: list[PILImage.Image] = field(default_factory=list)
     images: list[PILImage.Image] = field(default_factory=list)
 
 
@@ -112,6 +116,12 @@ def run_batch(
         "output_type": "pil",
     }
     with torch.inference_mode():
+        common |= adapter_arguments(
+            pipe=loaded.pipe_for(operation),
+            adapter=loaded.spec.ip_adapter,
+            references=[job.references for job in jobs],
+            guidance_scale=guidance_scale,
+        )
         if operation == "generate":
             outputs = loaded.text2img(width=render[0], height=render[1], **common).images
         elif operation == "variation":

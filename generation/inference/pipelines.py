@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from common import metrics
+from generation.inference.references import adapter_arguments, references_attach
 from generation.inference.registry import ModelSpec, model_load_source, model_spec
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,13 @@ class LoadedModel:
     text2img: Any
     img2img: Any
     inpaint: Any
+
+    def pipe_for(self, operation: str) -> Any:
+        """The pipeline that runs `operation` (generate, variation, edit)."""
+        pipes = {"generate": self.text2img, "variation": self.img2img, "edit": self.inpaint}
+        if operation not in pipes:
+            raise ValueError(f"unknown operation {operation!r}")
+        return pipes[operation]
 
 
 _cache: dict[str, LoadedModel] = {}
@@ -139,7 +147,8 @@ def _optimise_for_gpu(pipes: tuple[Any, ...]) -> None:
     for pipe in pipes:
         unet = pipe.unet
         if id(unet) not in compiled:
-            unet.set_attn_processor(AttnProcessor2_0())
+            if unet.encoder_hid_proj is None:  # an IP-Adapter's layers use SDPA already
+                unet.set_attn_processor(AttnProcessor2_0())
             unet.to(memory_format=torch.channels_last)
             pipe.vae.to(memory_format=torch.channels_last)
             compiled[id(unet)] = (
@@ -176,6 +185,9 @@ def _load(spec: ModelSpec) -> LoadedModel:
             for pipe in (text2img, img2img, inpaint):
                 pipe.to(device)
                 pipe.set_progress_bar_config(disable=True)
+        if spec.ip_adapter is not None:
+            # Before the GPU tuning: its compiled UNet wrapper takes no new attention layers.
+            references_attach(adapter=spec.ip_adapter, pipes=(text2img, img2img, inpaint))
         if device.startswith("cuda"):
             _optimise_for_gpu((text2img, img2img, inpaint))
     except Exception as error:  # every cause (missing files, no network, bad config) is reported
@@ -202,6 +214,12 @@ def _warm(loaded: LoadedModel) -> None:
     import torch
 
     size = loaded.spec.native_size
+    extra = adapter_arguments(
+        pipe=loaded.text2img,
+        adapter=loaded.spec.ip_adapter,
+        references=[[]],
+        guidance_scale=loaded.spec.guidance_scale,
+    )
     with torch.inference_mode():
         loaded.text2img(
             prompt="warm-up",
@@ -210,6 +228,7 @@ def _warm(loaded: LoadedModel) -> None:
             height=size,
             width=size,
             output_type="latent",
+            **extra,
         )
 
 

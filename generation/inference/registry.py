@@ -16,6 +16,22 @@ DEFAULT_MAX_PIXELS = 1792 * 1024
 
 
 @dataclass(frozen=True)
+class IpAdapterSpec:
+    """A model entry's `ip_adapter`: weights configured like the model's own (a hub id or a local
+    folder, or "builtin:tiny"), and how strongly references steer the result (0..1)."""
+
+    source: str
+    subfolder: str = ""
+    weight_name: str = ""
+    image_encoder_folder: str = "image_encoder"
+    scale: float = 0.6
+
+    @property
+    def is_builtin_tiny(self) -> bool:
+        return self.source == BUILTIN_TINY
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     id: str
     source: str  # a hub id, a local folder, or "builtin:tiny"
@@ -35,6 +51,10 @@ class ModelSpec:
     # The segmentation model that cuts out transparent backgrounds: a hub id, a local folder or
     # "builtin:tiny"; empty: the model makes no transparent images.
     background_model: str = ""
+    # The IP-Adapter that conditions an edit or variation on reference images (generation/
+    # inference/references.py); None: the model takes no references (more than one image is a
+    # 400, `references_not_supported`).
+    ip_adapter: IpAdapterSpec | None = None
 
     @property
     def is_builtin_tiny(self) -> bool:
@@ -68,6 +88,7 @@ def _spec(model_id: str, entry: dict) -> ModelSpec:
         if entry.get("quality")
         else None,
         background_model=str(entry.get("background_model", "")),
+        ip_adapter=IpAdapterSpec(**entry["ip_adapter"]) if entry.get("ip_adapter") else None,
     )
 
 

@@ -71,6 +71,11 @@ class Generation(UUIDModel):
     # Storage keys of the uploaded image and mask (edits, variations); deleted when settled.
     input_image_key = models.CharField(max_length=255, blank=True)
     input_mask_key = models.CharField(max_length=255, blank=True)
+    # Reference images (an edit's or variation's images after the first), for the model's
+    # IP-Adapter; deleted with the other inputs. Their count is the batching key: the jobs of
+    # one pipeline call have as many references each (generation/inference/references.py).
+    input_reference_keys = models.JSONField(default=list, blank=True)
+    reference_count = models.PositiveSmallIntegerField(default=0)
     credits_reserved = models.PositiveIntegerField(default=0)
     credits_captured = models.PositiveIntegerField(default=0)
     queue_lane = models.PositiveSmallIntegerField(default=1)
@@ -104,6 +109,12 @@ class Generation(UUIDModel):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.id} ({self.status})"
+
+    @property
+    def input_keys(self) -> list[str]:
+        """Every stored upload of this job (image, mask, references): what settling deletes."""
+        keys = [self.input_image_key, self.input_mask_key, *self.input_reference_keys]
+        return [key for key in keys if key]
 
     @property
     def is_final(self) -> bool:

@@ -6,12 +6,11 @@ parameters and throttles the call first.
 
 from typing import Any
 
-from PIL import Image as PILImage
-
 from accounts.models import ApiKey, User
 from billing.selectors import api_key_month_spending, generation_cost, wallet_for_user
 from generation.selectors.jobs import queue_wait
 from generation.services.image_options import ImageOptions
+from generation.services.uploads import ValidatedUpload
 from moderation.models import Outcome
 from moderation.policy import policy_current
 from moderation.selectors import suspension_active
@@ -28,7 +27,7 @@ def generation_preflight(
     prompt: str,
     n: int,
     options: ImageOptions,
-    upload: PILImage.Image | None,
+    upload: ValidatedUpload | None,
     end_user: str,
     face_consent: bool,
 ) -> dict[str, Any]:
@@ -80,7 +79,7 @@ def _spending_refusal(
 
 
 def _policy_verdict(
-    *, prompt: str, upload: PILImage.Image | None, user: User, face_consent: bool
+    *, prompt: str, upload: ValidatedUpload | None, user: User, face_consent: bool
 ) -> dict[str, Any]:
     """Moderation's decision on the prompt and the upload under the current policy, without
     recording it (no strike): the more severe of the two, the categories of both."""
@@ -92,7 +91,10 @@ def _policy_verdict(
         decision, categories = prompt_decide(analysis=analysis, policy=policy)
     if upload is not None:
         upload_decision, upload_categories = upload_judge(
-            image=upload, user=user, face_consent=face_consent
+            image=upload.image,
+            references=upload.references,
+            user=user,
+            face_consent=face_consent,
         )
         if SEVERITY[upload_decision] > SEVERITY[decision]:
             decision = upload_decision

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from PIL import Image as PILImage
 
 from accounts.models import ApiKey, User
 from accounts.selectors import tier_limits_check
@@ -71,7 +72,9 @@ from generation.services.idempotency import (
 from generation.services.image_options import (
     ImageOptions,
     image_options_resolve,
+    input_images_check,
     partial_images_check,
+    references_check,
 )
 from generation.services.parameters import (
     MAX_N,
@@ -81,7 +84,7 @@ from generation.services.parameters import (
     seed_steps_check,
 )
 from generation.services.progress import progress_publish
-from generation.services.storage import storage_write, upload_key
+from generation.services.storage import storage_delete, storage_write, upload_key
 from generation.services.uploads import ValidatedUpload, png_bytes, upload_validate
 from moderation.services.enforcement import generation_permission_check
 from moderation.services.image_screening import upload_screen
@@ -132,22 +135,27 @@ def parameters_check(
     steps: Any = None,
     image_bytes: bytes | None = None,
     mask_bytes: bytes | None = None,
+    reference_bytes: tuple[bytes, ...] = (),
     upload_required: bool = True,
     **image_option_values: Any,
 ) -> Checked:
     """Step 1: the request's own limits, the tier's, the model's and the upload's.
+    `reference_bytes`: the images sent after the first (references for the model's IP-Adapter).
     `image_option_values`: quality, output_format, output_compression, background, moderation,
     input_fidelity (generation/services/image_options.py; None or absent: the default)."""
     generation_params_check(operation=operation, prompt=prompt, n=n, size=size)
     prompt = prompt or ""  # a variation's prompt may be left out
     spec = model_spec(model_id=model_alias_resolve(model))
     seed_steps_check(seed=seed, steps=steps)
+    input_images_check(count=len(reference_bytes) + 1)
+    references_check(spec=spec, operation=operation, count=len(reference_bytes))
     upload = None
     if operation != Generation.Operation.GENERATE and (upload_required or image_bytes):
         upload = upload_validate(
             image_bytes=image_bytes,
             mask_bytes=mask_bytes if operation == Generation.Operation.EDIT else None,
             needs_alpha=operation == Generation.Operation.EDIT,
+            reference_bytes=reference_bytes,
         )
     options = image_options_resolve(
         spec=spec,
@@ -183,6 +191,7 @@ def admission_admit(
     api_key: ApiKey | None = None,
     image_bytes: bytes | None = None,
     mask_bytes: bytes | None = None,
+    reference_bytes: tuple[bytes, ...] = (),
     model: str | None = None,
     seed: Any = None,
     steps: Any = None,
@@ -213,6 +222,7 @@ def admission_admit(
         steps=steps,
         image_bytes=image_bytes,
         mask_bytes=mask_bytes,
+        reference_bytes=reference_bytes,
         **image_option_values,
     )
     prompt = checked.prompt
@@ -233,6 +243,7 @@ def admission_admit(
             **idempotency.answer_fields,
         }
         uploads = {k: v for k, v in (("image", image_bytes), ("mask", mask_bytes)) if v}
+        uploads |= {f"reference-{i}": data for i, data in enumerate(reference_bytes)}
         fingerprint = request_fingerprint(
             method=idempotency.method, path=idempotency.path, fields=fields, files=uploads
         )
@@ -292,6 +303,7 @@ def admission_preflight(
     face_consent: bool = False,
     image_bytes: bytes | None = None,
     mask_bytes: bytes | None = None,
+    reference_bytes: tuple[bytes, ...] = (),
     **image_option_values: Any,
 ) -> Preflight:
     """The free preflight through the same steps: parameters (the upload is optional: without
@@ -306,6 +318,7 @@ def admission_preflight(
         model=model,
         image_bytes=image_bytes,
         mask_bytes=mask_bytes,
+        reference_bytes=reference_bytes,
         upload_required=False,
         **image_option_values,
     )
@@ -316,7 +329,7 @@ def admission_preflight(
         prompt=checked.prompt,
         n=n,
         options=checked.options,
-        upload=checked.upload.image if checked.upload else None,
+        upload=checked.upload,
         end_user=end_user,
         face_consent=face_consent,
     )
@@ -373,8 +386,9 @@ def _screen_reserve_create(
         api_key=api_key,
         size=options.size.long_side,
     )
+    written: list[str] = []
     try:
-        keys = _uploads_store(generation_id=generation_id, upload=checked.upload)
+        keys = _uploads_store(generation_id=generation_id, upload=checked.upload, written=written)
         with transaction.atomic():
             concurrent_jobs_check(user=user)  # its lock on the user row holds until commit
             generation = Generation.objects.create(
@@ -402,13 +416,17 @@ def _screen_reserve_create(
                 seed=secrets.randbelow(MAX_SEED - MAX_N) if seed is None else seed,
                 input_image_key=keys.get("image", ""),
                 input_mask_key=keys.get("mask", ""),
+                input_reference_keys=keys.get("references", []),
+                reference_count=len(keys.get("references", [])),
                 credits_reserved=amount,
                 queue_lane=user.tier.queue_lane,
             )
             transaction.on_commit(lambda: generation_enqueue(generation=generation))
     except BaseException:
-        # No job, no hold on the customer's credits.
+        # No job, no hold on the customer's credits, no upload left behind.
         credits_release(generation_id=generation_id)
+        for key in written:
+            storage_delete(key=key)
         raise
     progress_publish(generation_id=generation.id, status=generation.status, total=generation.steps)
     return generation
@@ -432,6 +450,7 @@ def _screen(
     if upload is not None:
         verdict = upload_screen(
             image=upload.image,
+            references=upload.references,
             user=user,
             face_consent=face_consent,
             end_user=end_user,
@@ -443,14 +462,26 @@ def _screen(
             raise error
 
 
-def _uploads_store(*, generation_id: uuid.UUID, upload: ValidatedUpload | None) -> dict[str, str]:
+def _uploads_store(
+    *, generation_id: uuid.UUID, upload: ValidatedUpload | None, written: list[str]
+) -> dict[str, Any]:
+    """Writes the job's uploads; their keys: `image`, `mask`, and `references` (a list). Each key
+    joins `written` before its file is written, so a failure removes what got stored."""
     if upload is None:
         return {}
-    keys = {"image": upload_key(generation_id=generation_id, kind="image")}
-    storage_write(key=keys["image"], content=png_bytes(upload.image))
+
+    def store(kind: str, picture: PILImage.Image) -> str:
+        key = upload_key(generation_id=generation_id, kind=kind)
+        written.append(key)
+        storage_write(key=key, content=png_bytes(picture))
+        return key
+
+    keys: dict[str, Any] = {"image": store("image", upload.image)}
     if upload.mask is not None:
-        keys["mask"] = upload_key(generation_id=generation_id, kind="mask")
-        storage_write(key=keys["mask"], content=png_bytes(upload.mask))
+        keys["mask"] = store("mask", upload.mask)
+    keys["references"] = [
+        store(f"reference-{index}", picture) for index, picture in enumerate(upload.references)
+    ]
     return keys
 
 

@@ -39,14 +39,16 @@ def user_generation_data_erase(*, user: User) -> None:
     keys = [key for key in images.values_list("storage_key", flat=True) if key]
     quarantined = QuarantinedImage.objects.filter(image__generation__user=user)
     keys += list(quarantined.values_list("storage_key", flat=True))  # withheld, taken down
-    for image_key, mask_key in generations.values_list("input_image_key", "input_mask_key"):
-        keys += [image_key, mask_key]
+    for job in generations.only("input_image_key", "input_mask_key", "input_reference_keys"):
+        keys += job.input_keys
     keys += list(Extension.objects.filter(user=user).values_list("canvas_key", flat=True))
 
     Share.objects.filter(image__generation__user=user).delete()
     images.update(storage_key="", deleted_at=now)
     quarantined.filter(purged_at__isnull=True).update(purged_at=now, updated_at=now)
-    generations.update(prompt="", end_user="", input_image_key="", input_mask_key="")
+    generations.update(
+        prompt="", end_user="", input_image_key="", input_mask_key="", input_reference_keys=[]
+    )
     Extension.objects.filter(user=user).delete()
     Collection.objects.filter(user=user).delete()
     WebhookEndpoint.objects.filter(user=user).delete()

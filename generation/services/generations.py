@@ -72,8 +72,8 @@ def generation_cancel(*, generation: Generation) -> Generation:
 
 
 def _inputs_delete(*, generation: Generation) -> None:
-    storage_delete(key=generation.input_image_key)
-    storage_delete(key=generation.input_mask_key)
+    for key in generation.input_keys:
+        storage_delete(key=key)
 
 
 def lanes_promote(*, now: Any = None) -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.errors import InvalidRequest
+from generation.inference.registry import ModelSpec, model_ids, model_spec
 
 SIZE_STEP = 64  # the VAE's latent grid times the UNet's downsampling: sides are multiples of 64
 MIN_SIDE = 64
@@ -228,7 +229,7 @@ class ImageOptions:
 
 def image_options_resolve(
     *,
-    spec: Any,
+    spec: ModelSpec,
     max_pixels: int,
     size: int | str | None,
     steps: int | None = None,
@@ -280,22 +281,39 @@ def image_options_resolve(
 
 
 MAX_INPUT_IMAGES = 16  # an edit's image plus its references, as OpenAI's
+REFERENCE_OPERATIONS = ("edit", "variation")
 
 
 def input_images_check(*, count: int) -> None:
-    """An edit takes up to 16 images: the first is edited, the rest would be references. No
-    model here has a reference adapter (IP-Adapter) configured yet, so more than one is a 400
-    that says so rather than a silent drop."""
+    """An edit or variation takes up to 16 images: the first is edited (or varied), the rest are
+    references. Counted before anything is read, so a long list costs nothing."""
     if count > MAX_INPUT_IMAGES:
         raise InvalidRequest(
             f"Invalid 'image': at most {MAX_INPUT_IMAGES} images, got {count}.",
             param="image",
             code="too_many_images",
         )
-    if count > 1:
+
+
+def references_check(*, spec: ModelSpec, operation: str, count: int) -> None:
+    """References need the model's IP-Adapter (`ip_adapter` in its entry): without one, more
+    than one image is a 400 that says so rather than a silent drop."""
+    if count == 0:
+        return
+    if operation not in REFERENCE_OPERATIONS:
         raise InvalidRequest(
-            f"Invalid 'image': {count} images were sent, but no model here takes reference "
-            "images yet; send the one image to edit.",
+            "Reference images are taken by edits and variations only.",
+            param="image",
+            code="references_not_supported",
+        )
+    if spec.ip_adapter is None:
+        with_adapter = [
+            model_id for model_id in model_ids() if model_spec(model_id=model_id).ip_adapter
+        ]
+        choose = f" Models that take them: {with_adapter}." if with_adapter else ""
+        raise InvalidRequest(
+            f"Invalid 'image': {count + 1} images were sent, but the model '{spec.id}' takes no "
+            f"reference images; send the one image to edit.{choose}",
             param="image",
             code="references_not_supported",
         )

@@ -41,7 +41,8 @@ def is_quarantine_key(key: str) -> bool:
 
 
 def upload_key(*, generation_id: uuid.UUID | str, kind: str) -> str:
-    """The uploaded image ("image") or mask ("mask") of an edit or a variation."""
+    """The uploaded image ("image"), mask ("mask") or reference ("reference-0", ...) of an edit
+    or a variation."""
     return f"uploads/{generation_id}/{kind}.png"
 
 

@@ -140,7 +140,8 @@ def generation_claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Gener
 
 
 # Jobs that agree on these share one pipeline call (the output format and background are the
-# delivery's, so they do not split a batch).
+# delivery's, so they do not split a batch). A job with references runs alone (`_runs_alone`);
+# `reference_count` here keeps the others among themselves.
 BATCH_FIELDS = (
     "model",
     "operation",
@@ -149,10 +150,18 @@ BATCH_FIELDS = (
     "steps",
     "guidance_scale",
     "input_fidelity",
+    "reference_count",
 )
 
 
+def _runs_alone(job: Generation) -> bool:
+    """diffusers takes one set of reference images per pipeline call (inference/references.py)."""
+    return job.reference_count > 0
+
+
 def _compatible(job: Generation, primary: Generation) -> bool:
+    if job.pk != primary.pk and (_runs_alone(job) or _runs_alone(primary)):
+        return False
     return all(getattr(job, name) == getattr(primary, name) for name in BATCH_FIELDS)
 
 
@@ -210,7 +219,7 @@ def _orphans_of_settled(*, generation_id: uuid.UUID | str, worker_id: str) -> li
 
 def _batch_mates(*, primary: Generation, worker_id: str, room: int) -> list[Generation]:
     """Other queued jobs that can share the pipeline call, highest lane and oldest first."""
-    if room <= 0:
+    if room <= 0 or _runs_alone(primary):
         return []
     candidates = (
         Generation.objects.filter(
@@ -477,13 +486,12 @@ def _model_preload(*, generation_id: uuid.UUID | str) -> None:
             pipeline_get(model_id=model)
 
 
-def _inputs_load(job: Generation) -> tuple[PILImage.Image | None, PILImage.Image | None]:
-    def load(key: str) -> PILImage.Image | None:
-        if not key:
-            return None
-        return PILImage.open(io.BytesIO(storage_read(key=key))).convert("RGBA")
+def _stored_picture(key: str) -> PILImage.Image:
+    return PILImage.open(io.BytesIO(storage_read(key=key))).convert("RGBA")
 
-    return load(job.input_image_key), load(job.input_mask_key)
+
+def _stored_or_none(key: str) -> PILImage.Image | None:
+    return _stored_picture(key) if key else None
 
 
 def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float | None) -> list:
@@ -494,13 +502,13 @@ def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float |
 
     batch = []
     for job in jobs:
-        init_image, mask = _inputs_load(job)
         batch.append(
             BatchJob(
                 prompt=job.prompt,
                 seeds=[job.seed + i for i in range(job.n)],
-                init_image=init_image,
-                mask=mask,
+                init_image=_stored_or_none(job.input_image_key),
+                mask=_stored_or_none(job.input_mask_key),
+                references=[_stored_picture(key) for key in job.input_reference_keys],
             )
         )
     for job in jobs:

@@ -99,10 +99,13 @@ def upload_screen(
     face_consent: bool,
     end_user: str = "",
     generation_id: uuid.UUID | None = None,
+    references: tuple[Image.Image, ...] = (),
 ) -> Verdict:
-    """Screen an uploaded image before it is edited or varied. Idempotent on `generation_id`
-    (when given): a retried or duplicated task gets the verdict recorded for its generation.
-    The models run before the transaction, so no lock is held for the ~100 ms they take."""
+    """Screen an uploaded image, and the reference images sent with it, before it is edited or
+    varied: one decision for the upload, that of its most severe image (`_upload_judged`).
+    Idempotent on `generation_id` (when given): a retried or duplicated task gets the verdict
+    recorded for its generation. The models run before the transaction, so no lock is held for
+    the ~100 ms per image they take."""
     if generation_id is not None:
         existing = Decision.objects.filter(
             stage=Decision.Stage.UPLOAD, generation_id=generation_id
@@ -110,16 +113,17 @@ def upload_screen(
         if existing is not None:
             return verdict_for(decision=existing)
     policy = policy_current()
-    analysis = _analyze(image=image, policy=policy)
-    tier_allows_faces = bool(user.tier.face_uploads_allowed)
-    findings = _upload_findings(
-        policy=policy, analysis=analysis, user=user, face_consent=face_consent
+    judged = _upload_judged(
+        images=(image, *references), policy=policy, user=user, face_consent=face_consent
     )
+    analysis, findings = judged.analysis, judged.findings
     scores = {
-        **_scores(image=image, analysis=analysis),
+        **_scores(image=judged.image, analysis=analysis),
         "face_consent": bool(face_consent),
-        "tier_allows_faces": tier_allows_faces,
+        "tier_allows_faces": bool(user.tier.face_uploads_allowed),
     }
+    if references:
+        scores["upload_images"] = {"count": 1 + len(references), "deciding": judged.index}
     with transaction.atomic():
         if generation_id is not None:
             # Two runs of one task at once: the second waits here, then returns the first's.
@@ -154,17 +158,57 @@ def upload_screen(
     return verdict_for(decision=decision)
 
 
-def upload_judge(*, image: Image.Image, user: User, face_consent: bool) -> tuple[str, list[str]]:
+def upload_judge(
+    *,
+    image: Image.Image,
+    user: User,
+    face_consent: bool,
+    references: tuple[Image.Image, ...] = (),
+) -> tuple[str, list[str]]:
     """What `upload_screen` would decide under the current policy, recording nothing (no
     decision, no strike, no case): the free preflight's answer. Most severe category first."""
-    policy = policy_current()
-    analysis = _analyze(image=image, policy=policy)
-    findings = _upload_findings(
-        policy=policy, analysis=analysis, user=user, face_consent=face_consent
+    judged = _upload_judged(
+        images=(image, *references),
+        policy=policy_current(),
+        user=user,
+        face_consent=face_consent,
     )
-    findings = sorted(findings, key=lambda finding: SEVERITY[finding.action], reverse=True)
+    findings = _most_severe_first(judged.findings)
     outcome = findings[0].action if findings else Outcome.ALLOW
     return outcome, [finding.category for finding in findings if finding.action != Outcome.ALLOW]
+
+
+@dataclass(frozen=True)
+class _Judged:
+    index: int  # which of the upload's images decided: 0 the image, 1.. its references
+    image: Image.Image
+    analysis: ImageAnalysis
+    findings: list[Finding]
+
+
+def _upload_judged(
+    *, images: tuple[Image.Image, ...], policy: PolicyVersion, user: User, face_consent: bool
+) -> _Judged:
+    """Every image of an upload is judged by the same rules (a reference of a public figure or
+    of a real face steers the result towards that face as surely as the edited image does); the
+    upload's decision is its most severe image's (then the one with most findings, so an
+    accepted consented face is still the one recorded and sampled; then the first)."""
+    judged = []
+    for index, picture in enumerate(images):
+        analysis = _analyze(image=picture, policy=policy)
+        findings = _upload_findings(
+            policy=policy, analysis=analysis, user=user, face_consent=face_consent
+        )
+        judged.append(_Judged(index=index, image=picture, analysis=analysis, findings=findings))
+    return max(judged, key=lambda one: (_severity(one.findings), len(one.findings), -one.index))
+
+
+def _most_severe_first(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda finding: SEVERITY[finding.action], reverse=True)
+
+
+def _severity(findings: list[Finding]) -> int:
+    return max((SEVERITY[finding.action] for finding in findings), default=0)
 
 
 def _upload_findings(
@@ -276,7 +320,7 @@ def _record(
 ) -> Decision:
     # The most severe action decides; categories are listed most severe first, so the user's
     # message explains the rule that decided.
-    findings = sorted(findings, key=lambda finding: SEVERITY[finding.action], reverse=True)
+    findings = _most_severe_first(findings)
     outcome = findings[0].action if findings else Outcome.ALLOW
     enrolments = analysis.enrolment_matches_against(user.pk)
     figure_id = analysis.figure_matches[0].figure_id if analysis.figure_matches else None

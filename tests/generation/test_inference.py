@@ -138,6 +138,73 @@ def test_variations_keep_the_composition_and_differ_by_seed():
         assert red[:128].mean() > red[128:].mean()
 
 
+def _references(count: int) -> list[PILImage.Image]:
+    rng = np.random.default_rng(count)
+    return [
+        PILImage.fromarray(rng.integers(0, 255, (96 + 32 * i, 128, 3), dtype=np.uint8))
+        for i in range(count)
+    ]
+
+
+def vary(jobs: list[BatchJob], *, model_id: str = TINY) -> list[BatchJob]:
+    return run_batch(
+        model_id=model_id,
+        operation="variation",
+        width=256,
+        height=256,
+        steps=2,
+        guidance_scale=0.0,
+        jobs=jobs,
+    )
+
+
+def test_reference_images_steer_variations_and_edits():
+    """The tiny model's IP-Adapter is random: references must change the pixels, differently
+    for other references, and the same references give the same image again."""
+    source = picture_with_hole(256)
+
+    def varied(references: list) -> np.ndarray:  # type: ignore[type-arg]
+        job = BatchJob(prompt="", seeds=[3], init_image=source, references=references)
+        return pixels(vary([job])[0].images[0])
+
+    plain, one, two = varied([]), varied(_references(1)), varied(_references(2))
+    assert np.abs(plain - one).mean() > 1 and np.abs(one - two).mean() > 1
+    assert np.array_equal(varied(_references(2)), two)
+    holed = picture_with_hole(256, hole=(64, 64, 192, 192))
+    edited = edit(BatchJob(prompt="a door", seeds=[3], init_image=holed, references=_references(1)))
+    unsteered = edit(BatchJob(prompt="a door", seeds=[3], init_image=holed))
+    assert np.abs(pixels(edited) - pixels(unsteered))[64:192, 64:192].mean() > 1
+
+
+def test_a_job_with_references_runs_alone_in_its_call():
+    """diffusers repeats one set of reference embeddings over a call's images: two jobs with
+    different references in one call would each be steered by both."""
+    source = picture_with_hole(256)
+    steered = BatchJob(prompt="", seeds=[6], init_image=source, references=_references(1))
+    with pytest.raises(ValueError, match="runs alone"):
+        vary([steered, BatchJob(prompt="", seeds=[7], init_image=source)])
+    two = vary([BatchJob(prompt="", seeds=[6, 7], init_image=source, references=_references(1))])
+    alone = vary([BatchJob(prompt="", seeds=[7], init_image=source, references=_references(1))])
+    # A job's several images all get its references: image 2 of the job is seed 7 alone.
+    assert np.abs(pixels(two[0].images[1]) - pixels(alone[0].images[0])).mean() < 0.5
+
+
+def test_without_references_a_model_with_an_adapter_makes_the_images_it_made_without(settings):
+    """A job without references goes through the adapter at scale 0, which diffusers skips."""
+    plain_entry = {**settings.EASEL_MODELS[TINY]}
+    plain_entry.pop("ip_adapter")
+    settings.EASEL_MODELS = {**settings.EASEL_MODELS, "easel/tiny-plain": plain_entry}
+    source = picture_with_hole(256)
+    with_adapter = vary([BatchJob(prompt="", seeds=[9], init_image=source)])
+    without = vary([BatchJob(prompt="", seeds=[9], init_image=source)], model_id="easel/tiny-plain")
+    assert np.abs(pixels(with_adapter[0].images[0]) - pixels(without[0].images[0])).max() <= 1
+    with pytest.raises(ValueError, match="no ip_adapter"):
+        vary(
+            [BatchJob(prompt="", seeds=[9], init_image=source, references=_references(1))],
+            model_id="easel/tiny-plain",
+        )
+
+
 def test_cancel_between_steps_stops_the_call():
     with pytest.raises(BatchCanceled):
         generate(seeds=[1], steps=3, on_step=lambda step, total: step < 2)

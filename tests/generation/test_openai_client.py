@@ -9,16 +9,25 @@ import asyncio
 import base64
 import io
 import json
+import os
 
 import httpx
+import numpy as np
 import openai
 import pytest
 from django.conf import settings as django_settings
 from PIL import Image as PILImage
 
 from accounts.services.rate_limits import rate_limit_consume
-from tests.generation.api_helpers import balance, customer, png_bytes, rgba_with_transparent_square
+from tests.generation.api_helpers import (
+    balance,
+    customer,
+    jpeg_bytes,
+    png_bytes,
+    rgba_with_transparent_square,
+)
 from tests.generation.live_server import live_easel_start
+from tests.moderation import image_samples
 
 pytestmark = [
     pytest.mark.postgres,
@@ -255,9 +264,12 @@ def test_refusals_change_nothing(live, settings):
         assert refused.value.param == param, extra
 
     too_many = [("door.png", png_bytes(64, mode="RGB"), "image/png")] * 17
-    for images, code in ((too_many, "too_many_images"), (too_many[:2], "references_not_supported")):
+    for images, model, code in (
+        (too_many, None, "too_many_images"),
+        (too_many[:2], "stabilityai/sd-turbo", "references_not_supported"),  # no IP-Adapter
+    ):
         with pytest.raises(openai.BadRequestError) as refused:
-            client.images.edit(image=images, prompt="a door")
+            client.images.edit(image=images, prompt="a door", **({"model": model} if model else {}))
         assert refused.value.param == "image" and refused.value.code == code
     assert balance(free.user) == before and _generations(free) == 0
 
@@ -300,6 +312,94 @@ def test_edits_take_jpeg_and_a_list_and_variations_take_input_fidelity(live, set
         extra_body={"input_fidelity": "high"},
     )
     assert varied.data[0].url
+
+
+def _noise_png(side: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    return _png(PILImage.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)))
+
+
+def _repainted(result) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The repainted square of `rgba_with_transparent_square(256)`, averaged over 16 x 16 blocks
+    (the watermark differs by image id and averages out)."""
+    picture = PILImage.open(io.BytesIO(base64.b64decode(result.data[0].b64_json)))
+    return np.asarray(picture.convert("RGB").crop((64, 64, 128, 128)).reduce(16), dtype=float)
+
+
+def test_the_images_after_the_first_are_references_that_steer_the_edit(live, settings):
+    """A list of images: the first is edited, the others condition the result through the
+    model's IP-Adapter (random on the tiny model, so any change shows it took effect)."""
+    who = customer(settings=settings)
+    client = _client(live, who.secret)
+    door = ("door.png", rgba_with_transparent_square(256), "image/png")
+    listed = client.models.retrieve("easel/tiny")
+    assert listed.model_extra and listed.model_extra["easel_reference_images"] is True
+
+    def edit(images):  # type: ignore[no-untyped-def]
+        return client.images.edit(
+            image=images,
+            prompt="a blue window",
+            size="256x256",
+            response_format="b64_json",
+            extra_body={"seed": 11},
+        )
+
+    plain = edit([door])
+    steered = edit([door, ("ref.png", _noise_png(128, 1), "image/png")])
+    again = edit([door, ("ref.png", _noise_png(128, 1), "image/png")])
+    red, blue = PILImage.new("RGB", (128, 128), (240, 0, 0)), PILImage.new("RGB", (96, 96), "blue")
+    other = edit([door, ("red.png", _png(red), "image/png"), ("blue.png", _png(blue), "image/png")])
+    assert np.abs(_repainted(plain) - _repainted(steered)).mean() > 2
+    assert np.abs(_repainted(steered) - _repainted(other)).mean() > 1
+    assert np.abs(_repainted(steered) - _repainted(again)).mean() < 1  # the same references
+    from generation.models import Generation
+
+    jobs = Generation.objects.filter(user=who.user).order_by("created_at")
+    assert [job.reference_count for job in jobs] == [0, 1, 1, 2]
+    for job in jobs:  # every upload is gone once the job is settled
+        for key in job.input_keys:
+            assert not os.path.exists(os.path.join(live.media_root, key))
+
+
+def test_the_async_client_edits_with_references(live, settings):
+    who = customer(settings=settings)
+
+    async def edit():  # type: ignore[no-untyped-def]
+        client = openai.AsyncOpenAI(
+            api_key=who.secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=180
+        )
+        return await client.images.edit(
+            image=[
+                ("door.png", rgba_with_transparent_square(256), "image/png"),
+                ("ref.jpg", jpeg_bytes(128), "image/jpeg"),
+            ],
+            prompt="a blue window",
+            size="256x256",
+        )
+
+    result = asyncio.run(edit())
+    assert httpx.get(result.data[0].url, timeout=30).status_code == 200
+    assert result.usage and result.usage.model_extra["credits"] > 0
+
+
+def test_a_real_face_among_the_references_is_refused_and_costs_nothing(live, settings):
+    free = customer(tier="free", settings=settings)
+    client = _client(live, free.secret)
+    before = balance(free.user)
+    uploads = os.path.join(live.media_root, "uploads")
+    stored = sorted(os.listdir(uploads)) if os.path.isdir(uploads) else []
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.images.edit(
+            image=[
+                ("door.png", rgba_with_transparent_square(256), "image/png"),
+                ("face.png", _png(image_samples.grace_hopper()), "image/png"),
+            ],
+            prompt="a blue window",
+            size="256x256",
+        )
+    assert refused.value.code == "content_policy_violation" and refused.value.param == "image"
+    assert balance(free.user) == before and _generations(free) == 0
+    assert (sorted(os.listdir(uploads)) if os.path.isdir(uploads) else []) == stored
 
 
 def test_an_upload_of_any_shape_is_edited_in_its_shape_and_varied_into_another(live, settings):

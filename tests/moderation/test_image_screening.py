@@ -98,6 +98,38 @@ def test_consent_never_overrides_a_public_figure_match(astronaut_figure, plus_us
     assert Strike.objects.filter(user=plus_user, decision=decision).exists()
 
 
+def test_a_public_figure_among_the_reference_images_blocks_the_upload(astronaut_figure, plus_user):
+    """References steer the result towards their faces as the edited image does: the upload's
+    one decision is its most severe image's, with its figure on the staff record."""
+    generation_id = uuid.uuid4()
+    verdict = upload_screen(
+        image=image_samples.cat(),
+        references=(image_samples.cartoon_face(256), image_samples.astronaut_edited_copy()),
+        user=plus_user,
+        face_consent=True,
+        generation_id=generation_id,
+    )
+
+    assert verdict.decision == Outcome.BLOCK
+    assert verdict.categories[0] == Category.PUBLIC_FIGURE
+    decision = Decision.objects.get(pk=verdict.decision_id)
+    assert decision.matched_figure == astronaut_figure
+    assert decision.scores["upload_images"] == {"count": 3, "deciding": 2}
+    assert Strike.objects.filter(user=plus_user, decision=decision).exists()
+    assert Decision.objects.filter(generation_id=generation_id).count() == 1
+
+
+def test_harmless_reference_images_leave_the_upload_allowed(free_user):
+    verdict = upload_screen(
+        image=image_samples.cat(),
+        references=(image_samples.cartoon_face(256),),
+        user=free_user,
+        face_consent=False,
+    )
+    assert verdict.decision == Outcome.ALLOW
+    assert Decision.objects.get(pk=verdict.decision_id).scores["upload_images"]["count"] == 2
+
+
 def test_a_real_face_without_the_consent_statement_is_refused_without_a_strike(plus_user):
     verdict = upload_screen(image=image_samples.grace_hopper(), user=plus_user, face_consent=False)
 
