@@ -4,6 +4,9 @@ the model's IP-Adapter (a random one on the tiny model). Admitted through the on
 refused with nothing changed where a model takes none."""
 
 import io
+import os
+import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from tests.generation.api_helpers import (
     balance,
     customer,
     jpeg_bytes,
+    media_files,
     png_bytes,
     rgba_with_transparent_square,
     upload,
@@ -155,3 +159,49 @@ def test_a_job_with_references_runs_alone_and_its_inputs_are_deleted_once_settle
 
     # The same seed and input: the reference made the difference.
     assert np.abs(picture(steered) - picture(plain)).mean() > 1
+
+
+def _two_at_once(who) -> list[int]:  # type: ignore[no-untyped-def]
+    """Two edits with a reference at once, each on its own thread and PostgreSQL connection."""
+    from django.db import connection
+    from django.test import Client
+
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            statuses.append(_edit(Client(), who, [_noise(64, 64, 5)]).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_loser_of_a_race_for_the_last_slot_leaves_no_upload_behind(
+    settings, celery_enqueue_only
+):
+    """Two edits with references at once from a Free user (one job at a time): both pass the
+    early check and store their uploads; the check inside the insert's transaction refuses one,
+    whose uploads are then removed."""
+    from billing.services.credits import credits_release
+
+    who = customer(tier="free", credits=100, settings=settings)
+    for _round in range(3):  # several rounds: a lucky interleaving must not pass by chance
+        assert sorted(_two_at_once(who)) == [202, 429]
+        job = Generation.objects.get(user=who.user, status="queued")
+        stored = sorted(
+            os.path.relpath(path, settings.MEDIA_ROOT) for path in media_files(settings.MEDIA_ROOT)
+        )
+        assert stored == [f"uploads/{job.pk}/image.png", f"uploads/{job.pk}/reference-0.png"]
+        shutil.rmtree(os.path.join(settings.MEDIA_ROOT, "uploads"))  # for the next round
+        Generation.objects.filter(pk=job.pk).update(status="failed")
+        credits_release(generation_id=job.pk)
