@@ -303,7 +303,11 @@ def test_models_list_and_detail(http, pro, settings):
         "object": "model",
         "created": 0,
         "owned_by": "easel",
+        "easel_reference_images": True,  # what the tiny model takes (an IP-Adapter, a remover)
+        "easel_transparent_background": True,
     }
+    turbo = http.get("/v1/models/stabilityai/sd-turbo", **pro.auth).json()
+    assert turbo["easel_reference_images"] is False
     _error(http.get("/v1/models/gpt-99", **pro.auth), 404, param="model", code="model_not_found")
 
 

@@ -70,6 +70,10 @@ def test_schema_is_valid_openapi_and_documents_every_operation():
     generations = document["paths"]["/api/v1/generations"]["post"]
     assert any(p["name"] == "Idempotency-Key" for p in generations["parameters"])
     assert set(generations["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    multipart = generations["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
+    fields = document["components"]["schemas"][multipart.rpartition("/")[2]]["properties"]
+    assert fields["references"]["type"] == "array"  # reference images beside `image`
+    assert fields["references"]["items"]["format"] == fields["image"]["format"]  # files alike
     for path, prefix in (
         ("/v1/images/generations", "image_generation"),
         ("/v1/images/edits", "image_edit"),
