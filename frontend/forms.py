@@ -7,7 +7,7 @@ from django import forms
 
 from accounts.models import STUDIO_SQUARES, ApiKey
 from accounts.services.api_keys import DEFAULT_SCOPES, MONTHLY_CREDIT_CAP_MAX
-from generation.services.image_options import OUTPUT_FORMATS
+from generation.services.image_options import MAX_INPUT_IMAGES, OUTPUT_FORMATS
 from moderation.models import Category
 
 PROMPT_MAX_LENGTH = 1000  # DALL-E 2's limit for a prompt
@@ -118,6 +118,33 @@ class EditForm(forms.Form):
         self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
 
 
+class _MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files from one input (`<input type=file multiple>`): a list, maybe empty."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("widget", _MultipleFileInput())
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def clean(self, data: object, initial: object = None) -> list:
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(one, initial) for one in files]
+
+
+def _upload_size_check(upload: object, *, what: str) -> None:
+    """Refused before it is read into memory; the upload rules check everything else."""
+    from generation.services.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB
+
+    size = cast(int, getattr(upload, "size", 0))
+    if size >= MAX_UPLOAD_BYTES:
+        raise forms.ValidationError(
+            f"{what} must be under {MAX_UPLOAD_MB} MB; this one is {size / 2**20:.1f} MB."
+        )
+
+
 class UploadForm(ImageChoicesForm):
     """An image of the user's own, to vary or to repaint part of (uploads.py checks the file)."""
 
@@ -140,6 +167,15 @@ class UploadForm(ImageChoicesForm):
         help_text="For a repaint: describe the whole image you want.",
     )
     n = forms.IntegerField(label="Images", min_value=1, max_value=10, initial=1)
+    references = MultipleFileField(
+        required=False,
+        label="Reference images (optional)",
+        help_text=(
+            f"Up to {MAX_INPUT_IMAGES - 1} more images whose look steers the result (their "
+            "style, colours, subject), checked like your image."
+        ),
+        widget=_MultipleFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
     face_consent = forms.BooleanField(
         required=False,
         label="It shows a real person's face, and I have their consent to use it.",
@@ -148,22 +184,34 @@ class UploadForm(ImageChoicesForm):
     # area is what a repaint changes.
     mask = forms.CharField(required=False, widget=forms.HiddenInput, max_length=8_000_000)
 
-    def __init__(self, *args: object, max_pixels: int, max_n: int, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *args: object,
+        max_pixels: int,
+        max_n: int,
+        takes_references: bool,
+        **kwargs: object,
+    ) -> None:
         super().__init__(*args, max_pixels=max_pixels, **kwargs)
         self.fields["size"].label = "Size of the new images"
         self.fields["n"].widget.attrs.update({"min": 1, "max": max_n})
+        if not takes_references:  # the studio's model has no IP-Adapter
+            del self.fields["references"]
 
     def clean_image(self) -> object:
-        from generation.services.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_MB
-
         image = self.cleaned_data["image"]
-        # Refused before it is read into memory; the upload rules check everything else.
-        if image.size >= MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"The image must be under {MAX_UPLOAD_MB} MB; this one is "
-                f"{image.size / 2**20:.1f} MB."
-            )
+        _upload_size_check(image, what="The image")
         return image
+
+    def clean_references(self) -> list:
+        references = self.cleaned_data["references"]
+        if len(references) >= MAX_INPUT_IMAGES:
+            raise forms.ValidationError(
+                f"At most {MAX_INPUT_IMAGES - 1} reference images; you chose {len(references)}."
+            )
+        for reference in references:
+            _upload_size_check(reference, what="Each reference image")
+        return references
 
     def clean(self) -> dict:
         cleaned = super().clean() or {}

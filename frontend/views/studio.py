@@ -406,6 +406,7 @@ def upload(request: AuthedRequest) -> HttpResponse:
         request.FILES or None,
         max_pixels=studio_max_pixels(request),
         max_n=tier.max_n,
+        takes_references=model_spec().ip_adapter is not None,
     )
     if request.method == "POST" and form.is_valid():
         generation = _start_upload(request, form)
@@ -437,6 +438,7 @@ def _start_upload(request: AuthedRequest, form: UploadForm) -> Generation | None
         n=form.cleaned_data["n"],
         image_bytes=source,
         mask_bytes=mask,
+        reference_bytes=tuple(upload.read() for upload in form.cleaned_data.get("references", [])),
         face_consent=form.cleaned_data["face_consent"],
         **form.image_options(),
     )

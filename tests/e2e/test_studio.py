@@ -126,6 +126,9 @@ def test_prices_plan_limits_uploads_and_a_real_job(live_easel, browser, tmp_path
     page.wait_for_url(re.compile(r".*/create/upload$"))
     assert page.locator("[data-mask-editor]").is_hidden()  # variations need no painting
     page.set_input_files("input[name=image]", _png_file(tmp_path))
+    reference = tmp_path / "reference.png"
+    PILImage.new("RGB", (96, 96), (220, 200, 40)).save(reference, format="PNG")
+    page.set_input_files("input[name=references]", [str(reference)])  # steers the result
     page.check("input[name=action][value=edit]")
     assert page.locator("[data-mask-editor]").is_visible()
     page.wait_for_function("document.querySelector('canvas.image-layer').width === 256")
@@ -142,7 +145,7 @@ def test_prices_plan_limits_uploads_and_a_real_job(live_easel, browser, tmp_path
     page.click("[data-cost-button=Start]")
     page.wait_for_url(re.compile(r".*/g/[0-9a-f-]+/$"), timeout=60_000)
     upload_job = Generation.objects.filter(user=person, operation="edit").get()
-    assert upload_job.input_mask_key and upload_job.n == 2
+    assert upload_job.input_mask_key and upload_job.n == 2 and upload_job.reference_count == 1
     context.close()
     assert not problems, "\n".join(problems)
 

@@ -62,6 +62,43 @@ def test_variations_of_an_uploaded_image_start_and_charge_the_chosen_size(user_c
     assert balance_summary(user=user).balance == before - 2
 
 
+def test_reference_images_go_with_the_upload_where_the_model_takes_them(
+    user_client, user, settings
+):
+    assert 'name="references"' in user_client.get("/create/upload").content.decode()
+    response = user_client.post(
+        "/create/upload",
+        {
+            "image": _png(256),
+            "references": [_png(64), _png(96)],
+            "action": "variation",
+            "n": 1,
+            "size": 256,
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert Generation.objects.get(operation="variation").reference_count == 2
+    too_many = user_client.post(
+        "/create/upload",
+        {
+            "image": _png(64),
+            "references": [_png(64) for _ in range(16)],
+            "action": "variation",
+            "n": 1,
+            "size": 256,
+        },
+    )
+    assert (
+        too_many.status_code == 400 and "At most 15 reference images" in too_many.content.decode()
+    )
+    assert Generation.objects.count() == 1
+    # A studio model without an IP-Adapter offers no reference images.
+    plain = {**settings.EASEL_MODELS[settings.EASEL_MODEL]}
+    plain.pop("ip_adapter")
+    settings.EASEL_MODELS = {**settings.EASEL_MODELS, settings.EASEL_MODEL: plain}
+    assert 'name="references"' not in user_client.get("/create/upload").content.decode()
+
+
 def test_a_repaint_of_an_upload_uses_the_painted_mask_or_the_pngs_own_transparency(
     user_client,
 ):
