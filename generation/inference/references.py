@@ -34,7 +34,7 @@ _TINY_VISION_CONFIG: dict[str, Any] = {
 _IMAGE_TOKENS = 4  # what diffusers' plain IP-Adapter projection makes of one image
 
 
-def _tiny_encoder() -> tuple[Any, Any]:
+def tiny_image_encoder() -> tuple[Any, Any]:
     import torch
     from transformers import (
         CLIPImageProcessorPil,
@@ -48,7 +48,7 @@ def _tiny_encoder() -> tuple[Any, Any]:
     return encoder, processor
 
 
-def _tiny_weights(unet: Any, embed_dim: int) -> dict[str, dict[str, Any]]:
+def tiny_adapter_weights(unet: Any, embed_dim: int) -> dict[str, dict[str, Any]]:
     """Random adapter weights in the layout of the published IP-Adapter files: one image
     projection, and a key and value projection for each cross-attention layer, numbered as
     diffusers numbers them (1, 3, 5, ... in the order of `unet.attn_processors`)."""
@@ -84,11 +84,11 @@ def references_attach(*, adapter: IpAdapterSpec, pipes: tuple[Any, ...]) -> None
             )
             continue
         if adapter.is_builtin_tiny:
-            encoder, processor = _tiny_encoder()
+            encoder, processor = tiny_image_encoder()
             pipe.register_modules(
                 image_encoder=encoder.to(pipe.device, pipe.dtype), feature_extractor=processor
             )
-            weights = _tiny_weights(pipe.unet, encoder.config.projection_dim)
+            weights = tiny_adapter_weights(pipe.unet, encoder.config.projection_dim)
             pipe.load_ip_adapter(weights, subfolder="", weight_name="", image_encoder_folder=None)
         else:
             pipe.load_ip_adapter(

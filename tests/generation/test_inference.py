@@ -205,6 +205,34 @@ def test_without_references_a_model_with_an_adapter_makes_the_images_it_made_wit
         )
 
 
+def test_an_adapter_from_a_local_folder_loads_as_an_operator_configures_one(settings, tmp_path):
+    """The path a real model entry takes (`load_ip_adapter` from a folder: the weights file with
+    its `image_proj.` and `ip_adapter.` keys, the CLIP image encoder in a subfolder), fed the
+    tiny adapter's own weights: it must steer exactly as the built-in one does."""
+    from safetensors.torch import save_file
+
+    from generation.inference.references import tiny_adapter_weights, tiny_image_encoder
+
+    encoder, _ = tiny_image_encoder()
+    encoder.save_pretrained(tmp_path / "image_encoder")
+    unet = build_tiny_components().unet
+    weights = tiny_adapter_weights(unet, encoder.config.projection_dim)
+    flat = {f"{part}.{key}": value for part, keys in weights.items() for key, value in keys.items()}
+    save_file(
+        {key: value.contiguous() for key, value in flat.items()}, tmp_path / "adapter.safetensors"
+    )
+    entry = {**settings.EASEL_MODELS[TINY]}
+    entry["ip_adapter"] = {"source": str(tmp_path), "weight_name": "adapter.safetensors"}
+    settings.EASEL_MODELS = {**settings.EASEL_MODELS, "easel/tiny-folder": entry}
+    source = picture_with_hole(256)
+
+    def varied(model_id: str) -> np.ndarray:  # type: ignore[type-arg]
+        job = BatchJob(prompt="", seeds=[4], init_image=source, references=_references(1))
+        return pixels(vary([job], model_id=model_id)[0].images[0])
+
+    assert np.abs(varied("easel/tiny-folder") - varied(TINY)).max() <= 1
+
+
 def test_cancel_between_steps_stops_the_call():
     with pytest.raises(BatchCanceled):
         generate(seeds=[1], steps=3, on_step=lambda step, total: step < 2)
