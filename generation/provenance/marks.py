@@ -26,7 +26,7 @@ PNG_OPTIONS = {"compress_type": zlib.Z_RLE}
 
 def signature_draw(image: PILImage.Image) -> PILImage.Image:
     """Five small coloured squares in the bottom-right corner, like DALL-E 2's."""
-    image = image.convert("RGB").copy()
+    image = image.convert("RGB")  # a copy, even of an RGB image: the caller's stays as it is
     side = max(4, image.width // 64)
     draw = ImageDraw.Draw(image)
     right, bottom = image.width, image.height

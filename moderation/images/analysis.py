@@ -193,6 +193,7 @@ def analyze_images(
                 nearest_figure=references.nearest(embedding),
             )
         )
+    versions = model_versions()  # package metadata reads: once per batch, not per image
     share = (time.perf_counter() - started) / max(1, len(images))
     return [
         _analysis(
@@ -203,6 +204,7 @@ def analyze_images(
             enrolled=enrolled,
             figure_max_distance=figure_max_distance,
             realism_threshold=realism_threshold,
+            versions=versions,
             seconds=share,
         )
         for position in range(len(images))
@@ -218,6 +220,7 @@ def _analysis(
     enrolled: EnrolledReferences,
     figure_max_distance: float,
     realism_threshold: float,
+    versions: dict[str, str],
     seconds: float,
 ) -> ImageAnalysis:
     """One image's analysis from its faces (largest first) and its NSFW score."""
@@ -235,7 +238,7 @@ def _analysis(
         nsfw_score=nsfw_score,
         realism_score=realism_score,
         realistic_face=bool(faces) and realism_score >= realism_threshold,
-        model_versions=model_versions(),
+        model_versions=versions,
         seconds=seconds,
         faces_found=faces_found,
         enrolment_matches=_nearest_per_enrolment(enrolment_matches),
