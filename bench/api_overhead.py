@@ -42,6 +42,7 @@ def _instrument_worker() -> None:
     original_step = worker._Step.__call__
     original_run = worker.generation_run
     original_deliver = worker.image_deliver
+    original_screen = worker.outputs_screen  # a batch's screening, before each image's delivery
 
     def timed(function, name):  # type: ignore[no-untyped-def]
         def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -79,6 +80,7 @@ def _instrument_worker() -> None:
     worker._Step.__call__ = timed(original_step, "callbacks")  # type: ignore[method-assign]
     worker.generation_run = timed_run
     worker.image_deliver = timed(original_deliver, "deliver")
+    worker.outputs_screen = timed(original_screen, "deliver")
 
 
 if os.environ.get("EASEL_BENCH_WORKER") == "1":  # imported by `celery -A bench.api_overhead`

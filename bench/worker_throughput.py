@@ -15,9 +15,11 @@ settlement. Three figures come from the same jobs (same prompts, seeds, size, ba
   next one starts).
 
 Then the time per stage per image (from the serial run, where stages do not share the CPU with
-the pipeline), the delivery work per image over the time to PNG-encode that same image at the
-delivered compression level (the floor: no design avoids encoding), and the screening of a photo
-with a face over its own encode time. The last line is for scripts:
+the pipeline; the indented ones are parts of the one above), the delivery work per image (its
+Image row, its share of the batch's screening, marks, encoding, content credentials, storage;
+not the settlement, which is per job) over the time to PNG-encode that same image with Pillow's
+defaults (the floor: no design avoids encoding), and the screening of a photo with a face over
+its own encode time, alone and per image of a batch. The last line is for scripts:
 `delivered/pipeline R, pipelined/serial S, delivery/encode E`.
 
 `--device cuda` builds the SD-Turbo-sized pipeline of bench/gpu.py (random weights, fp16) and
@@ -84,30 +86,31 @@ def _instrument() -> None:
     from generation.inference import operations
     from generation.provenance import delivery, marks
     from generation.services import worker
-    from moderation.images import analysis
     from moderation.services import image_screening
 
     original_deliver = worker.image_deliver
 
     def deliver(**kwargs):  # type: ignore[no-untyped-def]
         STAGES.pictures.append(kwargs["picture"])
-        started = time.perf_counter()
-        try:
-            return original_deliver(**kwargs)
-        finally:
-            STAGES.add("delivery (all of it)", time.perf_counter() - started)
+        return original_deliver(**kwargs)
 
     worker.image_deliver = deliver
     _timed(operations, "run_batch", "pipeline")
-    _timed(image_screening, "analyze_image", "screening: models")
-    if hasattr(analysis, "analyze_images"):
-        _timed(image_screening, "analyze_images", "screening: models")
-    _timed(marks, "signature_draw", "signature")
-    _timed(marks, "watermark_embed", "watermark")
-    _timed(delivery, "image_mark", "marks + PNG encode")
-    _timed(delivery, "credentials_sign", "content credentials")
-    _timed(worker, "storage_write", "storage write")
-    _timed(worker, "generation_settle", "settle")
+    # The delivery of a batch: its Image rows, its screening (one call), then each image.
+    _timed(worker, "_images_create", DELIVERY_STAGES[0])
+    _timed(worker, "outputs_screen", DELIVERY_STAGES[1])
+    _timed(worker, "image_deliver", DELIVERY_STAGES[2])
+    _timed(image_screening, "analyze_images", "  of which screening models")
+    _timed(marks, "signature_draw", "    of which signature")
+    _timed(marks, "watermark_embed", "    of which watermark")
+    _timed(delivery, "image_mark", "  of which marks + encode")
+    _timed(delivery, "credentials_sign", "  of which C2PA")
+    _timed(worker, "storage_write", "  of which storage write")
+    _timed(worker, "generation_settle", "settle (per job)")
+
+
+# Together: the delivery work per image (the settlement is per job, and counted apart).
+DELIVERY_STAGES = ("image rows", "screening (models + decisions)", "store or withhold")
 
 
 def _gpu_model_serve(size: int) -> None:
@@ -162,6 +165,8 @@ def _jobs_queue(*, user, model: str, count: int, size: int, steps: int) -> list:
             prompt=f"bench job {number}",
             n=1,
             size=size,
+            width=size,
+            height=size,
             steps=steps,
             guidance_scale=0.0,
             seed=1000 + number,
@@ -222,31 +227,40 @@ def _delivered(*, jobs: list, pipelined: bool) -> float:
     return elapsed
 
 
-def _encode_seconds(pictures: list) -> float:
-    """The floor: PNG encoding of the same pictures at the delivered level, nothing else."""
-    from generation.provenance import marks
-
-    level = getattr(marks, "PNG_COMPRESS_LEVEL", 6)  # Pillow's default before it was a setting
+def _encode_seconds(pictures: list, **options: int) -> float:
+    """PNG encoding of the same pictures and nothing else; with no `options` Pillow's default
+    (zlib level 6, its default strategy): the floor the delivery work is measured against."""
     started = time.perf_counter()
     for picture in pictures:
-        picture.save(io.BytesIO(), format="PNG", compress_level=level)
+        picture.save(io.BytesIO(), format="PNG", **options)
     return time.perf_counter() - started
 
 
-def _face_screening(repeats: int) -> tuple[float, float]:
-    """Seconds to screen skimage's astronaut (one face, 512 px) and to PNG-encode it."""
+def _delivered_encode_seconds(pictures: list) -> float:
+    """The same with the options delivered files are encoded with (marks.PNG_OPTIONS)."""
+    from generation.provenance import marks
+
+    return _encode_seconds(pictures, **getattr(marks, "PNG_OPTIONS", {}))
+
+
+def _face_screening(repeats: int, batch: int) -> tuple[float, float, float]:
+    """Seconds to screen skimage's astronaut (one face, 512 px) alone, per image in a batch of
+    `batch` copies (how the worker screens), and to PNG-encode it (Pillow's default)."""
     from PIL import Image
     from skimage import data
 
-    from moderation.images.analysis import analyze_image
+    from moderation.images.analysis import analyze_image, analyze_images
 
     photo = Image.fromarray(data.astronaut())
     analyze_image(photo)  # loads the models
     started = time.perf_counter()
     for _ in range(repeats):
         analyze_image(photo)
-    screening = (time.perf_counter() - started) / repeats
-    return screening, _encode_seconds([photo] * repeats) / repeats
+    alone = (time.perf_counter() - started) / repeats
+    started = time.perf_counter()
+    analyze_images([photo] * batch)
+    batched = (time.perf_counter() - started) / batch
+    return alone, batched, _encode_seconds([photo] * repeats) / repeats
 
 
 def main() -> None:
@@ -321,13 +335,14 @@ def _run(args: argparse.Namespace) -> None:
     serial_seconds = _delivered(jobs=queue(), pipelined=False)
     stages = dict(STAGES.seconds)
     encode = _encode_seconds(STAGES.pictures) / len(STAGES.pictures)
-    face_screening, face_encode = _face_screening(repeats=5)
+    delivered_encode = _delivered_encode_seconds(STAGES.pictures) / len(STAGES.pictures)
+    face_alone, face_batched, face_encode = _face_screening(repeats=5, batch=args.batch)
 
     count = args.jobs
     pipeline_rate = count / pipeline_seconds
     delivered_rate = count / pipelined_seconds
     serial_rate = count / serial_seconds
-    delivery_per_image = stages.get("delivery (all of it)", 0.0) / count
+    delivery_per_image = sum(stages.get(name, 0.0) for name in DELIVERY_STAGES) / count
     print(
         f"model {model} on {loaded.device}; {count} one-image jobs, {args.size} px, "
         f"{steps} steps, batch up to {args.batch}; {os.cpu_count()} CPUs"
@@ -336,12 +351,18 @@ def _run(args: argparse.Namespace) -> None:
     print(f"delivered, pipelined: {delivered_rate:8.2f} images/s")
     print(f"delivered, serial:    {serial_rate:8.2f} images/s")
     print("time per image by stage (serial run):")
-    for name, seconds in sorted(stages.items(), key=lambda item: -item[1]):
-        print(f"  {name:<24} {seconds / count * 1000:8.1f} ms")
-    print(f"  {'PNG encode alone':<24} {encode * 1000:8.1f} ms   (the floor)")
+    print(f"  {'pipeline':<34} {stages.get('pipeline', 0.0) / count * 1000:8.1f} ms")
+    print(f"  {'delivery (all of it)':<34} {delivery_per_image * 1000:8.1f} ms")
+    for name, seconds in stages.items():
+        if name != "pipeline":
+            print(f"  {name:<34} {seconds / count * 1000:8.1f} ms")
+    print(f"  {'PNG encode alone':<34} {encode * 1000:8.1f} ms   (the floor: Pillow's default)")
+    print(f"  {'PNG encode, delivered options':<34} {delivered_encode * 1000:8.1f} ms")
     print(
-        f"screening a face (astronaut, 512 px): {face_screening * 1000:.1f} ms, "
-        f"{face_screening / face_encode:.2f}x its PNG encode ({face_encode * 1000:.1f} ms)"
+        f"screening a face (astronaut, 512 px): alone {face_alone * 1000:.1f} ms, "
+        f"{face_alone / face_encode:.2f}x its PNG encode ({face_encode * 1000:.1f} ms); "
+        f"in a batch of {args.batch} {face_batched * 1000:.1f} ms each, "
+        f"{face_batched / face_encode:.2f}x"
     )
     print(
         f"delivered/pipeline {delivered_rate / pipeline_rate:.2f}, "

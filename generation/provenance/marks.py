@@ -4,6 +4,7 @@ the invisible watermark and the text fields (PNG text, or EXIF in JPEG and WebP)
 import io
 import json
 import uuid
+import zlib
 
 from PIL import Image as PILImage
 from PIL import ImageDraw
@@ -16,11 +17,16 @@ EXIF_SOFTWARE = 0x0131
 EXIF_IMAGE_DESCRIPTION = 0x010E
 
 SIGNATURE_COLOURS = ((255, 255, 102), (66, 255, 255), (81, 218, 76), (255, 110, 60), (60, 70, 255))
+# zlib's run-length strategy after PNG's row filters: measured on the astronaut photo, marked,
+# 512 px, 17.5 ms and 439 kB against 75.5 ms and 434 kB for the default strategy (level 6),
+# and 18 ms against 32 ms for the tiny model's noisy outputs, the same size. The filters
+# already leave small residuals; zlib's search for long matches in them finds little more.
+PNG_OPTIONS = {"compress_type": zlib.Z_RLE}
 
 
 def signature_draw(image: PILImage.Image) -> PILImage.Image:
     """Five small coloured squares in the bottom-right corner, like DALL-E 2's."""
-    image = image.convert("RGB").copy()
+    image = image.convert("RGB")  # a copy, even of an RGB image: the caller's stays as it is
     side = max(4, image.width // 64)
     draw = ImageDraw.Draw(image)
     right, bottom = image.width, image.height
@@ -96,6 +102,7 @@ def image_mark(
             pnginfo=png_metadata(
                 model=model, seed=seed, generation_id=generation_id, image_id=image_id
             ),
+            **PNG_OPTIONS,
         )
     elif output_format == "jpeg":
         marked.convert("RGB").save(

@@ -36,6 +36,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
+from accounts.models import User
 from billing.selectors import image_price
 from billing.services.credits import credits_capture, credits_release
 from common import metrics
@@ -43,7 +44,7 @@ from common.celery_worker import worker_draining
 from generation.models import Generation, Image
 from generation.provenance.delivery import delivered_image
 from generation.services.cancels import cancel_flags
-from generation.services.deliveries import deliveries_overlap, delivery_submit
+from generation.services.deliveries import deliveries_overlap, deliveries_wait, delivery_submit
 from generation.services.generations import _inputs_delete
 from generation.services.image_options import INPUT_FIDELITY_STRENGTH, preview_steps
 from generation.services.progress import progress_publish
@@ -51,7 +52,8 @@ from generation.services.quarantine import quarantine_store
 from generation.services.storage import image_key, storage_read, storage_write
 from generation.services.throughput import throughput_publish
 from generation.services.webhooks import webhook_event_emit_on_commit
-from moderation.services.image_screening import output_screen
+from moderation.services.image_screening import OutputImage, outputs_screen
+from moderation.verdicts import Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -396,8 +398,7 @@ def _batches_run(
                 if overlap
                 else []
             )
-        for future in pending:
-            future.result()
+        deliveries_wait(pending)
     except (SoftTimeLimitExceeded, DeadlineExceeded) as error:
         # Out of time while delivering: whatever is not settled yet fails (the conditional
         # updates leave the settled ones alone).
@@ -545,24 +546,83 @@ def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float |
 def _batch_deliver(
     *, jobs: list[Generation], outputs: list, worker_id: str, overlap: bool
 ) -> list[Future]:
-    """Hands each image to the delivery pool (or delivers it here); the last image of a job to
-    finish settles it."""
+    """Hands the batch's delivery to the pool (or delivers it here): every image of the batch
+    screened in one call (`_batch_screen`), then each one stored or withheld on its own
+    thread; the last image of a job to finish settles it."""
     canceled = set(
         Generation.objects.filter(pk__in=[j.pk for j in jobs], cancel_requested=True).values_list(
             "pk", flat=True
         )
     )
-    futures = []
+    deliveries = []
     for job, batch_job in zip(jobs, outputs, strict=True):
         if job.pk in canceled:
             generation_settle(generation=job, worker_id=worker_id, delivered=[], canceled=True)
             continue
-        delivery = _JobDelivery(job=job, worker_id=worker_id, pictures=batch_job.images)
-        futures += [
-            delivery_submit(functools.partial(delivery.image, index), overlap=overlap)
-            for index in range(len(batch_job.images))
-        ]
-    return futures
+        deliveries.append(_JobDelivery(job=job, worker_id=worker_id, pictures=batch_job.images))
+    if not deliveries:
+        return []
+    return [delivery_submit(functools.partial(_batch_screen, deliveries, overlap), overlap=overlap)]
+
+
+def _batch_screen(deliveries: list["_JobDelivery"], overlap: bool) -> list[Future]:
+    """On a pool thread: the batch's Image rows, its images screened in one batched call
+    (one model pass, one decision each), then each image's delivery handed on to the pool
+    (their futures are this one's result, for `deliveries_wait`)."""
+    try:
+        images = _images_create(deliveries)
+        users = User.objects.in_bulk({delivery.job.user_id for delivery in deliveries})
+        verdicts = outputs_screen(
+            outputs=[
+                OutputImage(
+                    picture=delivery.pictures[image.index],
+                    image_id=image.pk,
+                    generation_id=delivery.job.pk,
+                    user=users[delivery.job.user_id],
+                )
+                for delivery, image in images
+            ]
+        )
+    except (SoftTimeLimitExceeded, DeadlineExceeded):
+        raise  # the batch's handler fails what is not settled
+    except Exception as error:
+        logger.exception("screening the batch of %s failed", [d.job.pk for d in deliveries])
+        for delivery in deliveries:
+            delivery.fail(error)
+        return []
+    return [
+        delivery_submit(functools.partial(delivery.image, image, verdict), overlap=overlap)
+        for (delivery, image), verdict in zip(images, verdicts, strict=True)
+    ]
+
+
+def _images_create(deliveries: list["_JobDelivery"]) -> list[tuple["_JobDelivery", Image]]:
+    """Every picture's Image row, withheld until it is stored, in one INSERT and one SELECT (a
+    rerun after a crash finds the rows it made: they are unique per generation and index)."""
+    rows = [
+        Image(
+            generation=delivery.job,
+            index=index,
+            seed=delivery.job.seed + index,
+            width=delivery.job.width,
+            height=delivery.job.height,
+            status=Image.Status.WITHHELD,
+        )
+        for delivery in deliveries
+        for index in range(len(delivery.pictures))
+    ]
+    Image.objects.bulk_create(rows, ignore_conflicts=True)
+    jobs = {delivery.job.pk: delivery for delivery in deliveries}
+    stored = {
+        (image.generation_id, image.index): image
+        for image in Image.objects.filter(generation_id__in=jobs)
+    }
+    created = []
+    for row in rows:
+        image = stored[(row.generation_id, row.index)]
+        image.generation = jobs[row.generation_id].job  # no query for it while delivering
+        created.append((jobs[row.generation_id], image))
+    return created
 
 
 @dataclass
@@ -577,25 +637,29 @@ class _JobDelivery:
     finished: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def image(self, index: int) -> None:
-
+    def image(self, image: Image, verdict: Verdict) -> None:
         try:
-            image = image_deliver(generation=self.job, index=index, picture=self.pictures[index])
+            image = image_deliver(image=image, picture=self.pictures[image.index], verdict=verdict)
         except (SoftTimeLimitExceeded, DeadlineExceeded):
             raise  # the batch's handler fails what is not settled
         except Exception as error:
-            logger.exception("delivering image %s of generation %s failed", index, self.job.pk)
+            logger.exception("delivering image %s of %s failed", image.index, self.job.pk)
             with self.lock:
                 self.failure = error
         else:
             if image.status == Image.Status.DELIVERED:
                 with self.lock:
-                    self.delivered[index] = image
+                    self.delivered[image.index] = image
         with self.lock:
             self.finished += 1
             last = self.finished == len(self.pictures)
         if last:
             self.settle()
+
+    def fail(self, error: Exception) -> None:
+        """None of its images can be delivered (their screening failed): settle it failed."""
+        self.failure = error
+        self.settle()
 
     def settle(self) -> None:
         if self.failure is not None:
@@ -613,28 +677,17 @@ class _JobDelivery:
         )
 
 
-def image_deliver(*, generation: Generation, index: int, picture: PILImage.Image) -> Image:
-    """Screens one output; stores it (signed, watermarked, with content credentials) only when
-    moderation allows it."""
-
-    image, _ = Image.objects.get_or_create(
-        generation=generation,
-        index=index,
-        defaults={
-            "seed": generation.seed + index,
-            "width": generation.width,
-            "height": generation.height,
-            "status": Image.Status.WITHHELD,
-        },
-    )
-    verdict = output_screen(
-        image=picture, user=generation.user, generation_id=generation.pk, image_id=image.pk
-    )
-    key = image_key(generation_id=generation.pk, index=index, extension=generation.output_format)
+def image_deliver(*, image: Image, picture: PILImage.Image, verdict: Verdict) -> Image:
+    """Stores one screened output (signed, watermarked, with content credentials) when
+    moderation allows it; a withheld one goes to the quarantine only."""
+    generation = image.generation
     if verdict.blocked:
         quarantine_store(image=image, picture=picture)  # staff-only; an appeal may release it
         image.status, image.storage_key, image.under_review = Image.Status.WITHHELD, "", False
     else:
+        key = image_key(
+            generation_id=generation.pk, index=image.index, extension=generation.output_format
+        )
         content = delivered_image(
             picture=picture,
             image=image,

@@ -1,4 +1,4 @@
-"""Everything the image models say about one image, in one pass: the input of both screens.
+"""Everything the image models say about an image, in one pass: the input of both screens.
 
 Faces (mediapipe) -> per face an identity embedding (dlib), its nearest registered public
 figures and enrolled likenesses (people who protected their own face, and figures enrolled by
@@ -8,6 +8,7 @@ with these numbers is the policy's job (`moderation.services.image_screening`), 
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,8 @@ from moderation.selectors.enrolments import EMPTY as NO_ENROLMENTS
 from moderation.selectors.enrolments import EnrolledReferences, enrolled_references
 from moderation.selectors.figures import FigureReferences, figure_references
 
-# Embedding a face costs ~100 ms on one CPU thread; a crowd is screened by its largest faces.
+# Embedding a face costs ~100 ms on one CPU thread; a crowd is screened by its largest faces
+# (per image: a batch of crowds embeds up to MAX_FACES of each).
 MAX_FACES = 12
 # Distances from the astronaut photo: her edited copies 0.10-0.39, Grace Hopper 0.69, a
 # cartoon 0.62, the cameraman 0.86. The policy's public-figure threshold is a likeness
@@ -143,43 +145,102 @@ def analyze_image(
     references: FigureReferences | None = None,
     enrolled: EnrolledReferences | None = None,
 ) -> ImageAnalysis:
-    """Analyse one image. `references` defaults to the registry's active figures and
-    `enrolled` to the active likeness enrolments (database reads, cached per process). Pass
-    your own `references` to analyse without the database: `enrolled` then defaults to none."""
+    """Analyse one image: the batch of one (`analyze_images` says what the arguments mean)."""
+    (analysis,) = analyze_images(
+        [image],
+        figure_max_distance=figure_max_distance,
+        realism_threshold=realism_threshold,
+        references=references,
+        enrolled=enrolled,
+    )
+    return analysis
+
+
+def analyze_images(
+    images: Sequence[Image.Image],
+    *,
+    figure_max_distance: float = DEFAULT_FIGURE_MAX_DISTANCE,
+    realism_threshold: float = DEFAULT_REALISM_THRESHOLD,
+    references: FigureReferences | None = None,
+    enrolled: EnrolledReferences | None = None,
+) -> list[ImageAnalysis]:
+    """Analyse a batch of images, one analysis each, in order. Faces are detected image by
+    image (mediapipe takes one at a time); every face of the batch is then embedded in one
+    network call and every image scored for NSFW in one classifier run, which costs less per
+    image than one call each. Each analysis's `seconds` is its share of the batch's time.
+
+    `references` defaults to the registry's active figures and `enrolled` to the active
+    likeness enrolments (database reads, cached per process). Pass your own `references` to
+    analyse without the database: `enrolled` then defaults to none."""
     started = time.perf_counter()
     if enrolled is None:
         enrolled = enrolled_references() if references is None else NO_ENROLMENTS
     if references is None:
         references = figure_references()
-    array = face_models.image_to_array(image)
-    boxes = face_models.faces_detect(array)
-    analyzed: list[AnalyzedFace] = []
-    matches: list[FigureMatch] = []
-    enrolment_matches: list[EnrolmentMatch] = []
-    for index, box in enumerate(boxes[:MAX_FACES]):
-        embedding = face_models.face_embedding(array, box)
-        matches.extend(figure_matches_for(embedding, references, figure_max_distance, index))
-        enrolment_matches.extend(
-            enrolment_matches_for(embedding, enrolled, figure_max_distance, index)
-        )
-        analyzed.append(
+    arrays = [face_models.image_to_array(image) for image in images]
+    found = [face_models.faces_detect(array) for array in arrays]
+    kept = [(position, box) for position, boxes in enumerate(found) for box in boxes[:MAX_FACES]]
+    embeddings = face_models.face_embeddings([(arrays[position], box) for position, box in kept])
+    nsfw_scores = nsfw_model.nsfw_scores(images)
+    greys = {position: realism_model.grey_image(arrays[position]) for position, _ in kept}
+    faces: list[list[AnalyzedFace]] = [[] for _ in images]
+    for (position, box), embedding in zip(kept, embeddings, strict=True):
+        faces[position].append(
             AnalyzedFace(
                 box=box,
                 embedding=embedding,
-                realism=realism_model.face_realism(array, box),
+                realism=realism_model.face_realism(greys[position], box),
                 nearest_figure=references.nearest(embedding),
             )
         )
-    realism_score = max((face.realism.score for face in analyzed), default=0.0)
+    versions = model_versions()  # package metadata reads: once per batch, not per image
+    share = (time.perf_counter() - started) / max(1, len(images))
+    return [
+        _analysis(
+            faces=faces[position],
+            faces_found=len(found[position]),
+            nsfw_score=nsfw_scores[position],
+            references=references,
+            enrolled=enrolled,
+            figure_max_distance=figure_max_distance,
+            realism_threshold=realism_threshold,
+            versions=versions,
+            seconds=share,
+        )
+        for position in range(len(images))
+    ]
+
+
+def _analysis(
+    *,
+    faces: list[AnalyzedFace],
+    faces_found: int,
+    nsfw_score: float,
+    references: FigureReferences,
+    enrolled: EnrolledReferences,
+    figure_max_distance: float,
+    realism_threshold: float,
+    versions: dict[str, str],
+    seconds: float,
+) -> ImageAnalysis:
+    """One image's analysis from its faces (largest first) and its NSFW score."""
+    matches: list[FigureMatch] = []
+    enrolment_matches: list[EnrolmentMatch] = []
+    for index, face in enumerate(faces):
+        matches.extend(figure_matches_for(face.embedding, references, figure_max_distance, index))
+        enrolment_matches.extend(
+            enrolment_matches_for(face.embedding, enrolled, figure_max_distance, index)
+        )
+    realism_score = max((face.realism.score for face in faces), default=0.0)
     return ImageAnalysis(
-        faces=analyzed,
+        faces=faces,
         figure_matches=_nearest_per_figure(matches),
-        nsfw_score=nsfw_model.nsfw_score(image),
+        nsfw_score=nsfw_score,
         realism_score=realism_score,
-        realistic_face=bool(analyzed) and realism_score >= realism_threshold,
-        model_versions=model_versions(),
-        seconds=time.perf_counter() - started,
-        faces_found=len(boxes),
+        realistic_face=bool(faces) and realism_score >= realism_threshold,
+        model_versions=versions,
+        seconds=seconds,
+        faces_found=faces_found,
         enrolment_matches=_nearest_per_enrolment(enrolment_matches),
     )
 

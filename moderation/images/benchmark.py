@@ -79,7 +79,7 @@ def _stage_timings(image: Image.Image, *, repeats: int) -> dict[str, float]:
     stages = {
         "detect": lambda: faces.faces_detect(array),
         "embed_one_face": lambda: faces.face_embedding(array, box),
-        "realism_one_face": lambda: realism.face_realism(array, box),
+        "realism_one_face": lambda: realism.face_realism(realism.grey_image(array), box),
         "nsfw": lambda: nsfw.nsfw_score(image),
     }
     medians = {}

@@ -13,6 +13,7 @@ neither of which Easel uses. Two embeddings of the same person are usually close
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 
@@ -30,6 +31,10 @@ EMBEDDING_MODEL = "dlib-resnet-v1+5pt"
 MAX_SIDE = 1600
 MIN_CONFIDENCE = 0.5
 MIN_FACE_PIXELS = 20
+# dlib's aligned face chip: the size and padding its descriptor network was trained on (the
+# defaults of `compute_face_descriptor`).
+CHIP_SIZE = 150
+CHIP_PADDING = 0.25
 
 _detect_lock = threading.Lock()
 _embed_lock = threading.Lock()
@@ -146,14 +151,34 @@ def face_embedder_load() -> None:
 
 def face_embedding(array: np.ndarray, box: FaceBox) -> list[float]:
     """The 128-number identity embedding of the face in `box`."""
+    (embedding,) = face_embeddings([(array, box)])
+    return embedding
+
+
+def face_embeddings(faces: Sequence[tuple[np.ndarray, FaceBox]]) -> list[list[float]]:
+    """The embeddings of many faces, of one image or of several, in one network call: each
+    face is aligned to dlib's 150-pixel chip (as `compute_face_descriptor(image, landmarks)`
+    does inside), and the chips go through the ResNet as one batch."""
+    if not faces:
+        return []
     import dlib
 
     shape_predictor, encoder = cached_model("face_embedder", _load_embedder)
-    rectangle = dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
     with _embed_lock:
-        landmarks = shape_predictor(array, rectangle)
-        descriptor = encoder.compute_face_descriptor(array, landmarks, 1)
-    return [float(value) for value in descriptor]
+        chips = [
+            dlib.get_face_chip(
+                array, shape_predictor(array, _rectangle(box)), size=CHIP_SIZE, padding=CHIP_PADDING
+            )
+            for array, box in faces
+        ]
+        descriptors = encoder.compute_face_descriptor(chips, 1)
+    return [[float(value) for value in descriptor] for descriptor in descriptors]
+
+
+def _rectangle(box: FaceBox):  # type: ignore[no-untyped-def]
+    import dlib
+
+    return dlib.rectangle(box.left, box.top, box.right - 1, box.bottom - 1)
 
 
 def face_embeddings_from_photo(image: Image.Image) -> list[list[float]]:
@@ -163,7 +188,7 @@ def face_embeddings_from_photo(image: Image.Image) -> list[list[float]]:
     without exactly one face; store them with `embedding_model=EMBEDDING_MODEL`.
     """
     array = image_to_array(image)
-    return [face_embedding(array, box) for box in faces_detect(array)]
+    return face_embeddings([(array, box) for box in faces_detect(array)])
 
 
 def embedding_distance(first: list[float] | np.ndarray, second: list[float] | np.ndarray) -> float:

@@ -83,10 +83,15 @@ def haar_confirms(grey: np.ndarray, box: FaceBox) -> bool:
     return len(found) > 0
 
 
-def face_realism(array: np.ndarray, box: FaceBox) -> RealismSignal:
+def grey_image(array: np.ndarray) -> np.ndarray:
+    """The RGB array in grey levels: what both signals look at, made once per image."""
     import cv2
 
-    grey = cv2.cvtColor(array, cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(array, cv2.COLOR_RGB2GRAY)
+
+
+def face_realism(grey: np.ndarray, box: FaceBox) -> RealismSignal:
+    """`grey`: the image through `grey_image`."""
     share = flat_share(grey[box.top : box.bottom, box.left : box.right])
     texture = float(np.clip(1 - share / FLAT_SHARE_OF_A_DRAWING, 0, 1))
     haar = haar_confirms(grey, box)

@@ -1,10 +1,52 @@
 """Every screening decision is stored: input, stage, scores, model versions, policy, outcome."""
 
 import uuid
+from collections.abc import Sequence
 
 from accounts.models import User
 from common import metrics
 from moderation.models import Decision, PolicyVersion, PublicFigure
+
+
+def decision_build(
+    *,
+    stage: str,
+    outcome: str,
+    policy: PolicyVersion,
+    categories: list[str],
+    scores: dict,
+    model_versions: dict,
+    user: User | None,
+    end_user: str = "",
+    prompt: str = "",
+    generation_id: uuid.UUID | None = None,
+    image_id: uuid.UUID | None = None,
+    matched_figure: PublicFigure | None = None,
+) -> Decision:
+    """The decision, not stored yet: `decisions_record` stores it (with others)."""
+    return Decision(
+        stage=stage,
+        outcome=outcome,
+        policy_version=policy,
+        categories=categories,
+        scores=scores,
+        model_versions=model_versions,
+        user=user,
+        end_user=end_user,
+        prompt=prompt,
+        generation_id=generation_id,
+        image_id=image_id,
+        matched_figure=matched_figure,
+    )
+
+
+def decisions_record(decisions: Sequence[Decision]) -> list[Decision]:
+    """Stores built decisions in one INSERT (a batch of output images has one each)."""
+    for decision in decisions:
+        metrics.moderation_decision(
+            stage=decision.stage, outcome=decision.outcome, categories=decision.categories
+        )
+    return Decision.objects.bulk_create(decisions)
 
 
 def decision_record(
@@ -22,18 +64,23 @@ def decision_record(
     image_id: uuid.UUID | None = None,
     matched_figure: PublicFigure | None = None,
 ) -> Decision:
-    metrics.moderation_decision(stage=stage, outcome=outcome, categories=categories)
-    return Decision.objects.create(
-        stage=stage,
-        outcome=outcome,
-        policy_version=policy,
-        categories=categories,
-        scores=scores,
-        model_versions=model_versions,
-        user=user,
-        end_user=end_user,
-        prompt=prompt,
-        generation_id=generation_id,
-        image_id=image_id,
-        matched_figure=matched_figure,
+    """Builds and stores one decision."""
+    (decision,) = decisions_record(
+        [
+            decision_build(
+                stage=stage,
+                outcome=outcome,
+                policy=policy,
+                categories=categories,
+                scores=scores,
+                model_versions=model_versions,
+                user=user,
+                end_user=end_user,
+                prompt=prompt,
+                generation_id=generation_id,
+                image_id=image_id,
+                matched_figure=matched_figure,
+            )
+        ]
     )
+    return decision

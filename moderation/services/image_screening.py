@@ -24,6 +24,7 @@ import hashlib
 import random
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -31,17 +32,17 @@ from django.db import transaction
 from PIL import Image
 
 from accounts.models import User
-from common.locks import advisory_lock
+from common.locks import advisory_lock, advisory_locks
 from moderation.images.analysis import (
     ImageAnalysis,
-    analyze_image,
+    analyze_images,
     image_models_load,
     image_models_loaded,
 )
 from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
 from moderation.policy import policy_current, rule_for
 from moderation.services.cases import case_open
-from moderation.services.decisions import decision_record
+from moderation.services.decisions import decision_build, decisions_record
 from moderation.services.likeness import likeness_match_record
 from moderation.services.strikes import strike_record, strike_warning
 from moderation.verdicts import Verdict, message_for
@@ -194,8 +195,8 @@ def _upload_judged(
     upload's decision is its most severe image's (then the one with most findings, so an
     accepted consented face is still the one recorded and sampled; then the first)."""
     judged = []
-    for index, picture in enumerate(images):
-        analysis = _analyze(image=picture, policy=policy)
+    analyses = _analyze(images=images, policy=policy)  # one batch: the image and its references
+    for index, (picture, analysis) in enumerate(zip(images, analyses, strict=True)):
         findings = _upload_findings(
             policy=policy, analysis=analysis, user=user, face_consent=face_consent
         )
@@ -225,39 +226,96 @@ def _upload_findings(
     return findings
 
 
+@dataclass(frozen=True)
+class OutputImage:
+    """A generated image to screen, and whose it is."""
+
+    picture: Image.Image
+    image_id: uuid.UUID
+    generation_id: uuid.UUID
+    user: User
+
+
 def output_screen(
     *, image: Image.Image, user: User, generation_id: uuid.UUID, image_id: uuid.UUID
 ) -> Verdict:
-    """Screen one generated image before delivery. A block means: withhold it, never deliver.
-    Idempotent on `image_id`, also under concurrency: one decision, one case per image."""
-    existing = Decision.objects.filter(stage=Decision.Stage.OUTPUT, image_id=image_id).first()
-    if existing is not None:
-        return verdict_for(decision=existing)
-    policy = policy_current()
-    analysis = _analyze(image=image, policy=policy)
-    findings = _findings(policy=policy, analysis=analysis, user=user)
-    with transaction.atomic():
-        # Two runs of one task at once: the second waits here, then returns the first's.
-        advisory_lock(key=f"output-screen:{image_id}")
-        existing = Decision.objects.filter(stage=Decision.Stage.OUTPUT, image_id=image_id).first()
-        if existing is not None:
-            return verdict_for(decision=existing)
-        decision = _record(
-            stage=Decision.Stage.OUTPUT,
-            policy=policy,
-            analysis=analysis,
-            findings=findings,
-            scores=_scores(image=image, analysis=analysis),
-            user=user,
-            end_user="",
-            generation_id=generation_id,
-            image_id=image_id,
-        )
+    """Screen one generated image before delivery: the batch of one (`outputs_screen`)."""
+    (verdict,) = outputs_screen(
+        outputs=[
+            OutputImage(picture=image, image_id=image_id, generation_id=generation_id, user=user)
+        ]
+    )
+    return verdict
+
+
+def outputs_screen(*, outputs: Sequence[OutputImage]) -> list[Verdict]:
+    """Screen generated images before delivery, a pipeline batch at a time: the models run
+    once for the batch (`analyze_images`), then each image gets its own decision, recorded in
+    one transaction. One verdict per image, in order; a block means: withhold it, never
+    deliver. Idempotent on each image id, also under concurrency: one decision, one case per
+    image. The models run before the transaction, so no lock is held while they do."""
+    decided = _output_decisions(outputs)
+    pending = list({o.image_id: o for o in outputs if o.image_id not in decided}.values())
+    if pending:
+        policy = policy_current()
+        analyses = _analyze(images=[output.picture for output in pending], policy=policy)
+        with transaction.atomic():
+            # Two runs of one image at once: the second waits here, then returns the first's.
+            advisory_locks(keys=[f"output-screen:{output.image_id}" for output in pending])
+            decided |= _output_decisions(pending)
+            decided |= _outputs_record(
+                policy=policy,
+                screened=[
+                    (output, analysis)
+                    for output, analysis in zip(pending, analyses, strict=True)
+                    if output.image_id not in decided
+                ],
+            )
+    return [verdict_for(decision=decided[output.image_id]) for output in outputs]
+
+
+def _output_decisions(outputs: Sequence[OutputImage]) -> dict[uuid.UUID, Decision]:
+    """The decisions already recorded for these images (by an earlier or a concurrent run)."""
+    recorded = Decision.objects.filter(
+        stage=Decision.Stage.OUTPUT, image_id__in=[output.image_id for output in outputs]
+    )
+    return {decision.image_id: decision for decision in recorded if decision.image_id}
+
+
+def _outputs_record(
+    *, policy: PolicyVersion, screened: list[tuple[OutputImage, ImageAnalysis]]
+) -> dict[uuid.UUID, Decision]:
+    """One decision per screened output, stored in one INSERT; a case for each clear block
+    and each review."""
+    findings = [
+        _findings(policy=policy, analysis=analysis, user=output.user)
+        for output, analysis in screened
+    ]
+    decisions = _store(
+        [
+            (
+                _decision(
+                    stage=Decision.Stage.OUTPUT,
+                    policy=policy,
+                    analysis=analysis,
+                    findings=found,
+                    scores=_scores(image=output.picture, analysis=analysis),
+                    user=output.user,
+                    end_user="",
+                    generation_id=output.generation_id,
+                    image_id=output.image_id,
+                ),
+                analysis,
+            )
+            for (output, analysis), found in zip(screened, findings, strict=True)
+        ]
+    )
+    for decision, found in zip(decisions, findings, strict=True):
         if decision.outcome == Outcome.BLOCK:
-            _open_case_if_clear(policy=policy, decision=decision, findings=findings)
+            _open_case_if_clear(policy=policy, decision=decision, findings=found)
         elif decision.outcome == Outcome.REVIEW:
             case_open(source=Case.Source.REVIEW_DECISION, decision=decision)
-    return verdict_for(decision=decision)
+    return {decision.image_id: decision for decision in decisions if decision.image_id}
 
 
 def verdict_for(*, decision: Decision) -> Verdict:
@@ -281,10 +339,10 @@ def verdict_for(*, decision: Decision) -> Verdict:
     )
 
 
-def _analyze(*, image: Image.Image, policy: PolicyVersion) -> ImageAnalysis:
+def _analyze(*, images: Sequence[Image.Image], policy: PolicyVersion) -> list[ImageAnalysis]:
     likeness = image_threshold(rule_for(policy, Category.PUBLIC_FIGURE))
-    return analyze_image(
-        image,
+    return analyze_images(
+        images,
         figure_max_distance=1.0 - likeness,
         realism_threshold=image_threshold(rule_for(policy, Category.REALISTIC_FACE_UPLOAD)),
     )
@@ -318,6 +376,34 @@ def _record(
     generation_id: uuid.UUID | None,
     image_id: uuid.UUID | None,
 ) -> Decision:
+    decision = _decision(
+        stage=stage,
+        policy=policy,
+        analysis=analysis,
+        findings=findings,
+        scores=scores,
+        user=user,
+        end_user=end_user,
+        generation_id=generation_id,
+        image_id=image_id,
+    )
+    (stored,) = _store([(decision, analysis)])
+    return stored
+
+
+def _decision(
+    *,
+    stage: str,
+    policy: PolicyVersion,
+    analysis: ImageAnalysis,
+    findings: list[Finding],
+    scores: dict,
+    user: User,
+    end_user: str,
+    generation_id: uuid.UUID | None,
+    image_id: uuid.UUID | None,
+) -> Decision:
+    """The decision the findings make, not stored yet (`_store`)."""
     # The most severe action decides; categories are listed most severe first, so the user's
     # message explains the rule that decided.
     findings = _most_severe_first(findings)
@@ -327,7 +413,7 @@ def _record(
     if figure_id is None and enrolments:
         figure_id = enrolments[0].figure_id  # a staff-enrolled figure's face
     figure = PublicFigure.objects.filter(pk=figure_id).first() if figure_id else None
-    decision = decision_record(
+    return decision_build(
         stage=stage,
         outcome=outcome,
         policy=policy,
@@ -340,9 +426,16 @@ def _record(
         image_id=image_id,
         matched_figure=figure,
     )
-    if enrolments:
-        likeness_match_record(decision=decision, matches=enrolments)
-    return decision
+
+
+def _store(built: list[tuple[Decision, ImageAnalysis]]) -> list[Decision]:
+    """Stores the decisions (one INSERT) and audits each enrolment they matched."""
+    decisions = decisions_record([decision for decision, _ in built])
+    for decision, (_, analysis) in zip(decisions, built, strict=True):
+        enrolments = analysis.enrolment_matches_against(decision.user_id)
+        if enrolments:
+            likeness_match_record(decision=decision, matches=enrolments)
+    return decisions
 
 
 def _open_case_if_clear(

@@ -22,7 +22,7 @@ from generation.provenance.watermark import id_prefix, watermark_read
 from generation.selectors import generation_progress, image_signed_url
 from generation.services.storage import storage, storage_read
 from generation.services.worker import generation_claim, generation_run, stale_sweep
-from moderation.models import PolicyVersion
+from moderation.models import Decision, PolicyVersion
 from tests.factories import GenerationFactory, UserFactory, job_admit, limits_lifted
 
 pytestmark = pytest.mark.django_db
@@ -428,3 +428,75 @@ def test_pipelined_withheld_images_are_never_stored_nor_charged(settings, delive
         assert all(i.status == "withheld" and i.storage_key == "" for i in job.images.all())
         assert not storage().exists(f"generations/{job.pk}/0.png")
     assert balance_summary(user=user).balance == before + 4  # the reservations came back
+
+
+def _nsfw_scores_of_batch(jobs: list[Generation]) -> list[float]:
+    """The NSFW score of each picture the worker will make for these jobs, batched as it will
+    batch them: the same call on the same seeds gives the same pictures."""
+    from generation.inference.operations import BatchJob, run_batch
+    from moderation.images.nsfw import nsfw_scores
+
+    batch = [
+        BatchJob(prompt=job.prompt, seeds=[job.seed + i for i in range(job.n)]) for job in jobs
+    ]
+    first = jobs[0]
+    run_batch(
+        model_id=first.model,
+        operation=first.operation,
+        width=first.width,
+        height=first.height,
+        steps=first.steps,
+        guidance_scale=first.guidance_scale,
+        jobs=batch,
+    )
+    return nsfw_scores([picture for batch_job in batch for picture in batch_job.images])
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "serial"])
+def test_a_batch_with_one_blocked_image_withholds_that_one_and_charges_the_rest(
+    settings, delivery_pool, pipelined
+):
+    """The batch's images are screened in one call; the NSFW threshold is set between the two
+    highest scores of its three pictures, so exactly one of them is over it."""
+    settings.EASEL_BATCH_MAX_IMAGES = 3
+    settings.EASEL_WORKER_PIPELINE = pipelined
+    user = UserFactory()
+    jobs = [committed_job(user, seed=5, n=2), committed_job(user, seed=11, n=1)]
+    scores = _nsfw_scores_of_batch(jobs)
+    highest, second = sorted(scores, reverse=True)[:2]
+    assert highest > 1.2 * second  # far enough apart for the threshold to tell them apart
+    blocked = scores.index(highest)
+    current = PolicyVersion.objects.order_by("-version").first()
+    threshold = (highest * second) ** 0.5
+    rules = {**current.rules, "sexual": {**current.rules["sexual"], "image_threshold": threshold}}
+    PolicyVersion.objects.create(version=current.version + 1, rules=rules, reason="test")
+    before = balance_summary(user=user).balance
+
+    settled = generation_run(generation_id=jobs[0].pk, worker_id="test-host:1")
+
+    assert set(settled) == {str(job.pk) for job in jobs}
+    images = [image for job in jobs for image in job.images.order_by("index")]
+    assert [image.status for image in images] == [
+        "withheld" if position == blocked else "delivered" for position in range(3)
+    ]
+    withheld = images[blocked]
+    assert withheld.storage_key == ""
+    assert not storage().exists(f"generations/{withheld.generation_id}/{withheld.index}.png")
+    decision = Decision.objects.get(image_id=withheld.pk)
+    assert decision.outcome == "block" and decision.scores["nsfw"] >= round(threshold, 4)
+    for job in jobs:
+        job.refresh_from_db()
+        delivered = job.images.filter(status="delivered").count()
+        # A job whose every image was withheld is blocked, the others succeed.
+        status = Generation.Status.SUCCEEDED if delivered else Generation.Status.BLOCKED
+        assert job.status == status, job.status_message
+        assert job.withheld_count == job.n - delivered
+        assert Reservation.objects.get(generation_id=job.pk).captured == delivered
+        for image in job.images.all():
+            stored = storage().exists(f"generations/{job.pk}/{image.index}.png")
+            assert stored == (image.status == "delivered")
+    assert Decision.objects.filter(image_id__in=[image.pk for image in images]).count() == 3
+    # Three reserved: the withheld image's credit came back, the two delivered were charged.
+    assert balance_summary(user=user).balance == before + 1

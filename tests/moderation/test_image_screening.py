@@ -19,7 +19,12 @@ from moderation.models import (
 )
 from moderation.policy import DEFAULT_RULES, policy_current
 from moderation.selectors.figures import figure_references, figure_references_invalidate
-from moderation.services.image_screening import output_screen, upload_screen
+from moderation.services.image_screening import (
+    OutputImage,
+    output_screen,
+    outputs_screen,
+    upload_screen,
+)
 from tests.concurrency import run_concurrently
 from tests.factories import UserFactory
 from tests.moderation import image_samples
@@ -248,6 +253,104 @@ def test_screening_the_same_output_twice_records_it_once(astronaut_figure, free_
     assert first == second
     assert Decision.objects.filter(image_id=ids["image_id"]).count() == 1
     assert Case.objects.filter(image_id=ids["image_id"]).count() == 1
+
+
+def _batch_of_outputs(user) -> list[OutputImage]:  # type: ignore[no-untyped-def]
+    generation_id = uuid.uuid4()
+    pictures = [
+        image_samples.astronaut_edited_copy(),  # her likeness: withheld, a case
+        image_samples.cat(),
+        image_samples.grace_hopper(),  # another person: delivered
+        image_samples.astronaut(),
+    ]
+    return [
+        OutputImage(picture=picture, image_id=uuid.uuid4(), generation_id=generation_id, user=user)
+        for picture in pictures
+    ]
+
+
+def _recorded(verdicts) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """What a decision holds, less the time it took (a share of the batch's, when batched)."""
+    rows = []
+    for verdict in verdicts:
+        decision = Decision.objects.get(pk=verdict.decision_id)
+        scores = {key: value for key, value in decision.scores.items() if key != "seconds"}
+        cases = sorted(Case.objects.filter(decision=decision).values_list("source", flat=True))
+        rows.append(
+            (decision.outcome, decision.categories, decision.matched_figure_id, scores, cases)
+        )
+    return rows
+
+
+def test_a_batch_of_outputs_gets_the_decisions_each_gets_alone(astronaut_figure, free_user):
+    outputs = _batch_of_outputs(free_user)
+
+    batched = outputs_screen(outputs=outputs)
+    alone = [
+        output_screen(
+            image=output.picture, user=free_user, generation_id=uuid.uuid4(), image_id=uuid.uuid4()
+        )
+        for output in outputs
+    ]
+
+    assert [verdict.decision for verdict in batched] == [
+        Outcome.BLOCK,
+        Outcome.ALLOW,
+        Outcome.ALLOW,
+        Outcome.BLOCK,
+    ]
+    assert [(v.decision, v.categories, v.message) for v in batched] == [
+        (v.decision, v.categories, v.message) for v in alone
+    ]
+    assert _recorded(batched) == _recorded(alone)
+    for output, verdict in zip(outputs, batched, strict=True):
+        decision = Decision.objects.get(pk=verdict.decision_id)
+        assert (decision.image_id, decision.generation_id) == (
+            output.image_id,
+            output.generation_id,
+        )
+
+
+def test_a_batch_screened_again_keeps_its_decisions_and_screens_only_what_is_new(
+    astronaut_figure, free_user
+):
+    outputs = _batch_of_outputs(free_user)
+    first = outputs_screen(outputs=outputs)
+    cases = Case.objects.count()
+
+    again = outputs_screen(outputs=outputs)
+    new = _batch_of_outputs(free_user)[1]  # the cat, under a new image id
+    mixed = outputs_screen(outputs=[outputs[3], new, outputs[0]])
+
+    assert again == first
+    assert mixed[0] == first[3] and mixed[2] == first[0]
+    assert mixed[1].decision == Outcome.ALLOW
+    assert Decision.objects.filter(image_id__in=[o.image_id for o in outputs]).count() == 4
+    assert Decision.objects.filter(image_id=new.image_id).count() == 1
+    assert Case.objects.count() == cases
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_screening_overlapping_batches_at_once_record_one_decision_each(
+    astronaut_figure, free_user
+):
+    outputs = _batch_of_outputs(free_user)
+    policy_current()  # seeded once here, not raced for by the two threads
+
+    # In opposite orders: the locks are taken in one order whatever the batch's, no deadlock.
+    verdicts = run_concurrently(
+        [
+            lambda: outputs_screen(outputs=outputs),
+            lambda: outputs_screen(outputs=outputs[::-1]),
+        ]
+    )
+
+    assert not any(isinstance(verdict, Exception) for verdict in verdicts), verdicts
+    assert verdicts[0] == verdicts[1][::-1]
+    for output in outputs:
+        assert Decision.objects.filter(image_id=output.image_id).count() == 1
+    assert Case.objects.filter(image_id__in=[o.image_id for o in outputs]).count() == 2
 
 
 def test_an_output_of_another_person_is_delivered(astronaut_figure, free_user):

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-from moderation.images.analysis import analyze_image, model_versions
+from moderation.images.analysis import analyze_image, analyze_images, model_versions
 from moderation.images.faces import (
     EMBEDDING_MODEL,
     DetectorUnusableAfterFork,
@@ -118,6 +118,31 @@ def test_the_distance_asked_for_decides_the_match(astronaut_only):
 
     assert strict.figure_matches == []
     assert strict.faces[0].nearest_figure[0] == ASTRONAUT_FIGURE_ID
+
+
+def test_a_batch_is_analysed_as_each_of_its_images_alone(astronaut_only):
+    """One embedding call for every face of the batch and one NSFW run for all its images give
+    each image the numbers it gets alone, and no face is credited to another image."""
+    images = [
+        image_samples.astronaut(),
+        image_samples.cat(),  # no face
+        image_samples.astronaut_edited_copy(),  # the figure
+        image_samples.grace_hopper(),
+        image_samples.cartoon_face(),  # a face, not a realistic one
+    ]
+
+    batched = analyze_images(images, references=astronaut_only)
+    alone = [analyze_image(image, references=astronaut_only) for image in images]
+
+    assert [analysis.faces_found for analysis in batched] == [1, 0, 1, 1, 1]
+    for together, apart in zip(batched, alone, strict=True):
+        assert together.scores() == apart.scores()
+        assert together.nsfw_score == pytest.approx(apart.nsfw_score, abs=1e-6)
+        assert together.realistic_face == apart.realistic_face
+        for face_together, face_apart in zip(together.faces, apart.faces, strict=True):
+            np.testing.assert_allclose(face_together.embedding, face_apart.embedding, atol=1e-5)
+    assert [m.figure_id for m in batched[2].figure_matches] == [ASTRONAUT_FIGURE_ID]
+    assert analyze_images([], references=astronaut_only) == []
 
 
 def test_scores_keep_numbers_but_never_the_embeddings(astronaut_only):
