@@ -19,6 +19,7 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +28,10 @@ _TIMES_KEY = "bench:api_overhead:pipeline"
 
 
 def _instrument_worker() -> None:
-    """Times, in the worker, the pipeline call (and the callbacks inside it), the whole task and
-    the delivery of images (output screening, watermark, storage); results go to Redis."""
+    """Times, in the worker, the task, the pipeline call (and the callbacks inside it), each
+    job's image delivery (output screening, watermark, storage: on the delivery pool's threads)
+    and its settlement, as wall-clock marks the client lines up with its own; results go to
+    Redis when the task ends."""
     import json
 
     import redis
@@ -37,48 +40,69 @@ def _instrument_worker() -> None:
     from generation.services import worker
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    spans = threading.local()
+    lock = threading.Lock()
+    marks: dict[str, dict[str, float]] = {}  # generation id -> mark -> time.time()
+    callbacks = threading.local()
     original_run_batch = operations.run_batch
     original_step = worker._Step.__call__
     original_run = worker.generation_run
     original_deliver = worker.image_deliver
+    original_settle = worker.generation_settle
 
-    def timed(function, name):  # type: ignore[no-untyped-def]
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                setattr(spans, name, getattr(spans, name, 0.0) + time.perf_counter() - started)
+    def mark(generation_id: object, name: str, *, first: bool = False) -> None:
+        with lock:
+            job = marks.setdefault(str(generation_id), {})
+            if not (first and name in job):
+                job[name] = time.time()
 
-        return wrapper
+    def timed_step(self, step, total):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return original_step(self, step, total)
+        finally:
+            callbacks.seconds += time.perf_counter() - started
 
     def timed_run_batch(**kwargs):  # type: ignore[no-untyped-def]
-        spans.callbacks = 0.0
-        started = time.perf_counter()
+        ids = [job.pk for job in kwargs["on_step"].jobs]
+        callbacks.seconds = 0.0
+        for generation_id in ids:
+            mark(generation_id, "pipeline_start")
         try:
             return original_run_batch(**kwargs)
         finally:
-            spans.pipeline = time.perf_counter() - started
+            for generation_id in ids:
+                mark(generation_id, "pipeline_end")
+                with lock:
+                    marks[str(generation_id)]["callbacks"] = callbacks.seconds
+
+    def timed_deliver(*, generation, **kwargs):  # type: ignore[no-untyped-def]
+        mark(generation.pk, "deliver_start", first=True)
+        try:
+            return original_deliver(generation=generation, **kwargs)
+        finally:
+            mark(generation.pk, "deliver_end")
+
+    def timed_settle(*, generation, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return original_settle(generation=generation, **kwargs)
+        finally:
+            mark(generation.pk, "settled")
 
     def timed_run(*, generation_id, **kwargs):  # type: ignore[no-untyped-def]
-        spans.pipeline = spans.callbacks = spans.deliver = 0.0
-        started = time.perf_counter()
+        mark(generation_id, "task_start")
         try:
             return original_run(generation_id=generation_id, **kwargs)
         finally:
-            record = {
-                "task": time.perf_counter() - started,
-                "pipeline": spans.pipeline,
-                "callbacks": spans.callbacks,
-                "deliver": spans.deliver,
-            }
+            mark(generation_id, "task_end")
+            with lock:
+                record = marks.pop(str(generation_id), {})
             client.hset(_TIMES_KEY, str(generation_id), json.dumps(record))
 
     operations.run_batch = timed_run_batch
-    worker._Step.__call__ = timed(original_step, "callbacks")  # type: ignore[method-assign]
+    worker._Step.__call__ = timed_step  # type: ignore[method-assign]
     worker.generation_run = timed_run
-    worker.image_deliver = timed(original_deliver, "deliver")
+    worker.image_deliver = timed_deliver
+    worker.generation_settle = timed_settle
 
 
 if os.environ.get("EASEL_BENCH_WORKER") == "1":  # imported by `celery -A bench.api_overhead`
@@ -137,53 +161,69 @@ def main() -> None:
     rows = []
     try:
         for number in range(args.warmup + args.requests):
-            started = time.perf_counter()
+            sent = time.time()
             raw = client.images.with_raw_response.generate(
                 prompt=f"overhead probe {number}",
                 size="256x256",
                 response_format=args.response_format,
             )
             raw.parse()
-            end_to_end = time.perf_counter() - started
-            spans = json.loads(results.hget(_TIMES_KEY, raw.headers["easel-generation-id"]) or "{}")
+            answered = time.time()
+            generation_id = raw.headers["easel-generation-id"]
+            marks = json.loads(results.hget(_TIMES_KEY, generation_id) or "{}")
             if number >= args.warmup:
-                rows.append({"e2e": end_to_end, **spans})
+                rows.append({"id": generation_id, "sent": sent, "answered": answered, **marks})
     finally:
         live.stop()
         results.delete(_TIMES_KEY)
+    _report(rows, response_format=args.response_format)
 
-    def pure_pipeline(row: dict) -> float:
-        return row["pipeline"] - row["callbacks"]
 
-    e2e_ms = [row["e2e"] * 1000 for row in rows]
-    pipeline_ms = [pure_pipeline(row) * 1000 for row in rows]
-    own = [(row["e2e"] - pure_pipeline(row)) * 1000 for row in rows]
-    shares = [(row["e2e"] - pure_pipeline(row)) / row["e2e"] for row in rows]
-    # Where Easel's time goes: the web side (validation, screening, reservation, enqueue,
-    # broker pick-up, wake-up, answer) is everything outside the worker's task.
-    outside_task = [(row["e2e"] - row["task"]) * 1000 for row in rows]
-    deliver = [row["deliver"] * 1000 for row in rows]
+def _report(rows: list[dict], *, response_format: str) -> None:
+    from generation.models import Generation
+
+    created = dict(
+        Generation.objects.filter(pk__in=[row["id"] for row in rows]).values_list(
+            "pk", "created_at"
+        )
+    )
+    for row in rows:
+        row["created"] = created[uuid.UUID(row["id"])].timestamp()  # the web's insert of the job
+
+    def ms(start: str, end: str) -> list[float]:
+        return [(row[end] - row[start]) * 1000 for row in rows]
+
+    e2e = ms("sent", "answered")
     callbacks = [row["callbacks"] * 1000 for row in rows]
-    task_rest = [(row["task"] - row["pipeline"] - row["deliver"]) * 1000 for row in rows]
+    spans = zip(ms("pipeline_start", "pipeline_end"), callbacks, strict=True)
+    pipeline = [whole - inside for whole, inside in spans]
+    own = [total - pure for total, pure in zip(e2e, pipeline, strict=True)]
+    shares = [mine / total for mine, total in zip(own, e2e, strict=True)]
 
     def line(label: str, values: list[float], unit: str = "ms") -> None:
         if unit == "%":
             p50, p99 = f"{_percentile(values, 0.5):.0%}", f"{_percentile(values, 0.99):.0%}"
         else:
             p50, p99 = f"{_percentile(values, 0.5):.0f} ms", f"{_percentile(values, 0.99):.0f} ms"
-        print(f"{label:<34} p50 {p50}, p99 {p99}")
+        print(f"{label:<38} p50 {p50}, p99 {p99}")
 
-    print(f"requests: {len(rows)} sequential, tiny model, 256x256, n=1, {args.response_format}")
-    line("end to end:", e2e_ms)
-    line("pipeline call (without callbacks):", pipeline_ms)
+    print(f"requests: {len(rows)} sequential, tiny model, 256x256, n=1, {response_format}")
+    line("end to end:", e2e)
+    line("pipeline call (without callbacks):", pipeline)
     line("Easel's own time:", own)
     line("Easel's share of end to end:", shares, unit="%")
     print(f"mean share of end to end: {statistics.mean(shares):.0%}")
-    print("Easel's own time, by part:")
-    line("  web, queue, wake-up, answer:", outside_task)
+    # Wall-clock marks of the client, the web's job row and the worker, one machine's clock:
+    # the parts add up to end to end (the pipeline's callbacks are inside its span).
+    print("Easel's own time, by part (in order):")
+    line("  web: request in -> job row:", ms("sent", "created"))
+    line("  enqueue, broker pick-up:", ms("created", "task_start"))
+    line("  worker: preload, claim, tokens:", ms("task_start", "pipeline_start"))
     line("  worker: step callbacks:", callbacks)
-    line("  worker: image delivery:", deliver)
-    line("  worker: claim, load, settle:", task_rest)
+    line("  worker: hand-off to delivery:", ms("pipeline_end", "deliver_start"))
+    line("  worker: image delivery:", ms("deliver_start", "deliver_end"))
+    line("  worker: settle, publish:", ms("deliver_end", "settled"))
+    line("  wake-up, answer, client parse:", ms("settled", "answered"))
 
 
 if __name__ == "__main__":
