@@ -131,6 +131,8 @@ def webhook_event_emit(*, generation: Generation) -> list[WebhookDelivery]:
         return []
     active = WebhookEndpoint.objects.filter(user_id=generation.user_id, is_active=True)
     endpoints = [e for e in active if e.api_key_id is None or e.api_key_id == generation.api_key_id]
+    if not endpoints:
+        return []  # most accounts have none: no payload to build (it reads the images)
     event_type = f"generation.{generation.status}"
     event_id = f"evt_{generation.id.hex}_{generation.status}"
     payload = _event_payload(event_id=event_id, event_type=event_type, generation=generation)

@@ -101,11 +101,9 @@ def prompt_screen(
     generation_id: uuid.UUID | None = None,
 ) -> Verdict:
     """Screen one prompt and record the decision. Idempotent on `generation_id`: a retried
-    request gets the first decision back and is not struck twice."""
-    if generation_id is not None:
-        existing = _existing(generation_id=generation_id)
-        if existing is not None:
-            return _verdict(decision=existing)
+    request gets the first decision back and is not struck twice. That is looked up once,
+    under the lock: a fresh job (nearly every call) has none, and a retry's analysis is
+    mostly cached."""
     policy = policy_current()
     analysis = prompt_analysis_current(prompt=prompt, policy=policy)
     outcome, categories = prompt_decide(analysis=analysis, policy=policy)
