@@ -10,7 +10,10 @@ started from this file so it can time the pipeline call itself (diffusers, in
 heartbeat and cancel checks), which counts as Easel's time. Easel's time = end to end - (pipeline
 call - callbacks): authentication, validation, rate limits, screening, the credit reservation,
 queueing, the worker's claim, output screening, watermarking, storage, settlement, the pub/sub
-wake-up and the answer. Printed at p50 and p99, in ms and as a share of end to end.
+wake-up and the answer. Printed at p50 and p99, in ms and as a share of end to end, then by
+part in the order they happen, from wall-clock marks (this machine's one clock) of the client,
+the job row's `created_at` (the web's insert) and the worker: its task's start, the pipeline
+call's start and end, the delivery on the pool's threads, and the final state's publish.
 """
 
 import argparse
