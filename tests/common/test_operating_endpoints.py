@@ -72,6 +72,17 @@ def test_readyz_is_503_and_says_why_when_the_broker_is_gone(client):
     assert report["checks"]["database"]["ok"] is True
 
 
+def test_the_web_warms_its_job_sending_and_starts_without_a_broker(caplog):
+    from config.celery import app
+    from generation.services.generations import enqueue_warm
+
+    enqueue_warm()  # what config/asgi.py does before serving
+    assert app.finalized
+    with celery_broker("redis://127.0.0.1:1/0"):  # nothing listens on port 1
+        enqueue_warm()  # logged, not raised: the first send and /readyz deal with it
+    assert "the broker could not be reached at start" in caplog.text
+
+
 def test_readyz_is_503_while_the_prompt_screen_loads(client, monkeypatch):
     monkeypatch.setattr(screening, "_warm", threading.Event())  # a process that just started
     answer = client.get("/readyz")
