@@ -107,8 +107,8 @@ def _claim_values(worker_id: str, now) -> dict:  # type: ignore[no-untyped-def]
 
 
 def _held(generation_id: uuid.UUID | str) -> Generation:
-    """A job just claimed, with its owner and tier: metrics, screening and settlement read
-    them, so they come in the same query."""
+    """A job just claimed, with its owner and tier: the queue-wait metric and output screening
+    read them, so they come in the same query."""
     return Generation.objects.select_related("user__tier").get(pk=generation_id)
 
 
