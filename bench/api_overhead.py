@@ -10,7 +10,10 @@ started from this file so it can time the pipeline call itself (diffusers, in
 heartbeat and cancel checks), which counts as Easel's time. Easel's time = end to end - (pipeline
 call - callbacks): authentication, validation, rate limits, screening, the credit reservation,
 queueing, the worker's claim, output screening, watermarking, storage, settlement, the pub/sub
-wake-up and the answer. Printed at p50 and p99, in ms and as a share of end to end.
+wake-up and the answer. Printed at p50 and p99, in ms and as a share of end to end, then by
+part in the order they happen, from wall-clock marks (this machine's one clock) of the client,
+the job row's `created_at` (the web's insert) and the worker: its task's start, the pipeline
+call's start and end, the delivery on the pool's threads, and the final state's publish.
 """
 
 import argparse
@@ -19,6 +22,7 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,60 +31,89 @@ _TIMES_KEY = "bench:api_overhead:pipeline"
 
 
 def _instrument_worker() -> None:
-    """Times, in the worker, the pipeline call (and the callbacks inside it), the whole task and
-    the delivery of images (output screening, watermark, storage); results go to Redis."""
+    """Times, in the worker, the task, the pipeline call (and the callbacks inside it), each
+    job's image delivery (output screening, watermark, storage: on the delivery pool's threads)
+    and the publish of its final state, as wall-clock marks the client lines up with its own;
+    results go to Redis when the task ends."""
     import json
 
     import redis
 
     from generation.inference import operations
+    from generation.models import Generation
     from generation.services import worker
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    spans = threading.local()
+    lock = threading.Lock()
+    marks: dict[str, dict[str, float]] = {}  # generation id -> mark -> time.time()
+    callbacks = threading.local()
     original_run_batch = operations.run_batch
     original_step = worker._Step.__call__
     original_run = worker.generation_run
-    original_deliver = worker.image_deliver
     original_screen = worker.outputs_screen  # a batch's screening, before each image's delivery
+    original_deliver = worker.image_deliver
+    original_publish = worker.progress_publish
 
-    def timed(function, name):  # type: ignore[no-untyped-def]
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                setattr(spans, name, getattr(spans, name, 0.0) + time.perf_counter() - started)
+    def mark(generation_id: object, name: str, *, first: bool = False) -> None:
+        with lock:
+            job = marks.setdefault(str(generation_id), {})
+            if not (first and name in job):
+                job[name] = time.time()
 
-        return wrapper
+    def timed_step(self, step, total):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return original_step(self, step, total)
+        finally:
+            callbacks.seconds += time.perf_counter() - started
 
     def timed_run_batch(**kwargs):  # type: ignore[no-untyped-def]
-        spans.callbacks = 0.0
-        started = time.perf_counter()
+        ids = [job.pk for job in kwargs["on_step"].jobs]
+        callbacks.seconds = 0.0
+        for generation_id in ids:
+            mark(generation_id, "pipeline_start")
         try:
             return original_run_batch(**kwargs)
         finally:
-            spans.pipeline = time.perf_counter() - started
+            for generation_id in ids:
+                mark(generation_id, "pipeline_end")
+                with lock:
+                    marks[str(generation_id)]["callbacks"] = callbacks.seconds
+
+    def timed_screen(*, outputs):  # type: ignore[no-untyped-def]
+        for output in outputs:  # delivery starts with the batch's screening
+            mark(output.generation_id, "deliver_start", first=True)
+        return original_screen(outputs=outputs)
+
+    def timed_deliver(*, image, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return original_deliver(image=image, **kwargs)
+        finally:
+            mark(image.generation_id, "deliver_end")
+
+    def marked_publish(*, generation_id, status, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return original_publish(generation_id=generation_id, status=status, **kwargs)
+        finally:
+            if status in Generation.FINAL_STATUSES:
+                mark(generation_id, "published")  # what wakes the held request
 
     def timed_run(*, generation_id, **kwargs):  # type: ignore[no-untyped-def]
-        spans.pipeline = spans.callbacks = spans.deliver = 0.0
-        started = time.perf_counter()
+        mark(generation_id, "task_start")
         try:
             return original_run(generation_id=generation_id, **kwargs)
         finally:
-            record = {
-                "task": time.perf_counter() - started,
-                "pipeline": spans.pipeline,
-                "callbacks": spans.callbacks,
-                "deliver": spans.deliver,
-            }
+            mark(generation_id, "task_end")
+            with lock:
+                record = marks.pop(str(generation_id), {})
             client.hset(_TIMES_KEY, str(generation_id), json.dumps(record))
 
     operations.run_batch = timed_run_batch
-    worker._Step.__call__ = timed(original_step, "callbacks")  # type: ignore[method-assign]
+    worker._Step.__call__ = timed_step  # type: ignore[method-assign]
     worker.generation_run = timed_run
-    worker.image_deliver = timed(original_deliver, "deliver")
-    worker.outputs_screen = timed(original_screen, "deliver")
+    worker.outputs_screen = timed_screen
+    worker.image_deliver = timed_deliver
+    worker.progress_publish = marked_publish
 
 
 if os.environ.get("EASEL_BENCH_WORKER") == "1":  # imported by `celery -A bench.api_overhead`
@@ -114,7 +147,6 @@ def main() -> None:
     import django
 
     django.setup()
-    import json
 
     import openai
     import redis
@@ -139,53 +171,82 @@ def main() -> None:
     rows = []
     try:
         for number in range(args.warmup + args.requests):
-            started = time.perf_counter()
+            sent = time.time()
             raw = client.images.with_raw_response.generate(
                 prompt=f"overhead probe {number}",
                 size="256x256",
                 response_format=args.response_format,
             )
             raw.parse()
-            end_to_end = time.perf_counter() - started
-            spans = json.loads(results.hget(_TIMES_KEY, raw.headers["easel-generation-id"]) or "{}")
+            answered = time.time()
+            generation_id = raw.headers["easel-generation-id"]
+            marks = _worker_marks(results, generation_id)
             if number >= args.warmup:
-                rows.append({"e2e": end_to_end, **spans})
+                rows.append({"id": generation_id, "sent": sent, "answered": answered, **marks})
     finally:
         live.stop()
         results.delete(_TIMES_KEY)
+    _report(rows, response_format=args.response_format)
 
-    def pure_pipeline(row: dict) -> float:
-        return row["pipeline"] - row["callbacks"]
 
-    e2e_ms = [row["e2e"] * 1000 for row in rows]
-    pipeline_ms = [pure_pipeline(row) * 1000 for row in rows]
-    own = [(row["e2e"] - pure_pipeline(row)) * 1000 for row in rows]
-    shares = [(row["e2e"] - pure_pipeline(row)) / row["e2e"] for row in rows]
-    # Where Easel's time goes: the web side (validation, screening, reservation, enqueue,
-    # broker pick-up, wake-up, answer) is everything outside the worker's task.
-    outside_task = [(row["e2e"] - row["task"]) * 1000 for row in rows]
-    deliver = [row["deliver"] * 1000 for row in rows]
+def _worker_marks(results, generation_id: str) -> dict:  # type: ignore[no-untyped-def]
+    """The worker's marks for the job; its task writes them as it returns, which may be just
+    after the answer (the job is published as settled before the task's last steps)."""
+    import json
+
+    deadline = time.monotonic() + 30
+    while (record := results.hget(_TIMES_KEY, generation_id)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the worker recorded no marks for {generation_id}")
+        time.sleep(0.005)
+    return json.loads(record)
+
+
+def _report(rows: list[dict], *, response_format: str) -> None:
+    from generation.models import Generation
+
+    created = dict(
+        Generation.objects.filter(pk__in=[row["id"] for row in rows]).values_list(
+            "pk", "created_at"
+        )
+    )
+    for row in rows:
+        row["created"] = created[uuid.UUID(row["id"])].timestamp()  # the web's insert of the job
+
+    def ms(start: str, end: str) -> list[float]:
+        return [(row[end] - row[start]) * 1000 for row in rows]
+
+    e2e = ms("sent", "answered")
     callbacks = [row["callbacks"] * 1000 for row in rows]
-    task_rest = [(row["task"] - row["pipeline"] - row["deliver"]) * 1000 for row in rows]
+    spans = zip(ms("pipeline_start", "pipeline_end"), callbacks, strict=True)
+    pipeline = [whole - inside for whole, inside in spans]
+    own = [total - pure for total, pure in zip(e2e, pipeline, strict=True)]
+    shares = [mine / total for mine, total in zip(own, e2e, strict=True)]
 
     def line(label: str, values: list[float], unit: str = "ms") -> None:
         if unit == "%":
             p50, p99 = f"{_percentile(values, 0.5):.0%}", f"{_percentile(values, 0.99):.0%}"
         else:
             p50, p99 = f"{_percentile(values, 0.5):.0f} ms", f"{_percentile(values, 0.99):.0f} ms"
-        print(f"{label:<34} p50 {p50}, p99 {p99}")
+        print(f"{label:<38} p50 {p50}, p99 {p99}")
 
-    print(f"requests: {len(rows)} sequential, tiny model, 256x256, n=1, {args.response_format}")
-    line("end to end:", e2e_ms)
-    line("pipeline call (without callbacks):", pipeline_ms)
+    print(f"requests: {len(rows)} sequential, tiny model, 256x256, n=1, {response_format}")
+    line("end to end:", e2e)
+    line("pipeline call (without callbacks):", pipeline)
     line("Easel's own time:", own)
     line("Easel's share of end to end:", shares, unit="%")
     print(f"mean share of end to end: {statistics.mean(shares):.0%}")
-    print("Easel's own time, by part:")
-    line("  web, queue, wake-up, answer:", outside_task)
+    # Wall-clock marks of the client, the web's job row and the worker, one machine's clock:
+    # the parts add up to end to end (the pipeline's callbacks are inside its span).
+    print("Easel's own time, by part (in order):")
+    line("  web: request in -> job row:", ms("sent", "created"))
+    line("  enqueue, broker pick-up:", ms("created", "task_start"))
+    line("  worker: preload, claim, tokens:", ms("task_start", "pipeline_start"))
     line("  worker: step callbacks:", callbacks)
-    line("  worker: image delivery:", deliver)
-    line("  worker: claim, load, settle:", task_rest)
+    line("  worker: hand-off to delivery:", ms("pipeline_end", "deliver_start"))
+    line("  worker: image delivery:", ms("deliver_start", "deliver_end"))
+    line("  worker: settle, publish:", ms("deliver_end", "published"))
+    line("  wake-up, answer, client parse:", ms("published", "answered"))
 
 
 if __name__ == "__main__":

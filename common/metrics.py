@@ -87,16 +87,13 @@ MODEL_LOADED = Gauge(
 # --- What the code calls ---------------------------------------------------------------------
 
 
-def jobs_started(*, generation_ids: Iterable[Any]) -> None:
-    """A GPU worker claimed these jobs: their first claim measures how long each tier waited."""
-    from generation.models import Generation  # common is imported before the apps are ready
-
+def jobs_started(*, jobs: Iterable[Any]) -> None:
+    """A GPU worker claimed these jobs (Generation rows, as the claim read them, with their
+    owner's tier): their first claim measures how long each tier waited."""
     now = timezone.now()
-    firsts = Generation.objects.filter(pk__in=list(generation_ids), attempts=1).values_list(
-        "created_at", "user__tier__name"
-    )
-    for created_at, tier in firsts:
-        QUEUE_WAIT.labels(tier=tier or "none").observe(_seconds(now, created_at))
+    for job in jobs:
+        if job.attempts == 1:
+            QUEUE_WAIT.labels(tier=job.user.tier.name).observe(_seconds(now, job.created_at))
 
 
 def job_finished(*, generation: Any, outcome: str, delivered: int = 0) -> None:

@@ -7,9 +7,12 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 application = get_wsgi_application()
 
-# The sentence model and the registry load now, on a thread, not on the first request.
+# What a request would otherwise load first: the screening models now, on threads (/readyz
+# waits for them); the sending side of the job queue before this process serves at all.
+from generation.services.generations import enqueue_warm  # noqa: E402
 from moderation.services.image_screening import image_screen_preload  # noqa: E402
 from moderation.services.screening import prompt_screen_preload  # noqa: E402
 
 prompt_screen_preload()
 image_screen_preload()
+enqueue_warm()

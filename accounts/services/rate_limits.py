@@ -286,27 +286,33 @@ def _locked_cache_gcra(*, buckets: list[_Bucket]) -> tuple[float, list[TatPair]]
 # --- Concurrent jobs ----------------------------------------------------------------------------
 
 
-def concurrent_jobs_check(*, user: User) -> None:
+def concurrent_jobs_check(*, user: User, lock: bool = True) -> None:
     """Raises RateLimitExceeded when the user already has as many jobs queued or running as
     their tier allows.
 
     Call it inside the transaction that creates the Generation: it locks the user's row until
-    that transaction ends, so two requests cannot both take the last free slot.
+    that transaction ends, so two requests cannot both take the last free slot. `lock=False`
+    only counts: an early answer before that transaction, which settles the race itself.
     """
     Generation = apps.get_model("generation", "Generation")
-    with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()
-        in_progress = Generation.objects.filter(
-            user_id=user.pk, status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING]
-        ).count()
+    in_progress = Generation.objects.filter(
+        user_id=user.pk, status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING]
+    )
+    if lock:
+        # No savepoint: nothing inside is caught, and the caller's transaction holds the lock.
+        with transaction.atomic(savepoint=False):
+            User.objects.select_for_update().filter(pk=user.pk).first()
+            count = in_progress.count()
+    else:
+        count = in_progress.count()
     limit = user.tier.concurrent_jobs
-    if in_progress >= limit:
-        jobs = "job" if in_progress == 1 else "jobs"
+    if count >= limit:
+        jobs = "job" if count == 1 else "jobs"
         raise RateLimitExceeded(
-            f"You have {in_progress} image {jobs} in progress and the {user.tier.display_name} "
+            f"You have {count} image {jobs} in progress and the {user.tier.display_name} "
             f"plan runs {limit} at a time. Wait for one to finish and try again.",
             headers={"retry-after": str(CONCURRENT_JOBS_RETRY_AFTER_SECONDS)},
-            try_again=f"when one of your {in_progress} running {jobs} finishes",
+            try_again=f"when one of your {count} running {jobs} finishes",
         )
 
 

@@ -81,6 +81,14 @@ TEMPLATES = [
 # --- Database ----------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # money services choose their own transactions
+# Connections are kept (per thread) for this many seconds, checked before reuse. A new
+# PostgreSQL connection costs 15-30 ms on a shared box (a backend process is forked), and one
+# OpenAI-style request makes four database calls from the web's shared thread pool, the worker
+# more (bench/api_overhead.py). A process keeps at most one per thread that touched the
+# database (web: the shared pool's threads; worker: the task's and the delivery pool's).
+# 0 closes each after its call, as Django does by default.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker processes share the file: wait for a lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

@@ -16,3 +16,7 @@ ALLOWED_HOSTS = ["*"]
 # Provenance checks are counted per address in Redis, which outlives a test: the tests that
 # count them set a small limit and an address of their own.
 EASEL_PROVENANCE_CHECKS_PER_MINUTE = 100_000
+# Connections closed after each call: threads a test starts (the async views' shared pool,
+# receivers, live servers' helpers) would otherwise keep theirs open past the test, and the
+# test database could not be dropped at the end.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)  # noqa: F405

@@ -255,9 +255,8 @@ def admission_admit(
     try:
         state = _throttle(user=user, api_key=api_key, n=n, throttle=throttle)
         with _with_limit_headers(user=user, state=state):
-            concurrent_jobs_check(
-                user=user
-            )  # the early answer; the row's transaction settles a race
+            # The early answer (a count); the row's transaction, locked, settles a race.
+            concurrent_jobs_check(user=user, lock=False)
             generation = _screen_reserve_create(
                 user=user,
                 api_key=api_key,

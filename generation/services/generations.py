@@ -45,6 +45,22 @@ def generation_enqueue(
     )
 
 
+def enqueue_warm() -> None:
+    """Readies this process to send jobs before its first request does: on the first send
+    Celery finalizes its app, loads its result backend and opens the producer's broker
+    connection, which cost that request ~60 ms (bench/api_overhead.py). A broker that cannot
+    be reached yet is left to the first send (and /readyz says so)."""
+    app = generation_run_task.app
+    app.finalize(auto=True)
+    app.backend  # noqa: B018 - a cached property: loading it is the point
+    try:
+        with app.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1, timeout=3)
+            producer.connection.default_channel  # noqa: B018 - the transport connects lazily
+    except Exception:  # noqa: BLE001 - a web process starts without a broker too
+        logger.warning("the broker could not be reached at start", exc_info=True)
+
+
 def generation_cancel(*, generation: Generation) -> Generation:
     """Stops a job. Queued: canceled at once, credits released. Running: the worker stops at the
     next denoising step, then settles. Final: nothing changes. Idempotent."""

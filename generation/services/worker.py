@@ -36,7 +36,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from accounts.models import User
 from billing.selectors import image_price
 from billing.services.credits import credits_capture, credits_release
 from common import metrics
@@ -108,12 +107,18 @@ def _claim_values(worker_id: str, now) -> dict:  # type: ignore[no-untyped-def]
     }
 
 
+def _held(generation_id: uuid.UUID | str) -> Generation:
+    """A job just claimed, with its owner and tier: the queue-wait metric and output screening
+    read them, so they come in the same query."""
+    return Generation.objects.select_related("user__tier").get(pk=generation_id)
+
+
 def _claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Claim:
     now = timezone.now()
     if Generation.objects.filter(pk=generation_id, status=Generation.Status.QUEUED).update(
         started_at=now, **_claim_values(worker_id, now)
     ):
-        return Claim(Generation.objects.get(pk=generation_id))
+        return Claim(_held(generation_id))
     current = Generation.objects.filter(pk=generation_id).first()
     if current is None or current.status != Generation.Status.RUNNING:
         return Claim(None)
@@ -133,7 +138,7 @@ def _claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Claim:
     if not taken:
         return Claim(None)
     logger.warning("re-claimed generation %s from %s", generation_id, current.worker_id)
-    return Claim(Generation.objects.get(pk=generation_id), taken_from=current.worker_id)
+    return Claim(_held(generation_id), taken_from=current.worker_id)
 
 
 def generation_claim(*, generation_id: uuid.UUID | str, worker_id: str) -> Generation | None:
@@ -183,7 +188,7 @@ def _orphans_reclaim(
         if Generation.objects.filter(
             pk=job.pk, status=Generation.Status.RUNNING, worker_id=dead_worker_id
         ).update(**_claim_values(worker_id, now)):
-            orphans.append(Generation.objects.get(pk=job.pk))
+            orphans.append(_held(job.pk))
     return orphans
 
 
@@ -213,7 +218,7 @@ def _orphans_of_settled(*, generation_id: uuid.UUID | str, worker_id: str) -> li
             heartbeat_at=job.heartbeat_at,
         ).update(**_claim_values(worker_id, now)):
             logger.warning("re-claimed generation %s from %s", job.pk, job.worker_id)
-            taken.append(Generation.objects.get(pk=job.pk))
+            taken.append(_held(job.pk))
     # One batch shape per pipeline call: the first job's; the others wait for their messages
     # or for the stale sweep.
     return [job for job in taken if _compatible(job, taken[0])] if taken else []
@@ -378,7 +383,7 @@ def _batches_run(
     try:
         while jobs:
             held += jobs
-            metrics.jobs_started(generation_ids=[job.pk for job in jobs])
+            metrics.jobs_started(jobs=jobs)
             started = time.monotonic()
             try:
                 outputs = _batch_generate(jobs=jobs, worker_id=worker_id, deadline=deadline)
@@ -571,14 +576,13 @@ def _batch_screen(deliveries: list["_JobDelivery"], overlap: bool) -> list[Futur
     (their futures are this one's result, for `deliveries_wait`)."""
     try:
         images = _images_create(deliveries)
-        users = User.objects.in_bulk({delivery.job.user_id for delivery in deliveries})
         verdicts = outputs_screen(
             outputs=[
                 OutputImage(
                     picture=delivery.pictures[image.index],
                     image_id=image.pk,
                     generation_id=delivery.job.pk,
-                    user=users[delivery.job.user_id],
+                    user=delivery.job.user,  # read with the claim (`_held`)
                 )
                 for delivery, image in images
             ]
@@ -753,8 +757,8 @@ def generation_settle(
         logger.warning("generation %s was settled by another worker", generation.pk)
         return False
     metrics.job_finished(generation=generation, outcome=status, delivered=len(delivered))
-    webhook_event_emit_on_commit(generation_id=generation.pk)
-    _inputs_delete(generation=generation)
+    # The listeners first (a held request answers as soon as it hears); the webhook event and
+    # the inputs' removal do not change what it answers.
     progress_publish(
         generation_id=generation.pk,
         status=status,
@@ -763,6 +767,8 @@ def generation_settle(
         images=[str(image.pk) for image in delivered],
         message=message,
     )
+    webhook_event_emit_on_commit(generation_id=generation.pk)
+    _inputs_delete(generation=generation)
     return True
 
 

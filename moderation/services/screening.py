@@ -6,6 +6,9 @@ under the current policy version and recorded with its scores and model versions
 counts a strike, a review opens a case, both in the same transaction as the decision.
 """
 
+import logging
+import threading
+import time
 import uuid
 
 from django.db import transaction
@@ -22,42 +25,64 @@ from moderation.text.registry import (
     figure_descriptions,
     figure_matcher,
     figure_matcher_invalidate,
-    figure_registry_preload,
 )
-from moderation.text.semantic import semantic_preload_start, semantic_ready
 from moderation.verdicts import Verdict, message_for
+
+logger = logging.getLogger(__name__)
 
 SEVERITY = {Outcome.ALLOW: 0, Outcome.REVIEW: 1, Outcome.BLOCK: 2}
 # Longer prompts are refused by the generation API anyway (DALL-E 2 allows 1,000 characters);
 # this only bounds the work one call can cost.
 MAX_PROMPT_CHARS = 4000
+_WARM_UP_PROMPT = "a watercolour of a lighthouse at dusk"
+_WARM_RETRY_FIRST_SECONDS = 1.0
+_WARM_RETRY_MAX_SECONDS = 30.0
+_warm = threading.Event()  # everything an analysis reads is loaded in this process
 
 
 def prompt_screen_ready() -> bool:
     """Can this process screen a prompt without loading anything first? Cheap (a flag): for
-    the `/readyz` probe. False until `prompt_screen_preload` (or a first prompt) has loaded the
-    sentence model."""
-    return semantic_ready()
+    the `/readyz` probe. False until `prompt_screen_warm` (the preload's thread) or a first
+    prompt has loaded everything an analysis reads."""
+    return _warm.is_set()
+
+
+def prompt_screen_warm() -> None:
+    """Loads, now, everything analysing a prompt reads (the sentence model and its examples,
+    the registry's matcher and role vectors, the lexicons and word lists), by analysing a
+    harmless sample. Records nothing."""
+    prompt_analyse(
+        _WARM_UP_PROMPT, matcher=figure_matcher(), thresholds={}, descriptions=figure_descriptions()
+    )
+    _warm.set()
 
 
 def prompt_screen_preload() -> None:
-    """Start loading what prompt screening needs (the sentence model, the registry's matcher
-    and role vectors) on a background thread, so the first request does not wait for it. Web
+    """Start `prompt_screen_warm` on a background thread, so no request waits for it. Web
     entry points and Celery worker children call it at start; `MODERATION_PRELOAD=0` turns it
     off (the test suite, one-off commands)."""
     from django.conf import settings
 
     if getattr(settings, "MODERATION_PRELOAD", True):
-        semantic_preload_start(also=[_registry_preload])
+        threading.Thread(target=_warm_until_done, name="moderation-preload", daemon=True).start()
 
 
-def _registry_preload() -> None:
+def _warm_until_done() -> None:
+    """Retried until it succeeds: the registry is read from the database, and one not reachable
+    yet at start must not leave the process unready for good."""
     from django.db import connection
 
-    try:
-        figure_registry_preload()
-    finally:
-        connection.close()  # this thread's own connection: do not leave it open
+    delay = _WARM_RETRY_FIRST_SECONDS
+    while True:
+        try:
+            prompt_screen_warm()
+            return
+        except Exception:  # a failed load must not kill the process; /readyz says not ready
+            logger.exception("preloading the prompt screen failed; retrying in %.0f s", delay)
+        finally:
+            connection.close()  # this thread's own connection: do not leave it open
+        time.sleep(delay)
+        delay = min(delay * 2, _WARM_RETRY_MAX_SECONDS)
 
 
 def text_thresholds(policy: PolicyVersion) -> dict[str, float]:
@@ -85,12 +110,14 @@ def prompt_decide(*, analysis: PromptAnalysis, policy: PolicyVersion) -> tuple[s
 
 def prompt_analysis_current(*, prompt: str, policy: PolicyVersion) -> PromptAnalysis:
     """Analyse `prompt` against the registry as it is now, under `policy`'s thresholds."""
-    return prompt_analyse(
+    analysis = prompt_analyse(
         prompt[:MAX_PROMPT_CHARS],
         matcher=figure_matcher(),
         thresholds=text_thresholds(policy),
         descriptions=figure_descriptions(),
     )
+    _warm.set()  # what the warm-up loads, this has loaded
+    return analysis
 
 
 def prompt_screen(
@@ -101,11 +128,9 @@ def prompt_screen(
     generation_id: uuid.UUID | None = None,
 ) -> Verdict:
     """Screen one prompt and record the decision. Idempotent on `generation_id`: a retried
-    request gets the first decision back and is not struck twice."""
-    if generation_id is not None:
-        existing = _existing(generation_id=generation_id)
-        if existing is not None:
-            return _verdict(decision=existing)
+    request gets the first decision back and is not struck twice. That is looked up once,
+    under the lock: a fresh job (nearly every call) has none, and a retry's analysis is
+    mostly cached."""
     policy = policy_current()
     analysis = prompt_analysis_current(prompt=prompt, policy=policy)
     outcome, categories = prompt_decide(analysis=analysis, policy=policy)

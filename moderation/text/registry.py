@@ -88,11 +88,6 @@ def figure_descriptions() -> DescriptionIndex:
     return index
 
 
-def figure_registry_preload() -> None:
-    """Build the matcher and the role index now (for process start; see semantic.py)."""
-    figure_descriptions()
-
-
 def figure_matcher_invalidate() -> None:
     """Forget the cached matcher: the next prompt rebuilds it from the table."""
     with _lock:

@@ -9,10 +9,10 @@ prepare-models` (the Makefile's install step and the container build run it) or,
 that, by the first process that needs it.
 
 Loading happens at process start, not on the first request: the web entry points and every
-Celery worker child call `semantic_preload_start()`, which loads the model, the example
-embeddings and the registry's role embeddings on a background thread; `semantic_ready()` says
-whether that finished (for `/readyz`, through `moderation.services.screening.prompt_screen_ready`).
-A prompt screened before then waits for the load instead of failing.
+Celery worker child call `moderation.services.screening.prompt_screen_preload()`, which loads
+the model, the example embeddings and the registry's role embeddings on a background thread
+(`prompt_screen_ready` says when, for `/readyz`). A prompt screened before then waits for the
+load instead of failing.
 
 A category's score is the prompt's highest cosine similarity to that category's examples.
 `harmless` is the highest similarity to the harmless examples: a category only fires when its
@@ -48,7 +48,6 @@ EMBEDDING_SIZE = 384
 
 _lock = threading.Lock()
 _state: dict = {}
-_ready = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -249,35 +248,12 @@ def _load() -> dict:
             }
             embedded = {name: encoder.vectors(phrases) for name, phrases in examples.items()}
             _state.update(encoder=encoder, examples=embedded)
-            _ready.set()
     return _state
 
 
 def sentence_encoder() -> SentenceEncoder:
     """The process's encoder (loading it if this is the first use)."""
     return _load()["encoder"]
-
-
-def semantic_ready() -> bool:
-    """True once this process has loaded the sentence model and its examples."""
-    return _ready.is_set()
-
-
-def semantic_preload_start(*, also: Sequence = ()) -> threading.Thread:
-    """Load the model on a background thread now, then run each callable in `also` (the
-    registry's matcher and role vectors): for process start, so no request pays for it."""
-
-    def preload() -> None:
-        try:
-            _load()
-            for step in also:
-                step()
-        except Exception:  # a failed preload must not kill the process: the first use retries
-            logger.exception("preloading the moderation models failed")
-
-    thread = threading.Thread(target=preload, name="moderation-preload", daemon=True)
-    thread.start()
-    return thread
 
 
 # The same prompt is often screened twice in a row (the web app's preflight, then the request;

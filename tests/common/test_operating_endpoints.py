@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from billing.services.credits import credits_reserve
 from common.errors import ContentPolicyViolation
 from generation.models import WebhookDelivery, WebhookEndpoint
-from moderation.text import semantic
-from moderation.text.semantic import semantic_scores
+from moderation.services import screening
+from moderation.services.screening import prompt_screen_warm
 from tests.conftest import celery_broker
 from tests.factories import GenerationFactory, UserFactory, job_admit
 
@@ -52,7 +52,7 @@ def test_healthz_answers_without_touching_anything(client):
 
 
 def test_readyz_checks_the_database_the_broker_and_the_prompt_screen(client):
-    semantic_scores("a lighthouse")  # the load a web process starts at its own start
+    prompt_screen_warm()  # the load a web process starts at its own start
     answer = client.get("/readyz")
     assert answer.status_code == 200, answer.content
     report = answer.json()
@@ -72,8 +72,19 @@ def test_readyz_is_503_and_says_why_when_the_broker_is_gone(client):
     assert report["checks"]["database"]["ok"] is True
 
 
+def test_the_web_warms_its_job_sending_and_starts_without_a_broker(caplog):
+    from config.celery import app
+    from generation.services.generations import enqueue_warm
+
+    enqueue_warm()  # what config/asgi.py does before serving
+    assert app.finalized
+    with celery_broker("redis://127.0.0.1:1/0"):  # nothing listens on port 1
+        enqueue_warm()  # logged, not raised: the first send and /readyz deal with it
+    assert "the broker could not be reached at start" in caplog.text
+
+
 def test_readyz_is_503_while_the_prompt_screen_loads(client, monkeypatch):
-    monkeypatch.setattr(semantic, "_ready", threading.Event())  # a process that just started
+    monkeypatch.setattr(screening, "_warm", threading.Event())  # a process that just started
     answer = client.get("/readyz")
     assert answer.status_code == 503
     assert answer.json()["checks"]["prompt_screening"] == {
@@ -180,7 +191,7 @@ def test_readyz_waits_for_the_image_screening_models_when_they_preload(
     from moderation.images import analysis
 
     settings.MODERATION_PRELOAD = True
-    semantic_scores("a lighthouse")
+    prompt_screen_warm()
     monkeypatch.setattr(analysis, "_models_loaded", threads.Event())  # a process just started
     answer = client.get("/readyz")
     assert answer.status_code == 503
