@@ -8,40 +8,9 @@ from common import metrics
 from moderation.models import Decision, PolicyVersion, PublicFigure
 
 
-def decision_build(
-    *,
-    stage: str,
-    outcome: str,
-    policy: PolicyVersion,
-    categories: list[str],
-    scores: dict,
-    model_versions: dict,
-    user: User | None,
-    end_user: str = "",
-    prompt: str = "",
-    generation_id: uuid.UUID | None = None,
-    image_id: uuid.UUID | None = None,
-    matched_figure: PublicFigure | None = None,
-) -> Decision:
-    """The decision, not stored yet: `decisions_record` stores it (with others)."""
-    return Decision(
-        stage=stage,
-        outcome=outcome,
-        policy_version=policy,
-        categories=categories,
-        scores=scores,
-        model_versions=model_versions,
-        user=user,
-        end_user=end_user,
-        prompt=prompt,
-        generation_id=generation_id,
-        image_id=image_id,
-        matched_figure=matched_figure,
-    )
-
-
 def decisions_record(decisions: Sequence[Decision]) -> list[Decision]:
-    """Stores built decisions in one INSERT (a batch of output images has one each)."""
+    """Stores decisions built unsaved (`Decision(...)`) in one INSERT: a batch of output images
+    has one each."""
     for decision in decisions:
         metrics.moderation_decision(
             stage=decision.stage, outcome=decision.outcome, categories=decision.categories
@@ -67,10 +36,10 @@ def decision_record(
     """Builds and stores one decision."""
     (decision,) = decisions_record(
         [
-            decision_build(
+            Decision(
                 stage=stage,
                 outcome=outcome,
-                policy=policy,
+                policy_version=policy,
                 categories=categories,
                 scores=scores,
                 model_versions=model_versions,

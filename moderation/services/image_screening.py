@@ -42,7 +42,7 @@ from moderation.images.analysis import (
 from moderation.models import Case, Category, Decision, Outcome, PolicyVersion, PublicFigure
 from moderation.policy import policy_current, rule_for
 from moderation.services.cases import case_open
-from moderation.services.decisions import decision_build, decisions_record
+from moderation.services.decisions import decisions_record
 from moderation.services.likeness import likeness_match_record
 from moderation.services.strikes import strike_record, strike_warning
 from moderation.verdicts import Verdict, message_for
@@ -134,7 +134,7 @@ def upload_screen(
             ).first()
             if existing is not None:
                 return verdict_for(decision=existing)
-        decision = _record(
+        built = _decision(
             stage=Decision.Stage.UPLOAD,
             policy=policy,
             analysis=analysis,
@@ -145,6 +145,7 @@ def upload_screen(
             generation_id=generation_id,
             image_id=None,
         )
+        (decision,) = _store([(built, analysis)])
         if decision.outcome == Outcome.BLOCK and STRIKE_CATEGORIES & set(decision.categories):
             strike_record(user=user, end_user=end_user, decision=decision)
         elif decision.outcome == Outcome.REVIEW:
@@ -364,33 +365,6 @@ def _findings(*, policy: PolicyVersion, analysis: ImageAnalysis, user: User) -> 
     return findings
 
 
-def _record(
-    *,
-    stage: str,
-    policy: PolicyVersion,
-    analysis: ImageAnalysis,
-    findings: list[Finding],
-    scores: dict,
-    user: User,
-    end_user: str,
-    generation_id: uuid.UUID | None,
-    image_id: uuid.UUID | None,
-) -> Decision:
-    decision = _decision(
-        stage=stage,
-        policy=policy,
-        analysis=analysis,
-        findings=findings,
-        scores=scores,
-        user=user,
-        end_user=end_user,
-        generation_id=generation_id,
-        image_id=image_id,
-    )
-    (stored,) = _store([(decision, analysis)])
-    return stored
-
-
 def _decision(
     *,
     stage: str,
@@ -413,10 +387,10 @@ def _decision(
     if figure_id is None and enrolments:
         figure_id = enrolments[0].figure_id  # a staff-enrolled figure's face
     figure = PublicFigure.objects.filter(pk=figure_id).first() if figure_id else None
-    return decision_build(
+    return Decision(
         stage=stage,
         outcome=outcome,
-        policy=policy,
+        policy_version=policy,
         categories=[finding.category for finding in findings],
         scores={**scores, "findings": {f.category: round(f.score, 4) for f in findings}},
         model_versions=analysis.model_versions,

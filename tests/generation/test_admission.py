@@ -4,17 +4,16 @@ The rate limit counts every request before anything else is spent; the concurren
 early and again inside the transaction that inserts the job.
 """
 
-import threading
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from billing.models import LedgerEntry, Reservation
 from billing.services.credits import credits_release
 from generation.models import Generation
 from moderation.models import Decision
+from tests.concurrency import run_concurrently
 from tests.generation.api_helpers import balance, customer
 
 BODY = {"prompt": "a lighthouse at dusk", "n": 1, "size": "256x256"}
@@ -50,24 +49,9 @@ def test_refused_requests_screen_and_reserve_nothing(settings):
     assert Generation.objects.filter(user=who.user).count() == 1
 
 
-def _race(who) -> list[int]:  # type: ignore[no-untyped-def]
+def _race(who) -> list[object]:  # type: ignore[no-untyped-def]
     """Two requests at once, each on its own thread and PostgreSQL connection."""
-    barrier = threading.Barrier(2)
-    statuses: list[int] = []
-
-    def send() -> None:
-        try:
-            barrier.wait()
-            statuses.append(_create(Client(), who).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    return run_concurrently([lambda: _create(Client(), who).status_code] * 2)
 
 
 @pytest.mark.postgres

@@ -6,7 +6,6 @@ refused with nothing changed where a model takes none."""
 import io
 import os
 import shutil
-import threading
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from generation.models import Generation
 from generation.services.storage import storage, storage_read
 from generation.services.worker import generation_run
 from moderation.models import Decision
+from tests.concurrency import run_concurrently
 from tests.factories import job_admit, limits_lifted
 from tests.generation.api_helpers import (
     assert_nothing_charged_or_stored,
@@ -161,27 +161,15 @@ def test_a_job_with_references_runs_alone_and_its_inputs_are_deleted_once_settle
     assert np.abs(picture(steered) - picture(plain)).mean() > 1
 
 
-def _two_at_once(who) -> list[int]:  # type: ignore[no-untyped-def]
-    """Two edits with a reference at once, each on its own thread and PostgreSQL connection."""
-    from django.db import connection
+def _two_at_once(who) -> list[object]:  # type: ignore[no-untyped-def]
+    """Two edits with a reference at once, each on its own thread and PostgreSQL connection:
+    their statuses (or what each raised)."""
     from django.test import Client
 
-    barrier = threading.Barrier(2)
-    statuses: list[int] = []
+    def send() -> int:
+        return _edit(Client(), who, [_noise(64, 64, 5)]).status_code
 
-    def send() -> None:
-        try:
-            barrier.wait()
-            statuses.append(_edit(Client(), who, [_noise(64, 64, 5)]).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=send) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
+    return run_concurrently([send, send])
 
 
 @pytest.mark.postgres
