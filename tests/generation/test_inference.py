@@ -118,18 +118,23 @@ def test_a_landscape_edit_renders_in_its_own_shape():
     assert np.abs(pixels(edited)[:, :128] - pixels(source)[:, :128]).max() < 2
 
 
-def test_variations_keep_the_composition_and_differ_by_seed():
-    source = picture_with_hole(256)
-    job = BatchJob(prompt="", seeds=[1, 2], init_image=source)
-    first, second = run_batch(
-        model_id=TINY,
+def vary(jobs: list[BatchJob], *, model_id: str = TINY) -> list[BatchJob]:
+    """One two-step 256 px variation call on `model_id`."""
+    return run_batch(
+        model_id=model_id,
         operation="variation",
         width=256,
         height=256,
         steps=2,
         guidance_scale=0.0,
-        jobs=[job],
-    )[0].images
+        jobs=jobs,
+    )
+
+
+def test_variations_keep_the_composition_and_differ_by_seed():
+    source = picture_with_hole(256)
+    job = BatchJob(prompt="", seeds=[1, 2], init_image=source)
+    first, second = vary([job])[0].images
     assert first.size == (256, 256)
     assert np.abs(pixels(first) - pixels(second)).mean() > 1
     # The red top half of the upload is still redder than the bottom half.
@@ -144,18 +149,6 @@ def _references(count: int) -> list[PILImage.Image]:
         PILImage.fromarray(rng.integers(0, 255, (96 + 32 * i, 128, 3), dtype=np.uint8))
         for i in range(count)
     ]
-
-
-def vary(jobs: list[BatchJob], *, model_id: str = TINY) -> list[BatchJob]:
-    return run_batch(
-        model_id=model_id,
-        operation="variation",
-        width=256,
-        height=256,
-        steps=2,
-        guidance_scale=0.0,
-        jobs=jobs,
-    )
 
 
 def test_reference_images_steer_variations_and_edits():

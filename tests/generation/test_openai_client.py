@@ -56,6 +56,12 @@ def _client(live, secret: str) -> openai.OpenAI:  # type: ignore[no-untyped-def]
     return openai.OpenAI(api_key=secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=180)
 
 
+def _async_client(live, secret: str) -> openai.AsyncOpenAI:  # type: ignore[no-untyped-def]
+    return openai.AsyncOpenAI(
+        api_key=secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=180
+    )
+
+
 def _png_side(data: bytes) -> int:
     picture = PILImage.open(io.BytesIO(data))
     assert picture.format == "PNG"
@@ -365,9 +371,7 @@ def test_the_async_client_edits_with_references(live, settings):
     who = customer(settings=settings)
 
     async def edit():  # type: ignore[no-untyped-def]
-        client = openai.AsyncOpenAI(
-            api_key=who.secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=180
-        )
+        client = _async_client(live, who.secret)
         return await client.images.edit(
             image=[
                 ("door.png", rgba_with_transparent_square(256), "image/png"),
@@ -428,9 +432,7 @@ def test_the_async_client_renders_a_landscape_size(live, settings):
     who = customer(settings=settings)
 
     async def generate():  # type: ignore[no-untyped-def]
-        client = openai.AsyncOpenAI(
-            api_key=who.secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=180
-        )
+        client = _async_client(live, who.secret)
         return await client.images.generate(
             prompt="a lighthouse at dusk",
             size="1536x1024",
@@ -473,9 +475,7 @@ def test_the_async_client_streams_an_edit(live, settings):
     who = customer(settings=settings)
 
     async def edit():  # type: ignore[no-untyped-def]
-        client = openai.AsyncOpenAI(
-            api_key=who.secret, base_url=f"{live.base_url}/v1", max_retries=0, timeout=180
-        )
+        client = _async_client(live, who.secret)
         stream = await client.images.edit(
             image=("door.png", rgba_with_transparent_square(256), "image/png"),
             prompt="a blue window",
