@@ -49,12 +49,9 @@ def prompt_screen_ready() -> bool:
 
 def prompt_screen_warm() -> None:
     """Loads, now, everything analysing a prompt reads (the sentence model and its examples,
-    the registry's matcher and role vectors, the lexicons and word lists), by analysing a
-    harmless sample. Records nothing."""
-    prompt_analyse(
-        _WARM_UP_PROMPT, matcher=figure_matcher(), thresholds={}, descriptions=figure_descriptions()
-    )
-    _warm.set()
+    the registry's matcher and role vectors, the lexicons and word lists, the policy), by
+    analysing a harmless sample as a request would. Records nothing."""
+    prompt_analysis_current(prompt=_WARM_UP_PROMPT, policy=policy_current())
 
 
 def prompt_screen_preload() -> None:
