@@ -126,10 +126,8 @@ def run_batch(
             outputs = loaded.text2img(width=render[0], height=render[1], **common).images
         elif operation == "variation":
             outputs = _variation(loaded, jobs, render, steps, strength, common)
-        elif operation == "edit":
+        else:  # an edit: `pipe_for` above refused any other operation
             outputs = _edit(loaded, jobs, render, common)
-        else:
-            raise ValueError(f"unknown operation {operation!r}")
     position = 0
     for job in jobs:
         job.images = [
