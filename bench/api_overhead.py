@@ -155,6 +155,7 @@ def main() -> None:
     from tests.generation.live_server import live_easel_start, unlimited_customer
 
     call_command("migrate", verbosity=0)
+    call_command("c2pa_development_certificate")  # as `make run` does: the worker signs with it
     _, secret = unlimited_customer()
     results = redis.Redis.from_url(os.environ["REDIS_URL"])
     results.delete(_TIMES_KEY)
