@@ -267,8 +267,16 @@ class ImagesResponseSerializer(serializers.Serializer):
 
 
 def openai_images_body(*, generation_id: Any, response_format: str) -> dict[str, Any]:
-    """The finished job as OpenAI answers it, or the error it would give. Sync (ORM, storage)."""
-    generation = Generation.objects.get(pk=generation_id)
+    """The finished job as OpenAI answers it, or the error it would give. Sync (ORM, storage).
+
+    One query for a job with images (each row carries its job), the common answer: this read
+    is on the way between the worker's publish and the client's answer."""
+    images = list(
+        Image.objects.select_related("generation")
+        .filter(generation_id=generation_id, status=Image.Status.DELIVERED, deleted_at__isnull=True)
+        .exclude(storage_key="")
+    )
+    generation = images[0].generation if images else Generation.objects.get(pk=generation_id)
     if generation.status == Generation.Status.BLOCKED:
         block = decision_block_for_generation(generation_id=generation.pk)
         raise ContentPolicyViolation(
@@ -290,9 +298,6 @@ def openai_images_body(*, generation_id: Any, response_format: str) -> dict[str,
             f"GET /api/v1/generations/{generation.id}.",
             headers={"x-should-retry": "false"},  # a retry would start (and charge) another job
         )
-    images = Image.objects.filter(
-        generation=generation, status=Image.Status.DELIVERED, deleted_at__isnull=True
-    ).exclude(storage_key="")
     return {
         "created": int(generation.created_at.timestamp()),
         "data": [_image_entry(image=image, response_format=response_format) for image in images],
