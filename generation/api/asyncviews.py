@@ -76,7 +76,15 @@ def request_thread_release() -> None:
 
 
 class AsyncApiView(APIView):
-    """An APIView whose handlers are `async def`; see the module's docstring."""
+    """An APIView whose handlers are `async def`; see the module's docstring.
+
+    A handler's synchronous first part (validation, the database work it starts with) may be a
+    `prepare_<method>` method: it runs in the same pool call as authentication, so the request
+    makes one thread hop and one connection check for both, and the handler finds what it
+    returned in `self.prepared`.
+    """
+
+    prepared: Any = None
 
     async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
         self.args = args
@@ -86,7 +94,7 @@ class AsyncApiView(APIView):
         self.headers = self.default_response_headers
         try:
             # Authentication, permissions and throttles read the database: not on the loop.
-            await run_sync(self._initial_and_parse, drf_request, *args, **kwargs)
+            self.prepared = await run_sync(self._initial_and_prepare, drf_request, *args, **kwargs)
             method = (drf_request.method or "get").lower()
             handler = getattr(self, method, None) if method in self.http_method_names else None
             if handler is None:
@@ -98,10 +106,12 @@ class AsyncApiView(APIView):
         self.response = self.finalize_response(drf_request, response, *args, **kwargs)
         return self.response
 
-    def _initial_and_parse(self, request: Request, *args: Any, **kwargs: Any) -> None:
+    def _initial_and_prepare(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         self.initial(request, *args, **kwargs)
         # Parse the body here too (multipart spools to disk): the handler then reads it freely.
         _ = request.data
+        prepare = getattr(self, f"prepare_{(request.method or 'get').lower()}", None)
+        return None if prepare is None else prepare(request, *args, **kwargs)
 
     async def _method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.http_method_not_allowed(request, *args, **kwargs)

@@ -8,6 +8,7 @@ loop (generation.api.events): a held request costs a coroutine and a queue, not 
 import base64
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -443,7 +444,7 @@ def _idempotency_key(request: Request) -> str | None:
     return request.headers.get("Idempotency-Key")
 
 
-def _start(
+def _admit(
     request: Request,
     *,
     operation: str,
@@ -451,11 +452,10 @@ def _start(
     files: dict[str, Any],
     face_consent: bool,
     response_format: str,
-):  # type: ignore[no-untyped-def]
+) -> Admitted:
     api_key = request.auth if isinstance(request.auth, ApiKey) else None
     key = _idempotency_key(request)
-    return run_sync(
-        admission_admit,
+    return admission_admit(
         user=authenticated_user(request),
         api_key=api_key,
         source=Generation.Source.OPENAI_API,
@@ -463,7 +463,8 @@ def _start(
         face_consent=face_consent,
         image_bytes=upload_bytes(files.get("image")),
         mask_bytes=upload_bytes(files.get("mask")),
-        reference_bytes=tuple(upload_bytes(upload) for upload in files.get("references", ())),
+        # A listed upload is a file, never None: upload_bytes gives its bytes.
+        reference_bytes=tuple(upload_bytes(upload) for upload in files.get("references", ())),  # type: ignore[misc]
         idempotency=None
         if key is None
         else Idempotency(
@@ -520,33 +521,52 @@ def _uploads(request: Request, data: dict[str, Any], file_fields: tuple[str, ...
     return files
 
 
-async def _create_images(
-    request: Request,
-    *,
-    serializer_class: type[ImageParamsSerializer],
-    operation: str,
-    file_fields: tuple[str, ...],
-) -> Response | StreamingHttpResponse:
-    """What the three operations do alike: validate, start (or replay) the job, answer when ready.
+@dataclass(frozen=True)
+class _Started:
+    admitted: Admitted
+    stream: bool
+    response_format: str
+
+
+class _ImagesApi(AsyncApiView):
+    """What the three operations do alike: validate, start (or replay) the job, answer when
+    ready. Validation and admission are `prepare_post`, so they run in authentication's pool
+    call (AsyncApiView); the wait and the answer are the handler's, on the event loop.
 
     `file_fields` name the uploads the operation takes; their validation is the serializer's.
     """
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    data = serializer.validated_data
-    files = _uploads(request, data, file_fields)
-    started = await _start(
-        request,
-        operation=operation,
-        params=_create_params(data),
-        files=files,
-        # Only edits and variations take an image, so only they carry the face_consent field.
-        face_consent=data.get("face_consent", False),
-        response_format="b64_json" if data["stream"] else data["response_format"],
-    )
-    if data["stream"]:
-        return _stream(started=started, event_prefix=STREAM_EVENT_PREFIX[operation])
-    return await _answer(request=request, started=started, response_format=data["response_format"])
+
+    permission_classes = GENERATE_IMAGES
+    input_serializer: type[ImageParamsSerializer]
+    operation: str
+    file_fields: tuple[str, ...] = ()
+
+    def prepare_post(self, request: Request) -> _Started:
+        serializer = self.input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        admitted = _admit(
+            request,
+            operation=self.operation,
+            params=_create_params(data),
+            files=_uploads(request, data, self.file_fields),
+            # Only edits and variations take an image, so only they carry the face_consent field.
+            face_consent=data.get("face_consent", False),
+            response_format="b64_json" if data["stream"] else data["response_format"],
+        )
+        return _Started(
+            admitted=admitted, stream=data["stream"], response_format=data["response_format"]
+        )
+
+    async def _respond(self, request: Request) -> Response | StreamingHttpResponse:
+        started: _Started = self.prepared
+        if started.stream:
+            return _stream(
+                started=started.admitted, event_prefix=STREAM_EVENT_PREFIX[self.operation]
+            )
+        return await _answer(
+            request=request, started=started.admitted, response_format=started.response_format
+        )
 
 
 def _images_responses(event_prefix: str) -> dict:
@@ -581,9 +601,10 @@ def _images_responses(event_prefix: str) -> dict:
     }
 
 
-class ImagesGenerationsApi(AsyncApiView):
+class ImagesGenerationsApi(_ImagesApi):
     parser_classes = [JSONParser]
-    permission_classes = GENERATE_IMAGES
+    input_serializer = GenerationsInputSerializer
+    operation = Generation.Operation.GENERATE
 
     @extend_schema(
         operation_id="openai_images_generations",
@@ -594,17 +615,14 @@ class ImagesGenerationsApi(AsyncApiView):
         responses=_images_responses(STREAM_EVENT_PREFIX[Generation.Operation.GENERATE.value]),
     )
     async def post(self, request: Request) -> Response | StreamingHttpResponse:
-        return await _create_images(
-            request,
-            serializer_class=GenerationsInputSerializer,
-            operation=Generation.Operation.GENERATE,
-            file_fields=(),
-        )
+        return await self._respond(request)
 
 
-class ImagesEditsApi(AsyncApiView):
+class ImagesEditsApi(_ImagesApi):
     parser_classes = [MultiPartParser]
-    permission_classes = GENERATE_IMAGES
+    input_serializer = EditsInputSerializer
+    operation = Generation.Operation.EDIT
+    file_fields = ("image", "mask")
 
     @extend_schema(
         operation_id="openai_images_edits",
@@ -615,17 +633,14 @@ class ImagesEditsApi(AsyncApiView):
         responses=_images_responses(STREAM_EVENT_PREFIX[Generation.Operation.EDIT.value]),
     )
     async def post(self, request: Request) -> Response | StreamingHttpResponse:
-        return await _create_images(
-            request,
-            serializer_class=EditsInputSerializer,
-            operation=Generation.Operation.EDIT,
-            file_fields=("image", "mask"),
-        )
+        return await self._respond(request)
 
 
-class ImagesVariationsApi(AsyncApiView):
+class ImagesVariationsApi(_ImagesApi):
     parser_classes = [MultiPartParser]
-    permission_classes = GENERATE_IMAGES
+    input_serializer = VariationsInputSerializer
+    operation = Generation.Operation.VARIATION
+    file_fields = ("image",)
 
     @extend_schema(
         operation_id="openai_images_variations",
@@ -636,12 +651,7 @@ class ImagesVariationsApi(AsyncApiView):
         responses=_images_responses(STREAM_EVENT_PREFIX[Generation.Operation.VARIATION.value]),
     )
     async def post(self, request: Request) -> Response | StreamingHttpResponse:
-        return await _create_images(
-            request,
-            serializer_class=VariationsInputSerializer,
-            operation=Generation.Operation.VARIATION,
-            file_fields=("image",),
-        )
+        return await self._respond(request)
 
 
 # --- Models ------------------------------------------------------------------------------------
