@@ -363,6 +363,7 @@ def _screen_reserve_create(
 ) -> Generation:
     """Steps 5 to 7."""
     generation_permission_check(user=user, end_user=end_user)
+    new_generation_id = generation_id is None  # nothing can have been screened for it yet
     if generation_id is None:
         generation_id = uuid.uuid4()
     elif Generation.objects.filter(pk=generation_id).exists():
@@ -375,6 +376,7 @@ def _screen_reserve_create(
         end_user=end_user,
         face_consent=face_consent,
         generation_id=generation_id,
+        new_generation_id=new_generation_id,
     )
     options = checked.options
     amount = generation_cost(pixels=options.size.pixels, n=n)
@@ -439,10 +441,15 @@ def _screen(
     end_user: str,
     face_consent: bool,
     generation_id: uuid.UUID,
+    new_generation_id: bool,
 ) -> None:
     if prompt.strip():
         verdict = prompt_screen(
-            prompt=prompt, user=user, end_user=end_user, generation_id=generation_id
+            prompt=prompt,
+            user=user,
+            end_user=end_user,
+            generation_id=generation_id,
+            new_generation_id=new_generation_id,
         )
         if verdict.blocked:
             raise verdict.as_error()

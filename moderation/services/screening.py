@@ -123,17 +123,19 @@ def prompt_screen(
     user: User,
     end_user: str = "",
     generation_id: uuid.UUID | None = None,
+    new_generation_id: bool = False,
 ) -> Verdict:
     """Screen one prompt and record the decision. Idempotent on `generation_id`: a retried
     request gets the first decision back and is not struck twice. That is looked up once,
     under the lock: a fresh job (nearly every call) has none, and a retry's analysis is
-    mostly cached."""
+    mostly cached. `new_generation_id`: the caller made `generation_id` just now for this
+    call, so nothing can have been decided for it: neither lock nor lookup (two round trips)."""
     policy = policy_current()
     analysis = prompt_analysis_current(prompt=prompt, policy=policy)
     outcome, categories = prompt_decide(analysis=analysis, policy=policy)
     figure = _figure_row(analysis=analysis) if Category.PUBLIC_FIGURE in categories else None
     with transaction.atomic():
-        if generation_id is not None:
+        if generation_id is not None and not new_generation_id:
             advisory_lock(key=f"prompt-screen:{generation_id}")
             existing = _existing(generation_id=generation_id)
             if existing is not None:
