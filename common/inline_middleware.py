@@ -2,13 +2,14 @@
 
 Under the ASGI server Django's `MiddlewareMixin` runs every `process_request` and
 `process_response` through `sync_to_async` (the request's thread): the security, session,
-common, CSRF, authentication, messages and clickjacking middleware made thirteen thread hops
+common, CSRF, authentication, messages and clickjacking middleware made twelve thread hops
 a request, each a wake-up of another thread and back, 0.1-0.5 ms apiece on the 2-core shared
-box (bench/api_overhead.py). These hooks read the request and set headers, cookies and lazy
-objects; they block on nothing, so they run on the event loop. The one that may touch the
-database (saving a session, or a message overflowing into it) still goes to the thread:
-`_response_blocks` says when. `process_view` hooks are the handler's, and unchanged. The sync
-chain (WSGI, the test client) runs them as Django does.
+box (timed in the web process; docs/api.md). These hooks read the request and set headers,
+cookies and lazy objects; they block on nothing, so they run on the event loop. A hook that may
+touch the database (saving a session, storing messages, a CSRF secret kept in the session)
+still goes to the thread: `_request_blocks` and `_response_blocks` say when. `process_view`
+hooks are the handler's, and unchanged. The sync chain (WSGI, the test client) runs them as
+Django does.
 """
 
 from typing import Any
