@@ -23,9 +23,10 @@
     its own thread while the others serve, and a job handed to it waits for that load, as
     /readyz says meanwhile: closing the queues again would idle every other GPU, and could not
     stop the message the main process already prefetched for the free slot.
-  - Only the prefork pool warms children at start (Easel's GPU workers, and `make run`'s
-    worker): under the solo or threads pool models load with the first job and nothing is held.
-    Nor is an autoscaled pool held (its children come and go); GPU workers run one child per GPU.
+  - The prefork pool (Easel's GPU workers, and `make run`'s worker) warms each child at start,
+    the solo pool the worker's own process; under the threads pool models load with the first
+    job and nothing is held. Nor is an autoscaled pool held (its children come and go); GPU
+    workers run one child per GPU.
 """
 
 import json
@@ -151,7 +152,7 @@ class GpuQueuesAfterWarmUp(bootsteps.StartStopStep):
     def _poll(self, c: Any) -> None:
         if worker_draining():
             self._drained()
-        elif warm_up_ended():
+        elif warm_up_ended(c.pool):
             self._timer_cancel()
             c.call_soon(self._consume, c)
 
@@ -159,7 +160,7 @@ class GpuQueuesAfterWarmUp(bootsteps.StartStopStep):
         if self._consuming or worker_draining():  # the drain may have begun since the poll
             return
         self._consuming = True
-        _warm_up_report(queues=self._queues or [])
+        _warm_up_report(c.pool, queues=self._queues or [])
         for name in self._queues or []:
             c.add_task_queue(name)
 
@@ -167,12 +168,13 @@ class GpuQueuesAfterWarmUp(bootsteps.StartStopStep):
 def _queues_held_until_warm(c: Any) -> list[str]:
     """The GPU queues this worker consumes, where its children warm models at start."""
     from celery.concurrency.prefork import TaskPool as PreforkPool
+    from celery.concurrency.solo import TaskPool as SoloPool
 
     from generation.inference.registry import gpu_queues  # cycle: config.celery imports us
 
     if _state.warm_ends is None:  # not a GPU worker, or no EASEL_WORKER_MODELS
         return []
-    if not isinstance(c.pool, PreforkPool):
+    if not isinstance(c.pool, PreforkPool | SoloPool):  # the pools that send worker_process_init
         pool = type(c.pool).__module__.rsplit(".", 1)[-1]
         logger.warning("the %s pool warms no model at start: jobs load them as they come", pool)
         return []
@@ -182,26 +184,33 @@ def _queues_held_until_warm(c: Any) -> list[str]:
     return sorted(set(c.app.amqp.queues.consume_from) & gpu_queues())
 
 
-def warm_up_ended() -> bool:
-    """True once every child's warm-up has ended, loaded or failed (in the main process)."""
-    return _state.warm_ends is not None and all(end != _WARMING for end in _state.warm_ends)
+def _warm_ends(pool: Any) -> list[int]:
+    """Each pool process's warm-up slot: `limit` processes (the solo pool's one is the worker)."""
+    return list(_state.warm_ends[: pool.limit]) if _state.warm_ends is not None else []
 
 
-def _warm_up_report(*, queues: list[str]) -> None:
-    failed = sum(end == _WARM_FAILED for end in _state.warm_ends)
+def warm_up_ended(pool: Any) -> bool:
+    """True once every pool process's warm-up has ended, loaded or failed (main process)."""
+    ends = _warm_ends(pool)
+    return bool(ends) and all(end != _WARMING for end in ends)
+
+
+def _warm_up_report(pool: Any, *, queues: list[str]) -> None:
+    ends = _warm_ends(pool)
+    failed = sum(end == _WARM_FAILED for end in ends)
     if failed:
         logger.error(
             "warm-up ended in all %d worker processes, but %d could not load every model of "
             "EASEL_WORKER_MODELS (their log says why); consuming %s anyway: those models' jobs "
             "fail with that explanation, and /readyz stays 503 until they load",
-            len(_state.warm_ends),
+            len(ends),
             failed,
             ", ".join(queues),
         )
     else:
         logger.info(
             "warm-up ended in all %d worker processes; consuming %s",
-            len(_state.warm_ends),
+            len(ends),
             ", ".join(queues),
         )
 
@@ -252,11 +261,12 @@ def _child_started(**_: object) -> None:
 
 
 def _warm_slot() -> int | None:
-    """This child's slot: its prefork pool index, which a replacement child takes over."""
+    """This child's slot: its prefork pool index, which a replacement child takes over; 0 under
+    the solo pool, whose one process is the worker's own."""
     from billiard.process import current_process
 
-    index = getattr(current_process(), "index", None)
-    return index if index is not None and 0 <= index < len(_state.warm_ends) else None
+    index = getattr(current_process(), "index", 0)
+    return index if 0 <= index < len(_state.warm_ends) else None
 
 
 def _child_warm(slot: int | None) -> None:
