@@ -10,8 +10,23 @@
   every child's model loaded; not ready while draining) and `/metrics` (every child's samples,
   plus GPU memory and utilisation through NVML).
 - Warm-up. A GPU worker's children load EASEL_WORKER_MODELS as they start, in a thread (Celery
-  kills `worker_process_init` handlers that take over 4 s), so the first job does not pay for it
-  and readiness means what it says.
+  kills `worker_process_init` handlers that take over 4 s), and the worker consumes none of its
+  GPU queues until every child's attempt has ended (`GpuQueuesAfterWarmUp`): no job waits
+  inside `pipeline_get` for a load, and jobs sent meanwhile stay in the broker for any warm
+  worker. Other queues (`default`, on `make run`'s one worker) are consumed from the start.
+  - A model that cannot be loaded ends that child's attempt too: the worker then consumes (so a
+    bad model never leaves it idle forever), logs an ERROR naming how many children failed,
+    and its /readyz stays 503 on that model; its jobs fail fast with the loader's explanation
+    (generation/inference/pipelines.py), like a server that serves the models it could load.
+  - SIGTERM during warm-up: the worker never starts consuming its GPU queues, it drains.
+  - The hold is at start only. A child replaced later (a crash, a hard time limit) loads in
+    its own thread while the others serve, and a job handed to it waits for that load, as
+    /readyz says meanwhile: closing the queues again would idle every other GPU, and could not
+    stop the message the main process already prefetched for the free slot.
+  - The prefork pool (Easel's GPU workers, and `make run`'s worker) warms each child at start,
+    the solo pool the worker's own process; under the threads pool models load with the first
+    job and nothing is held. Nor is an autoscaled pool held (its children come and go); GPU
+    workers run one child per GPU.
 """
 
 import json
@@ -41,12 +56,17 @@ from common import health, metrics
 logger = logging.getLogger(__name__)
 
 _TICK_SECONDS = 5.0
+# How often the main process looks whether its children have warmed (a read of shared memory).
+_WARM_POLL_SECONDS = 0.5
+# Each child's warm-up, in a slot of its own (its pool index) of `_State.warm_ends`.
+_WARMING, _WARMED, _WARM_FAILED = 0, 1, 2
 
 
 class _State:
     """The main process's view of itself, shared with the probe server's thread."""
 
     drain: Any = None  # a multiprocessing Event, made in the main process before the fork
+    warm_ends: Any = None  # a shared byte array, one slot per child, made before the fork too
     last_tick: float = 0.0
     concurrency: int = 1
     serves_gpu: bool = False
@@ -80,6 +100,121 @@ def _tick() -> None:
     _state.last_tick = time.monotonic()
 
 
+class GpuQueuesAfterWarmUp(bootsteps.StartStopStep):
+    """Consumes a GPU worker's GPU queues only once every child's warm-up has ended.
+
+    It starts after the Tasks step made the task consumer and before the event loop's first
+    `consume()`, so cancelling a queue here means it was never consumed; `cancel_task_queue`
+    also deselects it, so a reconnection's new consumer leaves it out as well until it is added.
+    The poll runs on the worker's timer; the queues are added from the event loop (`call_soon`),
+    since without one (the filesystem broker) that timer is a thread of its own.
+    """
+
+    requires = {"celery.worker.consumer.tasks:Tasks"}
+
+    def __init__(self, c: Any, **kwargs: Any) -> None:
+        self._queues: list[str] | None = None  # decided at the first start
+        self._consuming = False
+        self._timer: Any = None
+        super().__init__(c, **kwargs)
+
+    def start(self, c: Any) -> None:
+        if self._queues is None:
+            self._queues = _queues_held_until_warm(c)
+        if not self._queues or self._consuming:
+            return
+        for name in self._queues:
+            c.cancel_task_queue(name)
+        logger.info(
+            "not consuming %s until the worker processes have warmed %s",
+            ", ".join(self._queues),
+            ", ".join(settings.EASEL_WORKER_MODELS),
+        )
+        self._timer = c.timer.call_repeatedly(_WARM_POLL_SECONDS, self._poll, (c,), priority=10)
+
+    def stop(self, c: Any) -> None:
+        # A warm shutdown stops the consumer at once, often before the next poll.
+        if worker_draining():
+            self._drained()
+        self._timer_cancel()
+
+    def _drained(self) -> None:
+        if self._timer is not None:  # still waiting: say so once
+            queues = ", ".join(self._queues or [])
+            logger.warning("draining during warm-up: %s never consumed", queues)
+        self._timer_cancel()
+
+    def _timer_cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _poll(self, c: Any) -> None:
+        if worker_draining():
+            self._drained()
+        elif warm_up_ended(c.pool):
+            self._timer_cancel()
+            c.call_soon(self._consume, c)
+
+    def _consume(self, c: Any) -> None:
+        if self._consuming or worker_draining():  # the drain may have begun since the poll
+            return
+        self._consuming = True
+        _warm_up_report(c.pool, queues=self._queues or [])
+        for name in self._queues or []:
+            c.add_task_queue(name)
+
+
+def _queues_held_until_warm(c: Any) -> list[str]:
+    """The GPU queues this worker consumes, where its children warm models at start."""
+    from celery.concurrency.prefork import TaskPool as PreforkPool
+    from celery.concurrency.solo import TaskPool as SoloPool
+
+    from generation.inference.registry import gpu_queues  # cycle: config.celery imports us
+
+    if _state.warm_ends is None:  # not a GPU worker, or no EASEL_WORKER_MODELS
+        return []
+    if not isinstance(c.pool, PreforkPool | SoloPool):  # the pools that send worker_process_init
+        pool = type(c.pool).__module__.rsplit(".", 1)[-1]
+        logger.warning("the %s pool warms no model at start: jobs load them as they come", pool)
+        return []
+    if getattr(c.controller, "autoscale", None):
+        logger.warning("an autoscaled pool's children come and go: consuming before warm-up")
+        return []
+    return sorted(set(c.app.amqp.queues.consume_from) & gpu_queues())
+
+
+def _warm_ends(pool: Any) -> list[int]:
+    """Each pool process's warm-up slot: `limit` processes (the solo pool's one is the worker)."""
+    return list(_state.warm_ends[: pool.limit]) if _state.warm_ends is not None else []
+
+
+def warm_up_ended(pool: Any) -> bool:
+    """True once every pool process's warm-up has ended, loaded or failed (main process)."""
+    ends = _warm_ends(pool)
+    return bool(ends) and all(end != _WARMING for end in ends)
+
+
+def _warm_up_report(pool: Any, *, queues: list[str]) -> None:
+    ends = _warm_ends(pool)
+    failed = sum(end == _WARM_FAILED for end in ends)
+    if failed:
+        logger.error(
+            "warm-up ended in all %d worker processes, but %d could not load every model of "
+            "EASEL_WORKER_MODELS (their log says why); consuming %s anyway: those models' jobs "
+            "fail with that explanation, and /readyz stays 503 until they load",
+            len(ends),
+            failed,
+            ", ".join(queues),
+        )
+    else:
+        logger.info(
+            "warm-up ended in all %d worker processes; consuming %s",
+            len(ends),
+            ", ".join(queues),
+        )
+
+
 def _consumes_gpu_queue(worker: Any) -> bool:
     from generation.inference.registry import gpu_queues  # cycle: config.celery imports us
 
@@ -92,6 +227,8 @@ def _worker_started(sender: Any = None, **_: object) -> None:
     _state.drain = multiprocessing.get_context("fork").Event()
     _state.concurrency = int(getattr(sender, "concurrency", 1) or 1)
     _state.serves_gpu = sender is not None and _consumes_gpu_queue(sender)
+    if _state.serves_gpu and settings.EASEL_WORKER_MODELS:
+        _state.warm_ends = multiprocessing.get_context("fork").RawArray("b", _state.concurrency)
     metrics.multiprocess_folder_reset()
 
 
@@ -116,8 +253,26 @@ def _worker_shutting_down(sig: str = "", how: str = "", **_: object) -> None:
 
 @worker_process_init.connect
 def _child_started(**_: object) -> None:
-    if _state.serves_gpu and settings.EASEL_WORKER_MODELS:
-        threading.Thread(target=models_warm, name="models-warm", daemon=True).start()
+    if _state.warm_ends is not None:
+        slot = _warm_slot()
+        if slot is not None:
+            _state.warm_ends[slot] = _WARMING  # a replacement warms again in its slot
+        threading.Thread(target=_child_warm, args=(slot,), name="models-warm", daemon=True).start()
+
+
+def _warm_slot() -> int | None:
+    """This child's slot: its prefork pool index, which a replacement child takes over; 0 under
+    the solo pool, whose one process is the worker's own."""
+    from billiard.process import current_process
+
+    index = getattr(current_process(), "index", 0)
+    return index if 0 <= index < len(_state.warm_ends) else None
+
+
+def _child_warm(slot: int | None) -> None:
+    loaded = models_warm()
+    if slot is not None:
+        _state.warm_ends[slot] = _WARMED if loaded else _WARM_FAILED
 
 
 @worker_process_shutdown.connect
@@ -126,18 +281,22 @@ def _child_stopping(pid: int | None = None, **_: object) -> None:
         metrics.process_exited(pid)
 
 
-def models_warm() -> None:
-    """Loads (and warms) the models this worker serves, once, in this process."""
+def models_warm() -> bool:
+    """Loads (and warms) the models this worker serves, once, in this process; True when every
+    one loaded."""
     # cycle: config.celery imports this module, and the pipelines import config.celery's app
     from generation.inference.pipelines import ModelUnavailable, pipeline_get
 
+    loaded = True
     for model_id in settings.EASEL_WORKER_MODELS:
         try:
             pipeline_get(model_id=model_id)
         except ModelUnavailable:
-            pass  # pipeline_get logged why; readiness stays false, which is the point
+            loaded = False  # pipeline_get logged why; readiness stays false, which is the point
         except Exception:
+            loaded = False
             logger.exception("warming model %s failed", model_id)
+    return loaded
 
 
 # --- The probe server ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from celery import Celery
 from celery.signals import beat_init
 
 from common.beat_lock import beat_lock_hold
-from common.celery_worker import LivenessTick
+from common.celery_worker import GpuQueuesAfterWarmUp, LivenessTick
 from common.logging import RoutineTaskFilter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
@@ -17,6 +17,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # Probes, metrics, drain and model warm-up of every worker (common/celery_worker.py, whose
 # signal handlers connect as it is imported); exactly one beat (common/beat_lock.py).
 app.steps["worker"].add(LivenessTick)
+app.steps["consumer"].add(GpuQueuesAfterWarmUp)
 beat_init.connect(beat_lock_hold)
 app.autodiscover_tasks()
 # Webhook delivery to API customers lives beside generation's GPU tasks, in its own module.

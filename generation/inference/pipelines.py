@@ -1,7 +1,9 @@
 """Loading pipelines: once per worker child process, lazily, then warmed and cached.
 
-The Celery parent process never imports torch's CUDA state: the first job in a child loads its
-model here (`worker_process_init` handlers are killed after 4 s, too short for real weights).
+The Celery parent process never imports torch's CUDA state: each child loads its models here,
+from a warm-up thread as it starts for EASEL_WORKER_MODELS (common/celery_worker.py: the worker
+consumes its GPU queues only after it; `worker_process_init` handlers are killed after 4 s, too
+short for real weights), or at the first job needing a model not warmed.
 A model that cannot be loaded raises ModelUnavailable with which model, why and how to fix;
 the failure is remembered for a short while so a queue of jobs fails fast rather than each
 retrying a multi-second download that cannot succeed.
