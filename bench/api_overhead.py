@@ -50,7 +50,7 @@ def _instrument_worker() -> None:
     original_run_batch = operations.run_batch
     original_step = worker._Step.__call__
     original_run = worker.generation_run
-    original_screen = worker.outputs_screen  # a batch's screening, before each image's delivery
+    original_screen = worker._batch_screen  # a batch's delivery, the first of it on the pool
     original_deliver = worker.image_deliver
     original_publish = worker.progress_publish
 
@@ -80,10 +80,10 @@ def _instrument_worker() -> None:
                 with lock:
                     marks[str(generation_id)]["callbacks"] = callbacks.seconds
 
-    def timed_screen(*, outputs):  # type: ignore[no-untyped-def]
-        for output in outputs:  # delivery starts with the batch's screening
-            mark(output.generation_id, "deliver_start", first=True)
-        return original_screen(outputs=outputs)
+    def timed_screen(deliveries, pooled):  # type: ignore[no-untyped-def]
+        for delivery in deliveries:  # on the pool: the batch's rows, bytes and screening
+            mark(delivery.job.pk, "deliver_start", first=True)
+        return original_screen(deliveries, pooled)
 
     def timed_deliver(*, image, **kwargs):  # type: ignore[no-untyped-def]
         try:
@@ -111,7 +111,7 @@ def _instrument_worker() -> None:
     operations.run_batch = timed_run_batch
     worker._Step.__call__ = timed_step  # type: ignore[method-assign]
     worker.generation_run = timed_run
-    worker.outputs_screen = timed_screen
+    worker._batch_screen = timed_screen
     worker.image_deliver = timed_deliver
     worker.progress_publish = marked_publish
 

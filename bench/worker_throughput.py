@@ -9,17 +9,23 @@ batch, pipeline, output screening, watermark, PNG encoding, content credentials,
 settlement. Three figures come from the same jobs (same prompts, seeds, size, batch) in one run:
 
 - pipeline only: `run_batch` on the same batches, nothing else (what bench/batching.py times);
-- delivered, pipelined: the worker as configured (the next batch runs while a pool of CPU
+- delivered, pipelined: EASEL_WORKER_PIPELINE on (the next batch runs while a pool of CPU
   threads delivers the last one);
-- delivered, serial: the same with EASEL_WORKER_PIPELINE off (each batch delivered before the
-  next one starts).
+- delivered, serial: the same with EASEL_WORKER_PIPELINE off (each batch delivered, by the same
+  pool, before the next one starts).
 
-Then the time per stage per image (from the serial run, where stages do not share the CPU with
-the pipeline; the indented ones are parts of the one above), the delivery work per image (its
-Image row, its share of the batch's screening, marks, encoding, content credentials, storage;
-not the settlement, which is per job) over the time to PNG-encode that same image with Pillow's
-defaults (the floor: no design avoids encoding), and the screening of a photo with a face over
-its own encode time, alone and per image of a batch. The last line is for scripts:
+The three run in turns, `--rounds` times with the order rotating, so they see the same load on
+a shared machine; each figure is the median of its rounds. delivered/pipeline is the worker as
+configured on that device (`generation.services.deliveries.pipelining`: pipelined on a GPU,
+serial on a CPU by default).
+
+Then the time per stage per image (from one more serial run with one delivery thread, where
+each stage runs alone on the machine; the indented ones are parts of the one above), the
+delivery work per image (its Image row, its share of the batch's screening, marks, encoding,
+content credentials, storage; not the settlement, which is per job) over the time to
+PNG-encode that same image with Pillow's defaults (the floor: no design avoids encoding), and
+the screening of a photo with a face over its own encode time, alone and per image of a batch.
+The last line is for scripts:
 `delivered/pipeline R, pipelined/serial S, delivery/encode E`.
 
 `--device cuda` builds the SD-Turbo-sized pipeline of bench/gpu.py (random weights, fp16) and
@@ -30,6 +36,7 @@ its own database (test_<name>, dropped afterwards) and a temporary media folder.
 import argparse
 import io
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -55,7 +62,11 @@ class Stages:
         self.seconds: dict[str, float] = defaultdict(float)
         self.pictures: list = []
 
+    recording = False  # only the serial runs' stages are kept
+
     def add(self, name: str, seconds: float) -> None:
+        if not self.recording:
+            return
         with self._lock:
             self.seconds[name] += seconds
 
@@ -91,7 +102,8 @@ def _instrument() -> None:
     original_deliver = worker.image_deliver
 
     def deliver(**kwargs):  # type: ignore[no-untyped-def]
-        STAGES.pictures.append(kwargs["picture"])
+        if STAGES.recording:
+            STAGES.pictures.append(kwargs["picture"])
         return original_deliver(**kwargs)
 
     worker.image_deliver = deliver
@@ -103,14 +115,35 @@ def _instrument() -> None:
     _timed(image_screening, "analyze_images", "  of which screening models")
     _timed(marks, "signature_draw", "    of which signature")
     _timed(marks, "watermark_embed", "    of which watermark")
+    _timed(worker._JobDelivery, "content", DELIVERY_STAGES[3])
     _timed(delivery, "image_mark", "  of which marks + encode")
     _timed(delivery, "credentials_sign", "  of which C2PA")
     _timed(worker, "storage_write", "  of which storage write")
     _timed(worker, "generation_settle", "settle (per job)")
 
 
-# Together: the delivery work per image (the settlement is per job, and counted apart).
-DELIVERY_STAGES = ("image rows", "screening (models + decisions)", "store or withhold")
+# Together: the delivery work per image (the settlement is per job, and counted apart). The
+# bytes (marks, encoding, credentials) are made on the pool while the batch is screened.
+DELIVERY_STAGES = (
+    "image rows",
+    "screening (models + decisions)",
+    "store or withhold",
+    "delivered bytes (beside screening)",
+)
+# How the stages print: each part under the stage it is part of.
+STAGE_ORDER = (
+    DELIVERY_STAGES[0],
+    DELIVERY_STAGES[1],
+    "  of which screening models",
+    DELIVERY_STAGES[3],
+    "  of which marks + encode",
+    "    of which signature",
+    "    of which watermark",
+    "  of which C2PA",
+    DELIVERY_STAGES[2],
+    "  of which storage write",
+    "settle (per job)",
+)
 
 
 def _gpu_model_serve(size: int) -> None:
@@ -214,11 +247,14 @@ def _delivered(*, jobs: list, pipelined: bool) -> float:
     from generation.models import Generation
     from generation.services.worker import generation_run
 
-    settings.EASEL_WORKER_PIPELINE = pipelined
-    started = time.perf_counter()
-    for job in jobs:  # each job's message, in queue order; most find their job already done
-        generation_run(generation_id=job.pk)
-    elapsed = time.perf_counter() - started
+    configured, settings.EASEL_WORKER_PIPELINE = settings.EASEL_WORKER_PIPELINE, pipelined
+    try:
+        started = time.perf_counter()
+        for job in jobs:  # each job's message, in queue order; most find their job already done
+            generation_run(generation_id=job.pk)
+        elapsed = time.perf_counter() - started
+    finally:
+        settings.EASEL_WORKER_PIPELINE = configured
     statuses = set(
         Generation.objects.filter(pk__in=[job.pk for job in jobs]).values_list("status", flat=True)
     )
@@ -271,6 +307,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--jobs", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=None, help="default: the model's")
     parser.add_argument("--keepdb", action="store_true")
     args = parser.parse_args()
@@ -306,6 +343,7 @@ def _run(args: argparse.Namespace) -> None:
 
     from generation.inference.pipelines import pipeline_get
     from generation.inference.registry import model_spec
+    from generation.services.deliveries import pipelining
     from tests.factories import UserFactory
 
     if args.device == "cuda":
@@ -317,7 +355,7 @@ def _run(args: argparse.Namespace) -> None:
     steps = args.steps or spec.default_steps
     loaded = pipeline_get(model_id=model)
     _instrument()
-    settings.BILLING_SIGNUP_GRANT = 10 * args.jobs
+    settings.BILLING_SIGNUP_GRANT = 10 * args.jobs * (args.rounds + 1)
     user = UserFactory()
 
     def queue() -> list:
@@ -327,35 +365,48 @@ def _run(args: argparse.Namespace) -> None:
     _delivered(jobs=queue()[: args.batch], pipelined=True)
     _pipeline_only(model=model, count=args.batch, batch=args.batch, size=args.size, steps=steps)
 
-    pipeline_seconds = _pipeline_only(
-        model=model, count=args.jobs, batch=args.batch, size=args.size, steps=steps
-    )
-    pipelined_seconds = _delivered(jobs=queue(), pipelined=True)
-    STAGES.reset()
-    serial_seconds = _delivered(jobs=queue(), pipelined=False)
-    stages = dict(STAGES.seconds)
+    # The three ways, in turns, `--rounds` times (the order rotating), so that all three see
+    # the same load on a shared machine; each figure is the median of its rounds.
+    seconds: dict[str, list[float]] = defaultdict(list)
+    ways = {
+        "pipeline": lambda: _pipeline_only(
+            model=model, count=args.jobs, batch=args.batch, size=args.size, steps=steps
+        ),
+        "pipelined": lambda: _delivered(jobs=queue(), pipelined=True),
+        "serial": lambda: _delivered(jobs=queue(), pipelined=False),
+    }
+    configured = "pipelined" if pipelining(device=loaded.device) else "serial"
+    names = list(ways)
+    for round_number in range(args.rounds):
+        for name in names[round_number % 3 :] + names[: round_number % 3]:
+            seconds[name].append(ways[name]())
+        print(
+            f"round {round_number + 1}: "
+            + ", ".join(f"{name} {args.jobs / seconds[name][-1]:.2f} images/s" for name in names)
+        )
+    stages = _stages_alone(queue())
     encode = _encode_seconds(STAGES.pictures) / len(STAGES.pictures)
     delivered_encode = _delivered_encode_seconds(STAGES.pictures) / len(STAGES.pictures)
     face_alone, face_batched, face_encode = _face_screening(repeats=5, batch=args.batch)
 
     count = args.jobs
-    pipeline_rate = count / pipeline_seconds
-    delivered_rate = count / pipelined_seconds
-    serial_rate = count / serial_seconds
-    delivery_per_image = sum(stages.get(name, 0.0) for name in DELIVERY_STAGES) / count
+    rate = {name: count / statistics.median(values) for name, values in seconds.items()}
+    images = count  # the stages are those of one run
+    delivery_per_image = sum(stages.get(name, 0.0) for name in DELIVERY_STAGES) / images
     print(
         f"model {model} on {loaded.device}; {count} one-image jobs, {args.size} px, "
-        f"{steps} steps, batch up to {args.batch}; {os.cpu_count()} CPUs"
+        f"{steps} steps, batch up to {args.batch}; {os.cpu_count()} CPUs; "
+        f"medians of {args.rounds} rounds"
     )
-    print(f"pipeline only:        {pipeline_rate:8.2f} images/s")
-    print(f"delivered, pipelined: {delivered_rate:8.2f} images/s")
-    print(f"delivered, serial:    {serial_rate:8.2f} images/s")
-    print("time per image by stage (serial run):")
-    print(f"  {'pipeline':<34} {stages.get('pipeline', 0.0) / count * 1000:8.1f} ms")
+    print(f"pipeline only:        {rate['pipeline']:8.2f} images/s")
+    print(f"delivered, pipelined: {rate['pipelined']:8.2f} images/s")
+    print(f"delivered, serial:    {rate['serial']:8.2f} images/s")
+    print(f"the worker as configured on {loaded.device}: {configured}")
+    print("time per image by stage (serial, one delivery thread):")
+    print(f"  {'pipeline':<34} {stages.get('pipeline', 0.0) / images * 1000:8.1f} ms")
     print(f"  {'delivery (all of it)':<34} {delivery_per_image * 1000:8.1f} ms")
-    for name, seconds in stages.items():
-        if name != "pipeline":
-            print(f"  {name:<34} {seconds / count * 1000:8.1f} ms")
+    for name in STAGE_ORDER:
+        print(f"  {name:<34} {stages.get(name, 0.0) / images * 1000:8.1f} ms")
     print(f"  {'PNG encode alone':<34} {encode * 1000:8.1f} ms   (the floor: Pillow's default)")
     print(f"  {'PNG encode, delivered options':<34} {delivered_encode * 1000:8.1f} ms")
     print(
@@ -365,10 +416,32 @@ def _run(args: argparse.Namespace) -> None:
         f"{face_batched / face_encode:.2f}x"
     )
     print(
-        f"delivered/pipeline {delivered_rate / pipeline_rate:.2f}, "
-        f"pipelined/serial {delivered_rate / serial_rate:.2f}, "
+        f"delivered/pipeline {rate[configured] / rate['pipeline']:.2f}, "
+        f"pipelined/serial {rate['pipelined'] / rate['serial']:.2f}, "
         f"delivery/encode {delivery_per_image / encode:.2f}"
     )
+
+
+def _stages_alone(jobs: list) -> dict[str, float]:
+    """Seconds per stage of a serial run with one delivery thread: each stage then runs alone
+    on the machine (the pipeline's threads idle, no other delivery beside it), so its time is
+    its own work, not its share of a contended CPU."""
+    from django.conf import settings
+
+    from generation.services.deliveries import deliveries_shutdown
+
+    threads = settings.EASEL_DELIVERY_THREADS
+    deliveries_shutdown()  # the next delivery makes a pool of the new size
+    settings.EASEL_DELIVERY_THREADS = 1
+    STAGES.reset()
+    STAGES.recording = True
+    try:
+        _delivered(jobs=jobs, pipelined=False)
+    finally:
+        STAGES.recording = False
+        deliveries_shutdown()
+        settings.EASEL_DELIVERY_THREADS = threads
+    return dict(STAGES.seconds)
 
 
 if __name__ == "__main__":

@@ -369,10 +369,15 @@ EASEL_TORCH_COMPILE = env.bool("EASEL_TORCH_COMPILE", default=False)
 # this many images; 1 turns batching off (bench/batching.py measures it).
 EASEL_BATCH_MAX_IMAGES = env.int("EASEL_BATCH_MAX_IMAGES", default=8)
 # A GPU worker runs its next batch while a pool of CPU threads delivers the last one (screening,
-# watermark, encoding, storage, settlement); off: each batch is delivered before the next starts
-# (bench/worker_throughput.py measures both). The pool has EASEL_DELIVERY_THREADS threads, 0 for
-# one per CPU core.
-EASEL_WORKER_PIPELINE = env.bool("EASEL_WORKER_PIPELINE", default=True)
+# watermark, encoding, storage, settlement); off: each batch is delivered (by the same pool)
+# before the next starts. "auto" (the default): on where the model runs on a GPU, off on a CPU,
+# whose cores the pipeline's torch threads already fill (bench/worker_throughput.py measures
+# both: generation.services.deliveries.pipelining). The pool has EASEL_DELIVERY_THREADS
+# threads, 0 for one per CPU core.
+_pipeline = env("EASEL_WORKER_PIPELINE", default="auto").strip().lower()
+EASEL_WORKER_PIPELINE: bool | None = (
+    None if _pipeline == "auto" else env.bool("EASEL_WORKER_PIPELINE")
+)
 EASEL_DELIVERY_THREADS = env.int("EASEL_DELIVERY_THREADS", default=0)
 # The GPU task's limits: past the soft limit the job fails and its credits are released.
 EASEL_GENERATION_SOFT_TIME_LIMIT = env.int("EASEL_GENERATION_SOFT_TIME_LIMIT", default=300)

@@ -1,14 +1,16 @@
 """Where a GPU worker delivers its images: a pool of CPU threads, or inline.
 
-The pool lets the next batch run on the GPU while the last one is screened, watermarked,
-encoded, stored and settled (generation.services.worker): a batch's screening is one task,
-which hands each image's marking and storage on to the pool as a task of its own. Its threads
-are sized to the cores (EASEL_DELIVERY_THREADS, 0 for one per core): the heavy parts (the
-screening models, numpy, zlib, the storage write) release the GIL. Each thread holds its own
-database connection.
+A batch's screening is one task, which hands each image's marking and storage on to the pool
+as a task of its own (generation.services.worker), so the images of a batch are marked, encoded
+and stored side by side. The threads are sized to the cores (EASEL_DELIVERY_THREADS, 0 for one
+per core): the heavy parts (the screening models, numpy, zlib, the storage write) release the
+GIL. Each thread holds its own database connection.
 
-Inline (no overlap) when pipelining is off (EASEL_WORKER_PIPELINE), and when the caller is inside
-a transaction: rows it has not committed are invisible to the pool's connections.
+Pipelining (`pipelining`) is whether the next batch runs while the pool delivers the last one.
+Without it the worker waits for the pool before it takes another batch.
+
+Inline (no pool at all) when the caller is inside a transaction: rows it has not committed are
+invisible to the pool's connections.
 """
 
 import os
@@ -32,9 +34,21 @@ def delivery_threads() -> int:
     return settings.EASEL_DELIVERY_THREADS or os.cpu_count() or 1
 
 
-def deliveries_overlap() -> bool:
-    """Whether deliveries run beside the next batch (else inline, one batch at a time)."""
-    return bool(settings.EASEL_WORKER_PIPELINE) and not connection.in_atomic_block
+def deliveries_pooled() -> bool:
+    """Whether deliveries go to the pool (else inline, here and now)."""
+    return not connection.in_atomic_block
+
+
+def pipelining(*, device: str) -> bool:
+    """Whether the next batch runs while the last one is delivered, for a model on `device`.
+
+    EASEL_WORKER_PIPELINE, or by default (None): on a GPU, whose pipeline leaves the CPU to the
+    pool, yes; on a CPU, no. There torch's threads already fill every core, so a delivery beside
+    the pipeline slows it about as much as it saves, and the thread contention costs more
+    (bench/worker_throughput.py: 0.87-0.96 of serial delivery on the 2-core box)."""
+    if settings.EASEL_WORKER_PIPELINE is None:
+        return not device.startswith("cpu")
+    return settings.EASEL_WORKER_PIPELINE
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -78,10 +92,10 @@ def _in_pool_thread(work: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
-def delivery_submit(work: Callable[[], T], *, overlap: bool) -> "Future[T]":
-    """Runs `work` on the pool (overlap) or here and now; the future says when it is done and
-    holds what `work` returned."""
-    if overlap:
+def delivery_submit(work: Callable[[], T], *, pooled: bool) -> "Future[T]":
+    """Runs `work` on the pool, or here and now; the future says when it is done and holds what
+    `work` returned."""
+    if pooled:
         return _executor().submit(_in_pool_thread(work))
     result = work()  # a time limit raised here reaches the caller at once
     done: Future[T] = Future()

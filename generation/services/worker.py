@@ -31,7 +31,6 @@ from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -43,7 +42,12 @@ from common.celery_worker import worker_draining
 from generation.models import Generation, Image
 from generation.provenance.delivery import delivered_image
 from generation.services.cancels import cancel_flags
-from generation.services.deliveries import deliveries_overlap, deliveries_wait, delivery_submit
+from generation.services.deliveries import (
+    deliveries_pooled,
+    deliveries_wait,
+    delivery_submit,
+    pipelining,
+)
 from generation.services.generations import _inputs_delete
 from generation.services.image_options import INPUT_FIDELITY_STRENGTH, preview_steps
 from generation.services.progress import progress_publish
@@ -376,8 +380,9 @@ def _batches_run(
 ) -> list[Generation]:
     """Runs the batch, then (pipelining) keeps taking compatible queued batches while the last
     one is delivered beside it. Returns every job it held."""
+    from generation.inference.pipelines import pipeline_get
 
-    overlap = deliveries_overlap()
+    pooled = deliveries_pooled()
     held: list[Generation] = []
     pending: list[Future] = []
     try:
@@ -391,8 +396,9 @@ def _batches_run(
                 _batch_fail(jobs=jobs, worker_id=worker_id, error=error)
                 break
             pending += _batch_deliver(
-                jobs=jobs, outputs=outputs, worker_id=worker_id, overlap=overlap
+                jobs=jobs, outputs=outputs, worker_id=worker_id, pooled=pooled
             )
+            device = pipeline_get(model_id=jobs[0].model).device  # loaded: it just ran
             jobs = (
                 _next_batch(
                     primary=jobs[0],
@@ -400,7 +406,7 @@ def _batches_run(
                     deadline=deadline,
                     batch_seconds=time.monotonic() - started,
                 )
-                if overlap
+                if pooled and pipelining(device=device)
                 else []
             )
         deliveries_wait(pending)
@@ -517,9 +523,8 @@ def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float |
                 references=[_stored_picture(key) for key in job.input_reference_keys],
             )
         )
-    for job in jobs:
+    for job in jobs:  # recorded with the outcome (`generation_settle`), which `usage` reports
         job.input_tokens = prompt_tokens(model_id=job.model, prompt=job.prompt)
-        Generation.objects.filter(pk=job.pk).update(input_tokens=job.input_tokens)
     first = jobs[0]
     started = time.monotonic()
     run_batch(
@@ -549,7 +554,7 @@ def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float |
 
 
 def _batch_deliver(
-    *, jobs: list[Generation], outputs: list, worker_id: str, overlap: bool
+    *, jobs: list[Generation], outputs: list, worker_id: str, pooled: bool
 ) -> list[Future]:
     """Hands the batch's delivery to the pool (or delivers it here): every image of the batch
     screened in one call (`_batch_screen`), then each one stored or withheld on its own
@@ -567,15 +572,22 @@ def _batch_deliver(
         deliveries.append(_JobDelivery(job=job, worker_id=worker_id, pictures=batch_job.images))
     if not deliveries:
         return []
-    return [delivery_submit(functools.partial(_batch_screen, deliveries, overlap), overlap=overlap)]
+    return [delivery_submit(functools.partial(_batch_screen, deliveries, pooled), pooled=pooled)]
 
 
-def _batch_screen(deliveries: list["_JobDelivery"], overlap: bool) -> list[Future]:
-    """On a pool thread: the batch's Image rows, its images screened in one batched call
-    (one model pass, one decision each), then each image's delivery handed on to the pool
-    (their futures are this one's result, for `deliveries_wait`)."""
+def _batch_screen(deliveries: list["_JobDelivery"], pooled: bool) -> list[Future]:
+    """On a pool thread: the batch's Image rows, then each image's delivered bytes (marks,
+    encoding, content credentials) made on the pool while the batch is screened here in one
+    batched call (one model pass, one decision each), then each image's storing handed on to
+    the pool (their futures are this one's result, for `deliveries_wait`). Bytes are only
+    written once the screening allows them; a withheld image's are dropped."""
+    contents: list[Future[bytes]] = []
     try:
         images = _images_create(deliveries)
+        contents += [
+            delivery_submit(functools.partial(delivery.content, image), pooled=pooled)
+            for delivery, image in images
+        ]
         verdicts = outputs_screen(
             outputs=[
                 OutputImage(
@@ -591,12 +603,14 @@ def _batch_screen(deliveries: list["_JobDelivery"], overlap: bool) -> list[Futur
         raise  # the batch's handler fails what is not settled
     except Exception as error:
         logger.exception("screening the batch of %s failed", [d.job.pk for d in deliveries])
+        for content in contents:
+            content.cancel()  # bytes nobody will store; one already being made just ends
         for delivery in deliveries:
             delivery.fail(error)
         return []
     return [
-        delivery_submit(functools.partial(delivery.image, image, verdict), overlap=overlap)
-        for (delivery, image), verdict in zip(images, verdicts, strict=True)
+        delivery_submit(functools.partial(delivery.image, image, verdict, content), pooled=pooled)
+        for (delivery, image), verdict, content in zip(images, verdicts, contents, strict=True)
     ]
 
 
@@ -640,10 +654,29 @@ class _JobDelivery:
     failure: Exception | None = None
     finished: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    ingredient_read: list[bytes | None] = field(default_factory=list)  # empty until read
+    ingredient_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def image(self, image: Image, verdict: Verdict) -> None:
+    def ingredient(self) -> bytes | None:
+        """The uploaded input an edit or variation names in its content credentials: read once
+        for all of the job's images."""
+        with self.ingredient_lock:
+            if not self.ingredient_read:
+                key = self.job.input_image_key
+                self.ingredient_read.append(storage_read(key=key) if key else None)
+            return self.ingredient_read[0]
+
+    def content(self, image: Image) -> bytes:
+        """The bytes `image` is stored as, once moderation allows it."""
+        return delivered_image(
+            picture=self.pictures[image.index], image=image, ingredient=self.ingredient()
+        )
+
+    def image(self, image: Image, verdict: Verdict, content: "Future[bytes]") -> None:
         try:
-            image = image_deliver(image=image, picture=self.pictures[image.index], verdict=verdict)
+            image = image_deliver(
+                image=image, picture=self.pictures[image.index], verdict=verdict, content=content
+            )
         except (SoftTimeLimitExceeded, DeadlineExceeded):
             raise  # the batch's handler fails what is not settled
         except Exception as error:
@@ -681,9 +714,12 @@ class _JobDelivery:
         )
 
 
-def image_deliver(*, image: Image, picture: PILImage.Image, verdict: Verdict) -> Image:
-    """Stores one screened output (signed, watermarked, with content credentials) when
-    moderation allows it; a withheld one goes to the quarantine only."""
+def image_deliver(
+    *, image: Image, picture: PILImage.Image, verdict: Verdict, content: "Future[bytes]"
+) -> Image:
+    """Stores one screened output as `content` (its delivered bytes: signed, watermarked, with
+    content credentials, being made beside the screening) when moderation allows it; a withheld
+    one goes to the quarantine only."""
     generation = image.generation
     if verdict.blocked:
         quarantine_store(image=image, picture=picture)  # staff-only; an appeal may release it
@@ -692,14 +728,7 @@ def image_deliver(*, image: Image, picture: PILImage.Image, verdict: Verdict) ->
         key = image_key(
             generation_id=generation.pk, index=image.index, extension=generation.output_format
         )
-        content = delivered_image(
-            picture=picture,
-            image=image,
-            ingredient=storage_read(key=generation.input_image_key)
-            if generation.input_image_key
-            else None,
-        )
-        storage_write(key=key, content=content)
+        storage_write(key=key, content=content.result())
         image.status, image.storage_key = Image.Status.DELIVERED, key
         image.under_review = verdict.decision == "review"
     image.save(update_fields=["status", "storage_key", "under_review", "updated_at"])
@@ -742,17 +771,17 @@ def generation_settle(
     else:
         status = Generation.Status.BLOCKED
         message = "Every image was withheld by Easel's content policy. No credits were charged."
-    with transaction.atomic():
-        settled = Generation.objects.filter(
-            pk=generation.pk, status=Generation.Status.RUNNING, worker_id=worker_id
-        ).update(
-            status=status,
-            status_message=message,
-            withheld_count=withheld,
-            credits_captured=amount,
-            finished_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-        )
+    settled = Generation.objects.filter(
+        pk=generation.pk, status=Generation.Status.RUNNING, worker_id=worker_id
+    ).update(
+        status=status,
+        status_message=message,
+        withheld_count=withheld,
+        credits_captured=amount,
+        input_tokens=generation.input_tokens,
+        finished_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
     if not settled:
         logger.warning("generation %s was settled by another worker", generation.pk)
         return False
