@@ -42,17 +42,17 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "common.middleware.RequestIdMiddleware",
-    "common.inline_middleware.SecurityMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "common.middleware.WhiteNoiseMiddleware",  # static files under uvicorn; async-capable
     "common.middleware.ContentSecurityPolicyMiddleware",
-    "common.inline_middleware.SessionMiddleware",
-    "common.inline_middleware.CommonMiddleware",
-    "common.inline_middleware.CsrfViewMiddleware",
-    "common.inline_middleware.AuthenticationMiddleware",
-    "common.inline_middleware.MessageMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     # After sessions and messages (the 400 page is a normal page), before any view.
     "common.middleware.MalformedInputMiddleware",
-    "common.inline_middleware.XFrameOptionsMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.StaffTwoFactorMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
