@@ -659,17 +659,19 @@ class _JobDelivery:
     failure: Exception | None = None
     finished: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    ingredient_read: list[bytes | None] = field(default_factory=list)  # empty until read
     ingredient_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ingredient(self) -> bytes | None:
         """The uploaded input an edit or variation names in its content credentials: read once
-        for all of the job's images."""
+        for all of the job's images, whose bytes are made on several threads at once (the lock
+        keeps a second from reading it again while the first does)."""
         with self.ingredient_lock:
-            if not self.ingredient_read:
-                key = self.job.input_image_key
-                self.ingredient_read.append(storage_read(key=key) if key else None)
-            return self.ingredient_read[0]
+            return self._ingredient_stored
+
+    @functools.cached_property
+    def _ingredient_stored(self) -> bytes | None:
+        key = self.job.input_image_key
+        return storage_read(key=key) if key else None
 
     def content(self, image: Image) -> bytes:
         """The bytes `image` is stored as, once moderation allows it."""
