@@ -586,7 +586,7 @@ def _batch_screen(deliveries: list["_JobDelivery"], pooled: bool) -> list[Future
         images = _images_create(deliveries)
         contents += [
             delivery_submit(functools.partial(delivery.content, image), pooled=pooled)
-            for delivery, image in images
+            for delivery, image, _ in images
         ]
         verdicts = outputs_screen(
             outputs=[
@@ -595,8 +595,9 @@ def _batch_screen(deliveries: list["_JobDelivery"], pooled: bool) -> list[Future
                     image_id=image.pk,
                     generation_id=delivery.job.pk,
                     user=delivery.job.user,  # read with the claim (`_held`)
+                    fresh=fresh,
                 )
-                for delivery, image in images
+                for delivery, image, fresh in images
             ]
         )
     except (SoftTimeLimitExceeded, DeadlineExceeded):
@@ -610,13 +611,17 @@ def _batch_screen(deliveries: list["_JobDelivery"], pooled: bool) -> list[Future
         return []
     return [
         delivery_submit(functools.partial(delivery.image, image, verdict, content), pooled=pooled)
-        for (delivery, image), verdict, content in zip(images, verdicts, contents, strict=True)
+        for (delivery, image, _), verdict, content in zip(images, verdicts, contents, strict=True)
     ]
 
 
-def _images_create(deliveries: list["_JobDelivery"]) -> list[tuple["_JobDelivery", Image]]:
+def _images_create(
+    deliveries: list["_JobDelivery"],
+) -> list[tuple["_JobDelivery", Image, bool]]:
     """Every picture's Image row, withheld until it is stored, in one INSERT and one SELECT (a
-    rerun after a crash finds the rows it made: they are unique per generation and index)."""
+    rerun after a crash finds the rows it made: they are unique per generation and index).
+    Each comes with whether this call inserted it (the stored id is the one made here: ids are
+    made in Python): such an image cannot have been decided before (`OutputImage.fresh`)."""
     rows = [
         Image(
             generation=delivery.job,
@@ -639,7 +644,7 @@ def _images_create(deliveries: list["_JobDelivery"]) -> list[tuple["_JobDelivery
     for row in rows:
         image = stored[(row.generation_id, row.index)]
         image.generation = jobs[row.generation_id].job  # no query for it while delivering
-        created.append((jobs[row.generation_id], image))
+        created.append((jobs[row.generation_id], image, image.pk == row.pk))
     return created
 
 
@@ -654,17 +659,19 @@ class _JobDelivery:
     failure: Exception | None = None
     finished: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
-    ingredient_read: list[bytes | None] = field(default_factory=list)  # empty until read
     ingredient_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ingredient(self) -> bytes | None:
         """The uploaded input an edit or variation names in its content credentials: read once
-        for all of the job's images."""
+        for all of the job's images, whose bytes are made on several threads at once (the lock
+        keeps a second from reading it again while the first does)."""
         with self.ingredient_lock:
-            if not self.ingredient_read:
-                key = self.job.input_image_key
-                self.ingredient_read.append(storage_read(key=key) if key else None)
-            return self.ingredient_read[0]
+            return self._ingredient_stored
+
+    @functools.cached_property
+    def _ingredient_stored(self) -> bytes | None:
+        key = self.job.input_image_key
+        return storage_read(key=key) if key else None
 
     def content(self, image: Image) -> bytes:
         """The bytes `image` is stored as, once moderation allows it."""

@@ -1,4 +1,5 @@
-"""A per-process cache for the image models: each loads once, on first use.
+"""A per-process cache for the image models (and the threads that run one beside the others):
+each loads once, on first use.
 
 Celery's prefork pool forks children from the parent. A model loaded before the fork (mediapipe's
 graph runs its own threads) is not safe to use in the child, so the cache is keyed on the process

@@ -6,9 +6,12 @@ staff), and a photo-realism score; plus one NSFW score for the whole image. Deci
 with these numbers is the policy's job (`moderation.services.image_screening`), not this one's.
 """
 
+import functools
+import os
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +20,7 @@ from PIL import Image
 from moderation.images import faces as face_models
 from moderation.images import nsfw as nsfw_model
 from moderation.images import realism as realism_model
+from moderation.images._models import cached_model
 from moderation.images.faces import FaceBox
 from moderation.images.realism import RealismSignal
 from moderation.selectors.enrolments import EMPTY as NO_ENROLMENTS
@@ -129,6 +133,7 @@ def image_models_loaded() -> bool:
     return _models_loaded.is_set()
 
 
+@functools.cache  # metadata reads (~0.5 ms a batch); a process keeps the packages it loaded
 def model_versions() -> dict[str, str]:
     return {
         **face_models.model_versions(),
@@ -169,10 +174,15 @@ def analyze_images(
     network call and every image scored for NSFW in one classifier run, which costs less per
     image than one call each. Each analysis's `seconds` is its share of the batch's time.
 
+    The NSFW classifier runs on a helper thread (`_beside`) while this one reads the registry
+    and runs the face models: onnxruntime, mediapipe's graph and the database wait release the
+    GIL, so on two free cores the batch takes about the longer of the two, not their sum.
+
     `references` defaults to the registry's active figures and `enrolled` to the active
     likeness enrolments (database reads, cached per process). Pass your own `references` to
     analyse without the database: `enrolled` then defaults to none."""
     started = time.perf_counter()
+    nsfw_scoring = _beside().submit(nsfw_model.nsfw_scores, images)
     if enrolled is None:
         enrolled = enrolled_references() if references is None else NO_ENROLMENTS
     if references is None:
@@ -181,7 +191,6 @@ def analyze_images(
     found = [face_models.faces_detect(array) for array in arrays]
     kept = [(position, box) for position, boxes in enumerate(found) for box in boxes[:MAX_FACES]]
     embeddings = face_models.face_embeddings([(arrays[position], box) for position, box in kept])
-    nsfw_scores = nsfw_model.nsfw_scores(images)
     greys = {position: realism_model.grey_image(arrays[position]) for position, _ in kept}
     faces: list[list[AnalyzedFace]] = [[] for _ in images]
     for (position, box), embedding in zip(kept, embeddings, strict=True):
@@ -193,13 +202,14 @@ def analyze_images(
                 nearest_figure=references.nearest(embedding),
             )
         )
-    versions = model_versions()  # package metadata reads: once per batch, not per image
+    nsfw_scores = nsfw_scoring.result()
+    versions = model_versions()
     share = (time.perf_counter() - started) / max(1, len(images))
     return [
         _analysis(
             faces=faces[position],
             faces_found=len(found[position]),
-            nsfw_score=nsfw_scores[position],
+            nsfw_score=nsfw_score,
             references=references,
             enrolled=enrolled,
             figure_max_distance=figure_max_distance,
@@ -207,8 +217,18 @@ def analyze_images(
             versions=versions,
             seconds=share,
         )
-        for position in range(len(images))
+        for position, nsfw_score in enumerate(nsfw_scores)
     ]
+
+
+def _beside() -> ThreadPoolExecutor:
+    """This process's helper threads for the NSFW classifier (one per core: as many screenings
+    as the cores can run at once), made on first use and per process (`cached_model`: threads
+    do not survive a fork)."""
+    return cached_model(
+        "nsfw_threads",
+        lambda: ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="nsfw"),
+    )
 
 
 def _analysis(

@@ -229,12 +229,16 @@ def _upload_findings(
 
 @dataclass(frozen=True)
 class OutputImage:
-    """A generated image to screen, and whose it is."""
+    """A generated image to screen, and whose it is. `fresh`: its row was inserted by the
+    caller just now, under an id made there, so no earlier run can have decided it: its lookup
+    before the models is skipped. A concurrent run that screens it at the same moment (a
+    redelivery of the job) is still found by the lookup under the lock (`outputs_screen`)."""
 
     picture: Image.Image
     image_id: uuid.UUID
     generation_id: uuid.UUID
     user: User
+    fresh: bool = False
 
 
 def output_screen(
@@ -254,8 +258,10 @@ def outputs_screen(*, outputs: Sequence[OutputImage]) -> list[Verdict]:
     once for the batch (`analyze_images`), then each image gets its own decision, recorded in
     one transaction. One verdict per image, in order; a block means: withhold it, never
     deliver. Idempotent on each image id, also under concurrency: one decision, one case per
-    image. The models run before the transaction, so no lock is held while they do."""
-    decided = _output_decisions(outputs)
+    image. The models run before the transaction, so no lock is held while they do: each
+    image's decision is looked up before them (unless it is fresh) to skip the models for what
+    is decided, and again under its lock, which is what makes it one decision per image."""
+    decided = _output_decisions([output for output in outputs if not output.fresh])
     pending = list({o.image_id: o for o in outputs if o.image_id not in decided}.values())
     if pending:
         policy = policy_current()
@@ -277,6 +283,8 @@ def outputs_screen(*, outputs: Sequence[OutputImage]) -> list[Verdict]:
 
 def _output_decisions(outputs: Sequence[OutputImage]) -> dict[uuid.UUID, Decision]:
     """The decisions already recorded for these images (by an earlier or a concurrent run)."""
+    if not outputs:
+        return {}
     recorded = Decision.objects.filter(
         stage=Decision.Stage.OUTPUT, image_id__in=[output.image_id for output in outputs]
     )

@@ -1,6 +1,7 @@
 """upload_screen and output_screen: the policy applied to the package photos, end to end
 through the database (decisions, strikes, cases), with the real models."""
 
+import dataclasses
 import uuid
 
 import pytest
@@ -344,6 +345,45 @@ def test_two_workers_screening_overlapping_batches_at_once_record_one_decision_e
             lambda: outputs_screen(outputs=outputs),
             lambda: outputs_screen(outputs=outputs[::-1]),
         ]
+    )
+
+    assert not any(isinstance(verdict, Exception) for verdict in verdicts), verdicts
+    assert verdicts[0] == verdicts[1][::-1]
+    for output in outputs:
+        assert Decision.objects.filter(image_id=output.image_id).count() == 1
+    assert Case.objects.filter(image_id__in=[o.image_id for o in outputs]).count() == 2
+
+
+def test_a_fresh_image_already_decided_by_a_concurrent_run_keeps_that_decision(
+    astronaut_figure, free_user
+):
+    # The order a redelivery and the first run can reach the lock in: the redelivery (whose
+    # rows were not fresh) decided first; the first run, sure the rows are its own, comes after.
+    outputs = _batch_of_outputs(free_user)
+    redelivered = outputs_screen(outputs=outputs)
+    cases = Case.objects.count()
+
+    first_run = outputs_screen(
+        outputs=[dataclasses.replace(output, fresh=True) for output in outputs]
+    )
+
+    assert first_run == redelivered
+    for output in outputs:
+        assert Decision.objects.filter(image_id=output.image_id).count() == 1
+    assert Case.objects.count() == cases
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_run_with_fresh_images_and_a_redelivery_at_once_record_one_decision_each(
+    astronaut_figure, free_user
+):
+    outputs = _batch_of_outputs(free_user)
+    fresh = [dataclasses.replace(output, fresh=True) for output in outputs]
+    policy_current()  # seeded once here, not raced for by the two threads
+
+    verdicts = run_concurrently(
+        [lambda: outputs_screen(outputs=fresh), lambda: outputs_screen(outputs=outputs[::-1])]
     )
 
     assert not any(isinstance(verdict, Exception) for verdict in verdicts), verdicts
