@@ -39,6 +39,7 @@ from billing.selectors import image_price
 from billing.services.credits import credits_capture, credits_release
 from common import metrics
 from common.celery_worker import worker_draining
+from common.time_limits import soft_time_limit_deferred
 from generation.models import Generation, Image
 from generation.provenance.delivery import delivered_image
 from generation.services.cancels import cancel_flags
@@ -825,20 +826,24 @@ def generation_fail(
     )
     if worker_id is not None:
         condition &= Q(worker_id=worker_id)
-    failed = Generation.objects.filter(condition).update(
-        status=Generation.Status.FAILED, status_message=message, finished_at=timezone.now()
-    )
-    if failed:
-        # Only after the status moved: a worker that lost its claim must not release credits
-        # for a job the new holder will deliver and capture. (A crash right here leaves the
-        # reservation to billing's reservation sweep.)
-        credits_release(generation_id=generation.pk)
-        metrics.job_finished(generation=generation, outcome=Generation.Status.FAILED)
-        webhook_event_emit_on_commit(generation_id=generation.pk)
-        _inputs_delete(generation=generation)
-        progress_publish(
-            generation_id=generation.pk, status=Generation.Status.FAILED, images=[], message=message
+    with soft_time_limit_deferred():  # the status and the release belong together
+        failed = Generation.objects.filter(condition).update(
+            status=Generation.Status.FAILED, status_message=message, finished_at=timezone.now()
         )
+        if failed:
+            # Only after the status moved: a worker that lost its claim must not release
+            # credits for a job the new holder will deliver and capture. (A crash right here
+            # leaves the reservation to billing's reservation sweep.)
+            credits_release(generation_id=generation.pk)
+            metrics.job_finished(generation=generation, outcome=Generation.Status.FAILED)
+            webhook_event_emit_on_commit(generation_id=generation.pk)
+            _inputs_delete(generation=generation)
+            progress_publish(
+                generation_id=generation.pk,
+                status=Generation.Status.FAILED,
+                images=[],
+                message=message,
+            )
     return bool(failed)
 
 

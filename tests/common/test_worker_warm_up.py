@@ -21,7 +21,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -44,7 +43,7 @@ from tests.common.warm_up_worker_settings import (
 )
 from tests.conftest import celery_broker, rabbitmq_url
 from tests.factories import GenerationFactory, UserFactory
-from tests.generation.live_server import free_port
+from tests.generation.live_server import free_port, gpu_worker_argv
 
 pytestmark = [
     pytest.mark.redis,  # the cache (and the Redis broker case) is on Redis with every broker
@@ -126,29 +125,7 @@ def gpu_worker_start(*, folder: Path, models: list[str], broker_env: dict[str, s
     name = f"warm-{uuid.uuid4().hex[:8]}"
     log = folder / f"{name}.log"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "1",
-            "--prefetch-multiplier",
-            "1",
-            "--queues",
-            "gpu",
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            f"{name}@%h",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
+        gpu_worker_argv(hostname=f"{name}@%h"),
         cwd=ROOT,
         env=env,
         stdout=log.open("w"),

@@ -23,6 +23,35 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def gpu_worker_argv(*, hostname: str) -> list[str]:
+    """A real Celery GPU worker as the worker tests run it: prefork with one child taking one job
+    at a time from the `gpu` queue. Without gossip, mingle and heartbeats, a worker another test
+    kills is noticed only as a production one is: through the broker and the job's lease."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        "1",
+        "--prefetch-multiplier",
+        "1",
+        "--queues",
+        "gpu",
+        "--loglevel",
+        "INFO",
+        "--hostname",
+        hostname,
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
+
+
 @dataclass
 class LiveEasel:
     base_url: str

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -36,6 +35,7 @@ from tests.conftest import celery_broker, rabbitmq_url
 from tests.factories import GenerationFactory, UserFactory, job_admit, limits_lifted
 from tests.generation.conftest import picture_with_hole, png
 from tests.generation.credentials_helpers import active_manifest, manifest_actions, trusted_reader
+from tests.generation.live_server import gpu_worker_argv
 
 pytestmark = [
     pytest.mark.redis,  # progress events and the cache are on Redis with either broker
@@ -71,29 +71,7 @@ class Worker:
             env["PGPASSWORD"] = database["PASSWORD"]
         self.log = log
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "1",
-                "--prefetch-multiplier",
-                "1",
-                "--queues",
-                "gpu",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                self.hostname,
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
+            gpu_worker_argv(hostname=self.hostname),
             cwd=ROOT,
             env=env,
             stdout=log.open("w"),

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -19,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings as django_settings
+
+from tests.generation.live_server import gpu_worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE_PORT = 9808
@@ -247,29 +248,7 @@ def host_start(*, link: Link, name: str, folder: Path, lease_seconds: int) -> Ho
     environment = _host_environment(link, folder, lease_seconds)
     environment["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder)
     log = folder / f"{name}.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "--pool",
-        "prefork",
-        "--concurrency",
-        "1",
-        "--prefetch-multiplier",
-        "1",
-        "--queues",
-        "gpu",
-        "--loglevel",
-        "INFO",
-        "--hostname",
-        "gpu@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
+    argv = gpu_worker_argv(hostname="gpu@%h")
     process = subprocess.Popen(
         host_command(link=link, hostname=name, argv=argv),
         cwd=ROOT,
