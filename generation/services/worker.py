@@ -263,19 +263,22 @@ class DeadlineExceeded(Exception):
 @dataclass
 class _Step:
     """Deadline, cancel and progress between denoising steps, for a batch. No database query per
-    step: cancels arrive through the cache, heartbeats are written at most once a second."""
+    step: cancels arrive through the cache, and the heartbeat (which reads the recorded cancels
+    too) is written once a second, counted from the claim that just wrote one. A job done
+    within the second has no beat: the claim's is fresh, `_batch_deliver` reads the recorded
+    cancels, and listeners follow its steps through `progress_publish`."""
 
     jobs: list[Generation]
     worker_id: str
     deadline: float | None = None  # time.monotonic() value
-    last_beat: float = 0.0
+    last_beat: float = field(default_factory=time.monotonic)  # the claim's heartbeat
     canceled: set[str] = field(default_factory=set)
 
     def __call__(self, step: int, total: int) -> bool:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise DeadlineExceeded()
         ids = [job.pk for job in self.jobs]
-        if time.monotonic() - self.last_beat >= _HEARTBEAT_EVERY_SECONDS or step == total:
+        if time.monotonic() - self.last_beat >= _HEARTBEAT_EVERY_SECONDS:
             self.last_beat = time.monotonic()
             self.canceled |= _heartbeat(ids=ids, worker_id=self.worker_id, step=step, total=total)
         self.canceled |= cancel_flags(generation_ids=ids)
@@ -753,6 +756,9 @@ def generation_settle(
     else:
         credits_release(generation_id=generation.pk)
     withheld = generation.n - len(delivered) if not canceled else 0
+    # The last step's progress, which no heartbeat wrote (they come once a second); a canceled
+    # job keeps the step its last heartbeat recorded.
+    progress = {} if canceled else {"progress_step": generation.steps}
     if canceled:
         status, message = (
             Generation.Status.CANCELED,
@@ -781,6 +787,8 @@ def generation_settle(
         input_tokens=generation.input_tokens,
         finished_at=timezone.now(),
         heartbeat_at=timezone.now(),
+        progress_total=generation.steps,
+        **progress,
     )
     if not settled:
         logger.warning("generation %s was settled by another worker", generation.pk)
