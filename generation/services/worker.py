@@ -394,12 +394,18 @@ def _batches_run(
             metrics.jobs_started(jobs=jobs)
             started = time.monotonic()
             try:
-                outputs = _batch_generate(jobs=jobs, worker_id=worker_id, deadline=deadline)
+                outputs, seconds = _batch_generate(
+                    jobs=jobs, worker_id=worker_id, deadline=deadline
+                )
             except Exception as error:
                 _batch_fail(jobs=jobs, worker_id=worker_id, error=error)
                 break
             pending += _batch_deliver(
                 jobs=jobs, outputs=outputs, worker_id=worker_id, pooled=pooled
+            )
+            # After the hand-off: the rate serves queue estimates; the delivery, the waiting.
+            throughput_publish(
+                worker_id=worker_id, images=sum(job.n for job in jobs), seconds=seconds
             )
             device = pipeline_get(model_id=jobs[0].model).device  # loaded: it just ran
             jobs = (
@@ -509,9 +515,11 @@ def _stored_or_none(key: str) -> PILImage.Image | None:
     return _stored_picture(key) if key else None
 
 
-def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float | None) -> list:
+def _batch_generate(
+    *, jobs: list[Generation], worker_id: str, deadline: float | None
+) -> tuple[list, float]:
     """One pipeline call for the batch; each BatchJob's `images` holds its pictures (their
-    backgrounds cut out for jobs that asked for a transparent one)."""
+    backgrounds cut out for jobs that asked for a transparent one). With the call's seconds."""
     from generation.inference.background import backgrounds_remove
     from generation.inference.operations import BatchJob, prompt_tokens, run_batch
 
@@ -545,15 +553,11 @@ def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float |
         ),
         on_preview=_PreviewPublish(jobs=jobs),
     )
-    throughput_publish(
-        worker_id=worker_id,
-        images=sum(job.n for job in jobs),
-        seconds=time.monotonic() - started,
-    )
+    seconds = time.monotonic() - started
     for job, batch_job in zip(jobs, batch, strict=True):
         if job.background == "transparent":
             batch_job.images = backgrounds_remove(model_id=job.model, pictures=batch_job.images)
-    return batch
+    return batch, seconds
 
 
 def _batch_deliver(
