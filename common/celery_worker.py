@@ -5,6 +5,8 @@
   a child that the shutdown began, so a GPU child finishes the batch it holds and claims no
   queued job to go with it (generation/services/worker.py). The flag is an Event made before
   the pool forks, so every child shares it.
+- Connections. A task's database connection outlives the task, as a web request's does, for
+  CONN_MAX_AGE and while healthy: a new PostgreSQL connection would cost each job 10-15 ms.
 - Probes. With EASEL_WORKER_PROBE_PORT set, the main process serves `/healthz` (its event loop
   ticked recently: Kubernetes' liveness probe), `/readyz` (database, broker, and on GPU workers
   every child's model loaded; not ready while draining) and `/metrics` (every child's samples,
@@ -41,6 +43,8 @@ from typing import Any
 
 from celery import bootsteps
 from celery.signals import (
+    task_postrun,
+    task_prerun,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -48,6 +52,7 @@ from celery.signals import (
     worker_shutting_down,
 )
 from django.conf import settings
+from django.db import close_old_connections
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -220,6 +225,18 @@ def _consumes_gpu_queue(worker: Any) -> bool:
 
     queues = getattr(getattr(worker.app.amqp, "queues", None), "consume_from", None) or {}
     return bool(set(queues) & gpu_queues())
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _task_connections_check(sender: Any = None, **_: object) -> None:
+    """At each task's start and end, the database connection is dropped only when Django would
+    drop a request's: unusable, left in error, or older than CONN_MAX_AGE (with
+    CONN_HEALTH_CHECKS, checked before it is used again). Celery's fixup would close it each
+    time (config/settings/base.py, CELERY_DB_REUSE_MAX). An eager task runs inside its caller's
+    work, perhaps in a transaction: its connection is the caller's to manage."""
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        close_old_connections()
 
 
 @worker_init.connect

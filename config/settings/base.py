@@ -166,6 +166,12 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Celery's Django fixup closes the task thread's database connection before and after every
+# task unless this is set (then only every 2 x this many task boundaries): each job would open a
+# new PostgreSQL connection inside its latency. Django's own rules (CONN_MAX_AGE, health checks,
+# a connection left in error) decide instead, applied at each task's start and end
+# (common/celery_worker.py).
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}  # each app adds its periodic tasks in its own section below

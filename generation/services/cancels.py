@@ -1,7 +1,8 @@
 """Cancel requests, told to the worker running the job through the cache (Redis when REDIS_URL is
 set, else the file cache every local process shares), so the per-step check costs no database
 query. `Generation.cancel_requested` stays the record: the worker also reads it with its
-once-a-second heartbeat, so a flag the cache lost still stops the job within a second."""
+once-a-second heartbeat, so a flag the cache lost still stops the job within a second (one done
+sooner is settled canceled, uncharged, when its delivery reads the record)."""
 
 import uuid
 from collections.abc import Iterable

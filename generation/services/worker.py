@@ -264,19 +264,22 @@ class DeadlineExceeded(Exception):
 @dataclass
 class _Step:
     """Deadline, cancel and progress between denoising steps, for a batch. No database query per
-    step: cancels arrive through the cache, heartbeats are written at most once a second."""
+    step: cancels arrive through the cache, and the heartbeat (which reads the recorded cancels
+    too) is written once a second, counted from the claim that just wrote one. A job done
+    within the second has no beat: the claim's is fresh, `_batch_deliver` reads the recorded
+    cancels, and listeners follow its steps through `progress_publish`."""
 
     jobs: list[Generation]
     worker_id: str
     deadline: float | None = None  # time.monotonic() value
-    last_beat: float = 0.0
+    last_beat: float = field(default_factory=time.monotonic)  # the claim's heartbeat
     canceled: set[str] = field(default_factory=set)
 
     def __call__(self, step: int, total: int) -> bool:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise DeadlineExceeded()
         ids = [job.pk for job in self.jobs]
-        if time.monotonic() - self.last_beat >= _HEARTBEAT_EVERY_SECONDS or step == total:
+        if time.monotonic() - self.last_beat >= _HEARTBEAT_EVERY_SECONDS:
             self.last_beat = time.monotonic()
             self.canceled |= _heartbeat(ids=ids, worker_id=self.worker_id, step=step, total=total)
         self.canceled |= cancel_flags(generation_ids=ids)
@@ -392,12 +395,18 @@ def _batches_run(
             metrics.jobs_started(jobs=jobs)
             started = time.monotonic()
             try:
-                outputs = _batch_generate(jobs=jobs, worker_id=worker_id, deadline=deadline)
+                outputs, seconds = _batch_generate(
+                    jobs=jobs, worker_id=worker_id, deadline=deadline
+                )
             except Exception as error:
                 _batch_fail(jobs=jobs, worker_id=worker_id, error=error)
                 break
             pending += _batch_deliver(
                 jobs=jobs, outputs=outputs, worker_id=worker_id, pooled=pooled
+            )
+            # After the hand-off: the rate serves queue estimates; the delivery, the waiting.
+            throughput_publish(
+                worker_id=worker_id, images=sum(job.n for job in jobs), seconds=seconds
             )
             device = pipeline_get(model_id=jobs[0].model).device  # loaded: it just ran
             jobs = (
@@ -507,9 +516,11 @@ def _stored_or_none(key: str) -> PILImage.Image | None:
     return _stored_picture(key) if key else None
 
 
-def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float | None) -> list:
+def _batch_generate(
+    *, jobs: list[Generation], worker_id: str, deadline: float | None
+) -> tuple[list, float]:
     """One pipeline call for the batch; each BatchJob's `images` holds its pictures (their
-    backgrounds cut out for jobs that asked for a transparent one)."""
+    backgrounds cut out for jobs that asked for a transparent one). With the call's seconds."""
     from generation.inference.background import backgrounds_remove
     from generation.inference.operations import BatchJob, prompt_tokens, run_batch
 
@@ -543,15 +554,11 @@ def _batch_generate(*, jobs: list[Generation], worker_id: str, deadline: float |
         ),
         on_preview=_PreviewPublish(jobs=jobs),
     )
-    throughput_publish(
-        worker_id=worker_id,
-        images=sum(job.n for job in jobs),
-        seconds=time.monotonic() - started,
-    )
+    seconds = time.monotonic() - started
     for job, batch_job in zip(jobs, batch, strict=True):
         if job.background == "transparent":
             batch_job.images = backgrounds_remove(model_id=job.model, pictures=batch_job.images)
-    return batch
+    return batch, seconds
 
 
 def _batch_deliver(
@@ -761,6 +768,9 @@ def generation_settle(
     else:
         credits_release(generation_id=generation.pk)
     withheld = generation.n - len(delivered) if not canceled else 0
+    # The last step's progress, which no heartbeat wrote (they come once a second); a canceled
+    # job keeps the step its last heartbeat recorded.
+    progress = {} if canceled else {"progress_step": generation.steps}
     if canceled:
         status, message = (
             Generation.Status.CANCELED,
@@ -789,6 +799,8 @@ def generation_settle(
         input_tokens=generation.input_tokens,
         finished_at=timezone.now(),
         heartbeat_at=timezone.now(),
+        progress_total=generation.steps,
+        **progress,
     )
     if not settled:
         logger.warning("generation %s was settled by another worker", generation.pk)

@@ -27,6 +27,7 @@ from billing.models import LedgerEntry, Payment, Reservation, StripeEvent, Walle
 from billing.services.credits import credits_reserve
 from billing.services.payments import checkout_pack_start
 from generation.models import Generation
+from generation.selectors import generation_progress
 from generation.services.generations import generation_enqueue
 from tests.billing.conftest import assert_invariant
 from tests.billing.stripe_server import TEST_SECRET_KEY, TEST_WEBHOOK_SECRET, StripeServer
@@ -161,7 +162,7 @@ def test_a_broker_wipe_loses_no_job_no_payment_and_charges_nothing_twice(
     assert StripeEvent.objects.get().status == "received"
     _consume(app, hostname, queues=["gpu"], on=True)
     deadline = time.monotonic() + 120
-    while Generation.objects.get(pk=running.pk).progress_step < 1:
+    while (generation_progress(generation_id=running.pk) or {}).get("status") != "running":
         assert time.monotonic() < deadline, _log(worker)
         time.sleep(0.05)
     _consume(app, hostname, queues=["default"], on=True)

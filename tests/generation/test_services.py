@@ -386,16 +386,26 @@ def test_the_step_callback_writes_a_heartbeat_at_most_once_a_second(
     from generation.services.generations import generation_cancel
     from generation.services.worker import _Step
 
+    claimed = timezone.now() - timedelta(seconds=5)
     jobs = [
-        GenerationFactory(user=user, status=Generation.Status.RUNNING, worker_id="w:1")
+        GenerationFactory(
+            user=user, status=Generation.Status.RUNNING, worker_id="w:1", heartbeat_at=claimed
+        )
         for _ in range(2)
     ]
     step = _Step(jobs=jobs, worker_id="w:1")
-    with django_assert_num_queries(2):  # the heartbeat, and the cancels it records
+    with django_assert_num_queries(0):  # the claim has just written a heartbeat
         assert step(1, 4)
-    with django_assert_num_queries(0):  # the next steps, within the second: the cache only
-        assert step(2, 4)
     generation_cancel(generation=jobs[0])
-    with django_assert_num_queries(0):
-        assert step(3, 4)  # one of two still wants it
+    with django_assert_num_queries(0):  # the cache only, within the second
+        assert step(2, 4)  # one of two still wants it
     assert step.canceled == {str(jobs[0].pk)}
+    Generation.objects.filter(pk=jobs[1].pk).update(cancel_requested=True)  # the cache lost it
+    step.last_beat -= 1.0  # a second on, as in a long job
+    with django_assert_num_queries(2):  # the heartbeat, and the cancels it records
+        assert not step(3, 4)
+    assert step.canceled == {str(job.pk) for job in jobs}
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.heartbeat_at > claimed
+        assert (job.progress_step, job.progress_total) == (3, 4)

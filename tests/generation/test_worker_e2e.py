@@ -29,6 +29,7 @@ from billing.models import LedgerEntry, Reservation
 from billing.selectors import balance_summary
 from billing.services.credits import credits_reserve
 from generation.models import Generation, Image
+from generation.selectors import generation_progress
 from generation.services.generations import generation_cancel, generation_enqueue
 from generation.services.storage import storage, storage_read
 from tests.conftest import celery_broker, rabbitmq_url
@@ -204,10 +205,13 @@ def wait_final(
 
 
 def wait_running(generation: Generation, *, step: int = 1, timeout: float = 60) -> Generation:
+    """Until the job's published progress, what its listeners see, reaches `step` (the row's
+    progress comes with the heartbeat, once a second)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        state = generation_progress(generation_id=generation.pk) or {}
         generation.refresh_from_db()
-        if generation.status == "running" and generation.progress_step >= step:
+        if state.get("status") == "running" and state["step"] >= step:
             return generation
         assert generation.status not in FINAL, generation.status_message
         time.sleep(0.05)
@@ -282,6 +286,27 @@ def test_each_operation_n_images_seeds_and_progress(worker, progress):
     assert running == [(1, 2), (2, 2)]
     assert events[-1]["status"] == "succeeded"
     assert sorted(events[-1]["images"]) == sorted(str(i.pk) for i in generated.images.all())
+
+
+def test_a_long_job_keeps_its_heartbeat_fresh_while_it_runs(worker):
+    """Heartbeats come once a second after the claim's: the stale sweep and a redelivery's
+    `_holder_gone` see a long job alive, and its row's progress advances with them."""
+    # 400 steps (past the API's cap of 50) run for many seconds on any machine.
+    job = GenerationFactory(user=UserFactory(), prompt="a long one", steps=400, credits_reserved=1)
+    credits_reserve(user=job.user, generation_id=job.pk, amount=1)
+    generation_enqueue(generation=job)
+    claimed = wait_running(job, step=1).heartbeat_at
+    for beat in range(2):
+        deadline = time.monotonic() + 60
+        while job.heartbeat_at == claimed:
+            assert job.status == "running", job.status
+            assert time.monotonic() < deadline, f"heartbeat {beat + 1} never came"
+            time.sleep(0.1)
+            job.refresh_from_db()
+        assert job.heartbeat_at > claimed and 0 < job.progress_step < 400
+        claimed = job.heartbeat_at
+    generation_cancel(generation=job)
+    assert wait_final(job, worker=worker).status == "canceled"
 
 
 def test_cancel_stops_a_running_job_and_releases(worker, progress):

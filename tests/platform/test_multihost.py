@@ -26,6 +26,7 @@ from billing.models import LedgerEntry, Reservation
 from billing.selectors import balance_summary
 from billing.services.credits import credits_reserve
 from generation.models import Generation
+from generation.selectors import generation_progress
 from generation.services.generations import generation_enqueue
 from moderation.text.semantic import semantic_scores
 from tests.conftest import REQUIRE_SERVICES
@@ -118,10 +119,13 @@ def wait_final(jobs: list[Generation], hosts: list[netns.Host], timeout: float =
 
 
 def wait_running(job: Generation, *, step: int, timeout: float = 60) -> None:
+    """Until the job's published progress, what its listeners see, reaches `step` (the row's
+    progress comes with the heartbeat, once a second)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        state = generation_progress(generation_id=job.pk) or {}
         job.refresh_from_db()
-        if job.status == "running" and job.progress_step >= step:
+        if state.get("status") == "running" and state["step"] >= step:
             return
         assert job.status not in FINAL, job.status_message
         time.sleep(0.05)
