@@ -112,3 +112,23 @@ def deliveries_wait(futures: Iterable[Future]) -> None:
         handed_on = waiting.pop(0).result()
         if isinstance(handed_on, list):
             waiting += handed_on
+
+
+def deliveries_stop(futures: Iterable[Future]) -> None:
+    """Out of time: drops the deliveries not started yet and waits for those running, and for
+    what they hand on that has started by then. A pool thread cannot be interrupted, and one
+    may be between a job's capture and its status: failing the job under it would leave the job
+    failed and charged. What raised is logged where it ran; here only the waiting matters."""
+    waiting = list(futures)
+    while waiting:
+        # Every one not started is dropped before any is waited for: a thread that ends one
+        # delivery would otherwise start the next while we wait.
+        running = [future for future in waiting if not future.cancel()]
+        waiting = []
+        for future in running:
+            try:
+                handed_on = future.result()
+            except BaseException:  # noqa: BLE001 - its own failure, already handled or logged
+                continue
+            if isinstance(handed_on, list):
+                waiting += handed_on

@@ -45,6 +45,7 @@ from generation.provenance.delivery import delivered_image
 from generation.services.cancels import cancel_flags
 from generation.services.deliveries import (
     deliveries_pooled,
+    deliveries_stop,
     deliveries_wait,
     delivery_submit,
     pipelining,
@@ -421,8 +422,10 @@ def _batches_run(
             )
         deliveries_wait(pending)
     except (SoftTimeLimitExceeded, DeadlineExceeded) as error:
-        # Out of time while delivering: whatever is not settled yet fails (the conditional
-        # updates leave the settled ones alone).
+        # Out of time while delivering: the deliveries running on the pool end first (one may be
+        # settling its job), then whatever is not settled fails (the conditional updates leave
+        # the settled ones alone).
+        deliveries_stop(pending)
         _batch_fail(jobs=held, worker_id=worker_id, error=error)
     return held
 
@@ -761,47 +764,32 @@ def generation_settle(
         logger.warning("generation %s is no longer held by %s", generation.pk, worker_id)
         return False
     amount = len(delivered) * image_price(pixels=generation.pixels)
-    # Money before the status, idempotent per generation: a crash between the two and a rerun
-    # charge once; the other order could leave a delivered job never charged.
-    if amount:
-        credits_capture(generation_id=generation.pk, amount=amount)
-    else:
-        credits_release(generation_id=generation.pk)
-    withheld = generation.n - len(delivered) if not canceled else 0
+    status, message, withheld = _outcome(
+        generation=generation, delivered=delivered, canceled=canceled
+    )
     # The last step's progress, which no heartbeat wrote (they come once a second); a canceled
     # job keeps the step its last heartbeat recorded.
     progress = {} if canceled else {"progress_step": generation.steps}
-    if canceled:
-        status, message = (
-            Generation.Status.CANCELED,
-            "Canceled while running. No credits were charged.",
+    with soft_time_limit_deferred():  # the money and the status belong together
+        # Money before the status, idempotent per generation: a crash between the two and a
+        # rerun charge once; the other order could leave a delivered job never charged.
+        if amount:
+            credits_capture(generation_id=generation.pk, amount=amount)
+        else:
+            credits_release(generation_id=generation.pk)
+        settled = Generation.objects.filter(
+            pk=generation.pk, status=Generation.Status.RUNNING, worker_id=worker_id
+        ).update(
+            status=status,
+            status_message=message,
+            withheld_count=withheld,
+            credits_captured=amount,
+            input_tokens=generation.input_tokens,
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+            progress_total=generation.steps,
+            **progress,
         )
-    elif delivered:
-        status = Generation.Status.SUCCEEDED
-        message = (
-            (
-                f"{withheld} of {generation.n} images were withheld by Easel's content policy "
-                "and not charged."
-            )
-            if withheld
-            else ""
-        )
-    else:
-        status = Generation.Status.BLOCKED
-        message = "Every image was withheld by Easel's content policy. No credits were charged."
-    settled = Generation.objects.filter(
-        pk=generation.pk, status=Generation.Status.RUNNING, worker_id=worker_id
-    ).update(
-        status=status,
-        status_message=message,
-        withheld_count=withheld,
-        credits_captured=amount,
-        input_tokens=generation.input_tokens,
-        finished_at=timezone.now(),
-        heartbeat_at=timezone.now(),
-        progress_total=generation.steps,
-        **progress,
-    )
     if not settled:
         logger.warning("generation %s was settled by another worker", generation.pk)
         return False
@@ -819,6 +807,25 @@ def generation_settle(
     webhook_event_emit_on_commit(generation_id=generation.pk)
     _inputs_delete(generation=generation)
     return True
+
+
+def _outcome(
+    *, generation: Generation, delivered: list[Image], canceled: bool
+) -> tuple[str, str, int]:
+    """The settled job's status, the message its owner reads, and how many images were withheld."""
+    if canceled:
+        return Generation.Status.CANCELED, "Canceled while running. No credits were charged.", 0
+    withheld = generation.n - len(delivered)
+    if not delivered:
+        message = "Every image was withheld by Easel's content policy. No credits were charged."
+        return Generation.Status.BLOCKED, message, withheld
+    message = (
+        f"{withheld} of {generation.n} images were withheld by Easel's content policy "
+        "and not charged."
+        if withheld
+        else ""
+    )
+    return Generation.Status.SUCCEEDED, message, withheld
 
 
 def generation_fail(

@@ -12,11 +12,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 
 from billing.models import Reservation
+from billing.selectors import image_price
 from billing.services.credits import credits_reserve
 from common.time_limits import SOFT_TIME_LIMIT_SIGNAL, soft_time_limit_deferred
 from generation.models import Generation
-from generation.services.worker import generation_fail
-from tests.factories import GenerationFactory, UserFactory
+from generation.services.worker import generation_fail, generation_settle
+from tests.factories import GenerationFactory, ImageFactory, UserFactory
 
 
 @pytest.fixture
@@ -25,6 +26,18 @@ def billiard_handler():
     previous = signal.signal(SOFT_TIME_LIMIT_SIGNAL, soft_timeout_sighandler)
     yield
     signal.signal(SOFT_TIME_LIMIT_SIGNAL, previous)
+
+
+def _limit_after(statement: str):  # type: ignore[no-untyped-def]
+    """A database hook: the soft limit passes just after the first statement that starts so."""
+
+    def hook(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        result = execute(sql, params, many, context)
+        if sql.startswith(statement):
+            _soft_limit_now()
+        return result
+
+    return hook
 
 
 def _soft_limit_now() -> None:
@@ -98,14 +111,25 @@ def test_a_limit_passing_as_a_job_fails_still_releases_its_credits(billiard_hand
     job = GenerationFactory(user=user, status=Generation.Status.RUNNING, worker_id="w:1")
     credits_reserve(user=user, generation_id=job.pk, amount=1)
 
-    def limit_after_the_status(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        result = execute(sql, params, many, context)
-        if sql.startswith('UPDATE "generation_generation"'):
-            _soft_limit_now()
-        return result
-
-    with connection.execute_wrapper(limit_after_the_status), pytest.raises(SoftTimeLimitExceeded):
+    status_update = _limit_after('UPDATE "generation_generation"')
+    with connection.execute_wrapper(status_update), pytest.raises(SoftTimeLimitExceeded):
         generation_fail(generation=job, worker_id="w:1", message="The job ran too long.")
     job.refresh_from_db()
     assert job.status == Generation.Status.FAILED
     assert Reservation.objects.get(generation_id=job.pk).status == Reservation.Status.RELEASED
+
+
+@pytest.mark.django_db(transaction=True)  # the capture is a durable transaction of its own
+def test_a_limit_passing_as_a_job_is_charged_still_records_it_succeeded(billiard_handler):
+    """Between the capture and the status, a cut would leave the job running though charged,
+    for the time-limit handler to mark failed."""
+    user = UserFactory()
+    job = GenerationFactory(user=user, status=Generation.Status.RUNNING, worker_id="w:1", n=1)
+    credits_reserve(user=user, generation_id=job.pk, amount=image_price(pixels=job.pixels))
+    image = ImageFactory(generation=job, storage_key=f"generations/{job.pk}/0.png")
+    captured = _limit_after('UPDATE "billing_reservation"')
+    with connection.execute_wrapper(captured), pytest.raises(SoftTimeLimitExceeded):
+        generation_settle(generation=job, worker_id="w:1", delivered=[image])
+    job.refresh_from_db()
+    assert job.status == Generation.Status.SUCCEEDED
+    assert job.credits_captured == Reservation.objects.get(generation_id=job.pk).captured > 0
