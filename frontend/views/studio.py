@@ -37,7 +37,7 @@ from generation.api.native import GenerationEventsApi
 from generation.inference.registry import model_spec
 from generation.models import Generation, Image
 from generation.selectors import queue_estimate
-from generation.selectors.jobs import generation_get_for_user, image_get_for_owner
+from generation.selectors.jobs import generation_get_for_user, image_get_for_owner, progress_of
 from generation.selectors.sharing import collections_for_user, share_for_image
 from generation.services import collections as collection_services
 from generation.services import sharing as sharing_services
@@ -160,6 +160,7 @@ def _progress_context(request: AuthedRequest, generation: Generation) -> dict:
     tiles = progress_tiles(generation=generation)
     return {
         "generation": generation,
+        "progress": progress_of(generation=generation),
         "tiles": tiles,
         "delivered_count": sum(tile.state == "delivered" for tile in tiles),
         **_queue_context(generation),

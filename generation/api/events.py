@@ -31,6 +31,7 @@ from django.conf import settings
 
 from generation.api.asyncviews import run_sync
 from generation.models import Generation
+from generation.selectors.jobs import progress_of
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,14 @@ def channel_name(generation_id: UUID | str) -> str:
 
 def generation_snapshot(generation_id: UUID | str) -> dict[str, Any] | None:
     """The job's state as the worker publishes it; None when it does not exist. Sync (ORM)."""
-    row = (
+    generation = (
         Generation.objects.filter(pk=generation_id)
-        .values("status", "progress_step", "progress_total")
+        .only("status", "progress_step", "progress_total")
         .first()
     )
-    if row is None:
+    if generation is None:
         return None
-    return {"status": row["status"], "step": row["progress_step"], "total": row["progress_total"]}
+    return {"status": generation.status, **progress_of(generation=generation)}
 
 
 class _ChannelHub:

@@ -40,6 +40,7 @@ from generation.selectors.jobs import (
     generation_get_for_user,
     image_signed_url,
     images_for_user,
+    progress_of,
     queue_estimate,
 )
 from generation.services import image_options
@@ -146,7 +147,7 @@ class GenerationOutputSerializer(serializers.ModelSerializer):
         )
     )
     def get_progress(self, generation: Generation) -> dict[str, int]:
-        return {"step": generation.progress_step, "total": generation.progress_total}
+        return progress_of(generation=generation)
 
     @extend_schema_field(
         inline_serializer(

@@ -97,6 +97,18 @@ def generation_progress(*, generation_id: uuid.UUID | str) -> dict[str, Any] | N
     return cache.get(cache_key(generation_id=generation_id))
 
 
+def progress_of(*, generation: Generation) -> dict[str, int]:
+    """How far a job has got, as `{"step", "total"}`: while it runs, the step its worker last
+    published when that is further than the row's (the row's is written with the heartbeat,
+    once a second: a short job's row says step 0 until it settles), else the row's."""
+    step, total = generation.progress_step, generation.progress_total
+    if generation.status == Generation.Status.RUNNING:
+        published = generation_progress(generation_id=generation.pk) or {}
+        if published.get("status") == Generation.Status.RUNNING and published["step"] > step:
+            step, total = published["step"], published["total"] or total
+    return {"step": step, "total": total}
+
+
 def queue_position(*, generation: Generation) -> int:
     """Queued jobs that run before this one: higher lanes, then older jobs of its own lane."""
     if generation.status != Generation.Status.QUEUED:

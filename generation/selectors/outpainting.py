@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from common.errors import NotFound
 from generation.models import Extension, ExtensionFrame
+from generation.selectors.jobs import progress_of
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class ExtensionView:
     done: int
     credits_charged: int
     current: ExtensionFrame | None  # the frame being painted, if any
+    current_progress: dict[str, int] | None  # how far its job has got (`progress_of`)
 
 
 def extension_get_for_owner(*, user: Any, extension_id: Any) -> Extension:
@@ -37,6 +39,11 @@ def extension_view(*, extension: Extension) -> ExtensionView:
         done=sum(1 for f in frames if f.status == ExtensionFrame.Status.DONE),
         credits_charged=sum(f.generation.credits_captured for f in frames if f.generation),
         current=current,
+        current_progress=(
+            progress_of(generation=current.generation)
+            if current is not None and current.generation is not None
+            else None
+        ),
     )
 
 

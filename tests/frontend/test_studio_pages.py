@@ -8,6 +8,7 @@ from PIL import Image as PILImage
 
 from billing.selectors import balance_summary
 from generation.models import Collection, CollectionItem, Generation, Share
+from generation.services.progress import progress_publish
 from tests.frontend.conftest import stored_image
 
 pytestmark = pytest.mark.django_db
@@ -139,6 +140,10 @@ def test_progress_fragment_polls_while_queued_and_shows_queue_position(user_clie
     )
     body = user_client.get(f"/g/{first.pk}/progress").content.decode()
     assert "Step 3 of 8" in body
+    # The row is written with the heartbeat (once a second); the worker publishes every step.
+    progress_publish(generation_id=first.pk, status="running", step=5, total=8)
+    body = user_client.get(f"/g/{first.pk}/progress").content.decode()
+    assert "Step 5 of 8" in body and 'value="5"' in body
 
 
 def test_someone_elses_generation_image_and_file_are_404(client, other_user, image):

@@ -69,6 +69,22 @@ def test_get_polls_and_hides_other_users_jobs(http, pro, settings):
     assert Generation.objects.get(pk=job["id"]).status == "queued"
 
 
+def test_a_running_job_reports_the_step_its_worker_last_published(http, pro):
+    """The row's progress is written with the heartbeat (once a second), so a short job's row
+    says step 0 while it runs; the worker publishes every step, and that is what a poll gets.
+    Once final, the row's own progress is the answer again."""
+    job = _create(http, pro).json()
+    Generation.objects.filter(pk=job["id"]).update(
+        status="running", progress_step=0, progress_total=4
+    )
+    progress_publish(generation_id=job["id"], status="running", step=3, total=4)
+    polled = http.get(f"/api/v1/generations/{job['id']}", **pro.auth).json()
+    assert polled["progress"] == {"step": 3, "total": 4}
+    Generation.objects.filter(pk=job["id"]).update(status="failed")
+    polled = http.get(f"/api/v1/generations/{job['id']}", **pro.auth).json()
+    assert polled["progress"] == {"step": 0, "total": 4}
+
+
 def test_cancel_a_queued_job_releases_its_credits(http, pro):
     before = balance(pro.user)
     job = _create(http, pro).json()
