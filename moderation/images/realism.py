@@ -18,6 +18,7 @@ photo only asks the uploader for the consent statement; a photo taken for a draw
 """
 
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,9 @@ class RealismSignal:
     texture: float
     flat_share: float
     haar_confirmed: bool
+
+
+_haar_lock = threading.Lock()
 
 
 def _load_haar():  # type: ignore[no-untyped-def]
@@ -77,9 +81,12 @@ def haar_confirms(grey: np.ndarray, box: FaceBox) -> bool:
     region = grey[top : box.bottom + margin_y, left : box.right + margin_x]
     cascade = cached_model("haar_frontalface", _load_haar)
     smallest = max(16, min(box.width, box.height) // 2)
-    found = cascade.detectMultiScale(
-        region, scaleFactor=1.1, minNeighbors=5, minSize=(smallest, smallest)
-    )
+    # OpenCV's cascade keeps each call's scales in the object itself: two threads screening at
+    # once (the delivery pool's) corrupt each other's and raise, or read out of range.
+    with _haar_lock:
+        found = cascade.detectMultiScale(
+            region, scaleFactor=1.1, minNeighbors=5, minSize=(smallest, smallest)
+        )
     return len(found) > 0
 
 

@@ -4,6 +4,7 @@ import io
 import multiprocessing
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -14,9 +15,12 @@ from moderation.images.analysis import analyze_image, analyze_images, model_vers
 from moderation.images.faces import (
     EMBEDDING_MODEL,
     DetectorUnusableAfterFork,
+    FaceBox,
     embedding_distance,
     face_embeddings_from_photo,
+    faces_detect,
 )
+from moderation.images.realism import grey_image, haar_confirms
 from moderation.selectors.figures import FigureReferences
 from tests.moderation import image_samples
 
@@ -236,3 +240,30 @@ def test_degenerate_sizes_have_no_face_and_no_error(astronaut_only, size):
     analysis = analyze_image(Image.new("RGB", size), references=astronaut_only)
 
     assert analysis.faces == [] and 0.0 <= analysis.nsfw_score <= 1.0
+
+
+def test_two_threads_checking_faces_of_different_sizes_at_once_get_the_answers_alone():
+    """The delivery pool screens two batches at once: OpenCV's Haar cascade, shared by the
+    process, raised (or read out of range) when two threads ran it on regions of different
+    sizes at the same time."""
+    photos = [image_samples.astronaut(), image_samples.grace_hopper()]
+    arrays = [np.asarray(photo.convert("RGB")) for photo in photos]
+    cases = [(grey_image(array), faces_detect(array)[0]) for array in arrays]
+    alone = [haar_confirms(grey, box) for grey, box in cases]
+    answers: list[object] = []
+
+    def check(grey: np.ndarray, box: FaceBox) -> None:
+        for _ in range(100):
+            try:
+                answers.append(haar_confirms(grey, box))
+            except Exception as error:  # the old code's OpenCV error
+                answers.append(error)
+
+    threads = [threading.Thread(target=check, args=case) for case in cases * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    errors = [answer for answer in answers if isinstance(answer, Exception)]
+    assert not errors, errors[:1]
+    assert sorted(map(str, answers)) == sorted(map(str, [a for a in alone for _ in range(200)]))
