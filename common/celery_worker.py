@@ -10,7 +10,9 @@
 - Probes. With EASEL_WORKER_PROBE_PORT set, the main process serves `/healthz` (its event loop
   ticked recently: Kubernetes' liveness probe), `/readyz` (database, broker, and on GPU workers
   every child's model loaded; not ready while draining) and `/metrics` (every child's samples,
-  plus GPU memory and utilisation through NVML).
+  plus GPU memory and utilisation through NVML). "Every child" is the pool's own count
+  (`pool_processes`), known once the pool exists: `--concurrency auto` is resolved only after
+  `worker_init`, and `--pool solo` is one process whatever `--concurrency` says.
 - Warm-up. A GPU worker's children load EASEL_WORKER_MODELS as they start, in a thread (Celery
   kills `worker_process_init` handlers that take over 4 s), and the worker consumes none of its
   GPU queues until every child's attempt has ended (`GpuQueuesAfterWarmUp`): no job waits
@@ -34,6 +36,7 @@
 import json
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -73,7 +76,7 @@ class _State:
     drain: Any = None  # a multiprocessing Event, made in the main process before the fork
     warm_ends: Any = None  # a shared byte array, one slot per child, made before the fork too
     last_tick: float = 0.0
-    concurrency: int = 1
+    processes: int = 1  # the pool's, set at worker_ready (`pool_processes`)
     serves_gpu: bool = False
     server: ThreadingHTTPServer | None = None
 
@@ -189,9 +192,28 @@ def _queues_held_until_warm(c: Any) -> list[str]:
     return sorted(set(c.app.amqp.queues.consume_from) & gpu_queues())
 
 
+def pool_processes(pool: Any) -> int:
+    """The processes the pool runs tasks in: the prefork pool's children, the solo pool's one
+    (the worker's own). The pool's `limit`, not the worker's `concurrency` option: that one may
+    still be "auto" at `worker_init`, and the solo pool ignores it."""
+    return int(pool.limit)
+
+
+def _warm_slots(worker: Any) -> int:
+    """How many warm-up slots to make at `worker_init`, before the pool exists (and forks): at
+    least as many as it will have processes. `--concurrency auto` is resolved after this signal,
+    to at most the CPU count; the slots past the pool's processes are never read (`_warm_ends`)."""
+    concurrency = getattr(worker, "concurrency", None)
+    if isinstance(concurrency, int) and concurrency > 0:
+        return concurrency
+    return os.cpu_count() or 2  # Celery's own count where the CPUs cannot be counted
+
+
 def _warm_ends(pool: Any) -> list[int]:
-    """Each pool process's warm-up slot: `limit` processes (the solo pool's one is the worker)."""
-    return list(_state.warm_ends[: pool.limit]) if _state.warm_ends is not None else []
+    """Each pool process's warm-up slot (the solo pool's one is the worker's own process)."""
+    if _state.warm_ends is None:
+        return []
+    return list(_state.warm_ends[: pool_processes(pool)])
 
 
 def warm_up_ended(pool: Any) -> bool:
@@ -242,15 +264,19 @@ def _task_connections_check(sender: Any = None, **_: object) -> None:
 @worker_init.connect
 def _worker_started(sender: Any = None, **_: object) -> None:
     _state.drain = multiprocessing.get_context("fork").Event()
-    _state.concurrency = int(getattr(sender, "concurrency", 1) or 1)
     _state.serves_gpu = sender is not None and _consumes_gpu_queue(sender)
     if _state.serves_gpu and settings.EASEL_WORKER_MODELS:
-        _state.warm_ends = multiprocessing.get_context("fork").RawArray("b", _state.concurrency)
+        _state.warm_ends = multiprocessing.get_context("fork").RawArray("b", _warm_slots(sender))
     metrics.multiprocess_folder_reset()
 
 
 @worker_ready.connect
 def _worker_ready(sender: Any = None, **_: object) -> None:
+    """The consumer is ready (the sender), its pool started: the probes count that pool's
+    processes from now on, and only now answer."""
+    pool = getattr(sender, "pool", None)
+    if pool is not None:
+        _state.processes = pool_processes(pool)
     _tick()
     port = settings.EASEL_WORKER_PROBE_PORT
     if port and _state.server is None:
@@ -334,8 +360,8 @@ def readiness() -> tuple[bool, dict[str, Any]]:
                 registry, "easel_worker_model_loaded", {"model": model_id}
             )
             checks[f"model:{model_id}"] = health.Check(
-                ok=loaded >= _state.concurrency,
-                detail=f"loaded in {loaded:.0f} of {_state.concurrency} worker processes",
+                ok=loaded >= _state.processes,
+                detail=f"loaded in {loaded:.0f} of {_state.processes} worker processes",
             )
     checks["accepting_jobs"] = health.Check(
         ok=not worker_draining(), detail="draining" if worker_draining() else ""
@@ -349,7 +375,9 @@ class _WorkerStateCollector(Collector):
             "easel_worker_draining", "1 while this worker drains.", value=int(worker_draining())
         )
         yield GaugeMetricFamily(
-            "easel_worker_processes", "Worker child processes configured.", value=_state.concurrency
+            "easel_worker_processes",
+            "Processes in the worker's pool (its children; under --pool solo, itself).",
+            value=_state.processes,
         )
 
 

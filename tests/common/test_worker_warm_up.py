@@ -13,6 +13,12 @@ the worker has connected and announced itself ready, which is when it used to st
   model succeeds, /readyz stays 503 naming the model, and the log says why it consumed anyway.
 - SIGTERM during the warm-up: the worker drains and exits without ever consuming its GPU queue;
   the job stays queued on the broker for another worker.
+- The pool's processes are counted from the pool (tiny model only: these are about the count, not
+  the wait). `--pool solo --concurrency 2` is one process: /readyz turns 200 and says 1 (before, it
+  waited for 2 loads forever). `--concurrency auto` is resolved by Celery after `worker_init`: the
+  worker holds its GPU queue until all its children have warmed, and /readyz and /metrics count
+  them (before, the `worker_init` handler raised on "auto", and the worker consumed at once with a
+  /readyz that checked no model).
 """
 
 import contextlib
@@ -32,6 +38,7 @@ from typing import Any, cast
 
 import pytest
 from django.conf import settings as django_settings
+from prometheus_client.parser import text_string_to_metric_families
 
 from billing.services.credits import credits_reserve
 from generation.models import Generation
@@ -75,6 +82,32 @@ class GpuWorker:
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def metric(self, name: str) -> float:
+        """The value of one sample (a metric without labels) of the worker's /metrics."""
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            families = text_string_to_metric_families(answer.read().decode())
+            samples = {
+                sample.name: sample.value for family in families for sample in family.samples
+            }
+        return samples[name]
+
+    def wait_logged(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.text():
+            assert self.process.poll() is None, self.text()[-4000:]
+            assert time.monotonic() < deadline, f"never logged {text!r}:\n{self.text()[-4000:]}"
+            time.sleep(0.1)
+
+    def readyz_within(self, timeout: float) -> tuple[int, dict[str, Any]]:
+        """/readyz once it answers 200, else its last answer after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        answer = self.get("/readyz")
+        while answer[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            answer = self.get("/readyz")
+        return answer
+
     def wait_announced(self, timeout: float = 120) -> None:
         """Until the probe server answers: Celery's `worker_ready` has fired, so the consumer
         and its event loop are running (where the old worker consumed every queue)."""
@@ -97,7 +130,14 @@ class GpuWorker:
             self.process.wait()
 
 
-def gpu_worker_start(*, folder: Path, models: list[str], broker_env: dict[str, str]) -> GpuWorker:
+def gpu_worker_start(
+    *,
+    folder: Path,
+    models: list[str],
+    broker_env: dict[str, str],
+    pool: str = "prefork",
+    concurrency: str = "1",
+) -> GpuWorker:
     database = django_settings.DATABASES["default"]
     metrics = folder / "metrics"
     metrics.mkdir(exist_ok=True)
@@ -125,7 +165,7 @@ def gpu_worker_start(*, folder: Path, models: list[str], broker_env: dict[str, s
     name = f"warm-{uuid.uuid4().hex[:8]}"
     log = folder / f"{name}.log"
     process = subprocess.Popen(
-        gpu_worker_argv(hostname=f"{name}@%h"),
+        gpu_worker_argv(hostname=f"{name}@%h", pool=pool, concurrency=concurrency),
         cwd=ROOT,
         env=env,
         stdout=log.open("w"),
@@ -289,3 +329,58 @@ def test_a_worker_drained_while_it_warms_never_takes_a_job(tmp_path):
     assert waiting == 1  # still there for a warm worker
     job.refresh_from_db()
     assert job.status == "queued"
+
+
+def test_a_solo_worker_counts_one_process_whatever_its_concurrency_says(tmp_path):
+    with sending_to("redis", tmp_path / "broker") as broker_env:
+        worker = gpu_worker_start(
+            folder=tmp_path,
+            models=["easel/tiny"],
+            broker_env=broker_env,
+            pool="solo",
+            concurrency="2",  # ignored by the solo pool: its one process is the worker's own
+        )
+        try:
+            worker.wait_logged("warm-up ended in all 1 worker processes; consuming gpu")
+            status, report = worker.readyz_within(10)
+            processes = worker.metric("easel_worker_processes")
+        finally:
+            worker.stop()
+    assert status == 200, report
+    assert report["checks"]["model:easel/tiny"] == {
+        "ok": True,
+        "detail": "loaded in 1 of 1 worker processes",
+    }
+    assert processes == 1
+
+
+def test_a_worker_with_concurrency_auto_takes_no_job_until_its_children_have_warmed(tmp_path):
+    with sending_to("redis", tmp_path / "broker") as broker_env:
+        job = job_queued()
+        generation_enqueue(generation=job)  # waiting on the broker before the worker starts
+        worker = gpu_worker_start(
+            folder=tmp_path, models=["easel/tiny"], broker_env=broker_env, concurrency="auto"
+        )
+        try:
+            wait_final(job, worker)
+            status, report = worker.readyz_within(30)
+            processes = worker.metric("easel_worker_processes")
+        finally:
+            worker.stop()
+    log = worker.text()
+    resolved = re.search(r"worker_concurrency='auto' resolved to (\d+)", log)
+    assert resolved, log[-4000:]
+    children = int(resolved[1])
+    assert job.status == "succeeded", job.status_message
+    consuming = f"warm-up ended in all {children} worker processes; consuming gpu"
+    assert consuming in log, log[-4000:]
+    received = RECEIVED.search(log)
+    assert received, log[-4000:]
+    assert log.index(consuming) < received.start(), log[-4000:]
+    assert status == 200, report
+    assert report["checks"]["model:easel/tiny"] == {
+        "ok": True,
+        "detail": f"loaded in {children} of {children} worker processes",
+    }
+    assert processes == children
+    assert "Traceback" not in log, log[-4000:]  # the worker_init handler used to raise on "auto"

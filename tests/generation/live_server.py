@@ -23,10 +23,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def gpu_worker_argv(*, hostname: str) -> list[str]:
-    """A real Celery GPU worker as the worker tests run it: prefork with one child taking one job
-    at a time from the `gpu` queue. Without gossip, mingle and heartbeats, a worker another test
-    kills is noticed only as a production one is: through the broker and the job's lease."""
+def gpu_worker_argv(*, hostname: str, pool: str = "prefork", concurrency: str = "1") -> list[str]:
+    """A real Celery GPU worker as the worker tests run it: by default prefork with one child
+    taking one job at a time from the `gpu` queue. Without gossip, mingle and heartbeats, a worker
+    another test kills is noticed only as a production one is: through the broker and the job's
+    lease."""
     return [
         sys.executable,
         "-m",
@@ -35,9 +36,9 @@ def gpu_worker_argv(*, hostname: str) -> list[str]:
         "config",
         "worker",
         "--pool",
-        "prefork",
+        pool,
         "--concurrency",
-        "1",
+        concurrency,
         "--prefetch-multiplier",
         "1",
         "--queues",
