@@ -75,7 +75,7 @@ def generation_cancel(*, generation: Generation) -> Generation:
     )
     if canceled_now:
         credits_release(generation_id=generation.pk)
-        webhook_event_emit_on_commit(generation_id=generation.pk)
+        webhook_event_emit_on_commit(generation=generation)
         _inputs_delete(generation=generation)
         progress_publish(generation_id=generation.pk, status=Generation.Status.CANCELED, images=[])
     else:

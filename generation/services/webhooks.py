@@ -125,12 +125,21 @@ def webhook_url_validate(*, url: str) -> str:
 # --- Events ------------------------------------------------------------------------------------
 
 
-def webhook_event_emit(*, generation: Generation) -> list[WebhookDelivery]:
-    """Queues `generation.<status>` to the owner's endpoints. Idempotent: call it on settling."""
+def _endpoints_for(generation: Generation) -> list[WebhookEndpoint]:
+    """The owner's active endpoints that hear this job: those for every key, and the one for the
+    key that made it."""
+    active = WebhookEndpoint.objects.filter(user_id=generation.user_id, is_active=True)
+    return [e for e in active if e.api_key_id is None or e.api_key_id == generation.api_key_id]
+
+
+def webhook_event_emit(
+    *, generation: Generation, endpoints: list[WebhookEndpoint] | None = None
+) -> list[WebhookDelivery]:
+    """Queues `generation.<status>` to the owner's endpoints (`endpoints` when the caller has
+    just read them). Idempotent: call it on settling."""
     if not generation.is_final:
         return []
-    active = WebhookEndpoint.objects.filter(user_id=generation.user_id, is_active=True)
-    endpoints = [e for e in active if e.api_key_id is None or e.api_key_id == generation.api_key_id]
+    endpoints = _endpoints_for(generation) if endpoints is None else endpoints
     if not endpoints:
         return []  # most owners have none: no payload to build (a query for the images)
     event_type = f"generation.{generation.status}"
@@ -154,9 +163,12 @@ def webhook_event_emit(*, generation: Generation) -> list[WebhookDelivery]:
     return created
 
 
-def webhook_event_emit_on_commit(*, generation_id: Any) -> None:
+def webhook_event_emit_on_commit(*, generation: Generation) -> None:
     """Emits a job's final event once the transaction that finished it commits (at once outside
-    one): what settle, fail and cancel call, so the customer hears within moments.
+    one): what settle, fail and cancel call, so the customer hears within moments. `generation`
+    is the caller's copy, for its id, owner and key (which never change): the endpoints are read
+    first, and the job's final row only for an owner who has one (most have none, and this runs
+    in every settle).
 
     The beat sweep stays the backstop (a process that dies right here, a database hiccup); both
     emitting sends once, since a delivery is unique per (endpoint, event id).
@@ -164,12 +176,15 @@ def webhook_event_emit_on_commit(*, generation_id: Any) -> None:
 
     def emit() -> None:
         try:
-            generation = Generation.objects.filter(pk=generation_id).first()
-            if generation is not None:
-                webhook_event_emit(generation=generation)
+            endpoints = _endpoints_for(generation)
+            if not endpoints:
+                return
+            final = Generation.objects.filter(pk=generation.pk).first()
+            if final is not None:
+                webhook_event_emit(generation=final, endpoints=endpoints)
         except Exception:
             # Never fail the settling that called us: the sweep emits it within 30 seconds.
-            logger.exception("webhook event for generation %s left to the sweep", generation_id)
+            logger.exception("webhook event for generation %s left to the sweep", generation.pk)
 
     transaction.on_commit(emit)
 

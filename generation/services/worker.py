@@ -804,7 +804,7 @@ def generation_settle(
         images=[str(image.pk) for image in delivered],
         message=message,
     )
-    webhook_event_emit_on_commit(generation_id=generation.pk)
+    webhook_event_emit_on_commit(generation=generation)
     _inputs_delete(generation=generation)
     return True
 
@@ -855,7 +855,7 @@ def generation_fail(
             # leaves the reservation to billing's reservation sweep.)
             credits_release(generation_id=generation.pk)
             metrics.job_finished(generation=generation, outcome=Generation.Status.FAILED)
-            webhook_event_emit_on_commit(generation_id=generation.pk)
+            webhook_event_emit_on_commit(generation=generation)
             _inputs_delete(generation=generation)
             progress_publish(
                 generation_id=generation.pk,

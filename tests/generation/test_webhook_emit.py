@@ -100,6 +100,22 @@ def test_a_user_without_endpoints_gets_nothing(user, django_capture_on_commit_ca
     assert not WebhookDelivery.objects.exists()
 
 
+def test_an_owner_without_endpoints_costs_the_settle_one_query(
+    user, django_assert_num_queries, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    """Every settle emits: for the many owners with no endpoint, the emit reads the endpoints
+    and stops there, without the job's final row."""
+    another = UserFactory()
+    webhooks.webhook_endpoint_create(user=another, url="https://hooks.example.com/easel")
+    job = _job(user=user, status="running")
+    with django_capture_on_commit_callbacks() as emits:
+        assert generation_fail(generation=job, worker_id=WORKER, message="It broke.")
+    [emit] = emits
+    with django_assert_num_queries(1):
+        emit()
+    assert not WebhookDelivery.objects.exists()
+
+
 def test_a_failing_emit_never_fails_the_settle(
     user, receiver, monkeypatch, django_capture_on_commit_callbacks
 ):  # type: ignore[no-untyped-def]
