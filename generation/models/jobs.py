@@ -27,6 +27,7 @@ class Generation(UUIDModel):
         CANCELED = "canceled"
 
     FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.BLOCKED, Status.CANCELED)
+    LIVE_STATUSES = (Status.QUEUED, Status.RUNNING)  # a worker may still have work to do
 
     class Source(models.TextChoices):
         WEB = "web"

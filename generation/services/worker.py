@@ -28,6 +28,7 @@ import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NamedTuple
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -198,22 +199,45 @@ def _orphans_reclaim(
     return orphans
 
 
+class _Seen(NamedTuple):
+    """A job's model, status and holder, read before anything else is done for its message."""
+
+    model: str
+    status: str
+    holder: str  # the worker_id that claimed it last ("" if none ever did)
+
+
+def _seen(generation_id: uuid.UUID | str) -> _Seen | None:
+    found = (
+        Generation.objects.filter(pk=generation_id)
+        .values_list("model", "status", "worker_id")
+        .first()
+    )
+    return _Seen(*found) if found is not None else None
+
+
+def _may_hold_orphans(seen: _Seen, *, worker_id: str) -> bool:
+    """Whether a message for this job may have work to do: a live job (queued or running), or
+    a final one another worker settled, which may have died holding later batches of that same
+    task (`_orphans_of_settled`). A final job this worker settled holds none: it runs one task
+    at a time, and its earlier task is over; one never claimed (canceled in the queue) held
+    nothing."""
+    return seen.status in Generation.LIVE_STATUSES or seen.holder not in ("", worker_id)
+
+
 def _orphans_of_settled(*, generation_id: uuid.UUID | str, worker_id: str) -> list[Generation]:
     """A redelivered job that is already final: its worker may have died later in the same
     task, holding the batches it took after it (pipelining). Those whose holder is gone are
     taken over here, since their own messages may have been consumed while it lived."""
-    settled = (
-        Generation.objects.filter(pk=generation_id)
-        .exclude(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING])
-        .exclude(worker_id__in=["", worker_id])
-        .first()
-    )
-    if settled is None:
+    settled = _seen(generation_id)
+    if settled is None or settled.status in Generation.LIVE_STATUSES:
+        return []
+    if not _may_hold_orphans(settled, worker_id=worker_id):
         return []
     now = timezone.now()
     taken = []
     for job in Generation.objects.filter(
-        status=Generation.Status.RUNNING, worker_id=settled.worker_id
+        status=Generation.Status.RUNNING, worker_id=settled.holder
     ):
         if not _holder_gone(job, now=now):
             return []  # the same holder, alive: it settles its own jobs
@@ -343,7 +367,13 @@ def generation_run(
     `deadline` (a time.monotonic() value) is the task's soft time limit.
     """
     worker_id = worker_id or worker_identity()
-    _model_preload(generation_id=generation_id)
+    seen = _seen(generation_id)
+    if seen is None or not _may_hold_orphans(seen, worker_id=worker_id):
+        # The common redelivery: a batch mate's message, its job settled by this very worker.
+        logger.info("generation %s: nothing to do (final)", generation_id)
+        return []
+    if seen.status in Generation.LIVE_STATUSES:
+        _model_preload(model_id=seen.model)
     claim = _claim(generation_id=generation_id, worker_id=worker_id)
     if claim.retry_in is not None:
         raise HeldElsewhere(claim.retry_in)
@@ -494,21 +524,13 @@ def _next_batch(
     return _batch_mates(primary=primary, worker_id=worker_id, room=settings.EASEL_BATCH_MAX_IMAGES)
 
 
-def _model_preload(*, generation_id: uuid.UUID | str) -> None:
+def _model_preload(*, model_id: str) -> None:
     """Loads the job's model before claiming it, so a claim's heartbeat is never stale while a
     large model loads. A model that cannot load fails the job after the claim."""
     from generation.inference.pipelines import ModelUnavailable, pipeline_get
 
-    model = (
-        Generation.objects.filter(
-            pk=generation_id, status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING]
-        )
-        .values_list("model", flat=True)
-        .first()
-    )
-    if model:
-        with contextlib.suppress(ModelUnavailable):
-            pipeline_get(model_id=model)
+    with contextlib.suppress(ModelUnavailable):
+        pipeline_get(model_id=model_id)
 
 
 def _stored_picture(key: str) -> PILImage.Image:
@@ -840,9 +862,7 @@ def generation_fail(
         log_detail,
         extra={"generation_id": str(generation.pk)},
     )
-    condition = Q(
-        pk=generation.pk, status__in=[Generation.Status.RUNNING, Generation.Status.QUEUED]
-    )
+    condition = Q(pk=generation.pk, status__in=Generation.LIVE_STATUSES)
     if worker_id is not None:
         condition &= Q(worker_id=worker_id)
     with soft_time_limit_deferred():  # the status and the release belong together

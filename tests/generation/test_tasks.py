@@ -312,6 +312,24 @@ def test_a_job_held_by_a_live_worker_elsewhere_is_looked_at_again_later(
     assert 100 < raised.value.retry_in <= 122
 
 
+def test_a_batch_mates_message_after_its_job_was_settled_here_costs_one_query(
+    user, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    """A batch's other jobs settle with the first one's task; their own messages come after,
+    one by one, and each is answered by one read of the job."""
+    first = queued(user, django_capture_on_commit_callbacks, seed=1)
+    mate = queued(user, django_capture_on_commit_callbacks, seed=2)
+    assert sorted(generation_run(generation_id=first.pk, worker_id="here:1")) == sorted(
+        [str(first.pk), str(mate.pk)]
+    )
+    with django_assert_num_queries(1):
+        assert generation_run(generation_id=mate.pk, worker_id="here:1") == []
+    canceled = queued(user, django_capture_on_commit_callbacks, seed=3)
+    Generation.objects.filter(pk=canceled.pk).update(status=Generation.Status.CANCELED)
+    with django_assert_num_queries(1):  # canceled in the queue: never held by anyone
+        assert generation_run(generation_id=canceled.pk, worker_id="here:1") == []
+
+
 def test_a_redelivered_settled_job_takes_over_the_later_batches_of_its_dead_worker(
     user, django_capture_on_commit_callbacks
 ):
