@@ -216,7 +216,7 @@ def _seen(generation_id: uuid.UUID | str) -> _Seen | None:
     return _Seen(*found) if found is not None else None
 
 
-def _may_hold_orphans(seen: _Seen, *, worker_id: str) -> bool:
+def _may_have_work(seen: _Seen, *, worker_id: str) -> bool:
     """Whether a message for this job may have work to do: a live job (queued or running), or
     a final one another worker settled, which may have died holding later batches of that same
     task (`_orphans_of_settled`). A final job this worker settled holds none: it runs one task
@@ -232,8 +232,8 @@ def _orphans_of_settled(*, generation_id: uuid.UUID | str, worker_id: str) -> li
     settled = _seen(generation_id)
     if settled is None or settled.status in Generation.LIVE_STATUSES:
         return []
-    if not _may_hold_orphans(settled, worker_id=worker_id):
-        return []
+    if not _may_have_work(settled, worker_id=worker_id):
+        return []  # settled here, or never claimed: no batch of that task is still held
     now = timezone.now()
     taken = []
     for job in Generation.objects.filter(
@@ -368,7 +368,7 @@ def generation_run(
     """
     worker_id = worker_id or worker_identity()
     seen = _seen(generation_id)
-    if seen is None or not _may_hold_orphans(seen, worker_id=worker_id):
+    if seen is None or not _may_have_work(seen, worker_id=worker_id):
         # The common redelivery: a batch mate's message, its job settled by this very worker.
         logger.info("generation %s: nothing to do (final)", generation_id)
         return []
