@@ -13,7 +13,10 @@ queueing, the worker's claim, output screening, watermarking, storage, settlemen
 wake-up and the answer. Printed at p50 and p99, in ms and as a share of end to end, then by
 part in the order they happen, from wall-clock marks (this machine's one clock) of the client,
 the job row's `created_at` (the web's insert) and the worker: its task's start, the pipeline
-call's start and end, the delivery on the pool's threads, and the final state's publish.
+call's start and end, the delivery on the pool's threads, and the final state's publish. The
+image delivery is then shown by its parts, each as the time from the delivery's start to that
+part's end (the screening thread's steps, and beside them the NSFW classifier and the image's
+bytes): where its critical path runs.
 """
 
 import argparse
@@ -42,6 +45,8 @@ def _instrument_worker() -> None:
     from generation.inference import operations
     from generation.models import Generation
     from generation.services import worker
+    from moderation.images import nsfw
+    from moderation.services import image_screening
 
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     lock = threading.Lock()
@@ -53,6 +58,11 @@ def _instrument_worker() -> None:
     original_screen = worker._batch_screen  # a batch's delivery, the first of it on the pool
     original_deliver = worker.image_deliver
     original_publish = worker.progress_publish
+    original_outputs_screen = worker.outputs_screen
+    original_analyze = image_screening.analyze_images
+    original_nsfw = nsfw.nsfw_scores
+    original_content = worker._JobDelivery.content
+    screening: list[str] = []  # the batch being screened: one request at a time here
 
     def mark(generation_id: object, name: str, *, first: bool = False) -> None:
         with lock:
@@ -98,6 +108,39 @@ def _instrument_worker() -> None:
             if status in Generation.FINAL_STATUSES:
                 mark(generation_id, "published")  # what wakes the held request
 
+    def marked_outputs_screen(*, outputs):  # type: ignore[no-untyped-def]
+        screening[:] = [str(output.generation_id) for output in outputs]
+        for generation_id in screening:
+            mark(generation_id, "screen_start")
+        try:
+            return original_outputs_screen(outputs=outputs)
+        finally:
+            for generation_id in screening:
+                mark(generation_id, "screen_end")  # the decisions recorded
+
+    def marked_analyze(*args, **kwargs):  # type: ignore[no-untyped-def]
+        for generation_id in screening:
+            mark(generation_id, "models_start")
+        try:
+            return original_analyze(*args, **kwargs)
+        finally:
+            for generation_id in screening:
+                mark(generation_id, "models_end")
+
+    def marked_nsfw(images):  # type: ignore[no-untyped-def]
+        try:
+            return original_nsfw(images)  # on its helper thread, beside the face models
+        finally:
+            for generation_id in screening:
+                mark(generation_id, "nsfw_end")
+
+    def marked_content(self, image):  # type: ignore[no-untyped-def]
+        mark(self.job.pk, "bytes_start", first=True)
+        try:
+            return original_content(self, image)
+        finally:
+            mark(self.job.pk, "bytes_end")
+
     def timed_run(*, generation_id, **kwargs):  # type: ignore[no-untyped-def]
         mark(generation_id, "task_start")
         try:
@@ -114,6 +157,10 @@ def _instrument_worker() -> None:
     worker._batch_screen = timed_screen
     worker.image_deliver = timed_deliver
     worker.progress_publish = marked_publish
+    worker.outputs_screen = marked_outputs_screen
+    image_screening.analyze_images = marked_analyze
+    nsfw.nsfw_scores = marked_nsfw
+    worker._JobDelivery.content = marked_content  # type: ignore[method-assign]
 
 
 if os.environ.get("EASEL_BENCH_WORKER") == "1":  # imported by `celery -A bench.api_overhead`
@@ -248,6 +295,16 @@ def _report(rows: list[dict], *, response_format: str) -> None:
     line("  worker: image delivery:", ms("deliver_start", "deliver_end"))
     line("  worker: settle, publish:", ms("deliver_end", "published"))
     line("  wake-up, answer, client parse:", ms("published", "answered"))
+    # Inside the image delivery, from its start: the screening thread's steps in order, and
+    # beside them the NSFW classifier (its helper thread) and the image's bytes (another pool
+    # thread: marks, encoding, content credentials).
+    print("the image delivery, each part's end after its start:")
+    line("  the Image row:", ms("deliver_start", "screen_start"))
+    line("  the screening models (NSFW, faces):", ms("deliver_start", "models_end"))
+    line("    of which the NSFW classifier:", ms("deliver_start", "nsfw_end"))
+    line("  the decision recorded:", ms("deliver_start", "screen_end"))
+    line("  the image's bytes (beside them):", ms("deliver_start", "bytes_end"))
+    line("  stored: the delivery's end:", ms("deliver_start", "deliver_end"))
 
 
 if __name__ == "__main__":
