@@ -91,6 +91,7 @@ def _instrument_worker() -> None:
                     marks[str(generation_id)]["callbacks"] = callbacks.seconds
 
     def timed_screen(deliveries, pooled):  # type: ignore[no-untyped-def]
+        screening[:] = [str(delivery.job.pk) for delivery in deliveries]
         for delivery in deliveries:  # on the pool: the batch's rows, bytes and screening
             mark(delivery.job.pk, "deliver_start", first=True)
         return original_screen(deliveries, pooled)
@@ -108,12 +109,11 @@ def _instrument_worker() -> None:
             if status in Generation.FINAL_STATUSES:
                 mark(generation_id, "published")  # what wakes the held request
 
-    def marked_outputs_screen(*, outputs):  # type: ignore[no-untyped-def]
-        screening[:] = [str(output.generation_id) for output in outputs]
+    def marked_outputs_screen(*, outputs, **kwargs):  # type: ignore[no-untyped-def]
         for generation_id in screening:
             mark(generation_id, "screen_start")
         try:
-            return original_outputs_screen(outputs=outputs)
+            return original_outputs_screen(outputs=outputs, **kwargs)
         finally:
             for generation_id in screening:
                 mark(generation_id, "screen_end")  # the decisions recorded

@@ -341,6 +341,7 @@ def main() -> None:
 def _run(args: argparse.Namespace) -> None:
     from django.conf import settings
 
+    from common.cpu_threads import library_threads_limit
     from generation.inference.pipelines import pipeline_get
     from generation.inference.registry import model_spec
     from generation.services.deliveries import pipelining
@@ -354,6 +355,7 @@ def _run(args: argparse.Namespace) -> None:
     spec = model_spec(model_id=model)
     steps = args.steps or spec.default_steps
     loaded = pipeline_get(model_id=model)
+    library_threads_limit()  # as a worker child does at its start
     _instrument()
     settings.BILLING_SIGNUP_GRANT = 10 * args.jobs * (args.rounds + 1)
     user = UserFactory()

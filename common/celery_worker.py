@@ -60,6 +60,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from common import health, metrics
+from common.cpu_threads import library_threads_limit
 
 logger = logging.getLogger(__name__)
 
@@ -296,6 +297,7 @@ def _worker_shutting_down(sig: str = "", how: str = "", **_: object) -> None:
 
 @worker_process_init.connect
 def _child_started(**_: object) -> None:
+    library_threads_limit()  # the delivery pool's threads are the parallelism
     if _state.warm_ends is not None:
         slot = _warm_slot()
         if slot is not None:

@@ -9,10 +9,12 @@ application = get_wsgi_application()
 
 # What a request would otherwise load first: the screening models now, on threads (/readyz
 # waits for them); the sending side of the job queue before this process serves at all.
+from common.cpu_threads import library_threads_limit  # noqa: E402
 from generation.services.generations import enqueue_warm  # noqa: E402
 from moderation.services.image_screening import image_screen_preload  # noqa: E402
 from moderation.services.screening import prompt_screen_preload  # noqa: E402
 
+library_threads_limit()  # before any model runs: Easel's threads are the parallelism
 prompt_screen_preload()
 image_screen_preload()
 enqueue_warm()

@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -168,6 +168,7 @@ def analyze_images(
     realism_threshold: float = DEFAULT_REALISM_THRESHOLD,
     references: FigureReferences | None = None,
     enrolled: EnrolledReferences | None = None,
+    nsfw_scoring: "Future[list[float]] | None" = None,
 ) -> list[ImageAnalysis]:
     """Analyse a batch of images, one analysis each, in order. Faces are detected image by
     image (mediapipe takes one at a time); every face of the batch is then embedded in one
@@ -180,9 +181,11 @@ def analyze_images(
 
     `references` defaults to the registry's active figures and `enrolled` to the active
     likeness enrolments (database reads, cached per process). Pass your own `references` to
-    analyse without the database: `enrolled` then defaults to none."""
+    analyse without the database: `enrolled` then defaults to none. `nsfw_scoring` is the
+    classifier already started on these images (`nsfw_scoring_start`), by a caller that had
+    other work to do before it could call this."""
     started = time.perf_counter()
-    nsfw_scoring = _beside().submit(nsfw_model.nsfw_scores, images)
+    nsfw_scoring = nsfw_scoring or nsfw_scoring_start(images)
     if enrolled is None:
         enrolled = enrolled_references() if references is None else NO_ENROLMENTS
     if references is None:
@@ -219,6 +222,12 @@ def analyze_images(
         )
         for position, nsfw_score in enumerate(nsfw_scores)
     ]
+
+
+def nsfw_scoring_start(images: Sequence[Image.Image]) -> "Future[list[float]]":
+    """The NSFW classifier started on `images` on its helper thread (`_beside`): it needs no
+    policy, registry or database, so it can start before anything else of the screening."""
+    return _beside().submit(nsfw_model.nsfw_scores, images)
 
 
 def _beside() -> ThreadPoolExecutor:

@@ -25,6 +25,7 @@ import random
 import threading
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -253,19 +254,30 @@ def output_screen(
     return verdict
 
 
-def outputs_screen(*, outputs: Sequence[OutputImage]) -> list[Verdict]:
+def outputs_screen(
+    *, outputs: Sequence[OutputImage], nsfw_scoring: "Future[list[float]] | None" = None
+) -> list[Verdict]:
     """Screen generated images before delivery, a pipeline batch at a time: the models run
     once for the batch (`analyze_images`), then each image gets its own decision, recorded in
     one transaction. One verdict per image, in order; a block means: withhold it, never
     deliver. Idempotent on each image id, also under concurrency: one decision, one case per
     image. The models run before the transaction, so no lock is held while they do: each
     image's decision is looked up before them (unless it is fresh) to skip the models for what
-    is decided, and again under its lock, which is what makes it one decision per image."""
+    is decided, and again under its lock, which is what makes it one decision per image.
+
+    `nsfw_scoring`: the NSFW classifier already started on the outputs' pictures, in order
+    (`nsfw_scoring_start`), by a caller with work to do first (the worker, its rows). Its scores
+    are used when every output is still to be decided (else the pending ones are scored anew:
+    a redelivery, rare)."""
     decided = _output_decisions([output for output in outputs if not output.fresh])
     pending = list({o.image_id: o for o in outputs if o.image_id not in decided}.values())
     if pending:
         policy = policy_current()
-        analyses = _analyze(images=[output.picture for output in pending], policy=policy)
+        analyses = _analyze(
+            images=[output.picture for output in pending],
+            policy=policy,
+            nsfw_scoring=nsfw_scoring if len(pending) == len(outputs) else None,
+        )
         with transaction.atomic():
             # Two runs of one image at once: the second waits here, then returns the first's.
             advisory_locks(keys=[f"output-screen:{output.image_id}" for output in pending])
@@ -348,12 +360,18 @@ def verdict_for(*, decision: Decision) -> Verdict:
     )
 
 
-def _analyze(*, images: Sequence[Image.Image], policy: PolicyVersion) -> list[ImageAnalysis]:
+def _analyze(
+    *,
+    images: Sequence[Image.Image],
+    policy: PolicyVersion,
+    nsfw_scoring: "Future[list[float]] | None" = None,
+) -> list[ImageAnalysis]:
     likeness = image_threshold(rule_for(policy, Category.PUBLIC_FIGURE))
     return analyze_images(
         images,
         figure_max_distance=1.0 - likeness,
         realism_threshold=image_threshold(rule_for(policy, Category.REALISTIC_FACE_UPLOAD)),
+        nsfw_scoring=nsfw_scoring,
     )
 
 

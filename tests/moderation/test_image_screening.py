@@ -3,10 +3,12 @@ through the database (decisions, strikes, cases), with the real models."""
 
 import dataclasses
 import uuid
+from concurrent.futures import Future
 
 import pytest
 
 from accounts.models import Tier
+from moderation.images.analysis import nsfw_scoring_start
 from moderation.images.faces import EMBEDDING_MODEL, face_embeddings_from_photo
 from moderation.models import (
     Case,
@@ -329,6 +331,37 @@ def test_a_batch_screened_again_keeps_its_decisions_and_screens_only_what_is_new
     assert Decision.objects.filter(image_id__in=[o.image_id for o in outputs]).count() == 4
     assert Decision.objects.filter(image_id=new.image_id).count() == 1
     assert Case.objects.count() == cases
+
+
+def _scored(scores: list[float]) -> "Future[list[float]]":
+    """NSFW scores as a caller that started the classifier early hands them over."""
+    done: Future[list[float]] = Future()
+    done.set_result(scores)
+    return done
+
+
+def test_the_classifier_started_before_the_screening_is_what_decides(free_user):
+    """The worker starts the classifier before it writes the batch's rows (`nsfw_scoring`):
+    those scores decide, with no second run. Scores of 1.0 withhold even the cat."""
+    outputs = _batch_of_outputs(free_user)
+    verdicts = outputs_screen(outputs=outputs, nsfw_scoring=_scored([1.0] * len(outputs)))
+    assert [v.decision for v in verdicts] == [Outcome.BLOCK] * len(outputs)
+    assert all(Category.SEXUAL in v.categories for v in verdicts)
+
+    early = nsfw_scoring_start([output.picture for output in outputs])  # the real classifier
+    again = _batch_of_outputs(free_user)
+    assert _recorded(outputs_screen(outputs=again, nsfw_scoring=early)) == _recorded(
+        outputs_screen(outputs=_batch_of_outputs(free_user))
+    )
+
+
+def test_scores_started_early_are_not_used_when_part_of_the_batch_was_decided(free_user):
+    """A redelivery: one image already has its decision, so the scores handed over (for the
+    whole batch, in order) no longer line up with what is left; the rest is scored anew."""
+    outputs = _batch_of_outputs(free_user)
+    outputs_screen(outputs=outputs[:1])
+    verdicts = outputs_screen(outputs=outputs, nsfw_scoring=_scored([1.0] * len(outputs)))
+    assert verdicts[1].decision == Outcome.ALLOW  # the cat, scored by the classifier itself
 
 
 @pytest.mark.postgres
