@@ -16,15 +16,17 @@ are not touched here.
 
 from types import ModuleType
 
-import numpy  # noqa: F401 - loads its OpenBLAS: threadpoolctl limits the libraries loaded
-import scipy.linalg  # noqa: F401 - and scipy's copy
-from threadpoolctl import threadpool_limits
-
 
 def library_threads_limit() -> None:
     """Holds every OpenBLAS copy and OpenCV to one thread each in this process (web entry
-    points and worker children call it at start)."""
-    opencv = _opencv()  # first: the limit applies to the libraries already loaded
+    points and worker children call it at start). The libraries are imported here, not when
+    this module is: the limit applies only to those already loaded, and a process that never
+    calls it (a management command) pays for none of them."""
+    import numpy  # noqa: F401 - loads its OpenBLAS
+    import scipy.linalg  # noqa: F401 - and scipy's copy
+    from threadpoolctl import threadpool_limits
+
+    opencv = _opencv()  # and OpenCV's copy
     threadpool_limits(limits=1, user_api="blas")
     if opencv is not None:
         opencv.setNumThreads(1)

@@ -185,7 +185,8 @@ def analyze_images(
     classifier already started on these images (`nsfw_scoring_start`), by a caller that had
     other work to do before it could call this."""
     started = time.perf_counter()
-    nsfw_scoring = nsfw_scoring or nsfw_scoring_start(images)
+    if nsfw_scoring is None:
+        nsfw_scoring = nsfw_scoring_start(images)
     if enrolled is None:
         enrolled = enrolled_references() if references is None else NO_ENROLMENTS
     if references is None:
