@@ -229,6 +229,13 @@ def job_queued() -> Generation:
     return job
 
 
+def received_at(log: str) -> int:
+    """Where the worker's log says Celery received the job's message (it must say so)."""
+    received = RECEIVED.search(log)
+    assert received, log[-4000:]
+    return received.start()
+
+
 def wait_final(job: Generation, worker: GpuWorker, timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     while job.status not in FINAL:
@@ -276,9 +283,7 @@ def test_a_job_sent_while_the_worker_warms_waits_on_the_broker_until_it_is_warm(
     assert set(while_loading) == {1}, while_loading  # it stayed on the broker all along
     loaded = log.index(f"model {SLOW_WARM_MODEL} loaded")
     consuming = log.index("warm-up ended in all 1 worker processes; consuming gpu")
-    received = RECEIVED.search(log)
-    assert received, log[-4000:]
-    assert loaded < consuming < received.start(), log[-4000:]
+    assert loaded < consuming < received_at(log), log[-4000:]
     assert ready == 200
 
 
@@ -374,9 +379,7 @@ def test_a_worker_with_concurrency_auto_takes_no_job_until_its_children_have_war
     assert job.status == "succeeded", job.status_message
     consuming = f"warm-up ended in all {children} worker processes; consuming gpu"
     assert consuming in log, log[-4000:]
-    received = RECEIVED.search(log)
-    assert received, log[-4000:]
-    assert log.index(consuming) < received.start(), log[-4000:]
+    assert log.index(consuming) < received_at(log), log[-4000:]
     assert status == 200, report
     assert report["checks"]["model:easel/tiny"] == {
         "ok": True,
