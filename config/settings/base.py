@@ -369,7 +369,8 @@ EASEL_MODEL = env("EASEL_MODEL", default="easel/tiny")
 # `/v1`'s `model` values from OpenAI that Easel answers with one of its own: alias -> a model
 # id above ("" is EASEL_MODEL). Clients that hard-code OpenAI's names keep working.
 EASEL_OPENAI_MODEL_ALIASES = {"dall-e-2": "", "dall-e-3": "", "gpt-image-1": ""}
-# Worker: compile the UNet with torch.compile on a GPU (slower first call, faster after).
+# Worker: compile the UNet and the VAE decode with torch.compile on a GPU (slower first call,
+# faster after).
 EASEL_TORCH_COMPILE = env.bool("EASEL_TORCH_COMPILE", default=False)
 # Compatible queued jobs (same model, operation, size, steps) run in one pipeline call, up to
 # this many images; 1 turns batching off (bench/batching.py measures it).

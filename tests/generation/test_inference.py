@@ -312,3 +312,26 @@ def test_each_gpu_worker_child_is_pinned_to_its_own_device(child_index, device_c
     from generation.inference.pipelines import device_for_child
 
     assert device_for_child(child_index=child_index, device_count=device_count) == device
+
+
+@pytest.mark.parametrize("compile_on", [False, True])
+def test_a_gpu_load_compiles_each_shared_unet_and_vae_decode_once_when_asked(settings, compile_on):
+    """EASEL_TORCH_COMPILE wraps the UNet and the VAE's decode (most of a one-step image's work);
+    the pipelines that share them share one wrapper. torch.compile is lazy, so this costs no
+    compilation: what it checks is the wiring a GPU load applies."""
+    from torch._dynamo.eval_frame import OptimizedModule
+
+    from generation.inference.pipelines import _build_tiny, _optimise_for_gpu
+
+    settings.EASEL_TORCH_COMPILE = compile_on
+    text2img, img2img, inpaint = _build_tiny("cpu", torch.float32)
+    decode = text2img.vae.decode  # a bound method: a new object at each read, equal to the others
+    _optimise_for_gpu((text2img, img2img, inpaint))
+
+    assert text2img.unet is img2img.unet  # from one UNet, one wrapper
+    assert isinstance(text2img.unet, OptimizedModule) is compile_on
+    assert isinstance(inpaint.unet, OptimizedModule) is compile_on
+    assert text2img.vae is img2img.vae is inpaint.vae
+    assert ("decode" in vars(text2img.vae)) is compile_on  # the wrapper set on the instance
+    if compile_on:  # compiled once, not wrapped again by the second and third pipelines
+        assert text2img.vae.decode._torchdynamo_orig_callable == decode
