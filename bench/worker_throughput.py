@@ -29,7 +29,8 @@ The last line is for scripts:
 `delivered/pipeline R, pipelined/serial S, delivery/encode E`.
 
 `--device cuda` builds the SD-Turbo-sized pipeline of bench/gpu.py (random weights, fp16) and
-serves it as the model `bench/sd-turbo-sized`; on a CPU the tiny model is used. The bench makes
+serves it as the model `bench/sd-turbo-sized`, with a worker's GPU load steps applied
+(EASEL_TORCH_COMPILE=true compiles its UNet); on a CPU the tiny model is used. The bench makes
 its own database (test_<name>, dropped afterwards) and a temporary media folder.
 """
 
@@ -172,6 +173,7 @@ def _gpu_model_serve(size: int) -> None:
     gpu_bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_bench)
     pipe = gpu_bench.build(device="cuda", dtype=torch.float16, smoke=False)
+    pipelines._optimise_for_gpu((pipe,))  # as a worker's load does: EASEL_TORCH_COMPILE applies
     pipelines._cache[GPU_MODEL] = pipelines.LoadedModel(
         spec=model_spec(model_id=GPU_MODEL),  # the registry's entry above
         device="cuda",
