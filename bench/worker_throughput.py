@@ -25,7 +25,11 @@ delivery work per image (its Image row, its share of the batch's screening, mark
 content credentials, storage; not the settlement, which is per job) over the time to
 PNG-encode that same image with Pillow's defaults (the floor: no design avoids encoding), and
 the screening of a photo with a face over its own encode time, alone and per image of a batch.
-The last line is for scripts:
+With `--gil`, one more serial run under py-spy (`--gil`: only the thread holding the GIL is
+sampled) prints the GIL-held time per image by stage and the ceiling it sets on one process:
+torch's kernels, onnxruntime, zlib and mediapipe release the GIL, the ORM and Python glue do
+not, so however many cores a machine has, one worker process delivers at most 1 / (that time)
+images per second. The last line is for scripts:
 `delivered/pipeline R, pipelined/serial S, delivery/encode E`.
 
 `--device cuda` builds the SD-Turbo-sized pipeline of bench/gpu.py (random weights, fp16) and
@@ -37,17 +41,23 @@ its own database (test_<name>, dropped afterwards) and a temporary media folder.
 import argparse
 import io
 import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+# A worker keeps its database connections (config/settings/base.py: 60 s); the test settings'
+# 0 would make every pool thread connect anew for each delivery.
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "60")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"  # nothing is sent: the bench calls the worker
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="easel-worker-bench-"))
@@ -265,6 +275,72 @@ def _delivered(*, jobs: list, pipelined: bool) -> float:
     return elapsed
 
 
+# GIL-held time by where it was held, innermost first: a sample in the settle's ORM calls is the
+# settle's, whatever called it.
+GIL_STAGES = (
+    ("pipeline's Python", "run_batch"),
+    ("settle", "generation_settle"),
+    ("image rows", "_images_create"),
+    ("screening", "outputs_screen"),
+    ("bytes", "_JobDelivery.content"),
+    ("store", "image_deliver"),
+)
+
+
+def _gil_stage(stack: str) -> str:
+    frames = [frame.split(" (", 1)[0] for frame in stack.split(";")]
+    for frame in reversed(frames):
+        for stage, function in GIL_STAGES:
+            if frame == function:
+                return stage
+    return "the rest (claim, hand-offs)"
+
+
+def _py_spy() -> str:
+    """py-spy beside this Python (a virtual environment's bin/), else on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if found is None:
+        sys.exit("--gil needs py-spy (pip install py-spy)")
+    return found
+
+
+def _gil_held(jobs: list, *, rate: int = 1000) -> dict[str, float]:
+    """Seconds the GIL was held, by stage, over one serial delivery of `jobs`: py-spy samples
+    this process `rate` times a second and keeps the thread holding the GIL (--gil). Work that
+    releases the GIL (torch's kernels, onnxruntime, zlib, mediapipe) is not in it, so the sum
+    per image bounds what one process can deliver, however many cores it has."""
+    spy = _py_spy()
+    with tempfile.NamedTemporaryFile(suffix=".txt") as samples_file:
+        command = [spy, "record", "--gil", "--nonblocking", "--rate", str(rate)]
+        command += ["--format", "raw", "--output", samples_file.name, "--pid", str(os.getpid())]
+        spy_process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(2)  # attached (no sample holds this thread's sleep: it released the GIL)
+        _delivered(jobs=jobs, pipelined=False)
+        spy_process.send_signal(signal.SIGINT)  # py-spy writes its samples on SIGINT
+        spy_process.wait(timeout=60)
+        samples: Counter[str] = Counter()  # empty when py-spy wrote nothing
+        for line in Path(samples_file.name).read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if stack:
+                samples[_gil_stage(stack)] += int(count)
+    return {stage: count / rate for stage, count in samples.items()}
+
+
+def _gil_report(held: dict[str, float], images: int) -> None:
+    per_image = {stage: seconds / images * 1000 for stage, seconds in held.items()}
+    total = sum(per_image.values())
+    if not total:  # py-spy could not attach (ptrace refused) or sampled nothing
+        print("GIL held per image: py-spy recorded no samples")
+        return
+    print(f"GIL held per image (serial, py-spy --gil): {total:.1f} ms")
+    for stage, ms in sorted(per_image.items(), key=lambda item: -item[1]):
+        print(f"  {stage:<34} {ms:8.1f} ms")
+    print(f"one process's ceiling from the GIL: {1000 / total:.0f} images/s")
+
+
 def _encode_seconds(pictures: list, **options: int) -> float:
     """PNG encoding of the same pictures and nothing else; with no `options` Pillow's default
     (zlib level 6, its default strategy): the floor the delivery work is measured against."""
@@ -312,7 +388,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=None, help="default: the model's")
     parser.add_argument("--keepdb", action="store_true")
+    parser.add_argument(
+        "--gil", action="store_true", help="also the GIL-held time per image (needs py-spy)"
+    )
     args = parser.parse_args()
+    if args.gil:
+        _py_spy()  # before the long part of the run
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         sys.exit("worker_throughput.py needs DATABASE_URL (PostgreSQL)")
     import django
@@ -392,6 +473,7 @@ def _run(args: argparse.Namespace) -> None:
     encode = _encode_seconds(STAGES.pictures) / len(STAGES.pictures)
     delivered_encode = _delivered_encode_seconds(STAGES.pictures) / len(STAGES.pictures)
     face_alone, face_batched, face_encode = _face_screening(repeats=5, batch=args.batch)
+    held = _gil_held(queue()) if args.gil else None
 
     count = args.jobs
     rate = {name: count / statistics.median(values) for name, values in seconds.items()}
@@ -413,6 +495,8 @@ def _run(args: argparse.Namespace) -> None:
         print(f"  {name:<34} {stages.get(name, 0.0) / images * 1000:8.1f} ms")
     print(f"  {'PNG encode alone':<34} {encode * 1000:8.1f} ms   (the floor: Pillow's default)")
     print(f"  {'PNG encode, delivered options':<34} {delivered_encode * 1000:8.1f} ms")
+    if held is not None:
+        _gil_report(held, images)
     print(
         f"screening a face (astronaut, 512 px): alone {face_alone * 1000:.1f} ms, "
         f"{face_alone / face_encode:.2f}x its PNG encode ({face_encode * 1000:.1f} ms); "

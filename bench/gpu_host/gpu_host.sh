@@ -103,6 +103,7 @@ unpack() {
         xz_cat <"$PACK/$name.tar.xz" | tar -xf - -C "$WORK"
     fi
     export PYTHONPATH=$WORK/$name${PYTHONPATH:+:$PYTHONPATH}
+    export PATH=$WORK/$name/bin:$PATH  # the packs' programs (py-spy)
 }
 
 # PostgreSQL from the pgserver wheel's binaries, on a socket and port of its own. It refuses to
@@ -181,7 +182,7 @@ worker)
     # compiled as a worker compiles it (the longest, so last).
     for batch in 8 16; do
         bench "$2" "worker_throughput_b$batch" bench/worker_throughput.py --device cuda \
-            --size 512 --jobs 64 --batch "$batch"
+            --size 512 --jobs 64 --batch "$batch" --gil
     done
     EASEL_TORCH_COMPILE=true bench "$2" worker_throughput_b16_compiled \
         bench/worker_throughput.py --device cuda --size 512 --jobs 64 --batch 16
@@ -194,7 +195,7 @@ smoke)
     host_describe "$2"
     bench "$2" gpu bench/gpu.py --device cpu --smoke --batches 1
     bench "$2" worker_throughput bench/worker_throughput.py --jobs 4 --batch 2 --size 256 \
-        --rounds 1
+        --rounds 1 --gil
     ;;
 *)
     sed -n '2,20p' "$0" >&2
