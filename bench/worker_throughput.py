@@ -34,8 +34,8 @@ images per second. The last line is for scripts:
 
 `--device cuda` builds the SD-Turbo-sized pipeline of bench/gpu.py (random weights, fp16) and
 serves it as the model `bench/sd-turbo-sized`, with a worker's GPU load steps applied
-(EASEL_TORCH_COMPILE=true compiles its UNet); on a CPU the tiny model is used. The bench makes
-its own database (test_<name>, dropped afterwards) and a temporary media folder.
+(EASEL_TORCH_COMPILE=true compiles its UNet and VAE decode); on a CPU the tiny model is used.
+The bench makes its own database (test_<name>, dropped afterwards) and a temporary media folder.
 """
 
 import argparse
