@@ -36,7 +36,7 @@ wheels_install() {
         --platform manylinux1_x86_64 --target "$target" -r "$requirements"
 }
 
-# What the benches never load, removed so the pack travels in two pieces, not four.
+# What the benches never load, removed: the worker's pack is a third of what it would be.
 worker_trim() {
     local site=$1
     # dlib's 68-landmark and CNN face models: Easel uses the 5-landmark predictor and the
@@ -178,8 +178,8 @@ worker)
     unpack worker
     postgres_start
     host_describe "$2"
-    # The targets' batch (docs/generation.md), twice that, then twice that with the UNet
-    # compiled as a worker compiles it (the longest, so last).
+    # The targets' batch (docs/generation.md), twice that, then twice that with the UNet and
+    # the VAE's decode compiled as a worker compiles them (the longest, so last).
     for batch in 8 16; do
         bench "$2" "worker_throughput_b$batch" bench/worker_throughput.py --device cuda \
             --size 512 --jobs 64 --batch "$batch" --gil
