@@ -36,7 +36,7 @@ wheels_install() {
         --platform manylinux1_x86_64 --target "$target" -r "$requirements"
 }
 
-# What the benches never load, removed: the worker's pack is a third of what it would be.
+# What the benches never load (most of it model weights), removed so that fewer pieces travel.
 worker_trim() {
     local site=$1
     # dlib's 68-landmark and CNN face models: Easel uses the 5-landmark predictor and the
