@@ -149,6 +149,7 @@ def _optimise_for_gpu(pipes: tuple[Any, ...]) -> None:
     from diffusers.models.attention_processor import AttnProcessor2_0
 
     compiled: dict[int, Any] = {}
+    vaes_done: set[int] = set()
     for pipe in pipes:
         unet = pipe.unet
         if id(unet) not in compiled:
@@ -161,11 +162,11 @@ def _optimise_for_gpu(pipes: tuple[Any, ...]) -> None:
         # Pipelines that share a UNet (from_pipe) share its one compiled wrapper too.
         pipe.unet = compiled[id(unet)]
         vae = pipe.vae
-        if id(vae) not in compiled:  # shared by from_pipe too: its decode is compiled once
+        if id(vae) not in vaes_done:  # shared by from_pipe too: its decode is compiled once
             vae.to(memory_format=torch.channels_last)
             if settings.EASEL_TORCH_COMPILE:
                 vae.decode = torch.compile(vae.decode, mode="default")
-            compiled[id(vae)] = vae
+            vaes_done.add(id(vae))
 
 
 def _how_to_fix(spec: ModelSpec) -> str:

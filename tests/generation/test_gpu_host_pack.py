@@ -46,6 +46,7 @@ def test_every_pin_the_suite_has_installed_is_the_installed_version(
 
 
 def test_the_worker_pack_names_no_distribution_twice() -> None:
-    # pip stops the whole install at two versions of one distribution.
+    # Both packs go on PYTHONPATH together: a distribution in both would be two copies, the
+    # worker pack's silently shadowing the pipeline pack's.
     pipeline, worker = pins(PACK / "pipeline.txt"), pins(PACK / "worker.txt")
     assert not pipeline.keys() & worker.keys()
