@@ -2,9 +2,9 @@
 # The GPU benches on a GPU host whose Python has PyTorch but which has no network, no PostgreSQL
 # and no Easel install (a rented card, a lab machine behind an air gap).
 #
-#   bench/gpu_host/gpu_host.sh pack [PYTHON_VERSION]  # here, where PyPI is reachable (default
-#                                                     #   3.12): the host's missing packages,
-#                                                     #   in .gpu-host/
+#   bench/gpu_host/gpu_host.sh pack [PYTHON_VERSION]  # here, after make install, where PyPI is
+#                                                     #   reachable (default 3.12): the host's
+#                                                     #   missing packages, in .gpu-host/
 #   bench/gpu_host/gpu_host.sh pipeline OUT_DIR       # there: bench/gpu.py
 #   bench/gpu_host/gpu_host.sh worker OUT_DIR         # there: bench/worker_throughput.py, on a
 #                                                     #   PostgreSQL of its own
@@ -25,15 +25,28 @@ PYTHON=${PYTHON:-python3}
 PIECE_MIB=${PIECE_MIB:-56}
 POSTGRES_PORT=55432
 
+# A bare name in a requirements file pinned to the version installed beside $PYTHON (pack runs
+# with the project's environment), so the pack carries the versions the suite ran on.
+requirements_pin() {
+    "$PYTHON" -c 'import sys
+from importlib.metadata import version
+for line in open(sys.argv[1]):
+    name = line.split("#", 1)[0].strip()
+    if name:
+        print(name if "==" in name else f"{name}=={version(name)}")' "$1"
+}
+
 # --target with a foreign --python-version unpacks wheels only, as they would be installed
 # there; the manylinux tags are those a current glibc accepts.
 wheels_install() {
-    local python_version=$1 requirements=$2 target=$3
+    local python_version=$1 requirements=$2 target=$3 pinned
+    pinned=$PACK/$(basename "$requirements")
+    requirements_pin "$requirements" >"$pinned"  # kept in the pack: what it carries
     "$PYTHON" -m pip install --quiet --no-deps --no-compile --only-binary=:all: \
         --python-version "$python_version" --implementation cp \
         --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
         --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-        --platform manylinux1_x86_64 --target "$target" -r "$requirements"
+        --platform manylinux1_x86_64 --target "$target" -r "$pinned"
 }
 
 # What the benches never load (most of it model weights), removed so that fewer pieces travel.
@@ -163,6 +176,7 @@ start() {
 case ${1:-} in
 pack)
     shift
+    PYTHON=${PACK_PYTHON:-.venv/bin/python}  # the project's environment: its versions are pinned
     pack "$@"
     ;;
 pipeline)
