@@ -9,13 +9,14 @@
 #   bench/gpu_host/gpu_host.sh worker OUT_DIR         # there: bench/worker_throughput.py, on a
 #                                                     #   PostgreSQL of its own
 #   bench/gpu_host/gpu_host.sh smoke OUT_DIR          # anywhere: both, small, on the CPU (a
-#                                                     #   check that the pack is complete)
+#                                                     #   check that the pack is complete, with
+#                                                     #   a PYTHON made from host.txt alone)
 #
 # The host needs a copy of the repository with .gpu-host/ in it. The pack is in pieces of at
 # most PIECE_MIB (default 56) so that it can travel by a channel with a size limit: `pipeline`
 # needs only pipeline.tar.xz, `worker` all of them. Each bench's output lands in OUT_DIR/NAME.log.
-# What is carried, and why, is in bench/gpu_host/pipeline.txt and worker.txt; docs/generation.md
-# ("Delivered throughput") has the figures.
+# What is carried, and why, is in bench/gpu_host/pipeline.txt and worker.txt, what is left to
+# the host in host.txt; docs/generation.md ("Delivered throughput") has the figures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
