@@ -29,8 +29,11 @@ With `--gil`, one more serial run under py-spy (`--gil`: only the thread holding
 sampled) prints the GIL-held time per image by stage and the ceiling it sets on one process:
 torch's kernels, onnxruntime, zlib and mediapipe release the GIL, the ORM and Python glue do
 not, so however many cores a machine has, one worker process delivers at most 1 / (that time)
-images per second. The last line is for scripts:
-`delivered/pipeline R, pipelined/serial S, delivery/encode E`.
+images per second. With `--processes P`, P worker processes on the same device (each with its
+own copy of the model, as a worker's children beyond its GPUs share a card: `device_for_child`)
+then deliver P x `--jobs` jobs from the one queue at once, each claiming batches as a worker
+child does, and their delivered images per second is printed beside one process's. The last
+line is for scripts: `delivered/pipeline R, pipelined/serial S, delivery/encode E`.
 
 `--device cuda` builds the SD-Turbo-sized pipeline of bench/gpu.py (random weights, fp16) and
 serves it as the model `bench/sd-turbo-sized`, with a worker's GPU load steps applied
@@ -157,6 +160,17 @@ STAGE_ORDER = (
 )
 
 
+def _model_serve(args: argparse.Namespace) -> str:
+    """The model the bench runs: the SD-Turbo-sized one on a GPU, the configured (tiny) one on
+    a CPU."""
+    from django.conf import settings
+
+    if args.device == "cuda":
+        _gpu_model_serve(args.size)
+        return GPU_MODEL
+    return str(settings.EASEL_MODEL)
+
+
 def _gpu_model_serve(size: int) -> None:
     """The SD-Turbo-sized pipeline of bench/gpu.py, cached as a registered model."""
     import importlib.util
@@ -256,7 +270,6 @@ def _delivered(*, jobs: list, pipelined: bool) -> float:
     """Seconds until every job is settled, the worker taking deliveries as a worker does."""
     from django.conf import settings
 
-    from generation.models import Generation
     from generation.services.worker import generation_run
 
     configured, settings.EASEL_WORKER_PIPELINE = settings.EASEL_WORKER_PIPELINE, pipelined
@@ -267,12 +280,18 @@ def _delivered(*, jobs: list, pipelined: bool) -> float:
         elapsed = time.perf_counter() - started
     finally:
         settings.EASEL_WORKER_PIPELINE = configured
+    _succeeded(jobs)
+    return elapsed
+
+
+def _succeeded(jobs: list) -> None:
+    from generation.models import Generation
+
     statuses = set(
         Generation.objects.filter(pk__in=[job.pk for job in jobs]).values_list("status", flat=True)
     )
     if statuses != {Generation.Status.SUCCEEDED}:
         raise SystemExit(f"jobs ended {statuses}, not all succeeded")
-    return elapsed
 
 
 # GIL-held time by where it was held, innermost first: a sample in the settle's ORM calls is the
@@ -391,7 +410,14 @@ def main() -> None:
     parser.add_argument(
         "--gil", action="store_true", help="also the GIL-held time per image (needs py-spy)"
     )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="also P worker processes on one device at once"
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one of those
     args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
     if args.gil:
         _py_spy()  # before the long part of the run
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
@@ -430,11 +456,7 @@ def _run(args: argparse.Namespace) -> None:
     from generation.services.deliveries import pipelining
     from tests.factories import UserFactory
 
-    if args.device == "cuda":
-        _gpu_model_serve(args.size)
-        model = GPU_MODEL
-    else:
-        model = settings.EASEL_MODEL
+    model = _model_serve(args)
     spec = model_spec(model_id=model)
     steps = args.steps or spec.default_steps
     loaded = pipeline_get(model_id=model)
@@ -474,6 +496,7 @@ def _run(args: argparse.Namespace) -> None:
     delivered_encode = _delivered_encode_seconds(STAGES.pictures) / len(STAGES.pictures)
     face_alone, face_batched, face_encode = _face_screening(repeats=5, batch=args.batch)
     held = _gil_held(queue()) if args.gil else None
+    processes_rate = _processes_rate(args, queue) if args.processes > 1 else None
 
     count = args.jobs
     rate = {name: count / statistics.median(values) for name, values in seconds.items()}
@@ -497,6 +520,12 @@ def _run(args: argparse.Namespace) -> None:
     print(f"  {'PNG encode, delivered options':<34} {delivered_encode * 1000:8.1f} ms")
     if held is not None:
         _gil_report(held, images)
+    if processes_rate is not None:
+        print(
+            f"delivered, {args.processes} processes: {processes_rate:8.2f} images/s "
+            f"({processes_rate / rate[configured]:.2f}x one process, "
+            f"{processes_rate / rate['pipeline']:.2f}x one process's pipeline only)"
+        )
     print(
         f"screening a face (astronaut, 512 px): alone {face_alone * 1000:.1f} ms, "
         f"{face_alone / face_encode:.2f}x its PNG encode ({face_encode * 1000:.1f} ms); "
@@ -508,6 +537,113 @@ def _run(args: argparse.Namespace) -> None:
         f"pipelined/serial {rate['pipelined'] / rate['serial']:.2f}, "
         f"delivery/encode {delivery_per_image / encode:.2f}"
     )
+
+
+# The lines a child and the bench exchange start with this; the rest of a child's output (its
+# logs) passes through.
+_CHILD_LINE = "@worker-throughput "
+
+
+class _Child:
+    """One more worker process: this file with --child, on the bench's database; it answers
+    once loaded, then once it has run the worker's task for each line of job ids (`_child`)."""
+
+    def __init__(self, args: argparse.Namespace, database_url: str) -> None:
+        command = [sys.executable, __file__, "--child", "--device", args.device]
+        command += ["--size", str(args.size), "--batch", str(args.batch)]
+        command += ["--processes", str(args.processes)]
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "DATABASE_URL": database_url},
+        )
+
+    def deliver(self, jobs: list) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(" ".join(str(job.pk) for job in jobs) + "\n")
+        self.process.stdin.flush()
+
+    def answer(self) -> str:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if line.startswith(_CHILD_LINE):
+                return line.removeprefix(_CHILD_LINE).strip()
+            sys.stdout.write(line)
+        raise SystemExit(f"a worker process ended with {self.process.wait()}")
+
+    def stop(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=120)
+
+
+def _processes_rate(args: argparse.Namespace, queue) -> float:  # type: ignore[no-untyped-def]
+    """Delivered images per second of `--processes` worker processes taking P x `--jobs` jobs
+    from the one queue at once. Each warms on a batch of its own first, one at a time (warming
+    together, one would claim another's warm-up jobs)."""
+    from django.db import connection
+
+    url = _database_url(connection.settings_dict["NAME"])
+    children = [_Child(args, url) for _ in range(args.processes)]
+    try:
+        for child in children:
+            child.answer()  # loaded: they load at once
+        for child in children:
+            child.deliver(queue()[: args.batch])
+            child.answer()
+        jobs = [job for _ in children for job in queue()]
+        started = time.perf_counter()
+        for number, child in enumerate(children):
+            child.deliver(jobs[number :: len(children)])  # the order a shared queue gives them
+        for child in children:
+            child.answer()
+        elapsed = time.perf_counter() - started
+    finally:
+        for child in children:
+            child.stop()
+    _succeeded(jobs)
+    return len(jobs) / elapsed
+
+
+def _database_url(name: str) -> str:
+    """DATABASE_URL with the bench's own database (the test database setup made) in it."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{name}"))
+
+
+def _child(args: argparse.Namespace) -> None:
+    """A worker process for `_processes_rate`: loads the model as the bench does, then for each
+    line of job ids on stdin runs the worker's task for each and answers."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connections
+
+    from common.cpu_threads import library_threads_limit
+    from generation.inference.pipelines import pipeline_get
+    from generation.services.deliveries import deliveries_shutdown
+    from generation.services.worker import generation_run
+
+    settings.EASEL_BATCH_MAX_IMAGES = args.batch
+    pipeline_get(model_id=_model_serve(args))
+    library_threads_limit()  # as a worker child does at its start
+    if args.device == "cpu":
+        import torch
+
+        # The processes share the cores: torch's threads, one per core in each, would
+        # oversubscribe them (its threads spin), and the CPU figure would measure that.
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // args.processes))
+    print(_CHILD_LINE + "loaded", flush=True)
+    for line in sys.stdin:
+        for generation_id in line.split():
+            generation_run(generation_id=generation_id)
+        print(_CHILD_LINE + "delivered", flush=True)
+    deliveries_shutdown()
+    connections.close_all()
 
 
 def _stages_alone(jobs: list) -> dict[str, float]:
