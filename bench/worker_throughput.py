@@ -53,6 +53,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -579,7 +580,7 @@ class _Child:
         self.process.wait(timeout=120)
 
 
-def _processes_rate(args: argparse.Namespace, queue) -> float:  # type: ignore[no-untyped-def]
+def _processes_rate(args: argparse.Namespace, queue: Callable[[], list]) -> float:
     """Delivered images per second of `--processes` worker processes taking P x `--jobs` jobs
     from the one queue at once. Each warms on a batch of its own first, one at a time (warming
     together, one would claim another's warm-up jobs)."""
