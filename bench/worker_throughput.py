@@ -566,11 +566,12 @@ class _Child:
         self.process.stdin.write(" ".join(str(job.pk) for job in jobs) + "\n")
         self.process.stdin.flush()
 
-    def answer(self) -> str:
+    def answer(self) -> None:
+        """Waits for the child's next answer, passing its other output through."""
         assert self.process.stdout is not None
         for line in self.process.stdout:
             if line.startswith(_CHILD_LINE):
-                return line.removeprefix(_CHILD_LINE).strip()
+                return
             sys.stdout.write(line)
         raise SystemExit(f"a worker process ended with {self.process.wait()}")
 

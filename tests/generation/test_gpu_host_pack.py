@@ -75,9 +75,9 @@ def test_every_need_of_a_carried_distribution_is_carried_or_the_hosts() -> None:
     unmet = {
         f"{name} needs {need}"
         for name in carried
-        # Not installed here (pgserver and its two needs, whose own needs are fasteners,
-        # platformdirs and psutil): nothing to read. mediapipe is installed without its
-        # declared needs (pyproject.toml says why), and so is carried.
+        # pgserver and its two needs are not installed here, so there is nothing to read
+        # (pgserver needs those two, carried, and psutil, the host's). mediapipe is installed
+        # without its declared needs (pyproject.toml says why), and is carried that way.
         if installed(name) and name != "mediapipe"
         for need in needs(name) - carried - host
     }
